@@ -1,0 +1,12 @@
+"""modelpicker_core: active model selection for pre-trained classifiers.
+
+Arrays in, arrays out: predictions are an ``(n_items, n_models)`` integer
+matrix in one label space ``0 .. n_classes-1``, labels are integers.
+"""
+from .base import Ranking, Strategy
+from .modelpicker import ModelPicker
+from .registry import available, from_state, get, make, register
+
+register(ModelPicker)
+
+__all__ = ["Ranking", "Strategy", "ModelPicker", "available", "from_state", "get", "make", "register"]

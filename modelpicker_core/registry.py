@@ -1,0 +1,43 @@
+"""Strategies by name, and rebuilding a strategy from its JSON state."""
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Strategy
+
+_REGISTRY: dict[str, type[Strategy]] = {}
+
+
+def register(cls: type[Strategy]) -> type[Strategy]:
+    """Class decorator: make ``cls`` available under ``cls.name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no name")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def available() -> list[str]:
+    """Names of every registered strategy, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> type[Strategy]:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown strategy {name!r}; available: {', '.join(available())}") from None
+
+
+def make(name: str, n_models: int, n_classes: int, **params: Any) -> Strategy:
+    """Construct the strategy registered as ``name``."""
+    return get(name)(n_models, n_classes, **params)
+
+
+def from_state(state: dict[str, Any]) -> Strategy:
+    """Rebuild a strategy, learned state included, from :meth:`Strategy.get_state`."""
+    try:
+        strategy = make(state["strategy"], state["n_models"], state["n_classes"], **state["params"])
+    except KeyError as exc:
+        raise ValueError(f"strategy state is missing the field {exc.args[0]!r}") from None
+    strategy._set_state(state)
+    return strategy
