@@ -4,9 +4,20 @@ Arrays in, arrays out: predictions are an ``(n_items, n_models)`` integer
 matrix in one label space ``0 .. n_classes-1``, labels are integers.
 """
 from .base import Ranking, Strategy
+from .consensus import Consensus
+from .baselines import DisagreementSampling, RandomSampling, VoteEntropySampling
+from .model_selector import ModelSelector
 from .modelpicker import ModelPicker
 from .registry import available, from_state, get, make, register
 
 register(ModelPicker)
+register(RandomSampling)
+register(DisagreementSampling)
+register(VoteEntropySampling)
+register(ModelSelector)
+register(Consensus)
 
-__all__ = ["Ranking", "Strategy", "ModelPicker", "available", "from_state", "get", "make", "register"]
+__all__ = [
+    "Ranking", "Strategy", "ModelPicker", "RandomSampling", "DisagreementSampling",
+    "VoteEntropySampling", "ModelSelector", "available", "from_state", "get", "make", "register",
+]

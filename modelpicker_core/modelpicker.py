@@ -5,59 +5,193 @@ Notation of the paper, for ``k`` models and the ``t``-th streamed item
 
 * learning rate ``eta_t = eta_0 / sqrt(t)``, ``eta_0 = sqrt(ln(k) / 2)``;
 * posterior ``w_i ∝ exp(-eta_t * L_i)`` with ``L`` the importance-weighted
-  cumulative 0/1 loss (``L = 0`` at the start, so ``w`` is uniform);
+  cumulative 0/1 loss of the items before ``t`` (``L = 0`` at the start, so
+  ``w`` is uniform);
 * query probability: ``u_t = 0`` when all models agree on the item, else
   ``l_c = sum_i w_i 1[f_i(x_t) != c]`` and
-  ``u_t = min(1, max(C * max_c l_c (1 - l_c), eta_t))`` (the public experiment
-  code floors ``u_t`` at ``eta_t``);
+  ``u_t = min(1, max(C * max_c l_c (1 - l_c), eta_t))``;
 * on a query with label ``y``: ``L_i += 1[f_i(x_t) != y] / u_t``;
 * the pick is ``argmax_i w_i``, ties broken at random.
+
+Checked against the public code
+-------------------------------
+``DS3Lab/online-active-model-selection``, ``src/methods/model_picker.py``
+(the code behind the paper's figures) does exactly this:
+
+* ``t`` runs over every streamed item, queried or not, starting at 1, and
+  the learning rate is recomputed from ``eta_0`` at each item
+  (``eta_0 / sqrt(t)``), not compounded;
+* the posterior used for item ``t`` is computed *before* that item's label,
+  from the losses of items ``1 .. t-1`` and the current ``eta_t``, shifted by
+  ``min(L)`` for numerical stability (which does not change it);
+* ``u_t`` is the tuning constant times ``max_c l_c (1 - l_c)`` with the
+  maximum over the whole label space, capped at 1; on items where the
+  models disagree it is then floored at the current ``eta_t`` (and capped at
+  1 again); on items where every model agrees it is 0;
+* the loss update divides by the final (floored, capped) ``u_t``;
+* the evaluation (``src/evaluation/evaluation_pipeline/evaluate_realizations.py``)
+  names the model of largest posterior, ties at random.
+
+One deliberate difference: that evaluation reads the posterior logged at the
+start of the last streamed item, so a label taken on the very last item is
+not in its pick.  :meth:`ModelPicker.p_best` here is the posterior after
+every label taken so far (``w_{n+1}``); the two agree unless the last item was
+queried.  Because ``argmax exp(-eta L) = argmin L`` for any ``eta > 0``, the
+pick does not depend on the learning rate at all.
+
+``easeml/modelpicker`` (``modelpicker.py``, the interactive tool) differs
+from the paper and is *not* followed: it divides the learning rate by
+``sqrt(t)`` cumulatively (``eta_t = eta_{t-1} / sqrt(t)``), has no floor
+and no scaling constant.
 
 ``t`` counts streamed items, queried or not, so the caller reports every item
 it streams past with :meth:`ModelPicker.advance` (the harness and
 :meth:`ModelPicker.stream_step` do).
+
+Vectorisation
+-------------
+Scoring is done in blocks of items with one weighted ``bincount`` per block
+over (item, class) keys, so it costs ``O(n_items * n_models)`` time and
+``O(block * (n_models + n_classes))`` memory whatever the number of items or
+classes; no ``(n_items, n_classes)`` array is ever built.  The maximum over
+classes only needs the classes some model predicts: ``l_c (1 - l_c) =
+m_c (1 - m_c)`` with ``m_c = 1 - l_c`` the posterior mass of the models
+predicting ``c``, and a class no model predicts has ``m_c = 0``.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from .base import Strategy, as_prediction_matrix
 
+#: items x models per block; keeps each block's keys (8 bytes each) in cache
+BLOCK_ELEMENTS = 1 << 19
+#: items x classes per block, for the per-block class-mass array
+BLOCK_CLASS_ELEMENTS = 1 << 20
 
-def class_mass(predictions: np.ndarray, weights: np.ndarray, n_classes: int) -> np.ndarray:
-    """Posterior mass of the models predicting each class.
+
+def check_predictions(predictions: Any, n_models: int, n_classes: int) -> np.ndarray:
+    """``(n_items, n_models)`` integer class indices, checked to lie in ``0 .. n_classes-1``.
+
+    Raises ``ValueError`` naming the problem (shape, non-integer values, or
+    a class outside the label space).
+    """
+    preds = as_prediction_matrix(predictions, n_models)
+    if preds.size:
+        low, high = preds.min(), preds.max()
+        if low < 0 or high >= n_classes:
+            bad = low if low < 0 else high
+            raise ValueError(f"predictions hold class {int(bad)}, outside the label space 0..{n_classes - 1}")
+    return preds
+
+
+def compact_predictions(predictions: Any, n_models: int, n_classes: int) -> np.ndarray:
+    """Checked predictions in the smallest integer dtype that holds ``n_classes``.
+
+    ``int16`` for up to 32,767 classes: an ``(n_items, n_models)`` matrix then
+    takes a quarter of the memory of ``int64`` and scoring reads less.
+    """
+    preds = check_predictions(predictions, n_models, n_classes)
+    dtype = np.int16 if n_classes <= np.iinfo(np.int16).max else np.int32
+    return preds.astype(dtype, copy=False)
+
+
+def block_items(n_models: int, n_classes: int) -> int:
+    """Items per block: bounded by :data:`BLOCK_ELEMENTS` and :data:`BLOCK_CLASS_ELEMENTS`."""
+    return max(1, min(BLOCK_ELEMENTS // max(n_models, 1), BLOCK_CLASS_ELEMENTS // n_classes))
+
+
+def class_mass_blocks(predictions: np.ndarray, weights: np.ndarray, n_classes: int,
+                      at_predictions: bool = False) -> Iterator[tuple[slice, np.ndarray]]:
+    """Weighted votes of the models for each class, block by block.
 
     Parameters
     ----------
-    predictions : ``(n_items, n_models)`` integer classes.
-    weights : ``(n_models,)`` posterior weights summing to 1.
+    predictions : ``(n_items, n_models)`` checked integer classes.
+    weights : ``(n_models,)`` weight of each model, or ``(n_sets, n_models)``
+        several weight vectors summed over the same votes.
     n_classes : size of the label space.
+    at_predictions : return, instead of every class, the mass of the class
+        each model predicts: ``(n_block, n_models)`` entries
+        ``m[j, f_i(x_j)]``.  Cheaper when ``n_classes > n_models``; a class
+        predicted by several models then appears once per such model.
 
-    Returns
-    -------
-    ``(n_items, n_classes)`` array ``m[j, c] = sum_{i: f_i(x_j) = c} w_i``.
-    Built with one ``bincount`` over flattened (item, class) keys, so it costs
-    ``O(n_items * n_models)`` time and ``O(n_items * n_classes)`` memory.
+    Yields
+    ------
+    rows : slice of the items in the block.
+    mass : ``(n_block, n_classes)`` array ``m[j, c] = sum_{i: f_i(x_j) = c} w_i``
+        (``(n_block, n_models)`` with ``at_predictions``), or a stack of them,
+        ``(n_sets, ...)``, for 2-D ``weights``.
     """
     n_items, n_models = predictions.shape
-    keys = predictions + (np.arange(n_items, dtype=np.int64) * n_classes)[:, None]
-    return np.bincount(
-        keys.ravel(), weights=np.broadcast_to(weights, predictions.shape).ravel(),
-        minlength=n_items * n_classes,
-    ).reshape(n_items, n_classes)
+    weight_sets = np.atleast_2d(np.asarray(weights, dtype=float))
+    size = min(block_items(n_models, n_classes), max(n_items, 1))
+    tiled = [np.tile(w, size) for w in weight_sets]
+    offsets = (np.arange(size, dtype=np.int64) * n_classes)[:, None]
+    for start in range(0, n_items, size):
+        block = predictions[start:start + size]
+        n_block = block.shape[0]
+        keys = (block + offsets[:n_block]).ravel()  # item * n_classes + class, int64
+        masses = []
+        for t in tiled:
+            mass = np.bincount(keys, weights=t[:keys.size], minlength=n_block * n_classes)
+            masses.append(mass[keys].reshape(n_block, n_models) if at_predictions
+                          else mass.reshape(n_block, n_classes))
+        yield slice(start, start + n_block), (masses[0] if np.ndim(weights) == 1 else np.stack(masses))
+
+
+def class_mass(predictions: np.ndarray, weights: np.ndarray, n_classes: int) -> np.ndarray:
+    """``(n_items, n_classes)`` class masses at once (small inputs and tests only)."""
+    out = np.zeros((predictions.shape[0], n_classes))
+    for rows, mass in class_mass_blocks(predictions, weights, n_classes):
+        out[rows] = mass
+    return out
 
 
 def max_disagreement(predictions: np.ndarray, weights: np.ndarray, n_classes: int) -> np.ndarray:
     """``max_c l_c (1 - l_c)`` for each item, with ``l_c = 1 - m_c``.
 
-    ``l_c (1 - l_c) = m_c (1 - m_c)`` and a class no model predicts has
-    ``m_c = 0``, so the maximum over all classes equals the maximum over the
-    predicted ones.  Returns ``(n_items,)`` values in ``[0, 1/4]``.
+    ``predictions`` is ``(n_items, n_models)``, checked; ``weights`` sum to 1.
+    Returns ``(n_items,)`` values in ``[0, 1/4]``.  With more classes than
+    models the maximum is taken over the predicted classes only (the others
+    have ``m_c = 0``), which is the same number for less work.
     """
-    m = class_mass(predictions, weights, n_classes)
-    return np.max(m * (1.0 - m), axis=1)
+    out = np.empty(predictions.shape[0])
+    many_classes = n_classes > predictions.shape[1]
+    for rows, mass in class_mass_blocks(predictions, weights, n_classes, at_predictions=many_classes):
+        out[rows] = np.max(mass * (1.0 - mass), axis=1)
+    return out
+
+
+def all_agree(predictions: np.ndarray) -> np.ndarray:
+    """``(n_items,)`` True where every model predicts the same class (block by block)."""
+    n_items, n_models = predictions.shape
+    size = max(1, BLOCK_ELEMENTS // max(n_models, 1))
+    out = np.empty(n_items, dtype=bool)
+    for start in range(0, n_items, size):
+        block = predictions[start:start + size]
+        out[start:start + block.shape[0]] = np.all(block == block[:, :1], axis=1)
+    return out
+
+
+def agreement(predictions: np.ndarray, disagreement: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``(n_items,)`` True where every model predicts the same class.
+
+    Reads it from ``disagreement = max_disagreement(predictions, weights, C)``
+    when every weight is at least ``1e-9``, which saves a pass over the
+    predictions: if the models disagree on an item, some class holds a mass
+    ``m`` with ``w_min <= m <= 1 - w_min``, so ``m (1 - m) >= w_min / 2``
+    (``w_min <= 1/2`` for two or more models); if they agree, one class holds
+    all the mass and the value is 0 up to rounding (``~1e-15``), far below
+    the threshold ``w_min / 4``.  With a smaller weight (a posterior that has
+    all but ruled out some model) it compares the predictions directly.
+    """
+    w_min = float(np.min(weights))
+    if w_min >= 1e-9:
+        return disagreement < w_min / 4.0
+    return all_agree(predictions)
 
 
 class ModelPicker(Strategy):
@@ -68,7 +202,7 @@ class ModelPicker(Strategy):
     n_models, n_classes, random_state : see :class:`~modelpicker_core.base.Strategy`.
     scaling : the constant ``C`` that multiplies the query probability and so
         sets how many labels a stream run spends (the harness calibrates it to
-        a budget).
+        a budget, as the public experiment code tunes it per budget).
     floor : apply the public code's floor ``u_t >= eta_t`` (default True).
 
     Stream form
@@ -78,15 +212,21 @@ class ModelPicker(Strategy):
         estimate of the cumulative loss over the whole stream.
 
     Pool form
-        :meth:`score` ranks unlabelled items by their query probability and
-        the caller labels the top item.  That choice is deterministic, not a
-        coin flip, so there is no sampling probability to correct for:
-        the pool form passes ``query_probability=1`` and ``L`` is the plain
-        number of mistakes on the labelled items.  Dividing by ``u`` there
-        would weight each label by an arbitrary score (the most informative
-        items, with the largest ``u``, would count least) and make the
-        posterior depend on the scaling constant ``C``, which has no meaning in
-        the pool.  ``t`` is the number of labels taken plus one.
+        :meth:`score` ranks unlabelled items by ``max_c l_c (1 - l_c)`` (the
+        query probability before scaling, floor and cap; items where every
+        model agrees score 0) and the caller labels the top item.  That choice
+        is deterministic, not a coin flip, so there is no sampling probability
+        to correct for: the pool form passes ``query_probability=1`` and ``L``
+        is the plain number of mistakes on the labelled items.  Dividing by
+        ``u`` there would weight each label by an arbitrary score (the most
+        informative items, with the largest ``u``, would count least) and
+        make the posterior depend on the scaling constant ``C``, which has no
+        meaning in the pool.  ``t`` is the number of labels taken plus one.
+
+    Attributes
+    ----------
+    loss_ : ``(n_models,)`` importance-weighted cumulative loss ``L``.
+    t_ : 1-based index of the next streamed item.
     """
 
     name = "modelpicker"
@@ -96,8 +236,8 @@ class ModelPicker(Strategy):
                  scaling: float = 1.0, floor: bool = True):
         self.scaling = float(scaling)
         self.floor = bool(floor)
-        if self.scaling <= 0:
-            raise ValueError(f"scaling must be > 0, got {scaling}")
+        if not self.scaling > 0 or not np.isfinite(self.scaling):
+            raise ValueError(f"scaling must be a finite number > 0, got {scaling}")
         super().__init__(n_models, n_classes, random_state)
 
     def get_params(self) -> dict[str, Any]:
@@ -106,21 +246,21 @@ class ModelPicker(Strategy):
     def reset(self) -> None:
         super().reset()
         self.loss_ = np.zeros(self.n_models)
-        self.t_ = 1  # index of the next streamed item (1-based)
+        self.t_ = 1
 
     # ------------------------------------------------------------ quantities
     @property
     def eta0(self) -> float:
+        """``sqrt(ln(k) / 2)``; 1 for a single model, where ``ln(k) = 0``."""
         return float(np.sqrt(np.log(self.n_models) / 2.0)) if self.n_models > 1 else 1.0
 
     def eta(self, t: int | None = None) -> float:
-        """Learning rate ``eta_0 / sqrt(t)`` for the ``t``-th item."""
+        """Learning rate ``eta_0 / sqrt(t)`` for the ``t``-th item (default: the next one)."""
         return self.eta0 / np.sqrt(self.t_ if t is None else t)
 
     def posterior(self, t: int | None = None) -> np.ndarray:
-        """``(n_models,)`` weights ``exp(-eta_t L) / Z`` (shifted for stability)."""
-        logits = -self.eta(t) * (self.loss_ - self.loss_.min())
-        w = np.exp(logits)
+        """``(n_models,)`` weights ``exp(-eta_t L) / Z``, shifted by ``min(L)`` for stability."""
+        w = np.exp(-self.eta(t) * (self.loss_ - self.loss_.min()))
         return w / w.sum()
 
     def p_best(self) -> np.ndarray:
@@ -128,25 +268,31 @@ class ModelPicker(Strategy):
 
     def query_probability(self, predictions: Any) -> np.ndarray:
         """``(n_items,)`` query probability ``u_t`` of each item at the current ``t``."""
-        preds = as_prediction_matrix(predictions, self.n_models)
+        preds = check_predictions(predictions, self.n_models, self.n_classes)
         w = self.posterior()
-        u = self.scaling * max_disagreement(preds, w, self.n_classes)
-        agree = np.all(preds == preds[:, :1], axis=1)
+        disagreement = max_disagreement(preds, w, self.n_classes)
+        u = self.scaling * disagreement
         if self.floor:
             u = np.maximum(u, self.eta())
         u = np.minimum(u, 1.0)
-        u[agree] = 0.0
+        u[agreement(preds, disagreement, w)] = 0.0
         return u
 
     def score(self, predictions: Any, probabilities: Any = None) -> np.ndarray:
-        """Pool form: informativeness = the query probability (before the floor and cap)."""
-        preds = as_prediction_matrix(predictions, self.n_models)
-        return max_disagreement(preds, self.posterior(), self.n_classes)
+        """Pool form: ``(n_items,)`` ``max_c l_c (1 - l_c)``; 0 where all models agree."""
+        preds = check_predictions(predictions, self.n_models, self.n_classes)
+        w = self.posterior()
+        score = max_disagreement(preds, w, self.n_classes)
+        score[agreement(preds, score, w)] = 0.0  # exactly 0, not a rounding residue of m (1 - m)
+        return score
 
     # --------------------------------------------------------------- updates
     def advance(self, n_items: int = 1) -> None:
         """Count ``n_items`` streamed items that were not queried."""
-        self.t_ += int(n_items)
+        n_items = int(n_items)
+        if n_items < 0:
+            raise ValueError(f"advance takes a number of items >= 0, got {n_items}")
+        self.t_ += n_items
 
     def _update(self, row: np.ndarray, label: int, q: float, item: int | None) -> None:
         self.loss_ += (row != label) / q

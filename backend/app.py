@@ -1,0 +1,168 @@
+"""The Flask app: label-studio-ml's own app, with ModelPicker's views in place.
+
+:func:`create_app` calls ``label_studio_ml.api.init_app`` (so the app, its
+``/health``, ``/setup``, ``/predict``, ``/webhook`` routes and the
+:class:`~backend.model.ModelPickerModel` registration are label-studio-ml's)
+and then replaces the view functions behind those routes and adds
+``GET /rankings``.  Why replace them, for label-studio-ml 1.0.9:
+
+* ``/webhook`` hands every event to its job manager: without Redis a
+  subprocess per event, which rebuilds the model from the newest job-result
+  directory and answers 201 before anything is stored (a label could be lost
+  on a crash, and out-of-order events race); a ``PROJECT_UPDATED`` made its
+  result lookup raise an ``AssertionError``.  Here an event is validated,
+  stored in SQLite and committed *before* the 200 answer, in the request
+  thread; only the slow part (candidate predictions for new tasks) goes
+  through :mod:`backend.jobs` (inline, or rq when ``REDIS_URL`` is set).
+* ``/setup`` and ``/predict`` keep one model object per process, built from
+  the last ``/setup``, and ``predict`` is not told the project; here a
+  :class:`ModelPickerModel` is built per request for the request's project.
+* its error handling answers 500 with a traceback for bad input; here bad
+  input gets a 4xx ``{"error": "..."}`` naming what is wrong.
+
+label-studio-ml keeps one module-level Flask app; calling :func:`create_app`
+again (tests, a restart in the same process) rebinds it to a new service.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .errors import RequestError
+from .model import ModelPickerModel
+from .service import Service
+from .settings import Settings, from_env
+
+logger = logging.getLogger(__name__)
+
+_service: Service | None = None
+
+
+def current_service() -> Service:
+    """The service of the app last created by :func:`create_app`."""
+    if _service is None:
+        raise RuntimeError("the backend app has not been created; call backend.app.create_app()")
+    return _service
+
+
+def create_app(settings: Settings | None = None, service: Service | None = None) -> Flask:
+    """label-studio-ml's app serving :class:`ModelPickerModel` through ``service``.
+
+    ``settings`` default to the environment; ``service`` defaults to one built
+    from the settings (pool loaded, SQLite store opened under ``MODEL_DIR``).
+    """
+    from label_studio_ml.api import init_app
+
+    global _service
+    settings = settings or (service.settings if service else from_env())
+    service = service or Service.from_settings(settings)
+    _service = service
+    app = init_app(model_class=ModelPickerModel, model_dir=str(settings.model_dir))
+    if not app.extensions.get("modelpicker"):
+        _install(app)
+        app.extensions["modelpicker"] = True
+    return app
+
+
+def _body() -> dict:
+    data = request.get_json(silent=True, force=True)
+    if data is None:
+        raise RequestError(400, "request body is not valid JSON" if request.get_data()
+                           else "request body is empty; send a JSON object")
+    if not isinstance(data, dict):
+        raise RequestError(400, "request body must be a JSON object")
+    return data
+
+
+def setup_view():
+    data = _body()
+    return jsonify(current_service().setup(data.get("project"), data.get("schema")))
+
+
+def predict_view():
+    data = _body()
+    model = ModelPickerModel(label_config=data.get("label_config"), project=data.get("project"),
+                             service=current_service())
+    results = model.predict(data.get("tasks"))
+    return jsonify({"results": results, "model_version": results[0]["model_version"]})
+
+
+def webhook_view():
+    data = _body()
+    action = data.get("action")
+    model = ModelPickerModel(service=current_service())
+    return jsonify(model.process_event(action, {k: v for k, v in data.items() if k != "action"}))
+
+
+def health_view():
+    return jsonify(current_service().health())
+
+
+def rankings_view():
+    return jsonify(current_service().rankings(request.args.get("project")))
+
+
+def train_view():
+    raise RequestError(410, "/train is not used: ModelPicker learns from Label Studio's webhook events")
+
+
+def _error(status: int, message: str):
+    response = jsonify({"error": message})
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Basic realm="modelpicker"'
+    return response
+
+
+def _handle_request_error(exc: RequestError):
+    if exc.status >= 500:
+        logger.error("%s %s -> %s: %s", request.method, request.path, exc.status, exc.message)
+    else:
+        logger.info("%s %s -> %s: %s", request.method, request.path, exc.status, exc.message)
+    return _error(exc.status, exc.message)
+
+
+def _handle_http_error(exc: HTTPException):
+    return _error(exc.code or 500, f"{exc.name}: {exc.description}")
+
+
+def _handle_unexpected(exc: Exception):
+    if isinstance(exc, HTTPException):
+        return _handle_http_error(exc)
+    logger.exception("unhandled error in %s %s", request.method, request.path)
+    return _error(500, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _check_auth():
+    settings = current_service().settings
+    if not settings.auth_enabled:
+        return None
+    auth = request.authorization
+    if auth is None or auth.type != "basic" or \
+            not hmac.compare_digest((auth.username or "").encode(), settings.basic_auth_user.encode()) or \
+            not hmac.compare_digest((auth.password or "").encode(), (settings.basic_auth_pass or "").encode()):
+        return _error(401, "authentication required: HTTP basic auth with BASIC_AUTH_USER/BASIC_AUTH_PASS")
+    return None
+
+
+def _install(app: Flask) -> None:
+    """Put ModelPicker's views behind label-studio-ml's routes (once per app)."""
+    views: dict[str, Any] = {"_setup": setup_view, "_predict": predict_view, "webhook": webhook_view,
+                             "health": health_view, "_train": train_view}
+    for endpoint, view in views.items():
+        if endpoint not in app.view_functions:
+            raise RuntimeError(f"label-studio-ml has no {endpoint!r} route; check the pinned version")
+        app.view_functions[endpoint] = view
+    app.add_url_rule("/rankings", "rankings", rankings_view, methods=["GET"])
+    app.before_request_funcs.setdefault(None, []).insert(0, _check_auth)
+    app.register_error_handler(RequestError, _handle_request_error)
+    app.register_error_handler(HTTPException, _handle_http_error)
+    # label-studio-ml registers text/500 handlers for these; answer JSON instead
+    from rq.exceptions import NoSuchJobError
+
+    for exc_type in (Exception, AssertionError, IndexError, FileNotFoundError, NoSuchJobError):
+        app.register_error_handler(exc_type, _handle_unexpected)

@@ -1,0 +1,163 @@
+"""The belief about which candidate is best: a pure function of the stored labels.
+
+The strategy is rebuilt from scratch by replaying the labels in a canonical
+order whenever they change, so the same set of labels always gives the same
+belief, whatever order or how many times the webhooks delivered them.
+Replaying costs ``O(n_labels * n_models)`` plus one ``set_pool`` over the
+project's tasks, which is cheap next to an HTTP round trip.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from collections import Counter, defaultdict
+
+import numpy as np
+
+import modelpicker_core as core
+
+from .labelconfig import ChoicesControl
+from .store import Label
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Belief:
+    """A strategy fitted to one project's labels, with the priorities it implies.
+
+    Attributes
+    ----------
+    strategy : the fitted core strategy.
+    task_ids : ``(n_tasks,)`` ids of the tasks every candidate has a prediction for.
+    predictions : ``(n_tasks, n_models)`` class indices (columns in pool order).
+    labels : ``(n_tasks,)`` class of each labelled task, -1 when unlabelled.
+    informativeness : ``(n_tasks,)`` the strategy's score (higher = label
+        first); NaN for labelled tasks.
+    priority : ``(n_tasks,)`` Label Studio ``score`` in ``[0, 1)``, lower = label
+        first: the fraction of unlabelled tasks strictly more informative.
+        1.0 for labelled tasks.
+    n_labels : labels stored (annotations with an answer).
+    model_version : the priority version (see :func:`model_version`).
+    """
+
+    strategy: core.Strategy
+    task_ids: np.ndarray
+    predictions: np.ndarray
+    labels: np.ndarray
+    informativeness: np.ndarray
+    priority: np.ndarray
+    n_labels: int
+    model_version: str
+
+    def row(self, task_id: int) -> int | None:
+        """Row of ``task_id`` in :attr:`task_ids`, or None."""
+        i = int(np.searchsorted(self.task_ids, task_id))
+        return i if i < self.task_ids.size and self.task_ids[i] == task_id else None
+
+
+def task_labels(labels: list[Label], choices: ChoicesControl) -> dict[int, tuple[int, int]]:
+    """One class per task from its annotations: ``task -> (class, first annotation id)``.
+
+    Several annotators of a task are combined by majority; a tie goes to the
+    answer of the most recent (highest id) annotation among the tied ones.
+    Labels that are no longer Choices of the config are left out (logged).
+    """
+    by_task: dict[int, list[Label]] = defaultdict(list)
+    for label in labels:
+        if label.choice in choices:
+            by_task[label.task].append(label)
+        else:
+            logger.warning("annotation %s: %r is not a Choice of the current config; ignored",
+                           label.annotation, label.choice)
+    out = {}
+    for task, items in by_task.items():
+        counts = Counter(choices.canonical(x.choice) for x in items)
+        top = max(counts.values())
+        latest = max((x for x in items if counts[choices.canonical(x.choice)] == top), key=lambda x: x.annotation)
+        out[task] = (choices.index(latest.choice), min(x.annotation for x in items))
+    return out
+
+
+def model_version(project: int, labels: list[Label], strategy: str, seed: int, pool_fingerprint: str) -> str:
+    """The priority version ``modelpicker-p<project>-n<labels>-<hash>``.
+
+    ``<hash>`` is 8 hex digits of a SHA-256 over the strategy, its seed, the
+    pool file's fingerprint and the sorted ``(annotation, task, choice)``
+    labels, so the version changes exactly when the labels (or the pool or
+    strategy) change, and is the same after a restart.
+    """
+    h = hashlib.sha256(f"{strategy}|{seed}|{pool_fingerprint}".encode())
+    for label in sorted(labels, key=lambda x: x.annotation):
+        h.update(f"|{label.annotation}:{label.task}:{label.choice}".encode())
+    return f"modelpicker-p{project}-n{len(labels)}-{h.hexdigest()[:8]}"
+
+
+def priorities(informativeness: np.ndarray, labelled: np.ndarray) -> np.ndarray:
+    """Label Studio scores, lower = label first, from informativeness (higher = label first).
+
+    ``informativeness`` and ``labelled`` are ``(n_tasks,)``.  An unlabelled
+    task's score is the fraction of unlabelled tasks strictly more informative
+    than it, so the most informative task scores 0, ties score alike and the
+    scale does not depend on the strategy's units.  Labelled tasks score 1.
+    """
+    out = np.ones(informativeness.shape[0])
+    free = np.flatnonzero(~labelled)
+    if free.size:
+        values = informativeness[free]
+        ordered = np.sort(values)
+        strictly_greater = values.size - np.searchsorted(ordered, values, side="right")
+        out[free] = strictly_greater / values.size
+    return out
+
+
+def build_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, candidates: list[str],
+                 choices: ChoicesControl, predictions: dict[int, dict[str, str]], labels: list[Label]) -> Belief:
+    """Fit ``strategy`` to the project's labels over the tasks with complete predictions.
+
+    Parameters
+    ----------
+    candidates : candidate names in pool order (columns of the matrix).
+    predictions : ``task -> candidate -> Choice value`` from the cache.
+    labels : every stored label of the project.
+    """
+    complete = sorted(t for t, row in predictions.items()
+                      if all(row.get(c) in choices for c in candidates))
+    task_ids = np.asarray(complete, dtype=np.int64)
+    matrix = np.asarray([[choices.index(predictions[t][c]) for c in candidates] for t in complete],
+                        dtype=np.int64).reshape(len(complete), len(candidates))
+    s = core.make(strategy, len(candidates), choices.n_classes, random_state=seed)
+    if task_ids.size:  # before any task is known the prior stands (some strategies refuse an empty pool)
+        s.set_pool(matrix, None)
+    per_task = task_labels(labels, choices)
+    y = np.full(task_ids.size, -1, dtype=np.int64)
+    replay = []
+    for task, (cls, first) in per_task.items():
+        i = int(np.searchsorted(task_ids, task))
+        if i < task_ids.size and task_ids[i] == task:
+            y[i] = cls
+            replay.append((first, i))
+    for _, i in sorted(replay):
+        s.observe(matrix[i], int(y[i]), query_probability=1.0, item=i)
+    labelled = y >= 0
+    info = np.full(task_ids.size, np.nan)
+    if (~labelled).any():
+        info[~labelled] = np.asarray(s.score(matrix[~labelled], None), dtype=float)
+    return Belief(strategy=s, task_ids=task_ids, predictions=matrix, labels=y, informativeness=info,
+                  priority=priorities(np.nan_to_num(info, nan=-np.inf), labelled), n_labels=len(labels),
+                  model_version=model_version(project, labels, strategy, seed, pool_fingerprint))
+
+
+def ranking_records(belief: Belief, candidates: list[str]) -> list[dict]:
+    """Per candidate, best first: rank, name, P(best), accuracy with its 95% interval, labels used."""
+    r = belief.strategy.ranking()
+    return [{
+        "rank": rank + 1,
+        "name": candidates[i],
+        "p_best": float(r.p_best[i]),
+        "accuracy": float(r.accuracy[i]),
+        "accuracy_low": float(r.accuracy_low[i]),
+        "accuracy_high": float(r.accuracy_high[i]),
+        "labels": int(r.labels),
+    } for rank, i in enumerate(r.order)]

@@ -1,0 +1,94 @@
+"""Background work: inline by default, on an rq queue when ``REDIS_URL`` is set.
+
+A job is named by a method of :class:`~backend.service.Service` plus
+JSON-ready arguments, so the same job runs in the web process (inline) or in
+an ``rq worker`` process, which builds its own service from the same
+environment (``MODELPICKER_POOL``, ``MODEL_DIR``, ...).  rq workers must see
+the same ``MODEL_DIR`` as the web process: the state is a SQLite file there.
+
+Run a worker with::
+
+    REDIS_URL=redis://127.0.0.1:6379/0 MODEL_DIR=... MODELPICKER_POOL=... \\
+        rq worker --url "$REDIS_URL" modelpicker
+"""
+from __future__ import annotations
+
+import abc
+import logging
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: Service methods a job may call.
+JOBS = ("compute_predictions",)
+
+
+class JobRunner(abc.ABC):
+    """Runs a named service method now or later."""
+
+    kind: str = ""
+
+    @abc.abstractmethod
+    def submit(self, job: str, *args: Any) -> str | None:
+        """Run (or enqueue) ``service.<job>(*args)``; returns an rq job id or None."""
+
+
+class InlineRunner(JobRunner):
+    """Runs the job in the calling thread, before :meth:`submit` returns."""
+
+    kind = "inline"
+
+    def __init__(self, target: Any):
+        self.target = target
+
+    def submit(self, job: str, *args: Any) -> None:
+        if job not in JOBS:
+            raise ValueError(f"unknown job {job!r}")
+        getattr(self.target, job)(*args)
+        return None
+
+
+class RQRunner(JobRunner):
+    """Enqueues :func:`run_job` on an rq queue; falls back to inline when Redis is unreachable."""
+
+    kind = "rq"
+
+    def __init__(self, redis_url: str, queue: str, fallback: JobRunner):
+        from redis import Redis
+        from rq import Queue
+
+        self.redis_url, self.queue_name, self.fallback = redis_url, queue, fallback
+        self.queue_ = Queue(queue, connection=Redis.from_url(redis_url))
+
+    def submit(self, job: str, *args: Any) -> str | None:
+        if job not in JOBS:
+            raise ValueError(f"unknown job {job!r}")
+        from redis.exceptions import RedisError
+
+        try:
+            return self.queue_.enqueue(run_job, job, *args, job_timeout=600).id
+        except RedisError as exc:
+            logger.warning("cannot enqueue %s on %s (%s); running it inline", job, self.redis_url, exc)
+            return self.fallback.submit(job, *args)
+
+
+def make_runner(redis_url: str | None, queue: str, target: Any) -> JobRunner:
+    """:class:`RQRunner` when ``redis_url`` is set, else :class:`InlineRunner`."""
+    inline = InlineRunner(target)
+    return RQRunner(redis_url, queue, inline) if redis_url else inline
+
+
+_worker_service = None
+
+
+def run_job(job: str, *args: Any) -> Any:
+    """Entry point of an rq job: build (once per worker) the service from the environment, run ``job``."""
+    global _worker_service
+    if job not in JOBS:
+        raise ValueError(f"unknown job {job!r}")
+    if _worker_service is None:
+        from . import settings as settings_module
+        from .service import Service
+
+        _worker_service = Service.from_settings(settings_module.from_env(), inline=True)
+    return getattr(_worker_service, job)(*args)

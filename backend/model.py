@@ -1,0 +1,62 @@
+"""The ``LabelStudioMLBase`` subclass: Label Studio's view of the backend.
+
+label-studio-ml 1.0.9 builds one model object per process from the last
+``/setup`` and calls ``predict(tasks)`` on it without saying which project the
+tasks belong to, so several projects would share one label config.  The views
+of :mod:`backend.app` therefore build a :class:`ModelPickerModel` per request,
+with the project id taken from the request, and all state lives in the
+:class:`~backend.service.Service` (SQLite), not in the model object.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from label_studio_ml.model import LabelStudioMLBase
+
+
+class ModelPickerModel(LabelStudioMLBase):
+    """Ranks the candidate models from annotations and orders Label Studio's queue.
+
+    Parameters
+    ----------
+    label_config : the project's labelling config (XML).
+    train_output : unused (label-studio-ml passes its job results here); the
+        belief is rebuilt from the stored labels instead.
+    project : the Label Studio project id, or its ``"<id>.<timestamp>"`` uid.
+    service : the :class:`~backend.service.Service` doing the work; defaults
+        to the one the running app was created with.
+    """
+
+    def __init__(self, label_config: str | None = None, train_output: Any = None, project: Any = None,
+                 service: Any = None, **kwargs: Any):
+        # label_config is parsed by our own labelconfig module (with clear errors), not label_studio_tools
+        super().__init__(label_config=None, train_output=train_output, **kwargs)
+        self.label_config = label_config
+        self.project = project
+        if service is None:
+            from .app import current_service
+
+            service = current_service()
+        self.service = service
+
+    @property
+    def model_version(self) -> str:
+        """The priority version of this project (changes whenever its labels change)."""
+        from .service import parse_project
+
+        return self.service.belief(parse_project(self.project)).model_version
+
+    def predict(self, tasks: list[dict], **kwargs: Any) -> list[dict]:
+        """One prediction per task: empty result (or the best candidate's answer) and a priority score."""
+        return self.service.predict(self.project, tasks, self.label_config)["results"]
+
+    def process_event(self, event: str, data: dict, job_id: Any = None, additional_params: Any = None) -> dict:
+        """Handle one webhook event synchronously (see :mod:`backend.app`)."""
+        return self.service.webhook({**data, "action": event})
+
+    def fit(self, tasks: Any = (), workdir: Any = None, **kwargs: Any) -> dict:
+        """Nothing to train: the candidates are pre-trained and the belief follows the stored labels."""
+        event, data = kwargs.get("event"), kwargs.get("data")
+        if event and isinstance(data, dict):
+            return self.process_event(event, data)
+        return {}

@@ -1,0 +1,162 @@
+"""Backend settings, read from the environment like any label-studio-ml backend.
+
+Every variable has an embedded default except ``MODELPICKER_POOL`` (the
+candidate pool has no sensible default).  :func:`from_env` checks every value
+and names the variable in its error, so a typo stops the start with a clear
+message instead of surfacing later as a 500.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+from typing import Mapping
+
+DEFAULT_STRATEGY = "consensus"
+#: used, with a log line, while the default strategy is not registered in the core
+FALLBACK_STRATEGIES = ("model_selector", "modelpicker")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the backend cannot use."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything the backend reads from the environment.
+
+    Attributes
+    ----------
+    pool_path : ``MODELPICKER_POOL``, the candidate pool YAML file (None = unset).
+    model_dir : ``MODEL_DIR``, where the SQLite state file lives.
+    strategy : ``MODELPICKER_STRATEGY``; None = the default ("consensus", with
+        a logged fallback while it is not registered).
+    seed : ``MODELPICKER_SEED``, the strategy's ``random_state``.
+    show_best : ``MODELPICKER_SHOW_BEST``; when true a prediction carries the
+        current best candidate's answer instead of an empty result.
+    label_studio_url, label_studio_api_key : ``LABEL_STUDIO_URL`` (or
+        ``LABEL_STUDIO_HOST``) and ``LABEL_STUDIO_API_KEY``, for the calls back
+        into Label Studio.
+    basic_auth_user, basic_auth_pass : ``BASIC_AUTH_USER`` / ``BASIC_AUTH_PASS``;
+        when set, every endpoint asks for HTTP basic auth.
+    log_level : ``LOG_LEVEL``.
+    redis_url : ``REDIS_URL``; None = background work runs inline.
+    redis_queue : ``RQ_QUEUE_NAME``.
+    host, port : ``HOST`` / ``PORT`` for ``python -m backend``.
+    """
+
+    pool_path: Path | None = None
+    model_dir: Path = Path("model_dir")
+    strategy: str | None = None
+    seed: int = 0
+    show_best: bool = False
+    label_studio_url: str | None = None
+    label_studio_api_key: str | None = None
+    basic_auth_user: str | None = None
+    basic_auth_pass: str | None = None
+    log_level: str = "INFO"
+    redis_url: str | None = None
+    redis_queue: str = "modelpicker"
+    host: str = "0.0.0.0"
+    port: int = 9090
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite file holding all per-project state."""
+        return self.model_dir / "modelpicker.sqlite3"
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.basic_auth_user)
+
+
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int | None = None, high: int | None = None) -> int:
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    raw = raw.strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {env.get(name)!r}")
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and check :class:`Settings` from ``env`` (default ``os.environ``)."""
+    env = os.environ if env is None else env
+    log_level = (_text(env, "LOG_LEVEL") or "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {env.get('LOG_LEVEL')!r}")
+    user, password = _text(env, "BASIC_AUTH_USER"), env.get("BASIC_AUTH_PASS") or None
+    if bool(user) != bool(password):
+        raise SettingsError("BASIC_AUTH_USER and BASIC_AUTH_PASS must be set together")
+    if user and ":" in user:
+        raise SettingsError("BASIC_AUTH_USER must not contain ':'")
+    redis_url = _text(env, "REDIS_URL")
+    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(f"REDIS_URL must start with redis://, rediss:// or unix://, got {redis_url!r}")
+    pool = _text(env, "MODELPICKER_POOL")
+    return Settings(
+        pool_path=Path(pool).expanduser() if pool else None,
+        model_dir=Path(_text(env, "MODEL_DIR") or "model_dir").expanduser(),
+        strategy=_text(env, "MODELPICKER_STRATEGY"),
+        seed=_int(env, "MODELPICKER_SEED", 0, 0, 2**32 - 1),
+        show_best=_bool(env, "MODELPICKER_SHOW_BEST", False),
+        label_studio_url=_text(env, "LABEL_STUDIO_URL") or _text(env, "LABEL_STUDIO_HOST"),
+        label_studio_api_key=_text(env, "LABEL_STUDIO_API_KEY"),
+        basic_auth_user=user,
+        basic_auth_pass=password,
+        log_level=log_level,
+        redis_url=redis_url,
+        redis_queue=_text(env, "RQ_QUEUE_NAME") or "modelpicker",
+        host=_text(env, "HOST") or "0.0.0.0",
+        port=_int(env, "PORT", 9090, 1, 65535),
+    )
+
+
+def resolve_strategy(requested: str | None, available: list[str], logger: logging.Logger | None = None) -> str:
+    """The registry name of the strategy to use.
+
+    An explicitly requested strategy must be registered.  The default
+    (``"consensus"``) falls back, with a log line, to the first registered name
+    of :data:`FALLBACK_STRATEGIES` while it is not registered yet.
+    """
+    logger = logger or logging.getLogger(__name__)
+    if requested is not None:
+        if requested not in available:
+            raise SettingsError(
+                f"MODELPICKER_STRATEGY={requested!r} is not a registered strategy; available: {', '.join(available)}")
+        return requested
+    if DEFAULT_STRATEGY in available:
+        return DEFAULT_STRATEGY
+    for name in FALLBACK_STRATEGIES:
+        if name in available:
+            logger.warning("default strategy %r is not registered; using %r", DEFAULT_STRATEGY, name)
+            return name
+    raise SettingsError(f"no usable strategy registered; available: {', '.join(available) or 'none'}")

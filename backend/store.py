@@ -1,0 +1,306 @@
+"""Per-project state: label config, tasks, cached candidate predictions, labels.
+
+:class:`Store` is the interface the service uses; :class:`SQLiteStore` keeps
+everything in one SQLite file under ``MODEL_DIR`` (WAL journal, synchronous
+commits), so a label acknowledged with HTTP 200 survives a kill of the process.
+A Redis-backed store would implement the same methods.
+
+Labels are kept per annotation, with the annotation's ``updated_at`` as its
+version.  That makes every webhook delivery idempotent and order-independent:
+
+* a delivery older than the stored version of its annotation is ignored
+  (a late ``ANNOTATION_CREATED`` cannot undo an ``ANNOTATION_UPDATED``);
+* a cancelled or empty annotation is stored as "no label", so it removes an
+  earlier label of the same annotation and is not resurrected by a late one;
+* deleted annotations and tasks leave a tombstone, so a late create after the
+  delete stores nothing (Label Studio never reuses ids).
+"""
+from __future__ import annotations
+
+import abc
+import contextlib
+import dataclasses
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+
+@dataclasses.dataclass(frozen=True)
+class AnnotationVersion:
+    """One delivered state of one annotation.
+
+    Attributes
+    ----------
+    annotation : Label Studio annotation id.
+    task : the task it labels.
+    choice : the Choice value, or None for a cancelled/skipped/empty annotation.
+    version : ``updated_at`` as a POSIX timestamp; None when the payload had none
+        (then the latest delivery wins).
+    """
+
+    annotation: int
+    task: int
+    choice: str | None
+    version: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Label:
+    """A stored label: annotation ``annotation`` gave task ``task`` the Choice ``choice``."""
+
+    annotation: int
+    task: int
+    choice: str
+
+
+class Store(abc.ABC):
+    """What the service needs from a state store; every method is per project."""
+
+    @abc.abstractmethod
+    def transaction(self) -> contextlib.AbstractContextManager:
+        """Group several writes so they commit together or not at all."""
+
+    @abc.abstractmethod
+    def get_label_config(self, project: int) -> str | None:
+        """The last label config seen for the project; None for an unknown project."""
+
+    @abc.abstractmethod
+    def set_label_config(self, project: int, label_config: str) -> None: ...
+
+    @abc.abstractmethod
+    def upsert_tasks(self, project: int, tasks: Iterable[tuple[int, dict]]) -> list[int]:
+        """Store task data; returns the ids stored (deleted tasks are refused)."""
+
+    @abc.abstractmethod
+    def delete_tasks(self, project: int, task_ids: Iterable[int]) -> None:
+        """Remove tasks, their predictions and labels, and remember them as deleted."""
+
+    @abc.abstractmethod
+    def task_data(self, project: int, task_ids: Iterable[int]) -> dict[int, dict]: ...
+
+    @abc.abstractmethod
+    def tasks_without_predictions(self, project: int, candidates: list[str]) -> list[int]:
+        """Stored tasks lacking a cached prediction of at least one candidate."""
+
+    @abc.abstractmethod
+    def save_predictions(self, project: int, rows: Iterable[tuple[int, str, str]]) -> None:
+        """Cache ``(task, candidate, choice)`` rows."""
+
+    @abc.abstractmethod
+    def predictions(self, project: int) -> dict[int, dict[str, str]]:
+        """``task -> candidate -> Choice value`` for every cached prediction."""
+
+    @abc.abstractmethod
+    def apply_annotations(self, project: int, versions: Iterable[AnnotationVersion]) -> int:
+        """Store annotation states (see the module docstring); returns how many changed."""
+
+    @abc.abstractmethod
+    def delete_annotations(self, project: int, annotation_ids: Iterable[int]) -> int: ...
+
+    @abc.abstractmethod
+    def labels(self, project: int) -> list[Label]:
+        """Every stored label (annotations with a Choice), by annotation id."""
+
+    @abc.abstractmethod
+    def revision(self, project: int) -> int:
+        """A counter that grows with every change of the project's state."""
+
+    @abc.abstractmethod
+    def check(self) -> tuple[bool, str | None]:
+        """``(usable, error message)``."""
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """Where the state lives, for /health."""
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS projects (project INTEGER PRIMARY KEY, label_config TEXT, revision INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS tasks (project INTEGER, task INTEGER, data TEXT NOT NULL, PRIMARY KEY (project, task));
+CREATE TABLE IF NOT EXISTS deleted_tasks (project INTEGER, task INTEGER, PRIMARY KEY (project, task));
+CREATE TABLE IF NOT EXISTS predictions (project INTEGER, task INTEGER, candidate TEXT, choice TEXT NOT NULL,
+    PRIMARY KEY (project, task, candidate));
+CREATE TABLE IF NOT EXISTS annotations (project INTEGER, annotation INTEGER, task INTEGER NOT NULL, choice TEXT,
+    version REAL, PRIMARY KEY (project, annotation));
+CREATE TABLE IF NOT EXISTS deleted_annotations (project INTEGER, annotation INTEGER, PRIMARY KEY (project, annotation));
+"""
+
+
+class SQLiteStore(Store):
+    """:class:`Store` in one SQLite file (stdlib ``sqlite3``, WAL mode).
+
+    One connection shared by the server's threads behind a lock; other
+    processes (rq workers) open their own and SQLite serialises the writers.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ------------------------------------------------------------------ plumbing
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth == 0:
+                self._db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if self._depth == 0:
+                self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, tuple(params)).fetchall()
+
+    def _bump(self, project: int) -> None:
+        self._db.execute("INSERT INTO projects (project, revision) VALUES (?, 1) "
+                         "ON CONFLICT (project) DO UPDATE SET revision = revision + 1", (project,))
+
+    # ------------------------------------------------------------------ projects
+    def get_label_config(self, project: int) -> str | None:
+        rows = self._query("SELECT label_config FROM projects WHERE project = ?", (project,))
+        return rows[0][0] if rows else None
+
+    def set_label_config(self, project: int, label_config: str) -> None:
+        with self.transaction():
+            if self.get_label_config(project) != label_config:
+                self._bump(project)
+                self._db.execute("UPDATE projects SET label_config = ? WHERE project = ?", (label_config, project))
+
+    def revision(self, project: int) -> int:
+        rows = self._query("SELECT revision FROM projects WHERE project = ?", (project,))
+        return int(rows[0][0]) if rows else 0
+
+    # --------------------------------------------------------------------- tasks
+    def upsert_tasks(self, project: int, tasks: Iterable[tuple[int, dict]]) -> list[int]:
+        stored = []
+        with self.transaction():
+            for task, data in tasks:
+                if self._query("SELECT 1 FROM deleted_tasks WHERE project = ? AND task = ?", (project, task)):
+                    continue
+                text = json.dumps(data, sort_keys=True)
+                old = self._query("SELECT data FROM tasks WHERE project = ? AND task = ?", (project, task))
+                if not old or old[0][0] != text:
+                    if old:  # new data: the cached predictions were made from the old one
+                        self._db.execute("DELETE FROM predictions WHERE project = ? AND task = ?", (project, task))
+                    self._db.execute("INSERT OR REPLACE INTO tasks VALUES (?, ?, ?)", (project, task, text))
+                    self._bump(project)
+                stored.append(task)
+        return stored
+
+    def delete_tasks(self, project: int, task_ids: Iterable[int]) -> None:
+        with self.transaction():
+            for task in task_ids:
+                for table in ("tasks", "predictions", "annotations"):
+                    self._db.execute(f"DELETE FROM {table} WHERE project = ? AND task = ?", (project, task))
+                self._db.execute("INSERT OR IGNORE INTO deleted_tasks VALUES (?, ?)", (project, task))
+            self._bump(project)
+
+    def task_data(self, project: int, task_ids: Iterable[int]) -> dict[int, dict]:
+        ids = list(task_ids)
+        out = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for task, data in self._query(f"SELECT task, data FROM tasks WHERE project = ? AND task IN ({marks})",
+                                          [project, *chunk]):
+                out[int(task)] = json.loads(data)
+        return out
+
+    # --------------------------------------------------------------- predictions
+    def tasks_without_predictions(self, project: int, candidates: list[str]) -> list[int]:
+        marks = ",".join("?" * len(candidates))
+        rows = self._query(
+            f"SELECT t.task FROM tasks t LEFT JOIN predictions p ON p.project = t.project AND p.task = t.task "
+            f"AND p.candidate IN ({marks}) WHERE t.project = ? GROUP BY t.task HAVING COUNT(p.candidate) < ? "
+            f"ORDER BY t.task", [*candidates, project, len(candidates)])
+        return [int(r[0]) for r in rows]
+
+    def save_predictions(self, project: int, rows: Iterable[tuple[int, str, str]]) -> None:
+        with self.transaction():
+            for task, candidate, choice in rows:
+                if not self._query("SELECT 1 FROM tasks WHERE project = ? AND task = ?", (project, task)):
+                    continue  # the task was deleted meanwhile
+                self._db.execute("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?)",
+                                 (project, task, candidate, choice))
+            self._bump(project)
+
+    def predictions(self, project: int) -> dict[int, dict[str, str]]:
+        out: dict[int, dict[str, str]] = {}
+        for task, candidate, choice in self._query(
+                "SELECT task, candidate, choice FROM predictions WHERE project = ?", (project,)):
+            out.setdefault(int(task), {})[candidate] = choice
+        return out
+
+    # -------------------------------------------------------------------- labels
+    def apply_annotations(self, project: int, versions: Iterable[AnnotationVersion]) -> int:
+        changed = 0
+        with self.transaction():
+            for v in versions:
+                if self._query("SELECT 1 FROM deleted_annotations WHERE project = ? AND annotation = ?",
+                               (project, v.annotation)) or \
+                        self._query("SELECT 1 FROM deleted_tasks WHERE project = ? AND task = ?", (project, v.task)):
+                    continue
+                old = self._query("SELECT task, choice, version FROM annotations WHERE project = ? AND annotation = ?",
+                                  (project, v.annotation))
+                if old:
+                    task, choice, version = old[0]
+                    if version is not None and v.version is not None and v.version < version:
+                        continue  # a stale delivery: a newer state of this annotation is stored
+                    if (task, choice, version) == (v.task, v.choice, v.version):
+                        continue  # the same delivery again
+                self._db.execute("INSERT OR REPLACE INTO annotations VALUES (?, ?, ?, ?, ?)",
+                                 (project, v.annotation, v.task, v.choice, v.version))
+                changed += 1
+            if changed:
+                self._bump(project)
+        return changed
+
+    def delete_annotations(self, project: int, annotation_ids: Iterable[int]) -> int:
+        removed = 0
+        with self.transaction():
+            for annotation in annotation_ids:
+                cur = self._db.execute("DELETE FROM annotations WHERE project = ? AND annotation = ?",
+                                       (project, annotation))
+                removed += cur.rowcount
+                self._db.execute("INSERT OR IGNORE INTO deleted_annotations VALUES (?, ?)", (project, annotation))
+            if removed:
+                self._bump(project)
+        return removed
+
+    def labels(self, project: int) -> list[Label]:
+        rows = self._query("SELECT annotation, task, choice FROM annotations "
+                           "WHERE project = ? AND choice IS NOT NULL ORDER BY annotation", (project,))
+        return [Label(int(a), int(t), c) for a, t, c in rows]
+
+    # -------------------------------------------------------------------- health
+    def check(self) -> tuple[bool, str | None]:
+        try:
+            self._query("SELECT COUNT(*) FROM projects")
+            with self.transaction():  # proves the file is writable, writes nothing
+                pass
+        except sqlite3.Error as exc:
+            return False, f"{type(exc).__name__}: {exc}"
+        return True, None
+
+    def describe(self) -> str:
+        return str(self.path)

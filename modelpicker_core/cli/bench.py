@@ -1,0 +1,115 @@
+"""``bench``: identification probability of strategies on a model collection."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from ..harness import BenchConfig, run_benchmark, summary_table
+from ..loaders import load_collection
+
+
+def comma_list(text: str) -> list[str]:
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list, e.g. a,b")
+    return items
+
+
+def budget_list(text: str) -> list[int]:
+    budgets = []
+    for part in comma_list(text):
+        try:
+            value = int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"budget {part!r} is not an integer") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"budget {value} must be >= 1")
+        budgets.append(value)
+    return budgets
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
+def seed_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seed must be >= 0, got {value}")
+    return value
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "bench",
+        help="simulate strategies on a labelled collection (identification probability per budget)",
+        description=(
+            "Run strategies over many random realisations of a labelled collection and report, per budget, "
+            "the identification probability of the true best model, the regret and the labels used. "
+            "stream = the ModelPicker paper's protocol (C calibrated to each budget); "
+            "pool = sequential selection from a random pool."
+        ),
+    )
+    p.add_argument("--data", required=True, help="collection directory (predictions, labelspace, oracle .csv/.npy)")
+    p.add_argument("--setting", required=True, choices=("stream", "pool"))
+    p.add_argument("--strategies", required=True, type=comma_list, help="comma-separated registry names")
+    p.add_argument("--budgets", required=True, type=budget_list, help="comma-separated label budgets, e.g. 30,50,70")
+    p.add_argument("--realizations", type=positive_int, default=500, help="random realisations (default 500)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--stream-size", type=positive_int, help="items per stream (stream setting; default all items)")
+    size.add_argument("--pool-size", type=positive_int, help="items per pool (pool setting; default all items)")
+    p.add_argument("--seed", type=seed_int, default=0, help="root seed (default 0); same seed, same numbers")
+    p.add_argument("--pilots", type=positive_int, default=100,
+                   help="pilot streams per calibration step of C (stream setting; default 100)")
+    p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
+                   help="worker processes (default: CPU count); results do not depend on it")
+    p.add_argument("--json", metavar="OUT", help="write the result as JSON here")
+    p.add_argument("--plot", metavar="OUT.png", help="write identification vs labels as PNG here")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.setting == "stream" and args.pool_size is not None:
+        raise ValueError("--pool-size goes with --setting pool; use --stream-size with --setting stream")
+    if args.setting == "pool" and args.stream_size is not None:
+        raise ValueError("--stream-size goes with --setting stream; use --pool-size with --setting pool")
+    collection = load_collection(args.data, require_labels=True)
+    config = BenchConfig(
+        setting=args.setting,
+        strategies=args.strategies,
+        budgets=args.budgets,
+        realizations=args.realizations,
+        size=args.stream_size if args.setting == "stream" else args.pool_size,
+        seed=args.seed,
+        pilots=args.pilots,
+        workers=args.workers,
+        progress=not args.no_progress,
+    )
+    result = run_benchmark(collection, config)
+    result["data"] = str(args.data)
+    print(summary_table(result))
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"\nwrote {out}")
+    if args.plot:
+        from ..plots import plot_identification  # matplotlib only when asked for
+
+        out = Path(args.plot)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        plot_identification(result, out)
+        print(f"wrote {out}")
+    return 0

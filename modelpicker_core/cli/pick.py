@@ -1,0 +1,117 @@
+"""``pick``: find the best model by answering a few label questions in the terminal.
+
+Questions go to stderr, answers come from stdin (typed, or piped one label per
+line), the result goes to stdout.  Typed input that is not a class of the
+label space is asked again; piped input that is invalid or ends before the
+questions do is an error (exit 1) naming the line.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TextIO
+
+import numpy as np
+
+from ..loaders import Collection, format_classes, load_collection
+from ..pick import PickResult, pick_best_model
+from .bench import positive_int, seed_int
+
+
+class TerminalLabels:
+    """The :data:`~modelpicker_core.pick.AskLabel` callback reading labels from a text stream.
+
+    Parameters
+    ----------
+    collection : gives the label space and each model's prediction to show.
+    stdin, stderr : where answers come from and questions go.
+    interactive : re-ask on invalid input (a person is typing) instead of failing.
+    """
+
+    def __init__(self, collection: Collection, stdin: TextIO, stderr: TextIO, interactive: bool):
+        self.collection = collection
+        self.stdin = stdin
+        self.stderr = stderr
+        self.interactive = interactive
+        self.line = 0
+
+    def __call__(self, item: int, step: int, budget: int) -> int:
+        col = self.collection
+        shown = "  ".join(f"m{j}={col.class_value(c)}" for j, c in enumerate(col.predictions[item]))
+        self.stderr.write(f"\n[{step}/{budget}] item {item} (row {item + 1}); predictions: {shown}\n")
+        while True:
+            self.stderr.write(f"label ({format_classes(col.classes)}): ")
+            self.stderr.flush()
+            text = self.stdin.readline()
+            if not text:
+                raise ValueError(
+                    f"standard input ended after {self.line} line(s), before the label of item {item} "
+                    f"(question {step} of up to {budget})"
+                )
+            self.line += 1
+            if not self.interactive:
+                self.stderr.write(text.rstrip("\n") + "\n")
+            try:
+                return self._parse(text.strip())
+            except ValueError as exc:
+                if not self.interactive:
+                    raise ValueError(f"standard input line {self.line}: {exc}") from None
+                self.stderr.write(f"  {exc}; try again\n")
+
+    def _parse(self, text: str) -> int:
+        space = format_classes(self.collection.classes)
+        try:
+            value = float(text)
+            if not np.isfinite(value):
+                raise ValueError(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a class of the label space ({space})") from None
+        if not value.is_integer() or value not in self.collection.classes:
+            raise ValueError(f"{text!r} is not a class of the label space ({space})")
+        return self.collection.class_index(int(value))
+
+
+def format_result(result: PickResult) -> str:
+    ranking = result.ranking
+    lines = [f"Labelled {len(result.labelled)} item(s) with {result.strategy.name}."]
+    if result.stopped_early:
+        lines.append(f"Stopped early: {result.stopped_early}.")
+    lines.append(f"Best model: {result.best} (P(best) = {ranking.p_best[result.best]:.3f})")
+    lines.append("")
+    lines.append(f"{'rank':>4} {'model':>5} {'P(best)':>8} {'accuracy':>9}  {'95% interval':<15} {'labels':>6}")
+    for rec in ranking.to_records():
+        lines.append(
+            f"{rec['rank']:>4} {rec['model']:>5} {rec['p_best']:>8.3f} {rec['accuracy']:>9.3f}  "
+            f"[{rec['accuracy_low']:.3f}, {rec['accuracy_high']:.3f}]{'':<1} {rec['labels']:>6}"
+        )
+    lines.append("")
+    lines.append("posterior: " + " ".join(f"{p:.4f}" for p in ranking.p_best))
+    return "\n".join(lines)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "pick",
+        help="ask for a few labels in the terminal (or piped, one per line) and name the best model",
+        description=(
+            "Name the best of several pre-trained models from a few labels. The strategy picks the items; "
+            "you type each item's class as written in labelspace.csv (or pipe one label per line)."
+        ),
+    )
+    p.add_argument("--data", required=True, help="directory with predictions.csv and labelspace.csv (oracle not needed)")
+    p.add_argument("--budget", required=True, type=positive_int, help="maximum number of labels to give")
+    p.add_argument("--strategy", default="modelpicker", help="registry name (default modelpicker)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the strategy's tie breaks (default 0)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None,
+        stderr: TextIO | None = None) -> int:
+    stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
+    collection = load_collection(args.data, require_labels=False)
+    interactive = bool(getattr(stdin, "isatty", lambda: False)())
+    ask = TerminalLabels(collection, stdin, stderr, interactive)
+    result = pick_best_model(collection, args.budget, ask, strategy=args.strategy, seed=args.seed)
+    stderr.write("\n")
+    stdout.write(format_result(result) + "\n")
+    return 0

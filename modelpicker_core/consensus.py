@@ -1,0 +1,687 @@
+"""Consensus: a pool strategy with a calibrated P(best) on the pool.
+
+The question the strategy answers is "which model has the highest accuracy on
+*these* items (the pool)?".  A model's pool accuracy is
+
+    acc_i = (correct_i on the labelled items + sum over unlabelled items j of
+             1[f_i(x_j) = y_j]) / n_items,
+
+so the only unknowns are the true classes ``y_j`` of the unlabelled items, and
+P(best) is the posterior probability, over those classes, that model ``i``
+attains the maximum of ``acc``.
+
+Belief about the unlabelled classes (three layers)
+--------------------------------------------------
+1. *Dawid-Skene with per-class recall.*  Each model ``i`` (or, when class
+   probabilities are given, each (model, confidence half) "annotator" ``a``)
+   has a recall ``theta[a, c] = P(f = c | y = c)``; its errors follow its
+   prediction frequencies ``e[a, k]``:
+   ``P(f = k | y = c) = (1 - theta[a, c]) e[a, k] / (1 - e[a, c])`` for
+   ``k != c``.  The recall posterior is Beta with a prior centred on the
+   recall a consensus EM fit finds on the pool's disagreement items
+   (``prior_strength`` pseudo-items) plus the labelled counts; the class
+   prior is a Dirichlet the same way.  Per-class recalls make the model robust
+   to class imbalance: a minority class gets its own recall instead of being
+   swamped by the majority's accuracy.
+2. *Exchangeable patterns.*  Items with identical prediction rows are
+   exchangeable in a random pool, so their classes are iid draws from one
+   unknown distribution ``phi_g``.  ``phi_g ~ Dirichlet(group_strength * p_g +
+   labelled counts of g)`` where ``p_g`` is layer 1's posterior.  This is what
+   keeps P(best) calibrated when the models' errors are correlated (where
+   layer 1 alone is overconfident): a pattern's labels override the model.
+3. *Monte Carlo pool accuracies.*  ``n_samples`` joint draws of every
+   unlabelled pattern's class counts (Dirichlet-multinomial) give draws of the
+   pool accuracies of the *contenders* (models whose accuracy interval reaches
+   the leader's); P(best) is the fraction of draws in which a model attains
+   the maximum.  The draws use a generator seeded from the strategy's seed and
+   the number of labels, so P(best) is a deterministic function of the state.
+
+Selection
+---------
+Expected information gain about which model is best from labelling one item
+``j`` of pattern ``g``:  ``I(best; y_j) = H(best) - sum_r P(y_j = r) H(best |
+y_j = r)``, estimated from the same draws by replacing item ``j``'s sampled
+class with each hypothesis ``r`` (and moving the pattern's other unlabelled
+items by the posterior-mean shift a label of class ``r`` causes).  Only the
+classes the contenders predict matter, and only the patterns on which the
+contenders disagree carry information about the ranking (on the others all
+contenders gain or lose the same count).  The exact gain is computed for the
+``n_evaluated`` patterns of largest proxy
+``sum_r q_r w_r (1 - w_r)`` (``w_r`` = P(best) mass of the contenders that
+predict class ``r``, ``q_r`` its posterior probability); the proxy orders the
+rest.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.special import logsumexp
+
+from .base import Strategy, as_prediction_matrix
+
+_EPS = 1e-9
+
+
+def entropy(p: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Shannon entropy (nats) along ``axis``; ``0 log 0 = 0``."""
+    p = np.clip(p, 0.0, 1.0)
+    return -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0), axis=axis)
+
+
+class PoolPatterns:
+    """The pool grouped into patterns of identical prediction rows.
+
+    Parameters
+    ----------
+    predictions : ``(n_items, n_models)`` class indices.
+    n_classes : size of the label space.
+    bins : ``(n_items, n_models)`` confidence half (0/1) or None.
+
+    Attributes
+    ----------
+    group_of : ``(n_items,)`` pattern of each item.
+    rows : ``(n_groups, n_models)`` predicted class of each model in each pattern.
+    annot : ``(n_groups, n_models)`` annotator index ``model * n_bins + bin``.
+    size : ``(n_groups,)`` number of pool items of each pattern.
+    slot_of : ``(n_groups, n_models)`` index of the (pattern, predicted class)
+        slot each model's prediction falls into; slots are sorted by pattern
+        then class, so a pattern's slots are contiguous from ``slot_start``.
+    slot_group, slot_class : ``(n_slots,)``.
+    """
+
+    def __init__(self, predictions: np.ndarray, n_classes: int, bins: np.ndarray | None):
+        n_models = predictions.shape[1]
+        self.n_bins = 1 if bins is None else 2
+        key = predictions if bins is None else predictions * 2 + bins
+        rows, group_of, size = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+        self.group_of = group_of.ravel().astype(np.int64)
+        self.size = size.astype(np.int64)
+        self.rows = rows // self.n_bins
+        row_bins = rows % self.n_bins
+        self.annot = np.arange(n_models)[None, :] * self.n_bins + row_bins
+        n_groups = rows.shape[0]
+        keys = (np.arange(n_groups, dtype=np.int64) * n_classes)[:, None] + self.rows
+        slot_key, slot_of = np.unique(keys.ravel(), return_inverse=True)
+        self.slot_of = slot_of.reshape(keys.shape)
+        self.slot_group = slot_key // n_classes
+        self.slot_class = slot_key % n_classes
+        self.slot_start = np.searchsorted(self.slot_group, np.arange(n_groups + 1))
+        self.n_slots_of = np.diff(self.slot_start)
+        self.bins_of_group = row_bins
+        self.disagree = self.n_slots_of > 1
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.rows.shape[0])
+
+    def slot_of_label(self, group: int, label: int) -> int:
+        """Slot of class ``label`` in ``group``, or -1 when no model predicts it there."""
+        lo, hi = self.slot_start[group], self.slot_start[group + 1]
+        hits = np.flatnonzero(self.slot_class[lo:hi] == label)
+        return int(lo + hits[0]) if hits.size else -1
+
+
+class Consensus(Strategy):
+    """Consensus Dawid-Skene belief + expected information gain on P(best).
+
+    Parameters
+    ----------
+    n_models, n_classes, random_state : see :class:`~modelpicker_core.base.Strategy`.
+    n_samples : Monte Carlo draws of the pool accuracies per belief update.
+    prior_strength : pseudo-items behind each consensus recall prior and the
+        class prior (weak: labels dominate after a few).
+    group_strength : Dirichlet concentration of a pattern's class distribution
+        around the Dawid-Skene posterior; smaller = trust the model less.
+    temperatures : grid of temperatures ``tau`` that multiply the Dawid-Skene
+        log-likelihood (``tau < 1`` tempers the independence assumption, which
+        correlated models break).  The belief is a mixture over the grid,
+        weighted by how well each ``tau`` predicted the labels seen so far
+        (leave-one-out within each pattern), so the amount of trust in the
+        consensus is learned from the labels.
+    n_evaluated : patterns whose information gain is computed exactly.
+    max_contenders : most models kept in the Monte Carlo step.
+    contender_z : z-score margin deciding which models can still be best.
+    n_draws : joint draws of (recalls, class prior, temperature) from their
+        posterior; each Monte Carlo sample uses one, so the shared uncertainty
+        about the recalls (which moves every unlabelled item the same way)
+        reaches P(best).  0 = posterior-mean recalls, mixture over temperatures.
+
+    Notes
+    -----
+    Call :meth:`set_pool` before scoring.  The state (JSON) holds the pool's
+    predictions and confidence halves, so :func:`registry.from_state` rebuilds
+    the identical strategy; class probabilities themselves are not stored.
+    """
+
+    name = "consensus"
+    stochastic = False
+
+    def __init__(self, n_models: int, n_classes: int, random_state: int | None = None,
+                 n_samples: int = 512, prior_strength: float = 4.0, group_strength: float = 2.0,
+                 temperatures: Any = (0.1, 0.2, 0.35, 0.5, 0.75, 1.0), n_evaluated: int = 48, max_contenders: int = 16,
+                 contender_z: float = 4.0, n_draws: int = 16):
+        self.n_samples = int(n_samples)
+        self.prior_strength = float(prior_strength)
+        self.group_strength = float(group_strength)
+        self.temperatures = tuple(float(t) for t in np.atleast_1d(np.asarray(temperatures, dtype=float)))
+        if not self.temperatures or min(self.temperatures) <= 0:
+            raise ValueError(f"temperatures must be a non-empty list of positive numbers, got {temperatures!r}")
+        self.n_evaluated = int(n_evaluated)
+        self.max_contenders = int(max_contenders)
+        self.contender_z = float(contender_z)
+        self.n_draws = int(n_draws)
+        if self.n_draws < 0:
+            raise ValueError(f"n_draws must be >= 0, got {n_draws}")
+        for pname, value, low in (("n_samples", self.n_samples, 16), ("n_evaluated", self.n_evaluated, 1),
+                                  ("max_contenders", self.max_contenders, 2)):
+            if value < low:
+                raise ValueError(f"{pname} must be >= {low}, got {value}")
+        for pname, value in (("prior_strength", self.prior_strength), ("group_strength", self.group_strength),
+                             ("contender_z", self.contender_z)):
+            if not value > 0:
+                raise ValueError(f"{pname} must be > 0, got {value}")
+        super().__init__(n_models, n_classes, random_state)
+
+    def get_params(self) -> dict[str, Any]:
+        return {**super().get_params(), "n_samples": self.n_samples, "prior_strength": self.prior_strength,
+                "group_strength": self.group_strength, "temperatures": list(self.temperatures),
+                "n_evaluated": self.n_evaluated, "max_contenders": self.max_contenders,
+                "contender_z": self.contender_z, "n_draws": self.n_draws}
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        super().reset()
+        self.sample_seed_ = int(self.rng_.integers(2**63 - 1))
+        self.pool_ = None
+        self.bins_ = None
+        self.labelled_items_: list[int] = []
+        self.labelled_labels_: list[int] = []
+        self.extra_labels_ = 0
+        self._cache = None
+        self._patterns = None
+
+    def set_pool(self, predictions: Any, probabilities: Any = None) -> None:
+        """Take the batch ``(n_items, n_models)`` (and optional probabilities).
+
+        Labels already observed are forgotten if the pool changes shape; with
+        the same pool they are kept (the backend calls this on every job).
+        """
+        preds = as_prediction_matrix(predictions, self.n_models)
+        if preds.shape[0] == 0:
+            raise ValueError("the pool has no items")
+        if preds.min() < 0 or preds.max() >= self.n_classes:
+            raise ValueError(f"pool predictions outside the label space 0..{self.n_classes - 1}")
+        bins = None
+        if probabilities is not None:
+            bins = confidence_halves(preds, probabilities, self.n_classes)
+        same = (self.pool_ is not None and self.pool_.shape == preds.shape and np.array_equal(self.pool_, preds)
+                and ((bins is None) == (self.bins_ is None)) and (bins is None or np.array_equal(bins, self.bins_)))
+        if same:
+            return
+        if self.labelled_items_:
+            raise ValueError("set_pool with a different pool after labels were observed; call reset() first")
+        self._install_pool(preds, bins)
+
+    def _install_pool(self, preds: np.ndarray, bins: np.ndarray | None) -> None:
+        self.pool_ = preds.astype(np.int64)
+        self.bins_ = None if bins is None else bins.astype(np.int64)
+        pat = PoolPatterns(self.pool_, self.n_classes, self.bins_)
+        self._patterns = pat
+        n_annot = self.n_models * pat.n_bins
+        self._labelled_mask = np.zeros(self.pool_.shape[0], dtype=bool)
+        self._unlabelled = pat.size.astype(float).copy()
+        self._lab_slot = np.zeros(pat.slot_group.shape[0])
+        self._lab_other = np.zeros(pat.n_groups)
+        self._lab_group = np.zeros(pat.n_groups)
+        self._lab_hit = np.zeros((n_annot, self.n_classes))
+        self._lab_miss = np.zeros((n_annot, self.n_classes))
+        self._lab_class = np.zeros(self.n_classes)
+        self._error_freq = self._prediction_frequencies(pat, n_annot)
+        self._prior_recall, self._prior_class = self._consensus_fit(pat, n_annot)
+        self._row_index = None
+        self._cache = None
+
+    # ---------------------------------------------------------- consensus fit
+    def _prediction_frequencies(self, pat: PoolPatterns, n_annot: int) -> np.ndarray:
+        """``(n_annot, n_classes)`` how often each annotator predicts each class (smoothed)."""
+        keys = pat.annot * self.n_classes + pat.rows
+        freq = np.bincount(keys.ravel(), weights=np.broadcast_to(pat.size[:, None], keys.shape).ravel(),
+                           minlength=n_annot * self.n_classes).reshape(n_annot, self.n_classes)
+        freq += 0.5
+        return freq / freq.sum(axis=1, keepdims=True)
+
+    def _consensus_fit(self, pat: PoolPatterns, n_annot: int, iterations: int = 10):
+        """Recall and class prior that explain the pool's predictions (EM, no labels).
+
+        Fitted on the disagreement patterns only: agreeing items say nothing
+        about the ranking, and recall on the hard items is what the belief
+        about the remaining hard items needs.
+        """
+        weight = pat.size * pat.disagree
+        if weight.sum() == 0:
+            weight = pat.size.astype(float)
+        recall = np.full((n_annot, self.n_classes), 0.7)
+        class_prior = np.full(self.n_classes, 1.0 / self.n_classes)
+        for _ in range(iterations):
+            slot_p, other_p = self._slot_posterior(pat, recall, class_prior)
+            hit = np.bincount((pat.annot * self.n_classes + pat.rows).ravel(),
+                              weights=(slot_p[pat.slot_of] * weight[:, None]).ravel(),
+                              minlength=n_annot * self.n_classes).reshape(n_annot, self.n_classes)
+            mass = self._class_mass(pat, slot_p, other_p, weight, class_prior, n_annot)
+            recall = (hit + 0.5) / (mass + 1.0)
+            class_mass = mass.reshape(self.n_models, pat.n_bins, self.n_classes)[0].sum(axis=0)
+            class_prior = (class_mass + 0.5) / (class_mass.sum() + 0.5 * self.n_classes)
+        return np.clip(recall, 0.01, 0.99), class_prior
+
+    def _class_mass(self, pat, slot_p, other_p, weight, class_prior, n_annot):
+        """``(n_annot, n_classes)`` expected number of items of each class each annotator saw."""
+        slot_w = slot_p * weight[pat.slot_group]
+        if pat.n_bins == 1:
+            total = np.bincount(pat.slot_class, weights=slot_w, minlength=self.n_classes)
+            total = total + (other_p * weight).sum() * class_prior
+            return np.broadcast_to(total, (n_annot, self.n_classes)).copy()
+        mass = np.zeros((n_annot, self.n_classes))
+        for i in range(self.n_models):
+            a = pat.annot[pat.slot_group, i]
+            np.add.at(mass, (a, pat.slot_class), slot_w)
+            a_g = pat.annot[:, i]
+            np.add.at(mass, a_g, (other_p * weight)[:, None] * class_prior[None, :])
+        return mass
+
+    def _slot_posterior(self, pat: PoolPatterns, recall: np.ndarray, class_prior: np.ndarray,
+                        tau: float = 1.0):
+        """Dawid-Skene posterior of each pattern's class over its slots and "other".
+
+        Returns ``slot_p`` ``(n_slots,)`` = P(y = slot's class) and ``other_p``
+        ``(n_groups,)`` = P(y is a class no model predicts on the pattern).
+        """
+        return self._tempered(self._slot_terms(pat, recall, class_prior), tau, pat)
+
+    def _slot_terms(self, pat: PoolPatterns, recall: np.ndarray, class_prior: np.ndarray):
+        """The temperature-free pieces of the Dawid-Skene log posterior."""
+        recall = np.clip(recall, 1e-6, 1 - 1e-6)
+        err = np.clip(self._error_freq, 1e-9, 1 - 1e-6)
+        vote = np.log(recall) - np.log1p(-recall) - np.log(err) + np.log1p(-err)   # (n_annot, K)
+        miss = np.log1p(-recall) - np.log1p(-err)                                    # (n_annot, K)
+        log_prior = np.log(class_prior)
+        if pat.n_bins == 1:
+            base = miss.sum(axis=0)[None, :]                                          # (1, K)
+        else:
+            lo = miss[0::2].sum(axis=0)
+            delta = miss[1::2] - miss[0::2]                                           # (M, K)
+            base = lo[None, :] + pat.bins_of_group @ delta                            # (G, K)
+        g = pat.slot_group
+        row = g if base.shape[0] > 1 else np.zeros_like(g)
+        votes = np.bincount(pat.slot_of.ravel(), weights=vote[pat.annot, pat.rows].ravel(),
+                            minlength=g.shape[0])
+        return log_prior, base, log_prior[pat.slot_class], base[row, pat.slot_class], votes
+
+    def _tempered(self, terms, tau: float, pat: PoolPatterns):
+        log_prior, base, slot_log_prior, slot_base, votes = terms
+        g = pat.slot_group
+        log_z = logsumexp(log_prior[None, :] + tau * base, axis=1)                    # (G or 1,)
+        slot_prior = slot_log_prior + tau * slot_base
+        slot_log = slot_prior + tau * votes
+        lz = log_z if log_z.shape[0] > 1 else np.full(pat.n_groups, log_z[0])
+        shift = np.maximum(lz, np.maximum.reduceat(slot_log, pat.slot_start[:-1]))
+        slot_e = np.exp(slot_log - shift[g])
+        covered = np.add.reduceat(np.exp(slot_prior - shift[g]), pat.slot_start[:-1])
+        other = np.maximum(np.exp(lz - shift) - covered, 0.0)
+        other[pat.n_slots_of >= self.n_classes] = 0.0
+        norm = np.add.reduceat(slot_e, pat.slot_start[:-1]) + other
+        return slot_e / norm[g], other / norm
+
+    # ------------------------------------------------------------- observing
+    def observe(self, prediction_row: Any, label: int, query_probability: float = 1.0,
+                item: int | None = None) -> None:
+        row = self._check_row(prediction_row)
+        if self.pool_ is not None:
+            if item is None:
+                item = self._find_unlabelled(row)
+            elif not 0 <= int(item) < self.pool_.shape[0]:
+                raise ValueError(f"item {item} is not a row of the pool (0..{self.pool_.shape[0] - 1})")
+            if item is not None:
+                item = int(item)
+                if self._labelled_mask[item]:
+                    raise ValueError(f"item {item} is already labelled")
+                if not np.array_equal(self.pool_[item], row):
+                    raise ValueError(f"prediction row does not match pool item {item}")
+        super().observe(row, label, query_probability, item)
+
+    def _find_unlabelled(self, row: np.ndarray) -> int | None:
+        hits = np.flatnonzero(np.all(self.pool_ == row[None, :], axis=1) & ~self._labelled_mask)
+        return int(hits[0]) if hits.size else None
+
+    def _update(self, row: np.ndarray, label: int, q: float, item: int | None) -> None:
+        if self.pool_ is None:
+            raise ValueError("call set_pool before observing labels")
+        pat = self._patterns
+        if item is None:
+            annot = np.arange(self.n_models) * pat.n_bins
+            self.extra_labels_ += 1
+        else:
+            g = int(pat.group_of[item])
+            annot = pat.annot[g]
+            slot = pat.slot_of_label(g, label)
+            if slot >= 0:
+                self._lab_slot[slot] += 1
+            else:
+                self._lab_other[g] += 1
+            self._lab_group[g] += 1
+            self._unlabelled[g] -= 1
+            self._labelled_mask[item] = True
+        hit = row == label
+        np.add.at(self._lab_hit, (annot[hit], label), 1.0)
+        np.add.at(self._lab_miss, (annot[~hit], label), 1.0)
+        self._lab_class[label] += 1
+        self.labelled_items_.append(-1 if item is None else int(item))
+        self.labelled_labels_.append(int(label))
+        self._cache = None
+
+    # ---------------------------------------------------------------- belief
+    def _belief(self) -> dict[str, Any]:
+        if self.pool_ is None:
+            raise ValueError("call set_pool before asking the consensus strategy for scores or P(best)")
+        if self._cache is None:
+            self._cache = self._compute_belief()
+        return self._cache
+
+    def _compute_belief(self) -> dict[str, Any]:
+        pat = self._patterns
+        s = self.prior_strength
+        hit_a = 1.0 + s * self._prior_recall + self._lab_hit
+        miss_a = 1.0 + s * (1.0 - self._prior_recall) + self._lab_miss
+        class_a = 1.0 + s * self.n_classes * self._prior_class + self._lab_class
+        a0 = self.group_strength
+        conc = a0 + self._lab_group                                                     # (G,)
+        m = self._unlabelled
+        overdisp = m * (conc + m) / (conc + 1.0) * pat.disagree
+        labelled_slots = np.flatnonzero(self._lab_slot)
+
+        def component(recall, class_prior, tau, terms=None):
+            terms = self._slot_terms(pat, recall, class_prior) if terms is None else terms
+            slot_p, other_p = self._tempered(terms, tau, pat)
+            slot_q = (a0 * slot_p + self._lab_slot) / conc[pat.slot_group]
+            q = slot_q[pat.slot_of]                                                      # (G, M)
+            mean_t = self.correct_ + (m[:, None] * q).sum(axis=0)
+            var_t = (overdisp[:, None] * q * (1 - q)).sum(axis=0)
+            return slot_p, other_p, slot_q, mean_t, var_t
+
+        mean_terms = self._slot_terms(pat, hit_a / (hit_a + miss_a), class_a / class_a.sum())
+        log_weight = np.zeros(len(self.temperatures))
+        slot_qs, means, second = [], [], []
+        for t, tau in enumerate(self.temperatures):
+            slot_p, other_p, slot_q, mean_t, var_t = component(None, None, tau, mean_terms)
+            log_weight[t] = self._leave_one_out(slot_p, other_p, labelled_slots)
+            slot_qs.append(slot_q)
+            means.append(mean_t)
+            second.append(var_t + mean_t ** 2)
+        weight = np.exp(log_weight - log_weight.max())
+        weight /= weight.sum()
+        tau_weight = weight
+        if self.n_draws > 0:
+            draw_rng = np.random.default_rng([self.sample_seed_, int(self.n_labels_), 1])
+            slot_qs, means, second = [], [], []
+            for tau_index in draw_rng.choice(len(self.temperatures), size=self.n_draws, p=weight):
+                recall = draw_rng.beta(hit_a, miss_a)
+                class_prior = draw_rng.dirichlet(class_a)
+                _, _, slot_q, mean_t, var_t = component(recall, class_prior, self.temperatures[tau_index])
+                slot_qs.append(slot_q)
+                means.append(mean_t)
+                second.append(var_t + mean_t ** 2)
+            weight = np.full(self.n_draws, 1.0 / self.n_draws)
+        mean = weight @ np.array(means)
+        var = np.maximum(weight @ np.array(second) - mean ** 2, 0.0)
+        slot_qs = np.array(slot_qs)                                                      # (T, n_slots)
+        n_total = self.n_labels_ + 0.0 + m.sum()
+        belief = {"slot_qs": slot_qs, "comp_weight": weight, "tau_weight": tau_weight,
+                  "slot_q": weight @ slot_qs, "conc": conc,
+                  "mean": mean, "var": var, "n_total": n_total}
+        belief.update(self._monte_carlo(belief))
+        return belief
+
+    def _leave_one_out(self, slot_p, other_p, labelled_slots) -> float:
+        """Log predictive probability of the labels seen, each predicted from its pattern's other labels."""
+        pat = self._patterns
+        a0 = self.group_strength
+        total = 0.0
+        if labelled_slots.size:
+            g = pat.slot_group[labelled_slots]
+            n = self._lab_slot[labelled_slots]
+            pred = (a0 * slot_p[labelled_slots] + n - 1.0) / (a0 + self._lab_group[g] - 1.0)
+            total += float((n * np.log(np.maximum(pred, 1e-12))).sum())
+        other = np.flatnonzero(self._lab_other)
+        if other.size:
+            n = self._lab_other[other]
+            pred = (a0 * other_p[other] + n - 1.0) / (a0 + self._lab_group[other] - 1.0)
+            total += float((n * np.log(np.maximum(pred, 1e-12))).sum())
+        return total
+
+    def _contenders(self, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+        sd = np.sqrt(var) + 0.5
+        lower = mean - self.contender_z * sd
+        order = np.argsort(-mean, kind="stable")
+        keep = order[(mean + self.contender_z * sd)[order] >= lower.max()]
+        if keep.size < 2:
+            keep = order[:2]
+        return keep[: self.max_contenders]
+
+    def _monte_carlo(self, b: dict[str, Any]) -> dict[str, Any]:
+        """Draws of the contenders' pool correct counts; P(best) from them."""
+        pat = self._patterns
+        cont = self._contenders(b["mean"], b["var"])
+        n_cont = cont.size
+        slots = pat.slot_of[:, cont]                                                     # (G, U)
+        live = (self._unlabelled > 0) & np.any(slots != slots[:, :1], axis=1)
+        groups = np.flatnonzero(live)
+        rng = np.random.default_rng([self.sample_seed_, int(self.n_labels_)])
+        S = self.n_samples
+        counts = np.broadcast_to(self.correct_[cont], (S, n_cont)).copy()
+        if n_cont == 1 or groups.size == 0:
+            return self._summarise(cont, counts, groups, None, None, None, rng)
+        gs = slots[groups]                                                               # (Gr, U)
+        # category of contender u = first contender predicting the same slot
+        cat = np.argmax(gs[:, :, None] == gs[:, None, :], axis=2)                        # (Gr, U)
+        first = cat == np.arange(n_cont)[None, :]
+        cat_ps = np.zeros((len(b["comp_weight"]), groups.size, n_cont + 1))
+        cat_ps[:, :, :n_cont] = np.where(first[None], b["slot_qs"][:, gs], 0.0)
+        cat_ps[:, :, n_cont] = np.maximum(1.0 - cat_ps[:, :, :n_cont].sum(axis=2), 0.0)
+        cat_ps /= cat_ps.sum(axis=2, keepdims=True)
+        cat_p = b["comp_weight"] @ cat_ps.reshape(cat_ps.shape[0], -1)
+        cat_p = cat_p.reshape(groups.size, n_cont + 1)
+        tau_of = rng.choice(cat_ps.shape[0], size=S, p=b["comp_weight"])         # (S,)
+        m = self._unlabelled[groups].astype(np.int64)
+        one_item = np.empty((S, groups.size), dtype=np.int64)
+        single = m == 1
+        if single.any():
+            cum = np.cumsum(cat_ps[:, single], axis=2)[tau_of]                          # (S, G1, R)
+            u = rng.random((S, int(single.sum())))
+            drawn = np.minimum((u[:, :, None] > cum).sum(axis=2), n_cont)
+            one_item[:, single] = drawn
+            hits = drawn[:, :, None] == cat[single][None, :, :]
+            counts += hits.sum(axis=1)
+        multi = ~single
+        if multi.any():
+            alpha = b["conc"][groups[multi], None][None] * cat_ps[:, multi][tau_of]          # (S, Gm, R)
+            phi = rng.gamma(alpha)
+            phi /= np.maximum(phi.sum(axis=2, keepdims=True), 1e-300)
+            phi[phi.sum(axis=2) == 0, -1] = 1.0
+            draws = rng.multinomial(m[multi], phi)                                       # (S, Gm, U+1)
+            counts += np.take_along_axis(draws, np.broadcast_to(cat[multi][None], (S,) + cat[multi].shape),
+                                         axis=2).sum(axis=1)
+            u = rng.random((S, int(multi.sum())))[:, :, None] * m[multi][None, :, None]
+            one_item[:, multi] = np.minimum((u >= np.cumsum(draws, axis=2)).sum(axis=2), n_cont)
+        return self._summarise(cont, counts, groups, cat, cat_p, one_item, rng)
+
+    def _summarise(self, cont, counts, groups, cat, cat_p, one_item, rng) -> dict[str, Any]:
+        top = counts >= counts.max(axis=1, keepdims=True)                               # (S, U)
+        p_top = np.zeros(self.n_models)
+        p_top[cont] = top.mean(axis=0)
+        p_split = np.zeros(self.n_models)
+        p_split[cont] = (top / top.sum(axis=1, keepdims=True)).mean(axis=0)
+        jitter = rng.random(counts.shape) * 1e-3
+        return {"contenders": cont, "counts": counts, "groups": groups, "cat": cat, "cat_p": cat_p,
+                "one_item": one_item, "jitter": jitter, "p_top": p_top, "p_split": p_split}
+
+    def p_best(self) -> np.ndarray:
+        """``(n_models,)`` posterior probability of being the pool's best; ties share."""
+        if self.pool_ is None:
+            return np.full(self.n_models, 1.0 / self.n_models)
+        return self._belief()["p_split"].copy()
+
+    def p_top(self) -> np.ndarray:
+        """``(n_models,)`` posterior probability that each model is *a* true best (ties count for all).
+
+        This is the probability that picking the model is right, the number a
+        stopping rule should compare with its confidence.
+        """
+        if self.pool_ is None:
+            return np.full(self.n_models, 1.0 / self.n_models)
+        return self._belief()["p_top"].copy()
+
+    def best(self) -> int:
+        p = self.p_top() + 1e-9 * self.p_best()
+        top = np.flatnonzero(p >= p.max() - 1e-12)
+        return int(self.rng_.choice(top)) if top.size > 1 else int(top[0])
+
+    def accuracy_estimate(self):
+        """Pool accuracy of each model with a 95% interval (normal approximation)."""
+        if self.pool_ is None:
+            return super().accuracy_estimate()
+        b = self._belief()
+        n = max(b["n_total"], 1.0)
+        half = 1.96 * np.sqrt(b["var"])
+        acc = b["mean"] / n
+        return acc, np.clip((b["mean"] - half) / n, 0, 1), np.clip((b["mean"] + half) / n, 0, 1), "pool"
+
+    # ---------------------------------------------------------------- scoring
+    def pattern_scores(self) -> np.ndarray:
+        """``(n_groups,)`` informativeness of one more label from each pattern."""
+        b = self._belief()
+        pat = self._patterns
+        scores = np.zeros(pat.n_groups)
+        groups = b["groups"]
+        if groups.size == 0 or b["cat"] is None:
+            return scores
+        cont, cat, cat_p = b["contenders"], b["cat"], b["cat_p"]
+        n_cont = cont.size
+        w_best = b["p_split"][cont]
+        mass = np.zeros((groups.size, n_cont + 1))
+        np.add.at(mass, (np.repeat(np.arange(groups.size), n_cont), cat.ravel()), np.tile(w_best, groups.size))
+        m = self._unlabelled[groups]
+        spread = 1.0 + (m - 1.0) / (b["conc"][groups] + 1.0)
+        proxy = (cat_p * mass * (1.0 - mass)).sum(axis=1) * spread
+        scores[groups] = 1e-6 * proxy / (1.0 + proxy)
+        chosen = np.argsort(-proxy, kind="stable")[: self.n_evaluated]
+        chosen = chosen[proxy[chosen] > 0]
+        if chosen.size:
+            scores[groups[chosen]] += self._information_gain(b, chosen)
+        return scores
+
+    def _information_gain(self, b: dict[str, Any], chosen: np.ndarray) -> np.ndarray:
+        """``(len(chosen),)`` I(best; y_j) for one item of each chosen live pattern."""
+        cat, cat_p = b["cat"][chosen], b["cat_p"][chosen]                                # (C, U), (C, R)
+        groups = b["groups"][chosen]
+        n_cont = cat.shape[1]
+        R = n_cont + 1
+        base = b["counts"] + b["jitter"]                                                 # (S, U)
+        S = base.shape[0]
+        shift = (self._unlabelled[groups] - 1.0) / (b["conc"][groups] + 1.0)            # (C,)
+        gains = np.empty(chosen.size)
+        own = b["one_item"][:, chosen]                                                   # (S, C)
+        hyp = np.arange(R)
+        for k in range(chosen.size):
+            member = cat[k][None, :] == hyp[:, None]                                     # (R, U)
+            drop = (own[:, k][:, None] == cat[k][None, :])                               # (S, U)
+            mean_move = shift[k] * (member - cat_p[k][cat[k]][None, :])                  # (R, U)
+            value = (base - drop)[None, :, :] + (member + mean_move)[:, None, :]         # (R, S, U)
+            winner = np.argmax(value, axis=2)                                            # (R, S)
+            cond = np.zeros((R, n_cont))
+            np.add.at(cond, (np.repeat(hyp, S), winner.ravel()), 1.0 / S)
+            p_r = cat_p[k]
+            marginal = p_r @ cond
+            gains[k] = max(float(entropy(marginal) - p_r @ entropy(cond, axis=1)), 0.0)
+        return gains
+
+    def _groups_of_rows(self, preds: np.ndarray) -> np.ndarray:
+        if preds.shape == self.pool_.shape and np.array_equal(preds, self.pool_):
+            return self._patterns.group_of
+        if self._row_index is None:
+            rows = self._patterns.rows
+            self._row_index = {}
+            for g in range(rows.shape[0] - 1, -1, -1):
+                self._row_index[rows[g].tobytes()] = g
+        out = np.empty(preds.shape[0], dtype=np.int64)
+        for j, r in enumerate(preds.astype(np.int64)):
+            g = self._row_index.get(r.tobytes())
+            if g is None:
+                raise ValueError(f"row {j} of the predictions is not a pattern of the pool given to set_pool")
+            out[j] = g
+        return out
+
+    def score(self, predictions: Any, probabilities: Any = None) -> np.ndarray:
+        """``(n_items,)`` information gain of labelling each item (rows must be pool patterns)."""
+        preds = as_prediction_matrix(predictions, self.n_models)
+        if self.pool_ is None:
+            raise ValueError("call set_pool before scoring with the consensus strategy")
+        return self.pattern_scores()[self._groups_of_rows(preds)]
+
+    def select(self, predictions: Any, probabilities: Any = None, candidates: Any = None) -> int:
+        preds = as_prediction_matrix(predictions, self.n_models)
+        if self.pool_ is None:
+            self.set_pool(preds, probabilities)
+        if candidates is None:
+            idx = np.arange(preds.shape[0])
+        else:
+            cand = np.asarray(candidates)
+            idx = np.flatnonzero(cand) if cand.dtype == bool else cand.astype(np.int64)
+        if idx.size == 0:
+            raise ValueError("no candidate item to select from")
+        scores = self.pattern_scores()[self._groups_of_rows(preds)[idx]]
+        top = np.flatnonzero(scores >= scores.max() - 1e-12)
+        return int(idx[self.rng_.choice(top)])
+
+    # ------------------------------------------------------------------- JSON
+    def _get_learned(self) -> dict[str, Any]:
+        return {
+            "sample_seed": self.sample_seed_,
+            "pool": None if self.pool_ is None else self.pool_.tolist(),
+            "bins": None if self.bins_ is None else self.bins_.tolist(),
+            "labelled_items": list(self.labelled_items_),
+            "labelled_labels": list(self.labelled_labels_),
+        }
+
+    def _set_learned(self, learned: dict[str, Any]) -> None:
+        n_labels, correct = self.n_labels_, self.correct_.copy()
+        self.sample_seed_ = int(learned["sample_seed"])
+        self.labelled_items_, self.labelled_labels_ = [], []
+        if learned["pool"] is not None:
+            bins = None if learned["bins"] is None else np.asarray(learned["bins"], dtype=np.int64)
+            self._install_pool(np.asarray(learned["pool"], dtype=np.int64), bins)
+            for item, label in zip(learned["labelled_items"], learned["labelled_labels"]):
+                it = None if item < 0 else int(item)
+                row = self.pool_[it] if it is not None else None
+                if row is None:
+                    raise ValueError("state holds a label for an item outside the pool; cannot rebuild it")
+                self._update(row, int(label), 1.0, it)
+        self.n_labels_, self.correct_ = n_labels, correct
+
+
+def confidence_halves(predictions: np.ndarray, probabilities: Any, n_classes: int) -> np.ndarray:
+    """``(n_items, n_models)`` 1 where a model's confidence in its prediction is above its median.
+
+    Parameters
+    ----------
+    predictions : ``(n_items, n_models)`` class indices.
+    probabilities : ``(n_items, n_models, n_classes)`` class probabilities.
+    """
+    probs = np.asarray(probabilities, dtype=float)
+    n_items, n_models = predictions.shape
+    if probs.shape != (n_items, n_models, n_classes):
+        raise ValueError(f"probabilities must be (n_items, n_models, n_classes) = "
+                         f"{(n_items, n_models, n_classes)}, got {probs.shape}")
+    if not np.all(np.isfinite(probs)):
+        raise ValueError("probabilities must be finite")
+    conf = np.take_along_axis(probs, predictions[:, :, None], axis=2)[:, :, 0]
+    return (conf > np.median(conf, axis=0, keepdims=True)).astype(np.int64)

@@ -1,0 +1,65 @@
+"""Settings from the environment: defaults, every bad value named, strategy fallback."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from backend.settings import SettingsError, from_env, resolve_strategy
+
+
+def test_defaults_are_label_studio_ml_like():
+    s = from_env({})
+    assert (s.host, s.port, s.log_level, s.redis_url) == ("0.0.0.0", 9090, "INFO", None)
+    assert s.model_dir == Path("model_dir") and s.db_path == Path("model_dir") / "modelpicker.sqlite3"
+    assert s.pool_path is None and s.strategy is None and not s.show_best and not s.auth_enabled
+
+
+def test_every_variable_is_read():
+    s = from_env({"MODELPICKER_POOL": "/x/pool.yaml", "MODEL_DIR": "/data", "MODELPICKER_STRATEGY": "modelpicker",
+                  "MODELPICKER_SEED": "5", "MODELPICKER_SHOW_BEST": "true", "LABEL_STUDIO_URL": "http://ls:8080",
+                  "LABEL_STUDIO_API_KEY": "abc", "BASIC_AUTH_USER": "u", "BASIC_AUTH_PASS": "p",
+                  "LOG_LEVEL": "debug", "REDIS_URL": "redis://127.0.0.1:6379/0", "RQ_QUEUE_NAME": "q",
+                  "HOST": "127.0.0.1", "PORT": "19101"})
+    assert s.pool_path == Path("/x/pool.yaml") and s.model_dir == Path("/data")
+    assert (s.strategy, s.seed, s.show_best) == ("modelpicker", 5, True)
+    assert (s.label_studio_url, s.label_studio_api_key) == ("http://ls:8080", "abc")
+    assert (s.basic_auth_user, s.basic_auth_pass, s.auth_enabled) == ("u", "p", True)
+    assert (s.log_level, s.redis_url, s.redis_queue, s.host, s.port) == (
+        "DEBUG", "redis://127.0.0.1:6379/0", "q", "127.0.0.1", 19101)
+
+
+def test_label_studio_host_is_accepted_as_the_url():
+    assert from_env({"LABEL_STUDIO_HOST": "http://h:1"}).label_studio_url == "http://h:1"
+
+
+@pytest.mark.parametrize("env, named", [
+    ({"PORT": "ninety"}, "PORT"),
+    ({"PORT": "70000"}, "PORT"),
+    ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+    ({"MODELPICKER_SEED": "-1"}, "MODELPICKER_SEED"),
+    ({"MODELPICKER_SHOW_BEST": "maybe"}, "MODELPICKER_SHOW_BEST"),
+    ({"BASIC_AUTH_USER": "u"}, "BASIC_AUTH_PASS"),
+    ({"BASIC_AUTH_PASS": "p"}, "BASIC_AUTH_USER"),
+    ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
+])
+def test_bad_values_name_the_variable(env, named):
+    with pytest.raises(SettingsError, match=named):
+        from_env(env)
+
+
+def test_explicit_strategy_must_be_registered():
+    assert resolve_strategy("modelpicker", ["modelpicker"]) == "modelpicker"
+    with pytest.raises(SettingsError, match="MODELPICKER_STRATEGY='nope'.*available: modelpicker"):
+        resolve_strategy("nope", ["modelpicker"])
+
+
+def test_default_strategy_falls_back_with_a_log_line(caplog):
+    assert resolve_strategy(None, ["consensus", "model_selector"]) == "consensus"
+    with caplog.at_level(logging.WARNING):
+        assert resolve_strategy(None, ["model_selector", "modelpicker"]) == "model_selector"
+        assert resolve_strategy(None, ["modelpicker"]) == "modelpicker"
+    assert sum("'consensus' is not registered" in r.getMessage() for r in caplog.records) == 2
+    with pytest.raises(SettingsError, match="no usable strategy"):
+        resolve_strategy(None, [])

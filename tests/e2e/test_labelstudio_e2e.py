@@ -1,0 +1,194 @@
+"""Issue 3, end to end: a real Label Studio 1.23.2 serves the tasks the backend ranks most useful.
+
+Set-up, all through public HTTP APIs: the digits example is built into a
+temporary folder (400 held-out digit images, 13 candidate models); Label
+Studio runs from its own venv on 127.0.0.1; the backend runs as
+``python -m backend`` with that pool.  Two projects get the same tasks and the
+same backend (``POST /api/ml/``); Label Studio fetches every task's prediction
+(``retrieve_tasks_predictions``).
+
+* "modelpicker order": sampling = uncertainty sampling, ``model_version`` =
+  the backend's priority version.  Until the backend re-prioritises on its own
+  (issue 4), **this test** re-triggers ``retrieve_tasks_predictions`` for the
+  unlabelled tasks and PATCHes the project's ``model_version`` to the
+  backend's new version after every label.
+* "Label Studio default order": sampling stays sequential (import order).
+
+In both, a simulated annotator asks Label Studio for its next task and
+answers with the held-back true label, until the backend's top candidate has
+P(best) >= 0.95 (or 200 labels).  The label counts go to
+``benchmarks/results/digits_e2e.json`` (override with
+``MODELPICKER_E2E_RESULTS``), which the README quotes.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support import annotator
+from tests.support.labelstudio import LS_VERSION, REPO_ROOT
+
+N_TASKS = 400
+SEED = 0
+P_BEST_STOP = 0.95
+MAX_LABELS = 200
+REPRIORITISE_EVERY = 1
+MODELPICKER_ORDER, DEFAULT_ORDER = "modelpicker_order", "label_studio_default_order"
+RESULTS_PATH = Path(os.environ.get("MODELPICKER_E2E_RESULTS",
+                                   REPO_ROOT / "benchmarks" / "results" / "digits_e2e.json"))
+
+
+def _load_make_example():
+    spec = importlib.util.spec_from_file_location(
+        "digits_make_example", REPO_ROOT / "examples" / "digits" / "make_example.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory) -> dict:
+    """The digits example, generated with the seed the README states."""
+    make_example = _load_make_example()
+    out = tmp_path_factory.mktemp("digits")
+    summary = make_example.build(out, n_tasks=N_TASKS, seed=SEED)
+    assert summary["true_best_unique"], "the example's true best candidate must be unique"
+    return {
+        "dir": out,
+        "summary": summary,
+        "tasks": json.loads((out / "tasks.json").read_text()),
+        "labels": json.loads((out / "labels.json").read_text()),
+        "label_config": (out / "label_config.xml").read_text(),
+        "ref_field": make_example.REF_FIELD,
+    }
+
+
+@pytest.fixture(scope="module")
+def backend(label_studio, digits, start_backend, tmp_path_factory):
+    model_dir = tmp_path_factory.mktemp("model_dir")
+    return start_backend({
+        "LABEL_STUDIO_URL": label_studio.url,
+        "LABEL_STUDIO_API_KEY": label_studio.token,
+        "MODEL_DIR": str(model_dir),
+        "MODELPICKER_POOL": str(digits["dir"] / "pool.yaml"),
+        "MODELPICKER_SEED": str(SEED),
+        "LOG_LEVEL": "WARNING",
+    })
+
+
+def _set_up_project(ls, backend, digits, title: str) -> tuple[int, dict[str, int], int]:
+    """Create, import, connect, fetch predictions; returns (project, {ref_id: task id}, predictions)."""
+    project = annotator.create_project(ls, title, digits["label_config"])
+    ids = annotator.import_tasks(ls, project, digits["tasks"], digits["ref_field"])
+    annotator.connect_backend(ls, project, backend.url)
+    annotator.retrieve_predictions(ls, project)
+    version = backend.api("GET", "/rankings", params={"project": project})["model_version"]
+    n_predictions = len(annotator.prediction_scores(ls, project, version))
+    return project, ids, n_predictions
+
+
+@pytest.fixture(scope="module")
+def runs(label_studio, backend, digits) -> dict:
+    """Both annotation loops; writes the results file and returns everything the tests check."""
+    ref_field, labels = digits["ref_field"], digits["labels"]
+    common = dict(
+        truth=lambda task: labels[task["data"][ref_field]],
+        key=lambda task: task["data"][ref_field],
+        from_name="digit", to_name="image", p_best_stop=P_BEST_STOP, max_labels=MAX_LABELS,
+    )
+    out = {}
+    for name, title in ((MODELPICKER_ORDER, "digits, ModelPicker order"),
+                        (DEFAULT_ORDER, "digits, Label Studio default order")):
+        project, ids, n_predictions = _set_up_project(label_studio, backend, digits, title)
+        import_order = [ids[task["data"][ref_field]] for task in digits["tasks"]]
+        if name == MODELPICKER_ORDER:
+            result = annotator.annotate_until_confident(
+                label_studio, backend, project, reprioritise_every=REPRIORITISE_EVERY,
+                task_ids=import_order, **common)
+        else:
+            sampling = label_studio.api("GET", f"/api/projects/{project}/")["sampling"]
+            assert sampling == annotator.SEQUENTIAL, f"a new project's sampling is {sampling!r}"
+            result = annotator.annotate_until_confident(label_studio, backend, project, **common)
+        out[name] = {"result": result, "import_order": import_order, "initial_predictions": n_predictions}
+    health = backend.api("GET", "/health")
+    _write_results(out, digits["summary"], health["strategy"])
+    out["health"] = health
+    return out
+
+
+def _write_results(out: dict, summary: dict, strategy: str) -> None:
+    runs = {}
+    for name in (MODELPICKER_ORDER, DEFAULT_ORDER):
+        result = out[name]["result"]
+        top = result.ranking["candidates"][0]
+        runs[name] = {
+            "sampling": result.sampling,
+            "labels": result.n_labels,
+            "stopped_by": result.stopped_by,
+            "top_candidate": top["name"],
+            "top_p_best": top["p_best"],
+            "reprioritisations": result.refreshes,
+            "seconds": round(result.seconds, 1),
+            "served": [s.key for s in result.served],
+            "p_best_after_each_label": [round(s.top_p_best, 4) for s in result.served],
+        }
+    record = {
+        "what": "labels until the backend's top candidate has P(best) >= p_best_stop, in a real Label Studio",
+        "produced_by": "python -m pytest tests/e2e/test_labelstudio_e2e.py",
+        "label_studio": LS_VERSION,
+        "strategy": strategy,
+        "example": {"n_tasks": summary["n_tasks"], "seed": summary["seed"], "true_best": summary["true_best"],
+                    "true_accuracy": {c["name"]: c["accuracy"] for c in summary["candidates"]}},
+        "p_best_stop": P_BEST_STOP,
+        "max_labels": MAX_LABELS,
+        "reprioritisation": f"the test re-fetched predictions and set model_version every {REPRIORITISE_EVERY} label(s)",
+        "runs": runs,
+    }
+    RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_PATH.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def test_label_studio_fetched_a_prediction_for_every_task(runs):
+    for name in (MODELPICKER_ORDER, DEFAULT_ORDER):
+        assert runs[name]["initial_predictions"] == N_TASKS, name
+
+
+def test_label_studio_serves_the_backends_most_informative_tasks(runs):
+    run = runs[MODELPICKER_ORDER]
+    served = run["result"].served
+    assert served, "no task was served"
+    for step in served:
+        assert step.score is not None, f"step {step.step}: task {step.task} has no prediction of {step.model_version}"
+        assert step.score == step.lowest_score, (
+            f"step {step.step}: Label Studio served task {step.task} with score {step.score}, "
+            f"but an unlabelled task scored {step.lowest_score} under {step.model_version}")
+    served_ids = [s.task for s in served]
+    assert served_ids != run["import_order"][:len(served_ids)], "served in import order"
+
+
+def test_default_order_is_import_order(runs):
+    run = runs[DEFAULT_ORDER]
+    served_ids = [s.task for s in run["result"].served]
+    assert served_ids == run["import_order"][:len(served_ids)]
+
+
+@pytest.mark.parametrize("name", [MODELPICKER_ORDER, DEFAULT_ORDER])
+def test_backend_top_candidate_is_the_true_best(runs, digits, name):
+    result = runs[name]["result"]
+    assert result.stopped_by == "p_best", (
+        f"{name}: stopped by {result.stopped_by} after {result.n_labels} labels, "
+        f"top {result.ranking['candidates'][0]}")
+    assert result.ranking["candidates"][0]["name"] == digits["summary"]["true_best"]
+
+
+def test_modelpicker_order_needs_fewer_labels(runs):
+    active, default = runs[MODELPICKER_ORDER]["result"], runs[DEFAULT_ORDER]["result"]
+    assert active.n_labels < default.n_labels, (
+        f"ModelPicker order took {active.n_labels} labels, Label Studio's default order {default.n_labels}")
+    recorded = json.loads(RESULTS_PATH.read_text())["runs"]
+    assert recorded[MODELPICKER_ORDER]["labels"] == active.n_labels
+    assert recorded[DEFAULT_ORDER]["labels"] == default.n_labels

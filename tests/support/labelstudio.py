@@ -1,0 +1,401 @@
+"""Run a real Label Studio and a real backend process for end-to-end tests.
+
+Label Studio is installed into its own virtual environment (never into the
+backend's: it pins other Flask/Jinja2 versions, and users run it as a separate
+service) and started on loopback with a throw-away data directory, so each
+test session gets an empty Label Studio with one known admin user and API token.
+
+Public API (kept stable; other suites import it):
+
+* :func:`ls_venv_path`, :func:`ensure_label_studio` -- find or install
+  ``label-studio==LS_VERSION`` in ``$MODELPICKER_LS_VENV``
+  (default ``<repo>/.cache/ls-venv``).
+* :func:`start_label_studio` -> :class:`LabelStudioServer` (``url``, ``token``,
+  ``session``, :meth:`LabelStudioServer.api`, :meth:`LabelStudioServer.stop`).
+* :func:`start_backend` -> :class:`BackendServer` (``url``, ``session``,
+  :meth:`BackendServer.stop`), running ``python -m backend`` as a subprocess.
+* :func:`free_port` and :func:`wait_for_http`.
+
+Both server objects are context managers that stop their process group on exit
+and print the tail of the server log when starting fails.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import requests
+
+#: the Label Studio release the project is tested against
+LS_VERSION = "1.23.2"
+#: repository root (``tests/support/`` is two levels below it)
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: first start runs the database migrations (about 45 s on 2 cores)
+LS_START_TIMEOUT = 180.0
+BACKEND_START_TIMEOUT = 60.0
+#: environment variables of the calling process that must not leak into a
+#: server that runs from another virtual environment
+_FOREIGN_ENV = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")
+
+
+class ServerError(RuntimeError):
+    """A server could not be installed, started or reached; the message says why."""
+
+
+# ------------------------------------------------------------------ helpers
+def free_port(start: int, stop: int, host: str = "127.0.0.1") -> int:
+    """First port in ``[start, stop)`` that nobody listens on and we can bind.
+
+    Raises :class:`ServerError` when the whole range is taken.
+    """
+    for port in range(start, stop):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise ServerError(f"no free port on {host} in range {start}-{stop - 1}")
+
+
+def log_tail(path: Path | str, n_lines: int = 60) -> str:
+    """Last ``n_lines`` lines of a log file ('' when it does not exist)."""
+    path = Path(path)
+    if not path.exists():
+        return ""
+    lines = path.read_text(errors="replace").splitlines()
+    return "\n".join(lines[-n_lines:])
+
+
+def wait_for_http(
+    url: str,
+    timeout: float,
+    process: subprocess.Popen | None = None,
+    log_path: Path | None = None,
+    what: str = "server",
+    interval: float = 0.5,
+) -> None:
+    """Poll ``GET url`` until it answers 200.
+
+    Fails early, with the log tail, when ``process`` exits; fails with the log
+    tail after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise ServerError(
+                f"{what} exited with code {process.returncode} before {url} answered\n"
+                f"--- last lines of {log_path} ---\n{log_tail(log_path) if log_path else ''}"
+            )
+        try:
+            response = requests.get(url, timeout=5)
+            if response.status_code == 200:
+                return
+            last = f"HTTP {response.status_code}: {response.text[:200]}"
+        except requests.RequestException as exc:
+            last = f"{type(exc).__name__}"
+        time.sleep(interval)
+    raise ServerError(
+        f"{what} did not answer 200 on {url} within {timeout:.0f} s (last: {last})\n"
+        f"--- last lines of {log_path} ---\n{log_tail(log_path) if log_path else ''}"
+    )
+
+
+def _server_env(extra: Mapping[str, str], venv_bin: Path | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
+    if venv_bin is not None:
+        env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def _stop_process_group(process: subprocess.Popen, grace: float = 20.0) -> None:
+    """SIGTERM the process group started with ``start_new_session``; SIGKILL after ``grace`` s."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=10)
+
+
+def _raise_for_status(response: requests.Response, expected: Iterable[int] | None) -> None:
+    ok = response.ok if expected is None else response.status_code in tuple(expected)
+    if not ok:
+        raise ServerError(
+            f"{response.request.method} {response.url} answered HTTP {response.status_code}: "
+            f"{response.text[:1000]}"
+        )
+
+
+# ------------------------------------------------------------- installing
+def ls_venv_path() -> Path:
+    """Where Label Studio's own venv lives: ``$MODELPICKER_LS_VENV`` or ``<repo>/.cache/ls-venv``."""
+    configured = os.environ.get("MODELPICKER_LS_VENV")
+    return Path(configured).expanduser().resolve() if configured else REPO_ROOT / ".cache" / "ls-venv"
+
+
+def _installed_version(venv: Path) -> str | None:
+    python = venv / "bin" / "python"
+    if not python.exists():
+        return None
+    result = subprocess.run(
+        [str(python), "-c", "import importlib.metadata as m; print(m.version('label-studio'))"],
+        capture_output=True, text=True, timeout=60,
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def ensure_label_studio(venv: Path | str | None = None, version: str = LS_VERSION) -> Path:
+    """Return the ``label-studio`` executable, installing ``label-studio==version`` if needed.
+
+    The venv is created with the interpreter running the tests (``python -m
+    venv``).  pip's progress goes to this process's stdout/stderr, so run the
+    call with output capture disabled to watch it (the e2e conftest does).
+    A venv holding another Label Studio version is upgraded/downgraded to
+    ``version``.  Raises :class:`ServerError` naming the failing step.
+    """
+    venv = Path(venv) if venv is not None else ls_venv_path()
+    executable = venv / "bin" / "label-studio"
+    if executable.exists() and _installed_version(venv) == version:
+        return executable
+    if not (venv / "bin" / "python").exists():
+        print(f"[labelstudio] creating venv {venv} with {sys.executable}", flush=True)
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run([sys.executable, "-m", "venv", str(venv)])
+        if result.returncode != 0:
+            raise ServerError(f"could not create the Label Studio venv at {venv} (exit {result.returncode})")
+    print(
+        f"[labelstudio] installing label-studio=={version} into {venv} "
+        "(about 2 minutes on first use)", flush=True,
+    )
+    result = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--progress-bar", "on",
+         f"label-studio=={version}"],
+    )
+    if result.returncode != 0 or not executable.exists():
+        raise ServerError(
+            f"pip install label-studio=={version} into {venv} failed (exit {result.returncode}); "
+            "see the pip output above. Set MODELPICKER_LS_VENV to a venv that already holds "
+            f"label-studio=={version} to skip the install."
+        )
+    installed = _installed_version(venv)
+    if installed != version:
+        raise ServerError(f"{venv} holds label-studio {installed!r} after install, expected {version}")
+    return executable
+
+
+# ----------------------------------------------------------------- servers
+@dataclass
+class _Server:
+    """A server subprocess in its own process group, with its log file."""
+
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def api(self, method: str, path: str, expected: Iterable[int] | None = None, **kwargs: Any) -> Any:
+        """Call ``method url+path`` with the session; return the decoded JSON (or None when empty).
+
+        Raises :class:`ServerError` with the response body when the status is
+        not in ``expected`` (default: any 2xx).
+        """
+        kwargs.setdefault("timeout", 120)
+        response = self.session.request(method, self.url + path, **kwargs)
+        _raise_for_status(response, expected)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            return response.text
+
+    def log_tail(self, n_lines: int = 60) -> str:
+        return log_tail(self.log_path, n_lines)
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        _stop_process_group(self.process)
+        self.session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+@dataclass
+class LabelStudioServer(_Server):
+    """A running Label Studio: ``url``, admin ``username``/``password``, API ``token``.
+
+    ``session`` sends ``Authorization: Token <token>``.  ``data_dir`` is the
+    temporary LABEL_STUDIO_BASE_DATA_DIR, removed by :meth:`stop` unless
+    ``keep_data`` is set.
+    """
+
+    token: str = ""
+    username: str = ""
+    password: str = ""
+    data_dir: Path | None = None
+    keep_data: bool = False
+
+    def stop(self) -> None:
+        super().stop()
+        if self.data_dir is not None and not self.keep_data:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+@dataclass
+class BackendServer(_Server):
+    """A running ``python -m backend`` with the environment it was given (``env``)."""
+
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def start_label_studio(
+    port_range: tuple[int, int] = (18100, 18200),
+    venv: Path | str | None = None,
+    timeout: float = LS_START_TIMEOUT,
+    work_dir: Path | str | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> LabelStudioServer:
+    """Install (if needed) and start Label Studio on ``127.0.0.1``; wait until ``/health`` answers.
+
+    Parameters
+    ----------
+    port_range : ``(start, stop)``, the first free port in it is used.
+    venv : Label Studio's venv (default :func:`ls_venv_path`).
+    timeout : seconds to wait for ``/health`` (the first start migrates the
+        database, about 45 s).
+    work_dir : where the data directory and ``label-studio.log`` go; a new
+        temporary directory (removed on :meth:`LabelStudioServer.stop`) if None.
+    extra_env : more environment variables for Label Studio.
+
+    Returns
+    -------
+    LabelStudioServer, already answering; stop it with ``.stop()`` or ``with``.
+    """
+    executable = ensure_label_studio(venv)
+    if work_dir is None:
+        root = Path(tempfile.mkdtemp(prefix="modelpicker-ls-"))
+        keep = False
+    else:
+        root = Path(work_dir)
+        root.mkdir(parents=True, exist_ok=True)
+        keep = True
+    data_dir = root / "data"
+    data_dir.mkdir(exist_ok=True)
+    log_path = root / "label-studio.log"
+    port = free_port(*port_range)
+    token = secrets.token_hex(20)
+    username = "admin@example.com"
+    password = secrets.token_urlsafe(16)
+    env = _server_env(
+        {
+            "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
+            "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+            # the backend runs on loopback: allow connecting it and its webhook
+            "ML_BLOCK_LOCAL_IP": "false",
+            "SSRF_PROTECTION_ENABLED": "false",
+            **(extra_env or {}),
+        },
+        executable.parent,
+    )
+    command = [
+        str(executable), "start", "--no-browser",
+        "--internal-host", "127.0.0.1", "--port", str(port),
+        "--username", username, "--password", password, "--user-token", token,
+    ]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {token}"
+    server = LabelStudioServer(
+        url=f"http://127.0.0.1:{port}", process=process, log_path=log_path, session=session,
+        token=token, username=username, password=password,
+        data_dir=None if keep else root, keep_data=keep,
+    )
+    try:
+        wait_for_http(server.url + "/health", timeout, process, log_path, "Label Studio")
+        server.api("GET", "/api/projects/")  # the token works
+    except BaseException as exc:
+        if isinstance(exc, ServerError):
+            print(f"[labelstudio] start failed:\n{exc}", file=sys.stderr)
+        server.keep_data = True  # keep the log for the post-mortem
+        server.stop()
+        print(f"[labelstudio] log kept at {log_path}", file=sys.stderr)
+        raise
+    return server
+
+
+def backend_python() -> str:
+    """The interpreter that runs the backend: ``<repo>/.venv/bin/python`` if present, else this one."""
+    candidate = REPO_ROOT / ".venv" / "bin" / "python"
+    return str(candidate) if candidate.exists() else sys.executable
+
+
+def start_backend(
+    env: Mapping[str, str],
+    log_path: Path | str,
+    port_range: tuple[int, int] = (19200, 19300),
+    timeout: float = BACKEND_START_TIMEOUT,
+    python: str | None = None,
+) -> BackendServer:
+    """Start ``python -m backend`` from the repository root on ``127.0.0.1``; wait for ``/health``.
+
+    Parameters
+    ----------
+    env : the backend's settings (``LABEL_STUDIO_URL``, ``LABEL_STUDIO_API_KEY``,
+        ``MODEL_DIR``, ``MODELPICKER_POOL``, ``MODELPICKER_STRATEGY``, ...).
+        ``HOST`` and ``PORT`` are set here (``PORT`` is taken from ``env`` when
+        given, else the first free port of ``port_range``).
+    log_path : file that receives the backend's stdout and stderr.
+    python : interpreter (default :func:`backend_python`).
+    """
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    port = int(env["PORT"]) if "PORT" in env else free_port(*port_range)
+    settings = {**env, "HOST": "127.0.0.1", "PORT": str(port)}
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [python or backend_python(), "-m", "backend"], cwd=REPO_ROOT,
+            env=_server_env({"PYTHONUNBUFFERED": "1", **settings}),
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    server = BackendServer(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path,
+                           env=dict(settings))
+    try:
+        wait_for_http(server.url + "/health", timeout, process, log_path, "backend")
+    except BaseException as exc:
+        if isinstance(exc, ServerError):
+            print(f"[backend] start failed:\n{exc}", file=sys.stderr)
+        server.stop()
+        raise
+    return server
