@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if service.pool is None:
         print(f"backend: candidate pool unusable: {service.pool_error}", file=sys.stderr)
+        service.store.close()
         return 2
     app = create_app(settings, service)
     logging.getLogger("backend").info(

@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     service = service or Service.from_settings(settings)
     _service = service
     app = init_app(model_class=ModelPickerModel, model_dir=str(settings.model_dir))
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_mb * 2**20
     if not app.extensions.get("modelpicker"):
         _install(app)
         app.extensions["modelpicker"] = True
@@ -137,6 +138,20 @@ def _handle_unexpected(exc: Exception):
     return _error(500, f"internal error: {type(exc).__name__}: {exc}")
 
 
+def _check_size():
+    """Refuse an oversized body before anything reads it.
+
+    label-studio-ml's ``before_request`` hook reads every body (``request.get_data()``
+    for its debug log) and Werkzeug 2.0 applies ``MAX_CONTENT_LENGTH`` only to form
+    parsing, so the limit is checked here, first.
+    """
+    limit = current_service().settings.max_body_mb * 2**20
+    if request.content_length is not None and request.content_length > limit:
+        return _error(413, f"Request Entity Too Large: the body exceeds {limit // 2**20} MB "
+                           f"(MODELPICKER_MAX_BODY_MB)")
+    return None
+
+
 def _check_auth():
     settings = current_service().settings
     if not settings.auth_enabled:
@@ -158,7 +173,7 @@ def _install(app: Flask) -> None:
             raise RuntimeError(f"label-studio-ml has no {endpoint!r} route; check the pinned version")
         app.view_functions[endpoint] = view
     app.add_url_rule("/rankings", "rankings", rankings_view, methods=["GET"])
-    app.before_request_funcs.setdefault(None, []).insert(0, _check_auth)
+    app.before_request_funcs.setdefault(None, [])[:0] = [_check_size, _check_auth]
     app.register_error_handler(RequestError, _handle_request_error)
     app.register_error_handler(HTTPException, _handle_http_error)
     # label-studio-ml registers text/500 handlers for these; answer JSON instead

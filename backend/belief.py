@@ -84,7 +84,7 @@ def model_version(project: int, labels: list[Label], strategy: str, seed: int, p
     """The priority version ``modelpicker-p<project>-n<labels>-<hash>``.
 
     ``<hash>`` is 8 hex digits of a SHA-256 over the strategy, its seed, the
-    pool file's fingerprint and the sorted ``(annotation, task, choice)``
+    pool's fingerprint (candidates, their sources and model files) and the sorted ``(annotation, task, choice)``
     labels, so the version changes exactly when the labels (or the pool or
     strategy) change, and is the same after a restart.
     """
@@ -112,22 +112,38 @@ def priorities(informativeness: np.ndarray, labelled: np.ndarray) -> np.ndarray:
     return out
 
 
-def build_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, candidates: list[str],
-                 choices: ChoicesControl, predictions: dict[int, dict[str, str]], labels: list[Label]) -> Belief:
-    """Fit ``strategy`` to the project's labels over the tasks with complete predictions.
+def prediction_matrix(predictions: dict[int, dict[str, str]], candidates: list[str],
+                      choices: ChoicesControl) -> tuple[np.ndarray, np.ndarray]:
+    """The tasks every candidate has a prediction for, and their class matrix.
 
     Parameters
     ----------
-    candidates : candidate names in pool order (columns of the matrix).
-    predictions : ``task -> candidate -> Choice value`` from the cache.
-    labels : every stored label of the project.
+    predictions : ``task -> candidate cache key -> Choice value`` from the cache.
+    candidates : candidate cache keys in pool order (columns of the matrix).
+
+    Returns
+    -------
+    task_ids : ``(n_tasks,)`` sorted task ids.
+    matrix : ``(n_tasks, n_models)`` class indices.
     """
-    complete = sorted(t for t, row in predictions.items()
-                      if all(row.get(c) in choices for c in candidates))
-    task_ids = np.asarray(complete, dtype=np.int64)
-    matrix = np.asarray([[choices.index(predictions[t][c]) for c in candidates] for t in complete],
-                        dtype=np.int64).reshape(len(complete), len(candidates))
-    s = core.make(strategy, len(candidates), choices.n_classes, random_state=seed)
+    index = {v: choices.index(v) for v in (*choices.values, *choices.aliases)}
+    complete = sorted(t for t, row in predictions.items() if all(row.get(c) in index for c in candidates))
+    matrix = np.fromiter((index[predictions[t][c]] for t in complete for c in candidates), dtype=np.int64,
+                         count=len(complete) * len(candidates)).reshape(len(complete), len(candidates))
+    return np.asarray(complete, dtype=np.int64), matrix
+
+
+def fit_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, task_ids: np.ndarray,
+               matrix: np.ndarray, choices: ChoicesControl, labels: list[Label]) -> Belief:
+    """Fit ``strategy`` to the project's labels over the tasks of ``matrix``.
+
+    Parameters
+    ----------
+    task_ids, matrix : from :func:`prediction_matrix`, ``(n_tasks,)`` and ``(n_tasks, n_models)``.
+    labels : every stored label of the project; labels of tasks outside
+        ``task_ids`` wait until their predictions are cached.
+    """
+    s = core.make(strategy, matrix.shape[1], choices.n_classes, random_state=seed)
     if task_ids.size:  # before any task is known the prior stands (some strategies refuse an empty pool)
         s.set_pool(matrix, None)
     per_task = task_labels(labels, choices)
@@ -147,6 +163,13 @@ def build_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, 
     return Belief(strategy=s, task_ids=task_ids, predictions=matrix, labels=y, informativeness=info,
                   priority=priorities(np.nan_to_num(info, nan=-np.inf), labelled), n_labels=len(labels),
                   model_version=model_version(project, labels, strategy, seed, pool_fingerprint))
+
+
+def build_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, candidates: list[str],
+                 choices: ChoicesControl, predictions: dict[int, dict[str, str]], labels: list[Label]) -> Belief:
+    """:func:`prediction_matrix` then :func:`fit_belief`."""
+    task_ids, matrix = prediction_matrix(predictions, candidates, choices)
+    return fit_belief(project, strategy, seed, pool_fingerprint, task_ids, matrix, choices, labels)
 
 
 def ranking_records(belief: Belief, candidates: list[str]) -> list[dict]:

@@ -302,11 +302,15 @@ class Candidate:
     source : where its outputs come from.
     labels : raw output (as :func:`output_key`) -> Choice value; None means
         the outputs already are Choice values.
+    cache_key : ``<name>@<hash>`` naming the cached predictions; the hash
+        covers the candidate's YAML entry and the bytes of its predictions or
+        model file, so editing either makes the backend predict afresh.
     """
 
     name: str
     source: Source
     labels: dict[str, str] | None = None
+    cache_key: str = ""
 
     def choice_for(self, output: Any, task_id: Any, choices: ChoicesControl) -> str:
         """The Choice value of one raw output; :class:`PredictionError` if there is none."""
@@ -345,16 +349,23 @@ class Pool:
     ----------
     path : the YAML file.
     candidates : the models.
-    fingerprint : short hash of the file's content; part of the model version.
     """
 
     path: Path
     candidates: list[Candidate]
-    fingerprint: str
 
     @property
     def names(self) -> list[str]:
         return [c.name for c in self.candidates]
+
+    @property
+    def cache_keys(self) -> list[str]:
+        return [c.cache_key for c in self.candidates]
+
+    @property
+    def fingerprint(self) -> str:
+        """Short hash of every candidate's cache key; part of the priority version."""
+        return hashlib.sha256("|".join(self.cache_keys).encode()).hexdigest()[:12]
 
     def check(self, choices: ChoicesControl) -> None:
         """Check every mapped and every known output against the project's Choices.
@@ -431,7 +442,7 @@ def load_pool(path: str | Path) -> Pool:
         candidates.append(cand)
     if errors:
         raise PoolError(errors)
-    return Pool(path=path, candidates=candidates, fingerprint=hashlib.sha256(text.encode()).hexdigest()[:12])
+    return Pool(path=path, candidates=candidates)
 
 
 def _candidate(entry: Any, label: str, default_field: str | None, base: Path) -> Candidate:
@@ -462,7 +473,14 @@ def _candidate(entry: Any, label: str, default_field: str | None, base: Path) ->
             errors.extend(exc.errors)
     if errors:
         raise PoolError(errors)
-    return Candidate(name=name.strip(), source=built, labels=labels)
+    digest = hashlib.sha256(json.dumps(entry, sort_keys=True, default=str).encode())
+    model_file = getattr(built, "path", None)
+    if model_file is not None:
+        with open(model_file, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return Candidate(name=name.strip(), source=built, labels=labels,
+                     cache_key=f"{name.strip()}@{digest.hexdigest()[:10]}")
 
 
 def _source(spec: dict, label: str, default_field: str | None, base: Path) -> Source:

@@ -14,7 +14,7 @@ from typing import Any
 import modelpicker_core as core
 
 from . import jobs
-from .belief import Belief, build_belief, ranking_records
+from .belief import Belief, fit_belief, prediction_matrix, ranking_records
 from .errors import RequestError
 from .events import annotation_versions, parse_event
 from .labelconfig import ChoicesControl, LabelConfigError, parse_choices
@@ -62,7 +62,10 @@ class Service:
         self.runner = jobs.make_runner(None if inline else settings.redis_url, settings.redis_queue, self)
         self._lock = threading.RLock()
         self._beliefs: dict[int, tuple[int, str, Belief]] = {}
+        self._matrices: dict[int, tuple[int, str, Any]] = {}
         self._checked: dict[str, ChoicesControl] = {}
+        #: project -> why the pool does not fit its stored label config (found at start)
+        self.project_errors: dict[int, str] = self.check_known_projects() if pool is not None else {}
 
     @classmethod
     def from_settings(cls, settings: Settings, inline: bool = False) -> "Service":
@@ -85,6 +88,21 @@ class Service:
         return cls(settings, pool, error, SQLiteStore(settings.db_path), strategy, inline=inline)
 
     # ----------------------------------------------------------------- helpers
+    def check_known_projects(self) -> dict[int, str]:
+        """Check the pool against the label config of every project in the store (at start).
+
+        A project the pool no longer fits is logged and listed in /health; its
+        requests get 422 until the pool or the config is fixed.
+        """
+        errors = {}
+        for project, config in self.store.projects().items():
+            try:
+                self.choices_for(config)
+            except RequestError as exc:
+                errors[project] = exc.message
+                logger.error("project %s: the pool does not fit its label config: %s", project, exc.message)
+        return errors
+
     def _require_pool(self) -> Pool:
         if self.pool is None:
             raise RequestError(503, f"candidate pool unusable: {self.pool_error}")
@@ -112,6 +130,7 @@ class Service:
                 raise RequestError(400, "'label_config' must be a string")
             choices = self.choices_for(label_config)
             self.store.set_label_config(project, label_config)
+            self.project_errors.pop(project, None)
             return choices
         stored = self.store.get_label_config(project)
         if stored is None:
@@ -119,17 +138,28 @@ class Service:
         return self.choices_for(stored)
 
     def belief(self, project: int) -> Belief:
-        """The project's belief, rebuilt when its stored state changed."""
+        """The project's belief, refitted when its labels changed.
+
+        The prediction matrix is cached separately and re-read from the store
+        only when tasks or predictions changed, so a new label costs one
+        replay of the labels, not a read of every cached prediction.
+        """
         pool = self._require_pool()
         choices = self._project_choices(project)
         with self._lock:
-            revision = self.store.revision(project)
+            revision, pool_revision = self.store.revision(project), self.store.pool_revision(project)
             config = self.store.get_label_config(project)
             cached = self._beliefs.get(project)
             if cached and cached[0] == revision and cached[1] == config:
                 return cached[2]
-            belief = build_belief(project, self.strategy, self.settings.seed, pool.fingerprint, pool.names,
-                                  choices, self.store.predictions(project), self.store.labels(project))
+            matrix = self._matrices.get(project)
+            if not (matrix and matrix[0] == pool_revision and matrix[1] == config):
+                matrix = (pool_revision, config,
+                          prediction_matrix(self.store.predictions(project), pool.cache_keys, choices))
+                self._matrices[project] = matrix
+            task_ids, predictions = matrix[2]
+            belief = fit_belief(project, self.strategy, self.settings.seed, pool.fingerprint, task_ids,
+                                predictions, choices, self.store.labels(project))
             self._beliefs[project] = (revision, config, belief)
             return belief
 
@@ -142,22 +172,20 @@ class Service:
         """
         pool = self._require_pool()
         choices = self._project_choices(project)
-        missing = self.store.tasks_without_predictions(project, pool.names)
-        if task_ids is not None:
-            wanted = set(task_ids)
-            missing = [t for t in missing if t in wanted]
+        missing = self.store.tasks_without_predictions(project, pool.cache_keys, task_ids)
         if not missing:
             return 0
-        cached = self.store.predictions(project)
+        cached = self.store.predictions(project, missing)
         for start in range(0, len(missing), PREDICT_CHUNK):
             chunk = missing[start:start + PREDICT_CHUNK]
             data = self.store.task_data(project, chunk)
             rows = []
             for cand in pool.candidates:
-                todo = [{"id": t, "data": data[t]} for t in chunk if t in data and cand.name not in cached.get(t, {})]
+                todo = [{"id": t, "data": data[t]} for t in chunk
+                        if t in data and cand.cache_key not in cached.get(t, {})]
                 if todo:
                     values = cand.predict_tasks(todo, choices)
-                    rows.extend((task["id"], cand.name, value) for task, value in zip(todo, values))
+                    rows.extend((task["id"], cand.cache_key, value) for task, value in zip(todo, values))
             self.store.save_predictions(project, rows)
         return len(missing)
 
@@ -190,12 +218,13 @@ class Service:
         except PredictionError as exc:
             raise RequestError(422, str(exc)) from None
         belief = self.belief(project)
-        cached = self.store.predictions(project)
-        best = self.pool.names[belief.strategy.ranking().best] if self.settings.show_best else None
+        cached = self.store.predictions(project, [t for t, _ in parsed])
+        best = self.pool.cache_keys[belief.strategy.ranking().best] if self.settings.show_best else None
         results = []
         for task_id, _ in parsed:
             row = belief.row(task_id)
             answers = cached.get(task_id, {})
+            by_name = {c.name: answers[c.cache_key] for c in self.pool.candidates if c.cache_key in answers}
             labelled = row is not None and bool(belief.labels[row] >= 0)
             info = None if row is None or labelled else float(belief.informativeness[row])
             result = []
@@ -206,7 +235,7 @@ class Service:
                 "result": result,
                 "score": 1.0 if row is None else float(belief.priority[row]),
                 "model_version": belief.model_version,
-                "modelpicker": {"informativeness": info, "labelled": labelled, "predictions": answers},
+                "modelpicker": {"informativeness": info, "labelled": labelled, "predictions": by_name},
             })
         return {"results": results, "model_version": belief.model_version}
 
@@ -230,6 +259,8 @@ class Service:
                 self.store.delete_tasks(project, event.deleted_tasks)
         answer = {"status": "ok", "action": event.action, "project": project,
                   "annotations_changed": changed, "annotations_removed": removed}
+        stored_tasks = self.store.tasks_without_predictions(project, self.pool.cache_keys, stored_tasks) \
+            if stored_tasks else []
         if stored_tasks:
             try:
                 job = self.runner.submit("compute_predictions", project, stored_tasks)
@@ -272,7 +303,7 @@ class Service:
             "pool": {"ok": self.pool is not None,
                      "candidates": 0 if self.pool is None else len(self.pool.candidates),
                      "path": None if self.settings.pool_path is None else str(self.settings.pool_path),
-                     "error": self.pool_error},
+                     "error": self.pool_error, "project_errors": {str(k): v for k, v in self.project_errors.items()}},
             "store": {"ok": ok, "path": self.store.describe(), "error": error},
         }
 

@@ -47,6 +47,8 @@ class Settings:
     redis_url : ``REDIS_URL``; None = background work runs inline.
     redis_queue : ``RQ_QUEUE_NAME``.
     host, port : ``HOST`` / ``PORT`` for ``python -m backend``.
+    max_body_mb : ``MODELPICKER_MAX_BODY_MB``, the largest request body accepted
+        (bigger ones get 413 before they are read into memory).
     """
 
     pool_path: Path | None = None
@@ -63,6 +65,7 @@ class Settings:
     redis_queue: str = "modelpicker"
     host: str = "0.0.0.0"
     port: int = 9090
+    max_body_mb: int = 100
 
     @property
     def db_path(self) -> Path:
@@ -137,6 +140,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         redis_queue=_text(env, "RQ_QUEUE_NAME") or "modelpicker",
         host=_text(env, "HOST") or "0.0.0.0",
         port=_int(env, "PORT", 9090, 1, 65535),
+        max_body_mb=_int(env, "MODELPICKER_MAX_BODY_MB", 100, 1, 100_000),
     )
 
 

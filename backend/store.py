@@ -21,6 +21,7 @@ import abc
 import contextlib
 import dataclasses
 import json
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -70,6 +71,10 @@ class Store(abc.ABC):
     def set_label_config(self, project: int, label_config: str) -> None: ...
 
     @abc.abstractmethod
+    def projects(self) -> dict[int, str]:
+        """Every project with a stored label config: ``project -> label config``."""
+
+    @abc.abstractmethod
     def upsert_tasks(self, project: int, tasks: Iterable[tuple[int, dict]]) -> list[int]:
         """Store task data; returns the ids stored (deleted tasks are refused)."""
 
@@ -81,16 +86,17 @@ class Store(abc.ABC):
     def task_data(self, project: int, task_ids: Iterable[int]) -> dict[int, dict]: ...
 
     @abc.abstractmethod
-    def tasks_without_predictions(self, project: int, candidates: list[str]) -> list[int]:
-        """Stored tasks lacking a cached prediction of at least one candidate."""
+    def tasks_without_predictions(self, project: int, candidates: list[str],
+                                  task_ids: Iterable[int] | None = None) -> list[int]:
+        """Stored tasks (of ``task_ids``, or all) lacking a cached prediction of at least one candidate."""
 
     @abc.abstractmethod
     def save_predictions(self, project: int, rows: Iterable[tuple[int, str, str]]) -> None:
         """Cache ``(task, candidate, choice)`` rows."""
 
     @abc.abstractmethod
-    def predictions(self, project: int) -> dict[int, dict[str, str]]:
-        """``task -> candidate -> Choice value`` for every cached prediction."""
+    def predictions(self, project: int, task_ids: Iterable[int] | None = None) -> dict[int, dict[str, str]]:
+        """``task -> candidate -> Choice value`` for the cached predictions (of ``task_ids``, or all)."""
 
     @abc.abstractmethod
     def apply_annotations(self, project: int, versions: Iterable[AnnotationVersion]) -> int:
@@ -108,6 +114,10 @@ class Store(abc.ABC):
         """A counter that grows with every change of the project's state."""
 
     @abc.abstractmethod
+    def pool_revision(self, project: int) -> int:
+        """A counter that grows with every change of the project's tasks or cached predictions."""
+
+    @abc.abstractmethod
     def check(self) -> tuple[bool, str | None]:
         """``(usable, error message)``."""
 
@@ -117,7 +127,8 @@ class Store(abc.ABC):
 
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS projects (project INTEGER PRIMARY KEY, label_config TEXT, revision INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS projects (project INTEGER PRIMARY KEY, label_config TEXT, revision INTEGER NOT NULL DEFAULT 0,
+    pool_revision INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS tasks (project INTEGER, task INTEGER, data TEXT NOT NULL, PRIMARY KEY (project, task));
 CREATE TABLE IF NOT EXISTS deleted_tasks (project INTEGER, task INTEGER, PRIMARY KEY (project, task));
 CREATE TABLE IF NOT EXISTS predictions (project INTEGER, task INTEGER, candidate TEXT, choice TEXT NOT NULL,
@@ -171,9 +182,12 @@ class SQLiteStore(Store):
         with self._lock:
             return self._db.execute(sql, tuple(params)).fetchall()
 
-    def _bump(self, project: int) -> None:
-        self._db.execute("INSERT INTO projects (project, revision) VALUES (?, 1) "
-                         "ON CONFLICT (project) DO UPDATE SET revision = revision + 1", (project,))
+    def _bump(self, project: int, pool: bool = False) -> None:
+        """Count a change; ``pool`` when tasks or predictions changed (not only labels)."""
+        step = 1 if pool else 0
+        self._db.execute("INSERT INTO projects (project, revision, pool_revision) VALUES (?, 1, ?) "
+                         "ON CONFLICT (project) DO UPDATE SET revision = revision + 1, "
+                         "pool_revision = pool_revision + ?", (project, step, step))
 
     # ------------------------------------------------------------------ projects
     def get_label_config(self, project: int) -> str | None:
@@ -186,8 +200,16 @@ class SQLiteStore(Store):
                 self._bump(project)
                 self._db.execute("UPDATE projects SET label_config = ? WHERE project = ?", (label_config, project))
 
+    def projects(self) -> dict[int, str]:
+        return {int(p): c for p, c in self._query(
+            "SELECT project, label_config FROM projects WHERE label_config IS NOT NULL ORDER BY project")}
+
     def revision(self, project: int) -> int:
         rows = self._query("SELECT revision FROM projects WHERE project = ?", (project,))
+        return int(rows[0][0]) if rows else 0
+
+    def pool_revision(self, project: int) -> int:
+        rows = self._query("SELECT pool_revision FROM projects WHERE project = ?", (project,))
         return int(rows[0][0]) if rows else 0
 
     # --------------------------------------------------------------------- tasks
@@ -203,7 +225,7 @@ class SQLiteStore(Store):
                     if old:  # new data: the cached predictions were made from the old one
                         self._db.execute("DELETE FROM predictions WHERE project = ? AND task = ?", (project, task))
                     self._db.execute("INSERT OR REPLACE INTO tasks VALUES (?, ?, ?)", (project, task, text))
-                    self._bump(project)
+                    self._bump(project, pool=True)
                 stored.append(task)
         return stored
 
@@ -213,7 +235,7 @@ class SQLiteStore(Store):
                 for table in ("tasks", "predictions", "annotations"):
                     self._db.execute(f"DELETE FROM {table} WHERE project = ? AND task = ?", (project, task))
                 self._db.execute("INSERT OR IGNORE INTO deleted_tasks VALUES (?, ?)", (project, task))
-            self._bump(project)
+            self._bump(project, pool=True)
 
     def task_data(self, project: int, task_ids: Iterable[int]) -> dict[int, dict]:
         ids = list(task_ids)
@@ -227,13 +249,21 @@ class SQLiteStore(Store):
         return out
 
     # --------------------------------------------------------------- predictions
-    def tasks_without_predictions(self, project: int, candidates: list[str]) -> list[int]:
+    def tasks_without_predictions(self, project: int, candidates: list[str],
+                                  task_ids: Iterable[int] | None = None) -> list[int]:
         marks = ",".join("?" * len(candidates))
-        rows = self._query(
-            f"SELECT t.task FROM tasks t LEFT JOIN predictions p ON p.project = t.project AND p.task = t.task "
-            f"AND p.candidate IN ({marks}) WHERE t.project = ? GROUP BY t.task HAVING COUNT(p.candidate) < ? "
-            f"ORDER BY t.task", [*candidates, project, len(candidates)])
-        return [int(r[0]) for r in rows]
+        sql = (f"SELECT t.task FROM tasks t LEFT JOIN predictions p ON p.project = t.project AND p.task = t.task "
+               f"AND p.candidate IN ({marks}) WHERE t.project = ? {{only}} GROUP BY t.task "
+               f"HAVING COUNT(p.candidate) < ? ORDER BY t.task")
+        if task_ids is None:
+            return [int(r[0]) for r in self._query(sql.format(only=""), [*candidates, project, len(candidates)])]
+        ids, out = sorted(set(task_ids)), []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            only = f"AND t.task IN ({','.join('?' * len(chunk))})"
+            out += [int(r[0]) for r in self._query(sql.format(only=only),
+                                                   [*candidates, project, *chunk, len(candidates)])]
+        return out
 
     def save_predictions(self, project: int, rows: Iterable[tuple[int, str, str]]) -> None:
         with self.transaction():
@@ -242,12 +272,19 @@ class SQLiteStore(Store):
                     continue  # the task was deleted meanwhile
                 self._db.execute("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?)",
                                  (project, task, candidate, choice))
-            self._bump(project)
+            self._bump(project, pool=True)
 
-    def predictions(self, project: int) -> dict[int, dict[str, str]]:
+    def predictions(self, project: int, task_ids: Iterable[int] | None = None) -> dict[int, dict[str, str]]:
         out: dict[int, dict[str, str]] = {}
-        for task, candidate, choice in self._query(
-                "SELECT task, candidate, choice FROM predictions WHERE project = ?", (project,)):
+        if task_ids is None:
+            rows = self._query("SELECT task, candidate, choice FROM predictions WHERE project = ?", (project,))
+        else:
+            ids, rows = list(task_ids), []
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                rows += self._query(f"SELECT task, candidate, choice FROM predictions WHERE project = ? "
+                                    f"AND task IN ({','.join('?' * len(chunk))})", [project, *chunk])
+        for task, candidate, choice in rows:
             out.setdefault(int(task), {})[candidate] = choice
         return out
 
@@ -296,10 +333,11 @@ class SQLiteStore(Store):
     def check(self) -> tuple[bool, str | None]:
         try:
             self._query("SELECT COUNT(*) FROM projects")
-            with self.transaction():  # proves the file is writable, writes nothing
-                pass
         except sqlite3.Error as exc:
             return False, f"{type(exc).__name__}: {exc}"
+        # no write here: a write would wait for another process's lock, and /health must answer fast
+        if not os.access(self.path, os.W_OK) or not os.access(self.path.parent, os.W_OK):
+            return False, f"{self.path} is not writable"
         return True, None
 
     def describe(self) -> str:

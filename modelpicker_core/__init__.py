@@ -19,5 +19,5 @@ register(Consensus)
 
 __all__ = [
     "Ranking", "Strategy", "ModelPicker", "RandomSampling", "DisagreementSampling",
-    "VoteEntropySampling", "ModelSelector", "available", "from_state", "get", "make", "register",
+    "VoteEntropySampling", "ModelSelector", "Consensus", "available", "from_state", "get", "make", "register",
 ]

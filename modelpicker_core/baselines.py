@@ -30,8 +30,8 @@ def vote_entropy(predictions: np.ndarray, n_classes: int) -> np.ndarray:
     """Entropy (nats) of each item's vote distribution, QBC style.
 
     With ``v_c`` the fraction of models voting for class ``c``,
-    ``H = -sum_c v_c log v_c`` (Dagan & Engelson 1995; Settles 2009, eq. 2.5
-    with hard votes).  ``predictions`` is ``(n_items, n_models)``; returns
+    ``H = -sum_c v_c log v_c`` (vote entropy, Dagan & Engelson 1995).
+    ``predictions`` is ``(n_items, n_models)``; returns
     ``(n_items,)`` values in ``[0, log(min(n_models, n_classes))]``.
     """
     n_models = predictions.shape[1]

@@ -142,6 +142,10 @@ class Consensus(Strategy):
     n_evaluated : patterns whose information gain is computed exactly.
     max_contenders : most models kept in the Monte Carlo step.
     contender_z : z-score margin deciding which models can still be best.
+    full_confusion : model each annotator's full confusion matrix (Dirichlet
+        rows) instead of per-class recall with errors spread like its
+        predictions; ``"auto"`` = when ``n_classes <= 10`` and the pool is small
+        enough for it to stay fast.
     n_draws : joint draws of (recalls, class prior, temperature) from their
         posterior; each Monte Carlo sample uses one, so the shared uncertainty
         about the recalls (which moves every unlabelled item the same way)
@@ -160,7 +164,8 @@ class Consensus(Strategy):
     def __init__(self, n_models: int, n_classes: int, random_state: int | None = None,
                  n_samples: int = 512, prior_strength: float = 4.0, group_strength: float = 2.0,
                  temperatures: Any = (0.1, 0.2, 0.35, 0.5, 0.75, 1.0), n_evaluated: int = 48, max_contenders: int = 16,
-                 contender_z: float = 4.0, n_draws: int = 16):
+                 contender_z: float = 4.0, n_draws: int = 16, full_confusion: Any = False,
+                 fit_on: str = "disagreement"):
         self.n_samples = int(n_samples)
         self.prior_strength = float(prior_strength)
         self.group_strength = float(group_strength)
@@ -171,6 +176,10 @@ class Consensus(Strategy):
         self.max_contenders = int(max_contenders)
         self.contender_z = float(contender_z)
         self.n_draws = int(n_draws)
+        if full_confusion not in ("auto", True, False):
+            raise ValueError(f"full_confusion must be 'auto', true or false, got {full_confusion!r}")
+        self.full_confusion = full_confusion
+        self.fit_on = fit_on
         if self.n_draws < 0:
             raise ValueError(f"n_draws must be >= 0, got {n_draws}")
         for pname, value, low in (("n_samples", self.n_samples, 16), ("n_evaluated", self.n_evaluated, 1),
@@ -187,7 +196,8 @@ class Consensus(Strategy):
         return {**super().get_params(), "n_samples": self.n_samples, "prior_strength": self.prior_strength,
                 "group_strength": self.group_strength, "temperatures": list(self.temperatures),
                 "n_evaluated": self.n_evaluated, "max_contenders": self.max_contenders,
-                "contender_z": self.contender_z, "n_draws": self.n_draws}
+                "contender_z": self.contender_z, "n_draws": self.n_draws,
+                "full_confusion": self.full_confusion}
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -238,7 +248,14 @@ class Consensus(Strategy):
         self._lab_miss = np.zeros((n_annot, self.n_classes))
         self._lab_class = np.zeros(self.n_classes)
         self._error_freq = self._prediction_frequencies(pat, n_annot)
-        self._prior_recall, self._prior_class = self._consensus_fit(pat, n_annot)
+        work = pat.n_groups * self.n_models * self.n_classes
+        self._full = bool(self.full_confusion) if self.full_confusion != "auto" else (
+            self.n_classes <= 10 and work <= 2_000_000)
+        self._lab_conf = np.zeros((n_annot, self.n_classes, self.n_classes)) if self._full else None
+        if self._full:
+            self._prior_recall, self._prior_class = self._confusion_fit(pat, n_annot)
+        else:
+            self._prior_recall, self._prior_class = self._consensus_fit(pat, n_annot)
         self._row_index = None
         self._cache = None
 
@@ -251,6 +268,41 @@ class Consensus(Strategy):
         freq += 0.5
         return freq / freq.sum(axis=1, keepdims=True)
 
+    def _confusion_fit(self, pat: PoolPatterns, n_annot: int, iterations: int = 10):
+        """Full confusion matrices ``(n_annot, K, K)`` and class prior fitted by EM (no labels)."""
+        K = self.n_classes
+        weight = (pat.size * pat.disagree).astype(float)
+        if weight.sum() == 0:
+            weight = pat.size.astype(float)
+        confusion = np.full((n_annot, K, K), 0.3 / max(K - 1, 1))
+        confusion[:, np.arange(K), np.arange(K)] = 0.7
+        class_prior = np.full(K, 1.0 / K)
+        for _ in range(iterations):
+            post = self._dense_posterior(pat, confusion, class_prior) * weight[:, None]      # (G, K)
+            counts = np.full((n_annot * K, K), 0.5 / K)
+            for i in range(self.n_models):
+                np.add.at(counts, pat.annot[:, i] * K + pat.rows[:, i], post)
+            counts = counts.reshape(n_annot, K, K).transpose(0, 2, 1)                    # [a, c, k]
+            confusion = counts / counts.sum(axis=2, keepdims=True)
+            class_mass = post.sum(axis=0)
+            class_prior = (class_mass + 0.5) / (class_mass.sum() + 0.5 * K)
+        return confusion, class_prior
+
+    def _dense_posterior(self, pat: PoolPatterns, confusion: np.ndarray, class_prior: np.ndarray,
+                         tau: float = 1.0) -> np.ndarray:
+        """``(n_groups, K)`` posterior of each pattern's class under full confusion matrices."""
+        log_lik = self._confusion_loglik(pat, confusion)
+        logits = np.log(class_prior)[None, :] + tau * log_lik
+        logits -= logits.max(axis=1, keepdims=True)
+        post = np.exp(logits)
+        return post / post.sum(axis=1, keepdims=True)
+
+    @staticmethod
+    def _confusion_loglik(pat: PoolPatterns, confusion: np.ndarray) -> np.ndarray:
+        """``(n_groups, K)``: ``sum_i log confusion[a_gi, c, f_gi]`` for every class ``c``."""
+        log_conf = np.log(np.clip(confusion, 1e-9, 1.0)).transpose(0, 2, 1)                # [a, k, c]
+        return log_conf[pat.annot, pat.rows].sum(axis=1)
+
     def _consensus_fit(self, pat: PoolPatterns, n_annot: int, iterations: int = 10):
         """Recall and class prior that explain the pool's predictions (EM, no labels).
 
@@ -258,7 +310,7 @@ class Consensus(Strategy):
         about the ranking, and recall on the hard items is what the belief
         about the remaining hard items needs.
         """
-        weight = pat.size * pat.disagree
+        weight = pat.size * (pat.disagree if self.fit_on == "disagreement" else 1.0)
         if weight.sum() == 0:
             weight = pat.size.astype(float)
         recall = np.full((n_annot, self.n_classes), 0.7)
@@ -299,7 +351,16 @@ class Consensus(Strategy):
         return self._tempered(self._slot_terms(pat, recall, class_prior), tau, pat)
 
     def _slot_terms(self, pat: PoolPatterns, recall: np.ndarray, class_prior: np.ndarray):
-        """The temperature-free pieces of the Dawid-Skene log posterior."""
+        """The temperature-free pieces of the Dawid-Skene log posterior.
+
+        ``recall`` is ``(n_annot, K)`` per-class recalls, or ``(n_annot, K, K)``
+        full confusion matrices ``[a, true, predicted]``.
+        """
+        if recall.ndim == 3:
+            base = self._confusion_loglik(pat, recall)                                 # (G, K)
+            log_prior = np.log(class_prior)
+            slot_base = base[pat.slot_group, pat.slot_class]
+            return log_prior, base, log_prior[pat.slot_class], slot_base, np.zeros_like(slot_base)
         recall = np.clip(recall, 1e-6, 1 - 1e-6)
         err = np.clip(self._error_freq, 1e-9, 1 - 1e-6)
         vote = np.log(recall) - np.log1p(-recall) - np.log(err) + np.log1p(-err)   # (n_annot, K)
@@ -372,6 +433,8 @@ class Consensus(Strategy):
             self._unlabelled[g] -= 1
             self._labelled_mask[item] = True
         hit = row == label
+        if self._lab_conf is not None:
+            np.add.at(self._lab_conf, (annot, label, row), 1.0)
         np.add.at(self._lab_hit, (annot[hit], label), 1.0)
         np.add.at(self._lab_miss, (annot[~hit], label), 1.0)
         self._lab_class[label] += 1
@@ -390,8 +453,9 @@ class Consensus(Strategy):
     def _compute_belief(self) -> dict[str, Any]:
         pat = self._patterns
         s = self.prior_strength
-        hit_a = 1.0 + s * self._prior_recall + self._lab_hit
-        miss_a = 1.0 + s * (1.0 - self._prior_recall) + self._lab_miss
+        if not self._full:
+            hit_a = 1.0 + s * self._prior_recall + self._lab_hit
+            miss_a = 1.0 + s * (1.0 - self._prior_recall) + self._lab_miss
         class_a = 1.0 + s * self.n_classes * self._prior_class + self._lab_class
         a0 = self.group_strength
         conc = a0 + self._lab_group                                                     # (G,)
@@ -408,7 +472,12 @@ class Consensus(Strategy):
             var_t = (overdisp[:, None] * q * (1 - q)).sum(axis=0)
             return slot_p, other_p, slot_q, mean_t, var_t
 
-        mean_terms = self._slot_terms(pat, hit_a / (hit_a + miss_a), class_a / class_a.sum())
+        if self._full:
+            conf_a = 0.5 / self.n_classes + s * self._prior_recall + self._lab_conf       # (A, K, K)
+            mean_param = conf_a / conf_a.sum(axis=2, keepdims=True)
+        else:
+            mean_param = hit_a / (hit_a + miss_a)
+        mean_terms = self._slot_terms(pat, mean_param, class_a / class_a.sum())
         log_weight = np.zeros(len(self.temperatures))
         slot_qs, means, second = [], [], []
         for t, tau in enumerate(self.temperatures):
@@ -424,7 +493,11 @@ class Consensus(Strategy):
             draw_rng = np.random.default_rng([self.sample_seed_, int(self.n_labels_), 1])
             slot_qs, means, second = [], [], []
             for tau_index in draw_rng.choice(len(self.temperatures), size=self.n_draws, p=weight):
-                recall = draw_rng.beta(hit_a, miss_a)
+                if self._full:
+                    recall = draw_rng.gamma(conf_a)
+                    recall /= recall.sum(axis=2, keepdims=True)
+                else:
+                    recall = draw_rng.beta(hit_a, miss_a)
                 class_prior = draw_rng.dirichlet(class_a)
                 _, _, slot_q, mean_t, var_t = component(recall, class_prior, self.temperatures[tau_index])
                 slot_qs.append(slot_q)

@@ -39,10 +39,11 @@ every label taken so far (``w_{n+1}``); the two agree unless the last item was
 queried.  Because ``argmax exp(-eta L) = argmin L`` for any ``eta > 0``, the
 pick does not depend on the learning rate at all.
 
-``easeml/modelpicker`` (``modelpicker.py``, the interactive tool) differs
-from the paper and is *not* followed: it divides the learning rate by
-``sqrt(t)`` cumulatively (``eta_t = eta_{t-1} / sqrt(t)``), has no floor
-and no scaling constant.
+``easeml/modelpicker`` (``modelpicker.py`` and ``modelpicker/modelpicker.py``,
+the interactive tool) differs from the paper and is *not* followed: it
+divides the learning rate by ``sqrt(t)`` cumulatively
+(``eta_t = eta_{t-1} / sqrt(t)``, so it collapses after a few items), has no
+floor, and its scaling constant is fixed at 1.
 
 ``t`` counts streamed items, queried or not, so the caller reports every item
 it streams past with :meth:`ModelPicker.advance` (the harness and

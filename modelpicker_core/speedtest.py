@@ -32,7 +32,6 @@ import numpy as np
 
 from . import registry
 from .modelpicker import ModelPicker, compact_predictions
-from .model_selector import ModelSelector
 
 #: strategies with pure-Python per-item references
 LOOP_STRATEGIES = ("modelpicker", "model_selector")
@@ -199,8 +198,11 @@ def _vectorised_round(s, predictions: np.ndarray, labels: np.ndarray) -> np.ndar
     return scores
 
 
-def _loop_round(s, rows: list, labels: list, fast: bool) -> list[float]:
-    """The same round in pure Python on ``rows``: score each item, update the posterior once."""
+def _loop_round(s, rows: list, labels: list, fast: bool) -> tuple[list[float], list[float]]:
+    """The same round in pure Python on ``rows``: score each item, update the posterior once.
+
+    Returns the scores and the updated posterior.
+    """
     weights = s.p_best().tolist()
     if isinstance(s, ModelPicker):
         if fast:
@@ -219,8 +221,7 @@ def _loop_round(s, rows: list, labels: list, fast: bool) -> list[float]:
         j = max(range(len(scores)), key=scores.__getitem__)
         posterior = [w * (s.gamma if p == labels[j] else 1.0) for w, p in zip(weights, rows[j])]
     total = sum(posterior)
-    _ = [p / total for p in posterior]
-    return scores
+    return scores, [p / total for p in posterior]
 
 
 def _best_time(setup: Callable[[], Any], func: Callable[[Any], Any], repeats: int) -> tuple[float, Any]:
@@ -287,8 +288,8 @@ def run_speed(n_items: int, n_models: int, n_classes: int, seed: int = 0,
             m = min(int(m), n_items)
             rows, row_labels = predictions[:m].tolist(), labels[:m].tolist()
             s = prepare()
-            loop_seconds, loop_scores = _best_time(lambda: s, lambda s: _loop_round(s, rows, row_labels, fast),
-                                                   repeats)
+            loop_seconds, (loop_scores, _) = _best_time(
+                lambda: s, lambda s: _loop_round(s, rows, row_labels, fast), repeats)
             reference = _vectorised_round(s, predictions[:m], labels)  # same belief as the loop used
             result.update({
                 f"{kind}_items": m, f"{kind}_seconds": loop_seconds,

@@ -30,7 +30,7 @@ def _subcommand_module(name: str) -> ModuleType | None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m modelpicker_core",
-        description="Active model selection for pre-trained classifiers: benchmarks and interactive picking.",
+        description="Active model selection for pre-trained classifiers: simulation benchmarks, interactive picking, speed tests.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:

@@ -22,7 +22,8 @@ def test_health_reports_pool_and_store(backend_factory):
     for path in ("/health", "/"):
         body = b.client.get(path).get_json()
         assert body["status"] == "UP" and body["model_class"] == "ModelPickerModel"
-        assert body["pool"] == {"ok": True, "candidates": 3, "error": None, "path": body["pool"]["path"]}
+        assert body["pool"] == {"ok": True, "candidates": 3, "error": None, "path": body["pool"]["path"],
+                                "project_errors": {}}
         assert body["store"]["ok"] and body["store"]["path"].endswith("modelpicker.sqlite3")
         assert body["strategy"] == "modelpicker" and body["jobs"] == "inline"
 
@@ -35,6 +36,20 @@ def test_unusable_pool_is_reported_and_refused(backend_factory, tmp_path, events
     r = b.post("/setup", {"project": "1.1", "schema": events.config})
     assert r.status_code == 503 and "candidate pool unusable" in r.get_json()["error"]
     assert b.client.get("/rankings?project=1").status_code == 503
+
+
+def test_start_checks_the_pool_against_every_stored_project(backend_factory, events):
+    first = backend_factory()
+    first.post("/setup", {"project": 1, "schema": events.config})
+    first.service.store.set_label_config(2, events.config.replace('"two"', '"deux"'))  # e.g. edited meanwhile
+    first.service.store.close()
+    b = backend_factory()
+    errors = b.client.get("/health").get_json()["pool"]["project_errors"]
+    assert list(errors) == ["2"] and "candidate 'good': labels['2']: 'two' is not a Choice of 'label'" in errors["2"]
+    assert b.client.get("/rankings?project=2").status_code == 422
+    assert b.client.get("/rankings?project=1").status_code == 200
+    assert b.post("/setup", {"project": 2, "schema": events.config}).status_code == 200
+    assert b.client.get("/health").get_json()["pool"]["project_errors"] == {}
 
 
 def test_unset_pool_is_reported(backend_factory):
@@ -229,3 +244,9 @@ def test_unexpected_errors_become_json_500_without_traceback(backend, monkeypatc
     r = backend.client.get("/health")
     assert r.status_code == 500
     assert r.get_json() == {"error": "internal error: AssertionError: the store exploded"}
+
+
+def test_oversized_bodies_are_refused_before_reading(backend_factory):
+    b = backend_factory(MODELPICKER_MAX_BODY_MB="1")
+    r = b.client.post("/webhook", data=b"x" * (2**20 + 1), content_type="application/json")
+    assert r.status_code == 413 and r.get_json()["error"].startswith("Request Entity Too Large")

@@ -36,11 +36,23 @@ def choices(events):
 def test_demo_pool_loads_csv_and_jsonl(pool_dir, choices, truth):
     pool = load_pool(pool_dir / "pool.yaml")
     assert pool.names == ["good", "fair", "poor"] and len(pool.fingerprint) == 12
+    assert [k.split("@")[0] for k in pool.cache_keys] == pool.names
     pool.check(choices)
     ts = tasks(*(f"k{i}" for i in range(len(truth))))
     right = {c.name: sum(v == choices.values[t] for v, t in zip(c.predict_tasks(ts, choices), truth))
              for c in pool.candidates}
     assert right == {"good": 27, "fair": 21, "poor": 12}
+
+
+def test_cache_key_follows_the_entry_and_the_file(pool_dir):
+    before = load_pool(pool_dir / "pool.yaml").cache_keys
+    with open(pool_dir / "good.csv", "a") as fh:
+        fh.write("k999,1\n")
+    after = load_pool(pool_dir / "pool.yaml").cache_keys
+    assert after[0] != before[0] and after[1:] == before[1:]
+    text = (pool_dir / "pool.yaml").read_text().replace("label_column: pred}", "label_column: pred, format: jsonl}")
+    (pool_dir / "pool.yaml").write_text(text)
+    assert load_pool(pool_dir / "pool.yaml").cache_keys[1] != after[1]
 
 
 def test_output_key_unifies_numbers_and_strings():

@@ -21,13 +21,14 @@ def test_every_variable_is_read():
                   "MODELPICKER_SEED": "5", "MODELPICKER_SHOW_BEST": "true", "LABEL_STUDIO_URL": "http://ls:8080",
                   "LABEL_STUDIO_API_KEY": "abc", "BASIC_AUTH_USER": "u", "BASIC_AUTH_PASS": "p",
                   "LOG_LEVEL": "debug", "REDIS_URL": "redis://127.0.0.1:6379/0", "RQ_QUEUE_NAME": "q",
-                  "HOST": "127.0.0.1", "PORT": "19101"})
+                  "HOST": "127.0.0.1", "PORT": "19101", "MODELPICKER_MAX_BODY_MB": "5"})
     assert s.pool_path == Path("/x/pool.yaml") and s.model_dir == Path("/data")
     assert (s.strategy, s.seed, s.show_best) == ("modelpicker", 5, True)
     assert (s.label_studio_url, s.label_studio_api_key) == ("http://ls:8080", "abc")
     assert (s.basic_auth_user, s.basic_auth_pass, s.auth_enabled) == ("u", "p", True)
     assert (s.log_level, s.redis_url, s.redis_queue, s.host, s.port) == (
         "DEBUG", "redis://127.0.0.1:6379/0", "q", "127.0.0.1", 19101)
+    assert s.max_body_mb == 5
 
 
 def test_label_studio_host_is_accepted_as_the_url():

@@ -170,3 +170,10 @@ def test_pick_unknown_strategy(separable_dir, capsys, monkeypatch):
     code, _, err = run_main(["pick", "--data", str(separable_dir), "--budget", "2", "--strategy", "nope"],
                             capsys, stdin_text="", monkeypatch=monkeypatch)
     assert code == 1 and "unknown strategy 'nope'" in err
+
+
+def test_every_written_subcommand_is_wired(capsys):
+    code, out, _ = run_main(["--help"], capsys)
+    assert code == 0
+    for name in ("bench", "pick", "speed"):
+        assert f"    {name} " in out

@@ -14,7 +14,7 @@ Public API (kept stable; other suites import it):
   ``session``, :meth:`LabelStudioServer.api`, :meth:`LabelStudioServer.stop`).
 * :func:`start_backend` -> :class:`BackendServer` (``url``, ``session``,
   :meth:`BackendServer.stop`), running ``python -m backend`` as a subprocess.
-* :func:`free_port` and :func:`wait_for_http`.
+* :func:`free_port`, :func:`wait_for_http`, :func:`log_tail`, :func:`fast_temp_root`.
 
 Both server objects are context managers that stop their process group on exit
 and print the tail of the server log when starting fails.
@@ -275,6 +275,17 @@ class BackendServer(_Server):
     env: dict[str, str] = field(default_factory=dict)
 
 
+def fast_temp_root() -> str | None:
+    """``/dev/shm`` when it is a writable directory (RAM), else None (the system temp dir).
+
+    Label Studio on SQLite commits every saved prediction separately; on a
+    disk-backed temp dir each commit waits for an fsync, which made storing 100
+    predictions take 12 s instead of 2 s here.
+    """
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
 def start_label_studio(
     port_range: tuple[int, int] = (18100, 18200),
     venv: Path | str | None = None,
@@ -290,8 +301,9 @@ def start_label_studio(
     venv : Label Studio's venv (default :func:`ls_venv_path`).
     timeout : seconds to wait for ``/health`` (the first start migrates the
         database, about 45 s).
-    work_dir : where the data directory and ``label-studio.log`` go; a new
-        temporary directory (removed on :meth:`LabelStudioServer.stop`) if None.
+    work_dir : where the data directory and ``label-studio.log`` go; if None a
+        new temporary directory, in RAM when possible (:func:`fast_temp_root`),
+        removed on :meth:`LabelStudioServer.stop` (kept when the start fails).
     extra_env : more environment variables for Label Studio.
 
     Returns
@@ -300,7 +312,7 @@ def start_label_studio(
     """
     executable = ensure_label_studio(venv)
     if work_dir is None:
-        root = Path(tempfile.mkdtemp(prefix="modelpicker-ls-"))
+        root = Path(tempfile.mkdtemp(prefix="modelpicker-ls-", dir=fast_temp_root()))
         keep = False
     else:
         root = Path(work_dir)
@@ -347,9 +359,12 @@ def start_label_studio(
     except BaseException as exc:
         if isinstance(exc, ServerError):
             print(f"[labelstudio] start failed:\n{exc}", file=sys.stderr)
-        server.keep_data = True  # keep the log for the post-mortem
+        _stop_process_group(process)
+        if not keep and log_path.exists():  # the data dir goes; keep the log for the post-mortem
+            kept = Path(tempfile.gettempdir()) / f"{root.name}.log"
+            shutil.copyfile(log_path, kept)
+            print(f"[labelstudio] log kept at {kept}", file=sys.stderr)
         server.stop()
-        print(f"[labelstudio] log kept at {log_path}", file=sys.stderr)
         raise
     return server
 

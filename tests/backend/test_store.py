@@ -1,0 +1,85 @@
+"""SQLiteStore semantics that make webhook handling idempotent and order-independent."""
+from __future__ import annotations
+
+import pytest
+
+from backend.store import AnnotationVersion as V
+from backend.store import Label, SQLiteStore
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SQLiteStore(tmp_path / "s.sqlite3")
+    yield s
+    s.close()
+
+
+def test_newer_version_wins_whatever_the_order(store):
+    assert store.apply_annotations(1, [V(5, 1, "b", 2.0)]) == 1
+    assert store.apply_annotations(1, [V(5, 1, "a", 1.0)]) == 0  # stale
+    assert store.labels(1) == [Label(5, 1, "b")]
+    assert store.apply_annotations(1, [V(5, 1, None, 3.0)]) == 1  # cancelled later: no label
+    assert store.labels(1) == []
+
+
+def test_without_versions_the_last_delivery_wins(store):
+    store.apply_annotations(1, [V(5, 1, "a", None)])
+    store.apply_annotations(1, [V(5, 1, "b", None)])
+    assert store.labels(1) == [Label(5, 1, "b")]
+
+
+def test_tombstones_stop_late_creates(store):
+    store.apply_annotations(1, [V(5, 1, "a", 1.0), V(6, 2, "b", 1.0)])
+    assert store.delete_annotations(1, [5, 99]) == 1
+    store.delete_tasks(1, [2])
+    assert store.apply_annotations(1, [V(5, 1, "a", 1.0), V(6, 2, "b", 5.0)]) == 0
+    assert store.upsert_tasks(1, [(2, {"k": 1}), (3, {"k": 2})]) == [3]
+    assert store.labels(1) == []
+
+
+def test_projects_are_separate(store):
+    store.apply_annotations(1, [V(5, 1, "a", 1.0)])
+    store.apply_annotations(2, [V(5, 1, "b", 1.0)])
+    assert store.labels(1) == [Label(5, 1, "a")] and store.labels(2) == [Label(5, 1, "b")]
+    store.set_label_config(2, "<View/>")
+    assert store.get_label_config(2) == "<View/>" and store.get_label_config(1) is None
+
+
+def test_changed_task_data_drops_its_cached_predictions(store):
+    store.upsert_tasks(1, [(1, {"k": "a"}), (2, {"k": "b"})])
+    store.save_predictions(1, [(1, "m", "x"), (1, "n", "y"), (2, "m", "x")])
+    assert store.tasks_without_predictions(1, ["m", "n"]) == [2]
+    r = store.revision(1)
+    store.upsert_tasks(1, [(1, {"k": "a"})])  # same data: nothing changes
+    assert store.revision(1) == r and store.predictions(1)[1] == {"m": "x", "n": "y"}
+    store.upsert_tasks(1, [(1, {"k": "changed"})])
+    assert store.revision(1) > r and 1 not in store.predictions(1)
+    assert store.tasks_without_predictions(1, ["m", "n"]) == [1, 2]
+
+
+def test_a_failed_transaction_stores_nothing(store):
+    store.apply_annotations(1, [V(5, 1, "a", 1.0)])
+    r = store.revision(1)
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.apply_annotations(1, [V(6, 1, "b", 1.0)])
+            store.delete_annotations(1, [5])
+            raise RuntimeError("crash in the middle")
+    assert store.labels(1) == [Label(5, 1, "a")] and store.revision(1) == r
+
+
+def test_state_is_in_the_file(tmp_path):
+    first = SQLiteStore(tmp_path / "s.sqlite3")
+    first.apply_annotations(1, [V(5, 1, "a", 1.0)])
+    first.close()
+    second = SQLiteStore(tmp_path / "s.sqlite3")
+    assert second.labels(1) == [Label(5, 1, "a")] and second.check() == (True, None)
+    second.close()
+
+
+def test_tasks_without_predictions_can_be_limited_to_some_tasks(store):
+    store.upsert_tasks(1, [(t, {"k": t}) for t in range(1, 6)])
+    store.save_predictions(1, [(1, "m", "x"), (2, "m", "x"), (2, "n", "y")])
+    assert store.tasks_without_predictions(1, ["m", "n"]) == [1, 3, 4, 5]
+    assert store.tasks_without_predictions(1, ["m", "n"], [2, 3, 1, 99]) == [1, 3]
+    assert store.tasks_without_predictions(1, ["m", "n"], []) == []
