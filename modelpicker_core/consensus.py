@@ -162,10 +162,10 @@ class Consensus(Strategy):
     stochastic = False
 
     def __init__(self, n_models: int, n_classes: int, random_state: int | None = None,
-                 n_samples: int = 512, prior_strength: float = 4.0, group_strength: float = 2.0,
+                 n_samples: int = 512, prior_strength: float = 1.5, group_strength: float = 2.0,
                  temperatures: Any = (0.1, 0.2, 0.35, 0.5, 0.75, 1.0), n_evaluated: int = 48, max_contenders: int = 16,
                  contender_z: float = 4.0, n_draws: int = 16, full_confusion: Any = False,
-                 fit_on: str = "disagreement"):
+                 fit_on: str = "all"):
         self.n_samples = int(n_samples)
         self.prior_strength = float(prior_strength)
         self.group_strength = float(group_strength)

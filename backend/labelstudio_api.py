@@ -1,0 +1,423 @@
+"""Every call the backend makes to Label Studio's REST API, in one place.
+
+The backend steers Label Studio's labelling queue and writes its ranking back;
+this module is the only code that talks to Label Studio.  It uses
+``label-studio-sdk`` (``LabelStudio``) for the calls the SDK has and that were
+checked against Label Studio 1.23.2 (project get/update, task list, bulk
+prediction import, project creation, task import), and plain ``requests``
+with the ``Authorization: Token <key>`` header for the ones the SDK lacks
+(model versions, annotation export, the next task of the queue).
+
+How Label Studio 1.23.2 orders the queue (``projects/functions/next_task.py``):
+with project ``sampling = "Uncertainty sampling"`` the next task is the
+unlabelled task whose prediction of the project's ``model_version`` has the
+*lowest* ``score``.  :func:`queue_scores` turns informativeness (higher =
+label first) into such scores, and :meth:`LabelStudioAPI.refresh_priorities`
+pushes them under a new model version, switches the project to it and then
+removes the superseded priority versions.
+
+Costs measured on Label Studio 1.23.2 with SQLite (see
+``benchmarks/backend_push.py``): importing 10,000 predictions takes seconds;
+deleting a model version with 10,000 predictions takes about two minutes,
+because Label Studio runs a per-prediction signal, and on SQLite it holds the
+database write lock all that time (annotators' requests fail with "database is
+locked" meanwhile).  Run the deletion as its own background step, after the
+switch, and keep the number of pushed priorities small when Label Studio runs
+on SQLite.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+from urllib.parse import urlparse
+
+import numpy as np
+import requests
+
+#: the project sampling under which Label Studio serves tasks by prediction score
+UNCERTAINTY_SAMPLING = "Uncertainty sampling"
+#: model versions holding queue priorities start with this; only these are ever deleted
+PRIORITY_VERSION_PREFIX = "modelpicker-priority-"
+#: predictions sent per import request (one request per chunk)
+DEFAULT_CHUNK_SIZE = 5000
+#: the longest part of an error body quoted in an exception message
+_MAX_MESSAGE = 600
+
+
+class LabelStudioAPIError(RuntimeError):
+    """Label Studio answered a call with an error, or could not be reached.
+
+    Attributes
+    ----------
+    method, path : the call, e.g. ``"PATCH"`` and ``"/api/projects/3/"``.
+    status : the HTTP status, or None when no answer came (connection error,
+        timeout).
+    message : Label Studio's own message (its ``detail`` and
+        ``validation_errors``), or the reason no answer came.
+    """
+
+    def __init__(self, method: str, path: str, status: int | None, message: str):
+        self.method, self.path, self.status, self.message = method, path, status, message
+        where = f"HTTP {status}" if status is not None else "no answer"
+        super().__init__(f"Label Studio {method} {path} failed ({where}): {message}")
+
+
+def error_message(body: Any) -> str:
+    """Label Studio's message out of an error body (JSON dict, text or bytes).
+
+    Label Studio 1.23.2 answers errors as ``{"detail": ..., "validation_errors":
+    {...}, ...}``; this keeps ``detail`` and the validation errors and drops the
+    rest (request id, version).
+    """
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            text = " ".join(body.split())
+            if text.lower().startswith("<!doctype html") or text.lower().startswith("<html"):
+                return "an HTML error page (see the Label Studio log)"
+            return text[:_MAX_MESSAGE] or "(empty body)"
+    if isinstance(body, dict):
+        parts = [str(body["detail"])] if body.get("detail") else []
+        if body.get("validation_errors"):
+            parts.append(json.dumps(body["validation_errors"], ensure_ascii=False))
+        if not parts:
+            parts.append(json.dumps(body, ensure_ascii=False))
+        return ": ".join(parts)[:_MAX_MESSAGE]
+    return str(body)[:_MAX_MESSAGE]
+
+
+def queue_scores(informativeness: Any) -> np.ndarray:
+    """Label Studio prediction scores that make its queue follow ``informativeness``.
+
+    Label Studio serves the lowest score first; a strategy scores the item to
+    label first highest.  The score is the item's rank divided by the number
+    of items, so it lies in ``[0, 1)`` and ties keep their input order (shuffle
+    beforehand to break ties at random).
+
+    Parameters
+    ----------
+    informativeness : ``(n_tasks,)`` floats, higher = label first.
+
+    Returns
+    -------
+    ``(n_tasks,)`` floats, lower = served first.
+    """
+    values = np.asarray(informativeness, dtype=float)
+    if values.ndim != 1:
+        raise ValueError(f"informativeness must be one-dimensional, got shape {values.shape}")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("informativeness holds NaN or infinite values")
+    order = np.argsort(-values, kind="stable")
+    scores = np.empty(len(values))
+    scores[order] = np.arange(len(values)) / max(len(values), 1)
+    return scores
+
+
+def _check_id(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class LabelStudioAPI:
+    """A Label Studio instance, reached with one API key.
+
+    Parameters
+    ----------
+    url : Label Studio's base address, e.g. ``http://localhost:8080``.
+    api_key : an API token (Account & Settings > Access Token; the legacy
+        token, sent as ``Authorization: Token <key>``).
+    timeout : seconds to wait for any single answer.  Bulk imports of
+        10,000 predictions take tens of seconds on SQLite, so keep it large.
+    chunk_size : predictions per import request.
+
+    Every method raises :class:`LabelStudioAPIError` naming the call, the HTTP
+    status and Label Studio's message.  The SDK's automatic retries are off:
+    retrying a bulk import after an error whose outcome is unknown could store
+    every prediction twice.
+    """
+
+    def __init__(self, url: str, api_key: str, timeout: float = 300.0,
+                 chunk_size: int = DEFAULT_CHUNK_SIZE):
+        parsed = urlparse(str(url or ""))
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"Label Studio URL must look like http://host:port, got {url!r}")
+        if not api_key or not str(api_key).strip():
+            raise ValueError("Label Studio API key is empty")
+        if not timeout or timeout <= 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+        self.url = str(url).rstrip("/")
+        self.api_key = str(api_key).strip()
+        self.timeout = float(timeout)
+        self.chunk_size = _check_id(chunk_size, "chunk_size")
+        self._client = None
+        self._session = requests.Session()
+        self._session.headers["Authorization"] = f"Token {self.api_key}"
+
+    def __repr__(self) -> str:
+        return f"LabelStudioAPI(url={self.url!r}, timeout={self.timeout})"
+
+    # ------------------------------------------------------------ transport
+    @property
+    def client(self):
+        """The ``label_studio_sdk.LabelStudio`` client (created on first use; importing the SDK takes ~1 s)."""
+        if self._client is None:
+            from label_studio_sdk import LabelStudio
+
+            self._client = LabelStudio(base_url=self.url, api_key=self.api_key,
+                                       timeout=self.timeout, max_retries=0)
+        return self._client
+
+    @contextlib.contextmanager
+    def _sdk(self, method: str, path: str) -> Iterator[None]:
+        """Turn the SDK's and httpx's exceptions into :class:`LabelStudioAPIError`."""
+        import httpx
+        from label_studio_sdk.core.api_error import ApiError
+
+        try:
+            yield
+        except ApiError as exc:
+            raise LabelStudioAPIError(method, path, exc.status_code, error_message(exc.body)) from None
+        except httpx.HTTPError as exc:
+            raise LabelStudioAPIError(method, path, None, f"{type(exc).__name__}: {exc}") from None
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call ``method url+path``; return the decoded JSON (None for an empty body)."""
+        kwargs.setdefault("timeout", self.timeout)
+        try:
+            response = self._session.request(method, self.url + path, **kwargs)
+        except requests.RequestException as exc:
+            raise LabelStudioAPIError(method, path, None, f"{type(exc).__name__}: {exc}") from None
+        if not response.ok:
+            raise LabelStudioAPIError(method, path, response.status_code, error_message(response.content))
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise LabelStudioAPIError(method, path, response.status_code,
+                                      f"answer is not JSON: {response.text[:200]!r}") from None
+
+    @staticmethod
+    def _as_dict(model: Any) -> dict:
+        return model.model_dump() if hasattr(model, "model_dump") else dict(model)
+
+    # -------------------------------------------------------------- projects
+    def get_project(self, project_id: int) -> dict:
+        """The project's settings: ``title``, ``label_config``, ``description``, ``model_version``, ``sampling``, ..."""
+        project_id = _check_id(project_id, "project id")
+        with self._sdk("GET", f"/api/projects/{project_id}/"):
+            return self._as_dict(self.client.projects.get(id=project_id))
+
+    def update_project(self, project_id: int, **fields: Any) -> dict:
+        """PATCH the given project fields (e.g. ``description=...``); returns the project."""
+        project_id = _check_id(project_id, "project id")
+        if not fields:
+            raise ValueError("update_project needs at least one field to change")
+        with self._sdk("PATCH", f"/api/projects/{project_id}/"):
+            return self._as_dict(self.client.projects.update(id=project_id, **fields))
+
+    def set_queue_version(self, project_id: int, model_version: str,
+                          sampling: str = UNCERTAINTY_SAMPLING) -> dict:
+        """Make the queue follow the predictions of ``model_version`` (lowest score first)."""
+        if not model_version:
+            raise ValueError("model_version is empty")
+        return self.update_project(project_id, model_version=model_version, sampling=sampling)
+
+    def set_description(self, project_id: int, description: str) -> dict:
+        """Replace the project description (what admins see in the project settings and card)."""
+        if not isinstance(description, str):
+            raise ValueError(f"description must be text, got {type(description).__name__}")
+        return self.update_project(project_id, description=description)
+
+    def create_project(self, title: str, label_config: str, **fields: Any) -> dict:
+        """Create a project (``title`` needs 3+ characters); returns it, with its ``id``."""
+        with self._sdk("POST", "/api/projects/"):
+            project = self.client.projects.create(title=title, label_config=label_config, **fields)
+        return self._as_dict(project)
+
+    # ----------------------------------------------------------------- tasks
+    def import_tasks(self, project_id: int, tasks: Sequence[Mapping[str, Any]]) -> int:
+        """Import tasks (each a dict of task data, or ``{"data": {...}}``); returns how many were created."""
+        project_id = _check_id(project_id, "project id")
+        with self._sdk("POST", f"/api/projects/{project_id}/import"):
+            answer = self.client.projects.import_tasks(id=project_id, request=list(tasks))
+        return int(answer.task_count or 0)
+
+    def task_ids(self, project_id: int, page_size: int = 1000) -> dict[int, bool]:
+        """Every task of the project: ``{task id: is labelled}``, in id order.
+
+        Reads only the ``id`` and ``is_labeled`` fields, ``page_size`` tasks per
+        request (10,000 tasks: about 5 s on SQLite).
+        """
+        project_id = _check_id(project_id, "project id")
+        with self._sdk("GET", f"/api/tasks/?project={project_id}"):
+            pages = self.client.tasks.list(project=project_id, include="id,is_labeled",
+                                           page_size=_check_id(page_size, "page_size"))
+            tasks = {int(task.id): bool(task.is_labeled) for task in pages}
+        return dict(sorted(tasks.items()))
+
+    def annotated_tasks(self, project_id: int) -> list[dict]:
+        """Every task with at least one annotation, with its annotations; Label Studio's own record.
+
+        Uses the JSON export (``GET /api/projects/{id}/export?exportType=JSON``),
+        which returns only tasks that have annotations.  Each item is
+        ``{"id", "data", "annotations": [{"id", "result", "was_cancelled",
+        "completed_by", "updated_at", ...}]}``; prediction ids are dropped.
+        """
+        project_id = _check_id(project_id, "project id")
+        exported = self._request("GET", f"/api/projects/{project_id}/export",
+                                 params={"exportType": "JSON", "download_all_tasks": "false"})
+        if not isinstance(exported, list):
+            raise LabelStudioAPIError("GET", f"/api/projects/{project_id}/export", 200,
+                                      f"expected a list of tasks, got {type(exported).__name__}")
+        return [{"id": task["id"], "data": task.get("data", {}),
+                 "annotations": task.get("annotations", [])} for task in exported]
+
+    def next_task(self, project_id: int) -> dict | None:
+        """The task Label Studio would show this API user next (``GET /api/projects/{id}/next/``).
+
+        Returns None when the queue is empty.  Label Studio locks the returned
+        task for this user for a while; asking again returns the same task
+        until it is annotated or skipped.
+        """
+        project_id = _check_id(project_id, "project id")
+        path = f"/api/projects/{project_id}/next/"
+        try:
+            return self._request("GET", path)
+        except LabelStudioAPIError as exc:
+            if exc.status == 404:  # Label Studio answers 404 "No more tasks found"
+                return None
+            raise
+
+    # ------------------------------------------------------------ predictions
+    def import_predictions(self, project_id: int, predictions: Sequence[Mapping[str, Any]],
+                           chunk_size: int | None = None) -> int:
+        """Store predictions in bulk (``POST /api/projects/{id}/import/predictions``).
+
+        Parameters
+        ----------
+        predictions : dicts ``{"task": id, "result": [...], "score": float,
+            "model_version": str}``.
+        chunk_size : predictions per request (default: the instance's).
+
+        Returns
+        -------
+        The number created.  Label Studio 1.23.2 silently skips a prediction
+        it cannot store (e.g. a non-numeric score) and still answers 201; a
+        shortfall is therefore raised as an error here.
+        """
+        project_id = _check_id(project_id, "project id")
+        size = _check_id(chunk_size, "chunk_size") if chunk_size is not None else self.chunk_size
+        path = f"/api/projects/{project_id}/import/predictions"
+        created = 0
+        for start in range(0, len(predictions), size):
+            chunk = list(predictions[start:start + size])
+            with self._sdk("POST", path):
+                answer = self.client.projects.import_predictions(id=project_id, request=chunk)
+            stored = int(answer.created or 0)
+            created += stored
+            if stored != len(chunk):
+                raise LabelStudioAPIError(
+                    "POST", path, 201,
+                    f"Label Studio stored {stored} of {len(chunk)} predictions "
+                    f"(items {start}-{start + len(chunk) - 1}); it skips predictions whose "
+                    f"result does not fit the labelling config or whose score is not a number; "
+                    f"{created} stored in total before this stop")
+        return created
+
+    def model_versions(self, project_id: int) -> dict[str, int]:
+        """``{model_version: number of predictions}`` of the project, newest first.
+
+        Includes the project's current ``model_version`` (count 0 when it has
+        no predictions).
+        """
+        project_id = _check_id(project_id, "project id")
+        answer = self._request("GET", f"/api/projects/{project_id}/model-versions/")
+        return {str(k): int(v) for k, v in (answer or {}).items()}
+
+    def delete_model_version(self, project_id: int, model_version: str) -> int:
+        """Delete every prediction of ``model_version`` in the project; returns how many.
+
+        One call (``DELETE /api/projects/{id}/model-versions/``).  Slow on
+        SQLite (about 2 minutes for 10,000 predictions) and it holds the
+        database write lock meanwhile; see the module docstring.  Annotations
+        made while a deleted prediction was shown are kept (their link to the
+        prediction is set to null).  If ``model_version`` is the project's
+        current one, Label Studio resets the project's ``model_version``.
+        """
+        project_id = _check_id(project_id, "project id")
+        if not model_version:
+            raise ValueError("model_version is empty")
+        answer = self._request("DELETE", f"/api/projects/{project_id}/model-versions/",
+                               json={"model_version": model_version})
+        return int((answer or {}).get("deleted_predictions", 0))
+
+    def push_priorities(self, project_id: int, task_ids: Sequence[int], informativeness: Any,
+                        model_version: str, result: Sequence[Any] | None = None) -> int:
+        """Store one priority prediction per task under ``model_version``.
+
+        Parameters
+        ----------
+        task_ids : ``(n_tasks,)`` Label Studio task ids.
+        informativeness : ``(n_tasks,)`` floats, higher = label first (a
+            strategy's ``score``); converted with :func:`queue_scores`.
+        result : the prediction's ``result`` (default empty: a priority, not a
+            pre-annotation).
+        """
+        ids = [_check_id(t, "task id") for t in task_ids]
+        scores = queue_scores(informativeness)
+        if len(scores) != len(ids):
+            raise ValueError(f"{len(ids)} task ids but {len(scores)} informativeness values")
+        content = list(result) if result is not None else []
+        return self.import_predictions(project_id, [
+            {"task": task, "result": content, "score": float(score), "model_version": model_version}
+            for task, score in zip(ids, scores)
+        ])
+
+    def refresh_priorities(self, project_id: int, task_ids: Sequence[int], informativeness: Any,
+                           model_version: str, delete_superseded: bool = True) -> dict[str, Any]:
+        """Re-order the queue with no gap: push, switch, then remove the old priorities.
+
+        1. push the priorities under ``model_version`` (a new version name
+           starting with :data:`PRIORITY_VERSION_PREFIX`);
+        2. set the project's ``model_version`` to it and its sampling to
+           uncertainty sampling, so the queue follows the new order at once;
+        3. if ``delete_superseded``, delete every other priority version
+           (other model versions, e.g. candidates' predictions, are kept).
+
+        Returns
+        -------
+        ``{"model_version", "pushed", "superseded": [versions], "deleted",
+        "seconds": {"push", "switch", "delete"}}``.
+        """
+        if not str(model_version).startswith(PRIORITY_VERSION_PREFIX):
+            raise ValueError(f"priority model versions must start with {PRIORITY_VERSION_PREFIX!r}, "
+                             f"got {model_version!r}")
+        seconds: dict[str, float] = {}
+        start = time.perf_counter()
+        pushed = self.push_priorities(project_id, task_ids, informativeness, model_version)
+        seconds["push"] = time.perf_counter() - start
+        start = time.perf_counter()
+        self.set_queue_version(project_id, model_version)
+        seconds["switch"] = time.perf_counter() - start
+        superseded, deleted = [], 0
+        start = time.perf_counter()
+        if delete_superseded:
+            superseded, deleted = self.delete_priority_versions(project_id, keep=model_version)
+        seconds["delete"] = time.perf_counter() - start
+        return {"model_version": model_version, "pushed": pushed, "superseded": superseded,
+                "deleted": deleted, "seconds": seconds}
+
+    def delete_priority_versions(self, project_id: int, keep: str | Iterable[str] = ()) -> tuple[list[str], int]:
+        """Delete every priority model version except ``keep``; returns (versions, predictions deleted)."""
+        keep = {keep} if isinstance(keep, str) else set(keep)
+        versions = [v for v in self.model_versions(project_id)
+                    if v.startswith(PRIORITY_VERSION_PREFIX) and v not in keep]
+        deleted = sum(self.delete_model_version(project_id, v) for v in versions)
+        return versions, deleted

@@ -1,0 +1,176 @@
+"""The ranking as text in the Label Studio project description, between marker lines.
+
+Admins look at the project description (project settings > General, and the
+first lines on the project card), so the backend writes the ranking there.
+Label Studio 1.23.2 shows the description as plain text (no Markdown, no HTML:
+an HTML comment would be shown verbatim), so the block is framed by two
+plain-text marker lines.  Whatever the admin wrote outside the markers is kept.
+
+Pure functions, no I/O: :func:`render_ranking` makes the block,
+:func:`merge_description` puts it into an existing description, and
+:func:`extract_block` reads it back.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+#: every marker line starts with this (matching by prefix keeps old blocks
+#: recognisable if the wording after it ever changes)
+MARKER_PREFIX = "=== ModelPicker ranking:"
+BEGIN_MARKER = f"{MARKER_PREFIX} begin (written by the ModelPicker backend; text up to the end line is replaced) ==="
+END_MARKER = f"{MARKER_PREFIX} end ==="
+KEEP_LABELLING = "keep labelling"
+_BEGIN_PREFIX = f"{MARKER_PREFIX} begin"
+_END_PREFIX = f"{MARKER_PREFIX} end"
+_RECORD_FIELDS = ("p_best", "accuracy", "accuracy_low", "accuracy_high", "labels")
+
+
+def decision_text(stop: bool, best: str | None = None, p_best: float | None = None,
+                  reason: str | None = None) -> str:
+    """The decision line: ``"keep labelling"`` or ``"STOP LABELLING: <best> chosen with P(best)=0.970"``.
+
+    Parameters
+    ----------
+    stop : whether the stopping rule has fired.
+    best, p_best : the chosen candidate and its P(best); required when ``stop``.
+    reason : optional, appended in parentheses (e.g. ``"budget of 200 labels spent"``).
+    """
+    if not stop:
+        text = KEEP_LABELLING
+    else:
+        if not best or p_best is None:
+            raise ValueError("a stop decision needs the chosen candidate and its P(best)")
+        text = f"STOP LABELLING: {best} chosen with P(best)={float(p_best):.3f}"
+    if reason:
+        text += f" ({reason})"
+    return text
+
+
+def _record(raw: Mapping[str, Any], position: int) -> dict[str, Any]:
+    name = raw.get("name", raw.get("model"))
+    if name is None or str(name).strip() == "":
+        raise ValueError(f"ranking entry {position} has no 'name'")
+    missing = [field for field in _RECORD_FIELDS if field not in raw]
+    if missing:
+        raise ValueError(f"ranking entry {position} ({name}) lacks {', '.join(missing)}")
+    values = {field: float(raw[field]) for field in _RECORD_FIELDS[:-1]}
+    bad = [field for field, value in values.items() if not math.isfinite(value)]
+    if bad:
+        raise ValueError(f"ranking entry {position} ({name}) has non-finite {', '.join(bad)}")
+    labels = raw["labels"]
+    if isinstance(labels, bool) or int(labels) != labels or labels < 0:
+        raise ValueError(f"ranking entry {position} ({name}) has labels={labels!r}; expected a count >= 0")
+    # one line per candidate: a newline in a name would break the block's line structure
+    return {"name": " ".join(str(name).split()), **values, "labels": int(labels)}
+
+
+def render_ranking(ranking: Sequence[Mapping[str, Any]], decision: str,
+                   updated: str | None = None, strategy: str | None = None) -> str:
+    """The ranking block, marker lines included, with no blank line inside.
+
+    Parameters
+    ----------
+    ranking : one dict per candidate, best first, with ``name`` (or
+        ``model``, as :meth:`modelpicker_core.Ranking.to_records` gives),
+        ``p_best``, ``accuracy``, ``accuracy_low``, ``accuracy_high`` (the 95%
+        interval) and ``labels`` (labels behind the estimate).
+    decision : the decision line, see :func:`decision_text`.
+    updated : optional time stamp shown in the block.
+    strategy : optional name of the selection strategy shown in the block.
+
+    Returns
+    -------
+    The block as text, ``BEGIN_MARKER`` first and ``END_MARKER`` last.
+    """
+    records = [_record(raw, i) for i, raw in enumerate(ranking)]
+    if not records:
+        raise ValueError("the ranking is empty")
+    decision = " ".join(str(decision).split())
+    if not decision:
+        raise ValueError("the decision line is empty")
+    labels = sorted({r["labels"] for r in records})
+    facts = [f"Decision: {decision}", f"Labels used: {', '.join(str(n) for n in labels)}"]
+    if strategy:
+        facts.append(f"strategy: {strategy}")
+    if updated:
+        facts.append(f"updated: {updated}")
+    width = max(len("candidate"), *(len(r["name"]) for r in records))
+    rows = [f"{'rank':>4}  {'candidate':<{width}}  {'P(best)':>7}  accuracy (95% interval)   labels"]
+    for rank, r in enumerate(records, start=1):
+        rows.append(
+            f"{rank:>4}  {r['name']:<{width}}  {r['p_best']:>7.3f}  "
+            f"{r['accuracy']:.3f} ({r['accuracy_low']:.3f}-{r['accuracy_high']:.3f})   {r['labels']:>6}"
+        )
+    return "\n".join([BEGIN_MARKER, " | ".join(facts), *rows, END_MARKER])
+
+
+def _block_spans(lines: list[str]) -> list[tuple[int, int]]:
+    """``[(first, last)]`` line ranges of every ranking block, inclusive.
+
+    A block runs from a begin line to the next end line; if the end line is
+    missing, it runs to the line before the next blank line, the next begin
+    line, or the end of the text (a rendered block has no blank line, so the
+    admin's next paragraph survives).
+    """
+    spans, i = [], 0
+    while i < len(lines):
+        if not lines[i].strip().startswith(_BEGIN_PREFIX):
+            i += 1
+            continue
+        j = i + 1
+        while j < len(lines):
+            text = lines[j].strip()
+            if text.startswith(_END_PREFIX):
+                break
+            if text == "" or text.startswith(_BEGIN_PREFIX):
+                j -= 1
+                break
+            j += 1
+        else:
+            j = len(lines) - 1
+        spans.append((i, j))
+        i = j + 1
+    return spans
+
+
+def merge_description(existing: str | None, block: str) -> str:
+    """Put ``block`` into a project description, keeping everything else the admin wrote.
+
+    * the first existing ranking block is replaced in place; further ones are
+      removed (so a description never shows two rankings);
+    * a begin line without its end line: the old block is taken to end at the
+      next blank line (see :func:`_block_spans`);
+    * a stray end line outside any block is removed;
+    * with no block yet, ``block`` is appended after a blank line.
+    """
+    if not block.startswith(_BEGIN_PREFIX) or not block.rstrip().endswith(END_MARKER):
+        raise ValueError("block must come from render_ranking (begin and end marker lines)")
+    block = block.rstrip("\n")
+    lines = (existing or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    spans = _block_spans(lines)
+    inside = {k for first, last in spans for k in range(first, last + 1)}
+    out: list[str] = []
+    placed = False
+    for k, line in enumerate(lines):
+        if spans and k == spans[0][0]:
+            out.append(block)
+            placed = True
+        if k in inside or line.strip().startswith(_END_PREFIX):
+            continue
+        out.append(line)
+    text = "\n".join(out)
+    if not placed:
+        text = text.rstrip()
+        text = f"{text}\n\n{block}" if text else block
+    return text
+
+
+def extract_block(description: str | None) -> str | None:
+    """The first ranking block in a description (marker lines included), or None."""
+    lines = (description or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    spans = _block_spans(lines)
+    if not spans:
+        return None
+    first, last = spans[0]
+    return "\n".join(lines[first:last + 1])
