@@ -56,6 +56,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from scipy.special import logsumexp
 
 from .base import Strategy, as_prediction_matrix
@@ -110,6 +111,19 @@ class PoolPatterns:
         self.n_slots_of = np.diff(self.slot_start)
         self.bins_of_group = row_bins
         self.disagree = self.n_slots_of > 1
+        cells = self.slot_of.ravel()
+        ones = np.ones(cells.size)
+        #: (n_slots, n_models) 1 where the model's prediction on the slot's pattern is the slot's class
+        self.slot_models = sparse.csr_matrix((ones, (cells, np.tile(np.arange(n_models), n_groups))),
+                                             shape=(self.slot_group.size, n_models))
+        #: (n_slots, n_annot * n_classes) 1 at (slot, annotator * K + slot class): votes = this @ table.ravel()
+        self.slot_votes = sparse.csr_matrix(
+            (ones, (cells, (self.annot * n_classes + self.rows).ravel())),
+            shape=(self.slot_group.size, n_models * self.n_bins * n_classes))
+
+    @property
+    def n_cells(self) -> int:
+        return int(self.rows.size)
 
     @property
     def n_groups(self) -> int:
@@ -374,8 +388,7 @@ class Consensus(Strategy):
             base = lo[None, :] + pat.bins_of_group @ delta                            # (G, K)
         g = pat.slot_group
         row = g if base.shape[0] > 1 else np.zeros_like(g)
-        votes = np.bincount(pat.slot_of.ravel(), weights=vote[pat.annot, pat.rows].ravel(),
-                            minlength=g.shape[0])
+        votes = pat.slot_votes @ vote.ravel()
         return log_prior, base, log_prior[pat.slot_class], base[row, pat.slot_class], votes
 
     def _tempered(self, terms, tau: float, pat: PoolPatterns):
@@ -463,13 +476,15 @@ class Consensus(Strategy):
         overdisp = m * (conc + m) / (conc + 1.0) * pat.disagree
         labelled_slots = np.flatnonzero(self._lab_slot)
 
+        slot_m = m[pat.slot_group]
+        slot_overdisp = overdisp[pat.slot_group]
+
         def component(recall, class_prior, tau, terms=None):
             terms = self._slot_terms(pat, recall, class_prior) if terms is None else terms
             slot_p, other_p = self._tempered(terms, tau, pat)
             slot_q = (a0 * slot_p + self._lab_slot) / conc[pat.slot_group]
-            q = slot_q[pat.slot_of]                                                      # (G, M)
-            mean_t = self.correct_ + (m[:, None] * q).sum(axis=0)
-            var_t = (overdisp[:, None] * q * (1 - q)).sum(axis=0)
+            mean_t = self.correct_ + pat.slot_models.T @ (slot_m * slot_q)
+            var_t = pat.slot_models.T @ (slot_overdisp * slot_q * (1 - slot_q))
             return slot_p, other_p, slot_q, mean_t, var_t
 
         if self._full:
@@ -489,10 +504,11 @@ class Consensus(Strategy):
         weight = np.exp(log_weight - log_weight.max())
         weight /= weight.sum()
         tau_weight = weight
-        if self.n_draws > 0:
+        n_draws = self.effective_draws()
+        if n_draws > 0:
             draw_rng = np.random.default_rng([self.sample_seed_, int(self.n_labels_), 1])
             slot_qs, means, second = [], [], []
-            for tau_index in draw_rng.choice(len(self.temperatures), size=self.n_draws, p=weight):
+            for tau_index in draw_rng.choice(len(self.temperatures), size=n_draws, p=weight):
                 if self._full:
                     recall = draw_rng.gamma(conf_a)
                     recall /= recall.sum(axis=2, keepdims=True)
@@ -503,7 +519,7 @@ class Consensus(Strategy):
                 slot_qs.append(slot_q)
                 means.append(mean_t)
                 second.append(var_t + mean_t ** 2)
-            weight = np.full(self.n_draws, 1.0 / self.n_draws)
+            weight = np.full(n_draws, 1.0 / n_draws)
         mean = weight @ np.array(means)
         var = np.maximum(weight @ np.array(second) - mean ** 2, 0.0)
         slot_qs = np.array(slot_qs)                                                      # (T, n_slots)
@@ -513,6 +529,18 @@ class Consensus(Strategy):
                   "mean": mean, "var": var, "n_total": n_total}
         belief.update(self._monte_carlo(belief))
         return belief
+
+    def effective_draws(self) -> int:
+        """Posterior draws used for this pool: ``n_draws``, fewer on big pools to bound the step time.
+
+        Each draw costs a pass over the ``n_groups * n_models`` prediction
+        cells; above 250,000 cells the count falls as ``1e6 / cells`` (never
+        below 4), e.g. 4 draws for 10,000 distinct rows x 100 models.
+        """
+        if self.n_draws == 0:
+            return 0
+        cells = self._patterns.n_cells
+        return int(min(self.n_draws, max(4, 1_000_000 // max(cells, 1)))) if cells > 250_000 else self.n_draws
 
     def _leave_one_out(self, slot_p, other_p, labelled_slots) -> float:
         """Log predictive probability of the labels seen, each predicted from its pattern's other labels."""

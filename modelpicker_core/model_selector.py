@@ -20,7 +20,11 @@ Selection
     gain ``H(w) - sum_c P(c) H(w | c)`` (bits; higher = label first).
 
 Class probabilities ``P(y = c | x)`` (``class_prior``)
-    ``"posterior"`` (default): the predictive distribution of the same noisy
+    ``"uniform"`` (default): ``P(c) = 1 / C``, what the public code computes
+    (see below); the default so that ``model_selector`` is the published
+    baseline (on EmoContext, pool 1,000, 200 realisations: 70 labels to 0.9,
+    against 80 with ``"posterior"``).
+    ``"posterior"``: the predictive distribution of the same noisy
     oracle, i.e. the posterior-weighted votes plus noise.  Normalising the
     likelihood ``(1 - eps)`` / ``eps`` over the ``C`` classes gives
     ``P(c) = (eps + (1 - 2 eps) m_c) / (1 + (C - 2) eps)`` with ``m_c`` the
@@ -28,7 +32,7 @@ Class probabilities ``P(y = c | x)`` (``class_prior``)
     depend on ``h``, so the update above is unchanged).  With these weights the
     score is the mutual information between the label and the best model, so
     it is never negative.
-    ``"uniform"``: ``P(c) = 1 / C``, which is what the public code computes
+    The uniform form is what the public code computes
     (``src/model_selection/methods/model_picker.py`` of the Model Selector
     code, checked in the ``justinkay/model-selector`` copy; the port in
     ``justinkay/coda``, ``coda/baselines/modelpicker.py``, uses the same
@@ -88,7 +92,7 @@ def class_probability(mass: np.ndarray, epsilon: float, n_classes: int, class_pr
 
 
 def expected_information_gain(predictions: np.ndarray, weights: np.ndarray, n_classes: int,
-                              epsilon: float, class_prior: str = "posterior") -> np.ndarray:
+                              epsilon: float, class_prior: str = "uniform") -> np.ndarray:
     """``H(w) - sum_c P(c) H(w | y = c)`` in bits, for each item.
 
     Parameters
@@ -131,7 +135,7 @@ class ModelSelector(Strategy):
     ----------
     n_models, n_classes, random_state : see :class:`~modelpicker_core.base.Strategy`.
     epsilon : oracle noise, ``0 < epsilon < 0.5``; default 0.46 (see module docstring).
-    class_prior : ``"posterior"`` (default) or ``"uniform"`` class probabilities
+    class_prior : ``"uniform"`` (default) or ``"posterior"`` class probabilities
         in the expectation (see module docstring).
 
     The posterior is a function of the correct counts the base class keeps
@@ -141,7 +145,7 @@ class ModelSelector(Strategy):
     name = "model_selector"
 
     def __init__(self, n_models: int, n_classes: int, random_state: int | None = None,
-                 epsilon: float = 0.46, class_prior: str = "posterior"):
+                 epsilon: float = 0.46, class_prior: str = "uniform"):
         self.epsilon = float(epsilon)
         self.class_prior = str(class_prior)
         if not 0.0 < self.epsilon < 0.5:

@@ -117,7 +117,7 @@ def test_duplicate_blocks_and_stray_end_lines_are_removed():
 
 
 def test_windows_line_endings_are_understood():
-    description = f"Intro\r\n{block()}".replace("\n", "\r\n")
+    description = f"Intro\n{block()}".replace("\n", "\r\n")
     assert merge_description(description, block()) == f"Intro\n{block()}"
 
 

@@ -82,14 +82,14 @@ def test_model_selector_expected_entropy_hand_checked():
     # (0.25 + 0.5 * 2/3) / 1.25 = 0.466667, (0.25 + 0.5 / 3) / 1.25 = 0.333333, 0.25 / 1.25 = 0.2
     # E = 0.466667 * 1.448816 + 0.333333 * 1.370951 + 0.2 * 1.584963
     #   = 0.676114 + 0.456984 + 0.316993 = 1.450090
-    s = ModelSelector(3, 3, epsilon=0.25)
+    s = ModelSelector(3, 3, epsilon=0.25, class_prior="posterior")
     assert s.expected_entropy([[0, 0, 1]])[0] == pytest.approx(1.450090, abs=1e-6)
     assert s.expected_entropy([[0, 0, 1]])[0] == pytest.approx(
         (0.25 + 0.5 * 2 / 3) / 1.25 * h[0] + (0.25 + 0.5 / 3) / 1.25 * h[1] + 0.2 * h[2], abs=1e-6)
     # gain = H(w) - E = log2 3 - 1.450090 = 0.134872
     assert s.score([[0, 0, 1]])[0] == pytest.approx(0.134872, abs=1e-6)
-    # uniform class probabilities (the public code): (1.448816 + 1.370951 + 1.584963) / 3 = 1.468243
-    u = ModelSelector(3, 3, epsilon=0.25, class_prior="uniform")
+    # uniform class probabilities (the public code, our default): (1.448816 + 1.370951 + 1.584963) / 3 = 1.468243
+    u = ModelSelector(3, 3, epsilon=0.25)
     assert u.expected_entropy([[0, 0, 1]])[0] == pytest.approx(1.468243, abs=1e-6)
 
 

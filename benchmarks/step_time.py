@@ -1,0 +1,88 @@
+"""Time of one selection step of the consensus strategy (observe + select + P(best)).
+
+Usage::
+
+    python benchmarks/step_time.py                       # 10,000 items x 100 models x 10 classes
+    python benchmarks/step_time.py --items 1000 10000 --models 10 100 --classes 10 --out benchmarks/results/step_time.json
+
+A "step" is what the labelling loop does per label: take the label
+(``observe``), recompute the belief (P(best), Monte Carlo), and pick the next
+item (``select``).  The pool is synthetic (``modelpicker_core.synth``, the
+many-models preset's error structure); the median over ``--steps`` steps after
+``--warmup`` labels is reported.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from modelpicker_core import registry  # noqa: E402
+from modelpicker_core.synth import SynthSpec, generate  # noqa: E402
+
+
+def pool(n_items: int, n_models: int, n_classes: int, seed: int):
+    acc = np.concatenate([[0.80, 0.78], np.linspace(0.76, 0.55, max(n_models - 2, 0))])[:n_models]
+    spec = SynthSpec("timing", n_items, n_classes, np.repeat(acc[:, None], n_classes, axis=1),
+                     n_plausible=min(3, n_classes - 1))
+    col = generate(spec, seed=seed)
+    return col.predictions, col.labels
+
+
+def time_steps(n_items, n_models, n_classes, steps, warmup, seed, params):
+    preds, labels = pool(n_items, n_models, n_classes, seed)
+    s = registry.make("consensus", n_models, n_classes, random_state=seed, **params)
+    t0 = time.perf_counter()
+    s.set_pool(preds)
+    setup = time.perf_counter() - t0
+    unlabelled = np.ones(n_items, dtype=bool)
+    times = []
+    i = s.select(preds, None, candidates=unlabelled)
+    for step in range(warmup + steps):
+        t0 = time.perf_counter()
+        s.observe(preds[i], labels[i], item=i)
+        unlabelled[i] = False
+        s.p_best()
+        i = s.select(preds, None, candidates=unlabelled)
+        if step >= warmup:
+            times.append(time.perf_counter() - t0)
+    return {"items": n_items, "models": n_models, "classes": n_classes, "set_pool_ms": round(setup * 1e3, 1),
+            "step_ms_median": round(float(np.median(times)) * 1e3, 1),
+            "step_ms_p90": round(float(np.percentile(times, 90)) * 1e3, 1), "steps": steps,
+            "contenders_last": int(s._belief()["contenders"].size)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--items", type=int, nargs="+", default=[10000])
+    ap.add_argument("--models", type=int, nargs="+", default=[100])
+    ap.add_argument("--classes", type=int, nargs="+", default=[10])
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--params", default="{}", help="JSON dict of strategy parameters")
+    ap.add_argument("--out", default=None, help="write the rows as JSON here")
+    args = ap.parse_args(argv)
+    rows = []
+    print(f"{'items':>7} {'models':>7} {'classes':>8} {'set_pool ms':>12} {'step ms (median)':>17} {'p90':>7}")
+    for n, m, k in itertools.product(args.items, args.models, args.classes):
+        row = time_steps(n, m, k, args.steps, args.warmup, args.seed, json.loads(args.params))
+        rows.append(row)
+        print(f"{n:>7} {m:>7} {k:>8} {row['set_pool_ms']:>12} {row['step_ms_median']:>17} {row['step_ms_p90']:>7}",
+              flush=True)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({"machine": platform.processor() or platform.machine(),
+                                              "python": platform.python_version(), "rows": rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
