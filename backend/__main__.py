@@ -1,5 +1,9 @@
 """``python -m backend``: serve the ML backend on ``HOST:PORT`` (default 0.0.0.0:9090).
 
+``python -m backend export --project ID --out DIR [--round N]`` writes the
+project's decision files instead (see :mod:`backend.export`), from the state
+under ``MODEL_DIR`` and the pool of ``MODELPICKER_POOL``.
+
 Reads the settings from the environment, loads and checks the candidate pool
 and opens the SQLite state under ``MODEL_DIR`` before serving; a bad setting
 or pool file stops the start with a message naming what is wrong (exit 2).
@@ -15,10 +19,56 @@ import sys
 from .settings import SettingsError, from_env
 
 
+def export_main(argv: list[str]) -> int:
+    """``python -m backend export``: write decision.json, ranking.csv/json, predictions.json."""
+    import argparse
+
+    from .errors import RequestError
+    from .export import build_export, write_export
+    from .service import Service
+
+    parser = argparse.ArgumentParser(prog="python -m backend export",
+                                     description="Write a project's decision, ranking and the chosen "
+                                                 "candidate's predictions (Label Studio import format).")
+    parser.add_argument("--project", required=True, help="Label Studio project id")
+    parser.add_argument("--out", required=True, help="directory to write the four files into")
+    parser.add_argument("--round", default=None, help="round to export (default: the current round)")
+    args = parser.parse_args(argv)
+    try:
+        settings = from_env()
+        logging.basicConfig(level=settings.log_level, format="[%(levelname)s] [%(name)s] %(message)s")
+        service = Service.from_settings(settings, inline=True)
+    except SettingsError as exc:
+        print(f"backend export: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if service.pool is None:
+            print(f"backend export: candidate pool unusable: {service.pool_error}", file=sys.stderr)
+            return 1
+        try:
+            bundle = build_export(service, args.project, args.round)
+            paths = write_export(bundle, args.out)
+        except RequestError as exc:
+            print(f"backend export: {exc.message}", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            print(f"backend export: cannot write to {args.out}: {exc}", file=sys.stderr)
+            return 1
+    finally:
+        service.store.close()
+    decision = bundle["decision"]
+    state = "decided" if decision["stopped"] else "provisional (round not decided yet)"
+    print(f"project {decision['project']} round {decision['round']}: {decision['chosen']} ({state}); "
+          f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv and argv[0] == "export":
+        return export_main(argv[1:])
     if argv:
-        print("python -m backend takes no arguments; configure it with environment variables "
-              "(MODELPICKER_POOL, MODEL_DIR, HOST, PORT, ...)", file=sys.stderr)
+        print("python -m backend takes no arguments (or 'export --project ID --out DIR'); configure it "
+              "with environment variables (MODELPICKER_POOL, MODEL_DIR, HOST, PORT, ...)", file=sys.stderr)
         return 2
     try:
         settings = from_env()

@@ -107,6 +107,48 @@ def rankings_view():
     return jsonify(current_service().rankings(request.args.get("project")))
 
 
+def jobs_view():
+    return jsonify(current_service().jobs(request.args.get("project"), request.args.get("limit")))
+
+
+def rounds_view():
+    service = current_service()
+    if request.method == "POST":
+        body = request.get_json(silent=True, force=True) if request.get_data() else {}
+        if not isinstance(body, dict):
+            raise RequestError(400, "request body must be a JSON object (or empty)")
+        return jsonify(service.start_round(request.args.get("project", body.get("project")), body.get("reason")))
+    return jsonify(service.rounds(request.args.get("project")))
+
+
+def export_view():
+    from flask import Response
+
+    from .export import FILES, build_export, export_files, write_export
+
+    service = current_service()
+    wanted = request.args.get("file")
+    if wanted is not None and wanted not in FILES:
+        raise RequestError(400, f"'file' must be one of {', '.join(FILES)}, got {wanted!r}")
+    bundle = build_export(service, request.args.get("project"), request.args.get("round"))
+    decision = bundle["decision"]
+    out_dir = service.settings.model_dir / "exports" / f"project-{decision['project']}" / f"round-{decision['round']}"
+    paths = write_export(bundle, out_dir)
+    if wanted is not None:
+        kind = "text/csv" if wanted.endswith(".csv") else "application/json"
+        return Response(export_files(bundle)[wanted], mimetype=kind,
+                        headers={"Content-Disposition": f'attachment; filename="{wanted}"'})
+    return jsonify({**bundle, "written_to": str(out_dir), "files": [p.name for p in paths]})
+
+
+def versions_view():
+    project = request.args.get("project")
+    if project is None and request.method == "POST":
+        body = request.get_json(silent=True, force=True)
+        project = body.get("project") if isinstance(body, dict) else None
+    return jsonify(current_service().versions(project))
+
+
 def train_view():
     raise RequestError(410, "/train is not used: ModelPicker learns from Label Studio's webhook events")
 
@@ -173,6 +215,13 @@ def _install(app: Flask) -> None:
             raise RuntimeError(f"label-studio-ml has no {endpoint!r} route; check the pinned version")
         app.view_functions[endpoint] = view
     app.add_url_rule("/rankings", "rankings", rankings_view, methods=["GET"])
+    app.add_url_rule("/jobs", "jobs", jobs_view, methods=["GET"])
+    app.add_url_rule("/rounds", "rounds", rounds_view, methods=["GET", "POST"])
+    app.add_url_rule("/export", "export", export_view, methods=["GET"])
+    # label-studio-ml 1.0.9 routes /versions for POST only, but Label Studio 1.23 asks with GET
+    if "get_version" in app.view_functions:
+        app.view_functions["get_version"] = versions_view
+    app.add_url_rule("/versions", "versions_get", versions_view, methods=["GET"])
     app.before_request_funcs.setdefault(None, [])[:0] = [_check_size, _check_auth]
     app.register_error_handler(RequestError, _handle_request_error)
     app.register_error_handler(HTTPException, _handle_http_error)

@@ -80,8 +80,9 @@ def task_labels(labels: list[Label], choices: ChoicesControl) -> dict[int, tuple
     return out
 
 
-def model_version(project: int, labels: list[Label], strategy: str, seed: int, pool_fingerprint: str) -> str:
-    """The priority version ``modelpicker-p<project>-n<labels>-<hash>``.
+def model_version(project: int, labels: list[Label], strategy: str, seed: int, pool_fingerprint: str,
+                  round_: int = 1) -> str:
+    """The priority version ``modelpicker-p<project>-n<labels>-<hash>`` (``-r<round>-`` before ``n`` from round 2).
 
     ``<hash>`` is 8 hex digits of a SHA-256 over the strategy, its seed, the
     pool's fingerprint (candidates, their sources and model files) and the sorted ``(annotation, task, choice)``
@@ -89,9 +90,12 @@ def model_version(project: int, labels: list[Label], strategy: str, seed: int, p
     strategy) change, and is the same after a restart.
     """
     h = hashlib.sha256(f"{strategy}|{seed}|{pool_fingerprint}".encode())
+    if round_ != 1:
+        h.update(f"|round {round_}".encode())
     for label in sorted(labels, key=lambda x: x.annotation):
         h.update(f"|{label.annotation}:{label.task}:{label.choice}".encode())
-    return f"modelpicker-p{project}-n{len(labels)}-{h.hexdigest()[:8]}"
+    round_part = f"r{round_}-" if round_ != 1 else ""
+    return f"modelpicker-p{project}-{round_part}n{len(labels)}-{h.hexdigest()[:8]}"
 
 
 def priorities(informativeness: np.ndarray, labelled: np.ndarray) -> np.ndarray:
@@ -134,14 +138,15 @@ def prediction_matrix(predictions: dict[int, dict[str, str]], candidates: list[s
 
 
 def fit_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, task_ids: np.ndarray,
-               matrix: np.ndarray, choices: ChoicesControl, labels: list[Label]) -> Belief:
+               matrix: np.ndarray, choices: ChoicesControl, labels: list[Label], round_: int = 1) -> Belief:
     """Fit ``strategy`` to the project's labels over the tasks of ``matrix``.
 
     Parameters
     ----------
     task_ids, matrix : from :func:`prediction_matrix`, ``(n_tasks,)`` and ``(n_tasks, n_models)``.
-    labels : every stored label of the project; labels of tasks outside
-        ``task_ids`` wait until their predictions are cached.
+    labels : every stored label of the project's current round; labels of
+        tasks outside ``task_ids`` wait until their predictions are cached.
+    round_ : the round (part of the priority version).
     """
     s = core.make(strategy, matrix.shape[1], choices.n_classes, random_state=seed)
     if task_ids.size:  # before any task is known the prior stands (some strategies refuse an empty pool)
@@ -162,7 +167,7 @@ def fit_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, ta
         info[~labelled] = np.asarray(s.score(matrix[~labelled], None), dtype=float)
     return Belief(strategy=s, task_ids=task_ids, predictions=matrix, labels=y, informativeness=info,
                   priority=priorities(np.nan_to_num(info, nan=-np.inf), labelled), n_labels=len(labels),
-                  model_version=model_version(project, labels, strategy, seed, pool_fingerprint))
+                  model_version=model_version(project, labels, strategy, seed, pool_fingerprint, round_))
 
 
 def build_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, candidates: list[str],

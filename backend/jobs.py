@@ -9,7 +9,12 @@ the same ``MODEL_DIR`` as the web process: the state is a SQLite file there.
 Run a worker with::
 
     REDIS_URL=redis://127.0.0.1:6379/0 MODEL_DIR=... MODELPICKER_POOL=... \\
-        rq worker --url "$REDIS_URL" modelpicker
+        rq worker --with-scheduler --url "$REDIS_URL" modelpicker
+
+(``--with-scheduler`` runs the delayed refreshes of :mod:`backend.debounce`).
+Job records (state, progress, message) live in the store, not in Redis, so
+``GET /jobs`` shows inline and rq jobs alike.  Run one worker per queue: two
+workers could refresh one project at the same time.
 """
 from __future__ import annotations
 
@@ -19,8 +24,11 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+#: seconds an rq job may run (a refresh of a very large project on SQLite Label Studio is slow)
+JOB_TIMEOUT = 1800
+
 #: Service methods a job may call.
-JOBS = ("compute_predictions",)
+JOBS = ("compute_predictions", "refresh")
 
 
 class JobRunner(abc.ABC):
@@ -28,9 +36,16 @@ class JobRunner(abc.ABC):
 
     kind: str = ""
 
+    #: whether :meth:`submit` can run a job later (``delay``)
+    delays: bool = False
+
     @abc.abstractmethod
-    def submit(self, job: str, *args: Any) -> str | None:
-        """Run (or enqueue) ``service.<job>(*args)``; returns an rq job id or None."""
+    def submit(self, job: str, *args: Any, delay: float | None = None) -> str | None:
+        """Run (or enqueue) ``service.<job>(*args)``; returns an rq job id or None.
+
+        ``delay`` (seconds) asks to run it later; runners that cannot
+        (``delays`` False) run it now.
+        """
 
 
 class InlineRunner(JobRunner):
@@ -41,7 +56,7 @@ class InlineRunner(JobRunner):
     def __init__(self, target: Any):
         self.target = target
 
-    def submit(self, job: str, *args: Any) -> None:
+    def submit(self, job: str, *args: Any, delay: float | None = None) -> None:
         if job not in JOBS:
             raise ValueError(f"unknown job {job!r}")
         getattr(self.target, job)(*args)
@@ -49,9 +64,14 @@ class InlineRunner(JobRunner):
 
 
 class RQRunner(JobRunner):
-    """Enqueues :func:`run_job` on an rq queue; falls back to inline when Redis is unreachable."""
+    """Enqueues :func:`run_job` on an rq queue; falls back to inline when Redis is unreachable.
+
+    Delayed jobs use rq's ``enqueue_in``: a worker started with
+    ``--with-scheduler`` moves them to the queue when they are due.
+    """
 
     kind = "rq"
+    delays = True
 
     def __init__(self, redis_url: str, queue: str, fallback: JobRunner):
         from redis import Redis
@@ -60,13 +80,17 @@ class RQRunner(JobRunner):
         self.redis_url, self.queue_name, self.fallback = redis_url, queue, fallback
         self.queue_ = Queue(queue, connection=Redis.from_url(redis_url))
 
-    def submit(self, job: str, *args: Any) -> str | None:
+    def submit(self, job: str, *args: Any, delay: float | None = None) -> str | None:
         if job not in JOBS:
             raise ValueError(f"unknown job {job!r}")
+        from datetime import timedelta
+
         from redis.exceptions import RedisError
 
         try:
-            return self.queue_.enqueue(run_job, job, *args, job_timeout=600).id
+            if delay:
+                return self.queue_.enqueue_in(timedelta(seconds=delay), run_job, job, *args, job_timeout=JOB_TIMEOUT).id
+            return self.queue_.enqueue(run_job, job, *args, job_timeout=JOB_TIMEOUT).id
         except RedisError as exc:
             logger.warning("cannot enqueue %s on %s (%s); running it inline", job, self.redis_url, exc)
             return self.fallback.submit(job, *args)

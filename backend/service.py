@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+import time
+import uuid
+from typing import Any, Callable
+
+import numpy as np
 
 import modelpicker_core as core
+from modelpicker_core.stopping import StoppingRule
 
 from . import jobs
 from .belief import Belief, fit_belief, prediction_matrix, ranking_records
+from .debounce import plan_refresh
+from .decisions import STOP, decision_summary, is_stopped, next_record
 from .errors import RequestError
 from .events import annotation_versions, parse_event
 from .labelconfig import ChoicesControl, LabelConfigError, parse_choices
@@ -26,6 +33,10 @@ logger = logging.getLogger(__name__)
 
 #: tasks per call to a candidate's source
 PREDICT_CHUNK = 256
+#: a refresh record still "queued" after this many seconds is taken as lost (worker gone) and not waited for
+STALE_QUEUED_SECONDS = 600.0
+#: webhook actions after which a refresh is considered (labels changed)
+LABEL_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED")
 
 
 def parse_project(raw: Any) -> int:
@@ -53,14 +64,17 @@ class Service:
     """
 
     def __init__(self, settings: Settings, pool: Pool | None, pool_error: str | None, store: Store,
-                 strategy: str, inline: bool = False):
+                 strategy: str, inline: bool = False, clock: Callable[[], float] = time.time):
         self.settings = settings
         self.pool = pool
         self.pool_error = pool_error
         self.store = store
         self.strategy = strategy
         self.runner = jobs.make_runner(None if inline else settings.redis_url, settings.redis_queue, self)
+        self.clock = clock
         self._lock = threading.RLock()
+        self._refresh_lock = threading.Lock()
+        self._api = None
         self._beliefs: dict[int, tuple[int, str, Belief]] = {}
         self._matrices: dict[int, tuple[int, str, Any]] = {}
         self._checked: dict[str, ChoicesControl] = {}
@@ -138,11 +152,13 @@ class Service:
         return self.choices_for(stored)
 
     def belief(self, project: int) -> Belief:
-        """The project's belief, refitted when its labels changed.
+        """The project's belief over its current round, refitted when its labels changed.
 
-        The prediction matrix is cached separately and re-read from the store
-        only when tasks or predictions changed, so a new label costs one
-        replay of the labels, not a read of every cached prediction.
+        Only the tasks of the current round (and their labels) count: a new
+        round is a new selection.  The prediction matrix is cached separately
+        and re-read from the store only when tasks, predictions or the round
+        changed, so a new label costs one replay of the labels, not a read of
+        every cached prediction.
         """
         pool = self._require_pool()
         choices = self._project_choices(project)
@@ -152,14 +168,18 @@ class Service:
             cached = self._beliefs.get(project)
             if cached and cached[0] == revision and cached[1] == config:
                 return cached[2]
+            round_ = self.store.current_round(project)
             matrix = self._matrices.get(project)
-            if not (matrix and matrix[0] == pool_revision and matrix[1] == config):
-                matrix = (pool_revision, config,
-                          prediction_matrix(self.store.predictions(project), pool.cache_keys, choices))
+            if not (matrix and matrix[0] == (pool_revision, round_) and matrix[1] == config):
+                in_round = set(self.store.round_tasks(project, round_))
+                predictions = {t: row for t, row in self.store.predictions(project).items() if t in in_round}
+                matrix = ((pool_revision, round_), config, prediction_matrix(predictions, pool.cache_keys, choices),
+                          in_round)
                 self._matrices[project] = matrix
             task_ids, predictions = matrix[2]
+            labels = [x for x in self.store.labels(project) if x.task in matrix[3]]
             belief = fit_belief(project, self.strategy, self.settings.seed, pool.fingerprint, task_ids,
-                                predictions, choices, self.store.labels(project))
+                                predictions, choices, labels, round_)
             self._beliefs[project] = (revision, config, belief)
             return belief
 
@@ -249,16 +269,23 @@ class Service:
         choices = self._project_choices(project) if event.label_config is None else \
             self.choices_for(event.label_config)
         versions = annotation_versions(event.annotations, choices)  # may raise; nothing stored yet
+        new_round = None
         with self.store.transaction():
             if event.label_config is not None:
                 self.store.set_label_config(project, event.label_config)
+            if event.action == "TASKS_CREATED" and event.tasks and \
+                    len(self.store.new_task_ids(project, [t for t, _ in event.tasks])) == len(event.tasks):
+                new_round = self._round_after_decision(project)
             stored_tasks = self.store.upsert_tasks(project, event.tasks) if event.tasks else []
             changed = self.store.apply_annotations(project, versions)
             removed = self.store.delete_annotations(project, event.deleted_annotations)
             if event.deleted_tasks:
                 self.store.delete_tasks(project, event.deleted_tasks)
+            self.store.count_label_changes(project, changed + removed)
         answer = {"status": "ok", "action": event.action, "project": project,
                   "annotations_changed": changed, "annotations_removed": removed}
+        if new_round is not None:
+            answer["new_round"] = new_round
         stored_tasks = self.store.tasks_without_predictions(project, self.pool.cache_keys, stored_tasks) \
             if stored_tasks else []
         if stored_tasks:
@@ -270,9 +297,242 @@ class Service:
                 # the event itself is stored; the tasks stay out of the belief until /predict retries them
                 logger.error("%s: %s", event.action, exc)
                 answer["prediction_error"] = str(exc)
+        if event.action == "TASKS_CREATED" and event.tasks:
+            answer["refresh"] = self.request_refresh(project, force=True)
+        elif event.action in LABEL_ACTIONS and changed + removed:
+            answer["refresh"] = self.request_refresh(project)
         belief = self.belief(project)
         answer.update(labels=belief.n_labels, model_version=belief.model_version)
         return answer
+
+    # ------------------------------------------------------------------ rounds
+    def _round_after_decision(self, project: int) -> int | None:
+        """Start a new round when a fresh batch arrives after the current round was decided (stopped).
+
+        Called for a ``TASKS_CREATED`` whose tasks are all new to the backend
+        (an import of a new batch; a delivery that repeats known tasks is not).
+        """
+        round_ = self.store.current_round(project)
+        records = self.store.decisions(project, round_)
+        if not is_stopped(records[-1] if records else None):
+            return None
+        logger.info("project %s: new tasks after the decision of round %s; starting round %s",
+                    project, round_, round_ + 1)
+        return self.store.start_round(project, f"new tasks imported after round {round_} was decided", self.clock())
+
+    def _known_project(self, project_raw: Any, endpoint: str) -> int:
+        if project_raw is None or project_raw == "":
+            raise RequestError(400, f"query parameter 'project' is required, e.g. /{endpoint}?project=12")
+        project = parse_project(project_raw)
+        if self.store.get_label_config(project) is None:
+            raise RequestError(404, f"project {project} is unknown to this backend")
+        return project
+
+    def start_round(self, project_raw: Any, reason: Any = None) -> dict:
+        """POST /rounds: start the next round by hand; tasks stored from now on belong to it."""
+        project = self._known_project(project_raw, "rounds")
+        if reason is not None and not isinstance(reason, str):
+            raise RequestError(400, "'reason' must be a string")
+        round_ = self.store.start_round(project, reason or "started by POST /rounds", self.clock())
+        return {"project": project, "round": round_, "refresh": self.request_refresh(project, force=True)}
+
+    def rounds(self, project_raw: Any) -> dict:
+        """GET /rounds: every round of the project with its tasks, labels and decision history."""
+        project = self._known_project(project_raw, "rounds")
+        labels = self.store.labels(project)
+        current = self.store.current_round(project)
+        out = []
+        for info in self.store.rounds(project):
+            tasks = set(self.store.round_tasks(project, info["round"]))
+            history = self.store.decisions(project, info["round"])
+            state = "decided" if is_stopped(history[-1] if history else None) else "open"
+            out.append({**info, "tasks": len(tasks), "labelled_tasks": len({x.task for x in labels if x.task in tasks}),
+                        "state": state, "current": info["round"] == current,
+                        "decision": history[-1] if history and state == "decided" else None,
+                        "decisions": history})
+        return {"project": project, "current_round": current, "rounds": out}
+
+    # ----------------------------------------------------------------- decision
+    def stopping_rule(self) -> StoppingRule:
+        return StoppingRule(self.settings.confidence, self.settings.label_budget, self.settings.min_labels)
+
+    def live_decision(self, project: int, belief: Belief) -> dict:
+        """What the stopping rule says now about the round's belief (not recorded)."""
+        unlabelled = int((belief.labels < 0).sum()) if belief.task_ids.size else None
+        d = self.stopping_rule().decide_for(belief.strategy, unlabelled)
+        return decision_summary(d, self.pool.names[d.model], self.settings.confidence, self.settings.label_budget)
+
+    def decide(self, project: int, belief: Belief) -> dict:
+        """Ask the stopping rule, record a stop / reopen when its answer changed; returns the live decision."""
+        live = self.live_decision(project, belief)
+        round_ = self.store.current_round(project)
+        history = self.store.decisions(project, round_)
+        last = history[-1] if history else None
+        from modelpicker_core.stopping import Decision
+
+        state = next_record(last, Decision(live["stop"], self.pool.names.index(live["candidate"]), live["p_best"],
+                                           live["reason"], live["labels"]), live["candidate"])
+        if state is not None:
+            records = ranking_records(belief, self.pool.names)
+            last = self.store.add_decision(project, round_, {
+                "state": state, "candidate": live["candidate"], "p_best": live["p_best"], "labels": live["labels"],
+                "reason": live["reason"], "decided_at": self.clock(),
+                "evidence": {"reason_text": live["reason_text"], "confidence": self.settings.confidence,
+                             "budget": self.settings.label_budget, "min_labels": self.settings.min_labels,
+                             "unlabelled": int((belief.labels < 0).sum()), "ranking": records,
+                             "model_version": belief.model_version, "strategy": self.strategy}})
+            logger.info("project %s round %s: decision %s (%s, P(best)=%.3f, %d labels)", project, round_, state,
+                        live["candidate"], live["p_best"], live["labels"])
+        return {**live, "round": round_, "state": None if last is None else last["state"],
+                "recorded": last}
+
+    # ------------------------------------------------------------------ refresh
+    @property
+    def label_studio(self):
+        """The :class:`~backend.labelstudio_api.LabelStudioAPI` client, or None when write-back is off."""
+        if not (self.settings.writeback and self.settings.label_studio_configured):
+            return None
+        if self._api is None:
+            from .labelstudio_api import LabelStudioAPI
+
+            self._api = LabelStudioAPI(self.settings.label_studio_url, self.settings.label_studio_api_key)
+        return self._api
+
+    def request_refresh(self, project: int, force: bool = False) -> dict:
+        """Queue (or run, inline) a refresh if the debounce rule says so; at most one waits per project.
+
+        Returns what happened: ``{"status": "queued"|"done"|"coalesced"|"deferred"|"not needed", ...}``.
+        """
+        now = self.clock()
+        with self._lock:
+            state = self.store.refresh_state(project)
+            last = state["last_refresh_at"]
+            plan = plan_refresh(state["label_changes"] - state["changes_at_refresh"],
+                                None if last is None else now - last,
+                                self.settings.refresh_every_labels, self.settings.refresh_min_seconds)
+            if force:
+                plan = type(plan)(True, 0.0)
+            if plan.delay is None:
+                return {"status": "not needed"}
+            if not plan.due and not self.runner.delays:
+                return {"status": "deferred", "seconds": plan.delay,
+                        "why": "fewer than MODELPICKER_REFRESH_EVERY_LABELS changes within "
+                               "MODELPICKER_REFRESH_MIN_SECONDS; the next label event checks again"}
+            waiting = self.store.waiting_job(project, "refresh", now - STALE_QUEUED_SECONDS)
+            if waiting:
+                return {"status": "coalesced", "job": waiting}
+            job_id = uuid.uuid4().hex
+            self.store.add_job(job_id, project, "refresh", now, None if plan.due else now + plan.delay)
+        rq_id = self.runner.submit("refresh", project, job_id, bool(force), delay=None if plan.due else plan.delay)
+        if rq_id is None:
+            record = next((j for j in self.store.jobs(project, 5) if j["id"] == job_id), None)
+            return {"status": "done", "job": job_id, "state": record["state"] if record else None}
+        return {"status": "queued", "job": job_id, "rq_job": rq_id,
+                "delay": None if plan.due else plan.delay}
+
+    def refresh(self, project: int, job_id: str | None = None, force: bool = False) -> dict:
+        """The refresh job: rescore, decide, push the queue and the ranking to Label Studio.
+
+        Never raises: a failure is recorded on the job (``GET /jobs``) and
+        returned, so an inline refresh cannot turn a stored label into an
+        error answer.
+        """
+        if job_id is None:
+            job_id = uuid.uuid4().hex
+            self.store.add_job(job_id, project, "refresh", self.clock())
+        with self._refresh_lock:
+            self.store.update_job(job_id, self.clock(), state="started", progress=0.0,
+                                  message="computing missing candidate predictions")
+            try:
+                result = self._refresh(project, job_id)
+            except Exception as exc:  # recorded for /jobs; the webhook answer must not fail
+                logger.exception("refresh of project %s failed", project)
+                message = f"{type(exc).__name__}: {exc}"
+                self.store.update_job(job_id, self.clock(), state="failed", message=message)
+                return {"job": job_id, "state": "failed", "error": message}
+            self.store.update_job(job_id, self.clock(), state="finished", progress=1.0,
+                                  message=result["message"], result=result)
+            return {"job": job_id, "state": "finished", **result}
+
+    def _refresh(self, project: int, job_id: str) -> dict:
+        start = time.perf_counter()
+        self.compute_predictions(project)
+        covered = self.store.mark_refresh_started(project, self.clock())
+        self.store.update_job(job_id, self.clock(), progress=0.2, message="rescoring the unlabelled tasks")
+        belief = self.belief(project)
+        decision = self.decide(project, belief)
+        result: dict[str, Any] = {"project": project, "round": decision["round"], "labels": belief.n_labels,
+                                  "label_changes": covered, "model_version": belief.model_version,
+                                  "decision": {k: decision[k] for k in ("stop", "candidate", "p_best", "reason",
+                                                                       "labels", "state")},
+                                  "pushed": 0, "deleted": 0, "superseded": [], "description": False,
+                                  "candidate_predictions": 0, "seconds": {}}
+        api = self.label_studio
+        if api is None:
+            result["message"] = ("ranking and decision updated; Label Studio write-back is off "
+                                 "(LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY unset or MODELPICKER_WRITEBACK=false)")
+            result["seconds"]["total"] = time.perf_counter() - start
+            return result
+        from .queue_writeback import candidate_predictions, switch_queue, write_ranking
+
+        state = self.store.refresh_state(project)
+        unlabelled = belief.labels < 0
+        if state["pushed_version"] != belief.model_version and unlabelled.any():
+            self.store.update_job(job_id, self.clock(), progress=0.3,
+                                  message=f"pushing {int(unlabelled.sum())} priorities as {belief.model_version}")
+            switched = switch_queue(api, project, belief.task_ids[unlabelled], belief.priority[unlabelled],
+                                    belief.model_version)
+            self.store.set_pushed_version(project, belief.model_version)
+            result.update(pushed=switched["pushed"], deleted=switched["deleted"], superseded=switched["superseded"])
+            result["seconds"].update(switched["seconds"])
+        self.store.update_job(job_id, self.clock(), progress=0.8, message="writing the ranking into the project")
+        t0 = time.perf_counter()
+        write_ranking(api, project, ranking_records(belief, self.pool.names), decision, self.strategy,
+                      decision["round"])
+        result["description"] = True
+        result["seconds"]["description"] = time.perf_counter() - t0
+        if self.settings.write_candidates:
+            todo = self.store.tasks_without_candidate_push(project)
+            answers = self.store.predictions(project, todo)
+            todo = [t for t in todo if len(answers.get(t, {})) == len(self.pool.candidates)]
+            if todo:
+                self.store.update_job(job_id, self.clock(), progress=0.9,
+                                      message=f"writing the candidates' predictions for {len(todo)} tasks")
+                choices = self._project_choices(project)
+                rows = candidate_predictions(todo, answers, [(c.name, c.cache_key) for c in self.pool.candidates],
+                                             choices.name, choices.to_name)
+                result["candidate_predictions"] = api.import_predictions(project, rows)
+                self.store.mark_candidates_pushed(project, todo)
+        result["seconds"]["total"] = time.perf_counter() - start
+        result["message"] = (f"queue follows {belief.model_version}; pushed {result['pushed']}, "
+                             f"deleted {result['deleted']} superseded; decision: "
+                             f"{'stop' if decision['stop'] else 'keep labelling'}")
+        return result
+
+    def jobs(self, project_raw: Any, limit_raw: Any = None) -> dict:
+        """GET /jobs: the project's latest job records, newest first."""
+        project = self._known_project(project_raw, "jobs")
+        limit = 50
+        if limit_raw not in (None, ""):
+            if not str(limit_raw).isdigit() or not 1 <= int(limit_raw) <= 1000:
+                raise RequestError(400, f"'limit' must be an integer between 1 and 1000, got {limit_raw!r}")
+            limit = int(limit_raw)
+        return {"project": project, "runner": self.runner.kind, "jobs": self.store.jobs(project, limit)}
+
+    def versions(self, project_raw: Any = None) -> dict:
+        """GET/POST /versions: the current priority version of one project, or of every known project."""
+        if project_raw not in (None, ""):
+            projects = [self._known_project(project_raw, "versions")]
+        else:
+            projects = list(self.store.projects())
+        versions = []
+        if self.pool is not None:
+            for project in projects:
+                try:
+                    versions.append(self.belief(project).model_version)
+                except RequestError:
+                    continue  # a project the pool does not fit has no version
+        return {"versions": versions, "model_dir": str(self.settings.model_dir), "v2": True}
 
     def rankings(self, project_raw: Any) -> dict:
         """/rankings: the ranking as JSON, best first."""
@@ -291,6 +551,8 @@ class Service:
             "tasks": int(belief.task_ids.size),
             "candidates": ranking_records(belief, self.pool.names),
             "model_version": belief.model_version,
+            "round": self.store.current_round(project),
+            "decision": self.live_decision(project, belief),
         }
 
     def health(self) -> dict:

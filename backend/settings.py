@@ -49,6 +49,18 @@ class Settings:
     host, port : ``HOST`` / ``PORT`` for ``python -m backend``.
     max_body_mb : ``MODELPICKER_MAX_BODY_MB``, the largest request body accepted
         (bigger ones get 413 before they are read into memory).
+    refresh_every_labels, refresh_min_seconds : ``MODELPICKER_REFRESH_EVERY_LABELS``
+        (N) and ``MODELPICKER_REFRESH_MIN_SECONDS`` (T): a queue refresh is due
+        once N label changes arrived since the last one, or T seconds passed
+        since the last one and at least one label changed (see :mod:`backend.debounce`).
+    confidence, label_budget, min_labels : ``MODELPICKER_CONFIDENCE`` (stop
+        when P(best) reaches it), ``MODELPICKER_LABEL_BUDGET`` (stop when a
+        round has this many labels; None = no budget) and
+        ``MODELPICKER_MIN_LABELS`` (never stop for confidence with fewer labels).
+    writeback : ``MODELPICKER_WRITEBACK``; when true and Label Studio is
+        configured, refreshes push priorities and write the ranking into the project.
+    write_candidates : ``MODELPICKER_WRITE_CANDIDATES``; also store every
+        candidate's predictions in Label Studio under ``model_version`` = its name.
     """
 
     pool_path: Path | None = None
@@ -66,6 +78,18 @@ class Settings:
     host: str = "0.0.0.0"
     port: int = 9090
     max_body_mb: int = 100
+    refresh_every_labels: int = 1
+    refresh_min_seconds: float = 2.0
+    confidence: float = 0.95
+    label_budget: int | None = None
+    min_labels: int = 1
+    writeback: bool = True
+    write_candidates: bool = False
+
+    @property
+    def label_studio_configured(self) -> bool:
+        """Both the address and the API key of Label Studio are set."""
+        return bool(self.label_studio_url and self.label_studio_api_key)
 
     @property
     def db_path(self) -> Path:
@@ -95,6 +119,22 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int | None = None
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
     if (low is not None and value < low) or (high is not None and value > high):
         raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float,
+           open_ends: bool = False) -> float:
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    inside = low < value < high if open_ends else low <= value <= high
+    if not inside:
+        ends = f"strictly between {low} and {high}" if open_ends else f"between {low} and {high}"
+        raise SettingsError(f"{name} must be {ends}, got {raw}")
     return value
 
 
@@ -141,6 +181,13 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         host=_text(env, "HOST") or "0.0.0.0",
         port=_int(env, "PORT", 9090, 1, 65535),
         max_body_mb=_int(env, "MODELPICKER_MAX_BODY_MB", 100, 1, 100_000),
+        refresh_every_labels=_int(env, "MODELPICKER_REFRESH_EVERY_LABELS", 1, 1, 1_000_000),
+        refresh_min_seconds=_float(env, "MODELPICKER_REFRESH_MIN_SECONDS", 2.0, 0.0, 86_400.0),
+        confidence=_float(env, "MODELPICKER_CONFIDENCE", 0.95, 0.0, 1.0, open_ends=True),
+        label_budget=_int(env, "MODELPICKER_LABEL_BUDGET", 0, 1, 10**9) or None,
+        min_labels=_int(env, "MODELPICKER_MIN_LABELS", 1, 0, 10**9),
+        writeback=_bool(env, "MODELPICKER_WRITEBACK", True),
+        write_candidates=_bool(env, "MODELPICKER_WRITE_CANDIDATES", False),
     )
 
 

@@ -57,7 +57,11 @@ class Label:
 
 
 class Store(abc.ABC):
-    """What the service needs from a state store; every method is per project."""
+    """What the service needs from a state store; every method is per project.
+
+    Rounds, decisions, job records and the refresh bookkeeping of the queue
+    write-back are, so far, only implemented by :class:`SQLiteStore`.
+    """
 
     @abc.abstractmethod
     def transaction(self) -> contextlib.AbstractContextManager:
@@ -136,7 +140,22 @@ CREATE TABLE IF NOT EXISTS predictions (project INTEGER, task INTEGER, candidate
 CREATE TABLE IF NOT EXISTS annotations (project INTEGER, annotation INTEGER, task INTEGER NOT NULL, choice TEXT,
     version REAL, PRIMARY KEY (project, annotation));
 CREATE TABLE IF NOT EXISTS deleted_annotations (project INTEGER, annotation INTEGER, PRIMARY KEY (project, annotation));
+CREATE TABLE IF NOT EXISTS rounds (project INTEGER, round INTEGER, started_at REAL NOT NULL, reason TEXT NOT NULL,
+    PRIMARY KEY (project, round));
+CREATE TABLE IF NOT EXISTS task_rounds (project INTEGER, task INTEGER, round INTEGER NOT NULL, PRIMARY KEY (project, task));
+CREATE TABLE IF NOT EXISTS decisions (project INTEGER, round INTEGER, seq INTEGER, state TEXT NOT NULL,
+    candidate TEXT NOT NULL, p_best REAL NOT NULL, labels INTEGER NOT NULL, reason TEXT NOT NULL,
+    evidence TEXT NOT NULL, decided_at REAL NOT NULL, PRIMARY KEY (project, round, seq));
+CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, project INTEGER, kind TEXT NOT NULL, state TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL, started_at REAL,
+    finished_at REAL, result TEXT, run_after REAL);
+CREATE INDEX IF NOT EXISTS jobs_by_project ON jobs (project, created_at);
+CREATE TABLE IF NOT EXISTS refresh_state (project INTEGER PRIMARY KEY, label_changes INTEGER NOT NULL DEFAULT 0,
+    changes_at_refresh INTEGER NOT NULL DEFAULT 0, last_refresh_at REAL, pushed_version TEXT);
+CREATE TABLE IF NOT EXISTS candidates_pushed (project INTEGER, task INTEGER, PRIMARY KEY (project, task));
 """
+#: job states, in the order a job goes through them
+JOB_STATES = ("queued", "started", "finished", "failed")
 
 
 class SQLiteStore(Store):
@@ -225,6 +244,8 @@ class SQLiteStore(Store):
                     if old:  # new data: the cached predictions were made from the old one
                         self._db.execute("DELETE FROM predictions WHERE project = ? AND task = ?", (project, task))
                     self._db.execute("INSERT OR REPLACE INTO tasks VALUES (?, ?, ?)", (project, task, text))
+                    self._db.execute("INSERT OR IGNORE INTO task_rounds VALUES (?, ?, ?)",
+                                     (project, task, self.current_round(project)))
                     self._bump(project, pool=True)
                 stored.append(task)
         return stored
@@ -232,7 +253,7 @@ class SQLiteStore(Store):
     def delete_tasks(self, project: int, task_ids: Iterable[int]) -> None:
         with self.transaction():
             for task in task_ids:
-                for table in ("tasks", "predictions", "annotations"):
+                for table in ("tasks", "predictions", "annotations", "task_rounds", "candidates_pushed"):
                     self._db.execute(f"DELETE FROM {table} WHERE project = ? AND task = ?", (project, task))
                 self._db.execute("INSERT OR IGNORE INTO deleted_tasks VALUES (?, ?)", (project, task))
             self._bump(project, pool=True)
@@ -328,6 +349,164 @@ class SQLiteStore(Store):
         rows = self._query("SELECT annotation, task, choice FROM annotations "
                            "WHERE project = ? AND choice IS NOT NULL ORDER BY annotation", (project,))
         return [Label(int(a), int(t), c) for a, t, c in rows]
+
+    # -------------------------------------------------------------------- rounds
+    def current_round(self, project: int) -> int:
+        """The project's current round (1 until a second round is started)."""
+        rows = self._query("SELECT MAX(round) FROM rounds WHERE project = ?", (project,))
+        return int(rows[0][0]) if rows and rows[0][0] is not None else 1
+
+    def start_round(self, project: int, reason: str, now: float) -> int:
+        """Open the next round; tasks stored from now on belong to it.  Returns its number."""
+        with self.transaction():
+            current = self.current_round(project)
+            self._db.execute("INSERT INTO rounds VALUES (?, ?, ?, ?)", (project, current + 1, now, reason))
+            self._bump(project, pool=True)
+        return current + 1
+
+    def rounds(self, project: int) -> list[dict]:
+        """``[{"round", "started_at", "reason"}]`` of every started round, oldest first (round 1 implied)."""
+        rows = self._query("SELECT round, started_at, reason FROM rounds WHERE project = ? ORDER BY round",
+                           (project,))
+        out = [{"round": int(r), "started_at": t, "reason": why} for r, t, why in rows]
+        if not out or out[0]["round"] != 1:
+            out.insert(0, {"round": 1, "started_at": None, "reason": "first round"})
+        return out
+
+    def round_tasks(self, project: int, round_: int) -> list[int]:
+        """Ids of the stored tasks of one round, sorted (tasks stored before rounds existed are round 1)."""
+        rows = self._query("SELECT t.task FROM tasks t LEFT JOIN task_rounds r ON r.project = t.project "
+                           "AND r.task = t.task WHERE t.project = ? AND COALESCE(r.round, 1) = ? ORDER BY t.task",
+                           (project, round_))
+        return [int(r[0]) for r in rows]
+
+    def new_task_ids(self, project: int, task_ids: Iterable[int]) -> list[int]:
+        """Those of ``task_ids`` that are neither stored nor deleted."""
+        out = []
+        for task in task_ids:
+            if not self._query("SELECT 1 FROM tasks WHERE project = ? AND task = ? UNION ALL "
+                               "SELECT 1 FROM deleted_tasks WHERE project = ? AND task = ?",
+                               (project, task, project, task)):
+                out.append(task)
+        return out
+
+    # ----------------------------------------------------------------- decisions
+    def add_decision(self, project: int, round_: int, record: dict) -> dict:
+        """Append a decision record (``state``, ``candidate``, ``p_best``, ``labels``, ``reason``,
+        ``evidence``, ``decided_at``) to the round's history; returns it with its ``seq``."""
+        with self.transaction():
+            seq = int(self._query("SELECT COALESCE(MAX(seq), 0) + 1 FROM decisions WHERE project = ? AND round = ?",
+                                  (project, round_))[0][0])
+            self._db.execute("INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             (project, round_, seq, record["state"], record["candidate"], float(record["p_best"]),
+                              int(record["labels"]), record["reason"], json.dumps(record["evidence"]),
+                              float(record["decided_at"])))
+        return {**record, "round": round_, "seq": seq}
+
+    def decisions(self, project: int, round_: int | None = None) -> list[dict]:
+        """Decision records of the project (or one round), oldest first."""
+        sql = ("SELECT round, seq, state, candidate, p_best, labels, reason, evidence, decided_at FROM decisions "
+               "WHERE project = ?" + ("" if round_ is None else " AND round = ?") + " ORDER BY round, seq")
+        rows = self._query(sql, (project,) if round_ is None else (project, round_))
+        return [{"round": int(r), "seq": int(q), "state": st, "candidate": c, "p_best": p, "labels": int(n),
+                 "reason": why, "evidence": json.loads(ev), "decided_at": t}
+                for r, q, st, c, p, n, why, ev, t in rows]
+
+    # ---------------------------------------------------------------------- jobs
+    def add_job(self, job_id: str, project: int | None, kind: str, now: float, run_after: float | None = None) -> None:
+        """Record a queued job."""
+        with self.transaction():
+            self._db.execute("INSERT INTO jobs (id, project, kind, state, progress, message, created_at, run_after) "
+                             "VALUES (?, ?, ?, 'queued', 0, '', ?, ?)", (job_id, project, kind, now, run_after))
+
+    def update_job(self, job_id: str, now: float, state: str | None = None, progress: float | None = None,
+                   message: str | None = None, result: Any = None) -> None:
+        """Move a job on: state (stamping started/finished times), progress in [0, 1], message, result."""
+        if state is not None and state not in JOB_STATES:
+            raise ValueError(f"unknown job state {state!r}")
+        sets, params = [], []
+        if state is not None:
+            sets.append("state = ?")
+            params.append(state)
+            if state == "started":
+                sets.append("started_at = ?")
+                params.append(now)
+            if state in ("finished", "failed"):
+                sets.append("finished_at = ?")
+                params.append(now)
+        if progress is not None:
+            sets.append("progress = ?")
+            params.append(min(max(float(progress), 0.0), 1.0))
+        if message is not None:
+            sets.append("message = ?")
+            params.append(str(message))
+        if result is not None:
+            sets.append("result = ?")
+            params.append(json.dumps(result))
+        if sets:
+            with self.transaction():
+                self._db.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*params, job_id))
+
+    def jobs(self, project: int, limit: int = 50) -> list[dict]:
+        """The project's latest ``limit`` job records, newest first."""
+        rows = self._query("SELECT id, kind, state, progress, message, created_at, started_at, finished_at, result, "
+                           "run_after FROM jobs WHERE project = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                           (project, limit))
+        return [{"id": i, "project": project, "kind": k, "state": st, "progress": pr, "message": m,
+                 "created_at": c, "started_at": s0, "finished_at": f, "run_after": ra,
+                 "result": None if r is None else json.loads(r)}
+                for i, k, st, pr, m, c, s0, f, r, ra in rows]
+
+    def waiting_job(self, project: int, kind: str, since: float) -> str | None:
+        """Id of a job of ``kind`` queued at or after ``since`` and not started yet, or None."""
+        rows = self._query("SELECT id FROM jobs WHERE project = ? AND kind = ? AND state = 'queued' "
+                           "AND created_at >= ? ORDER BY created_at LIMIT 1", (project, kind, since))
+        return rows[0][0] if rows else None
+
+    # ------------------------------------------------------------- refresh state
+    def count_label_changes(self, project: int, n: int) -> None:
+        """Add ``n`` label changes (created, updated or deleted annotations) to the project's counter."""
+        if n:
+            with self.transaction():
+                self._db.execute("INSERT INTO refresh_state (project, label_changes) VALUES (?, ?) "
+                                 "ON CONFLICT (project) DO UPDATE SET label_changes = label_changes + ?",
+                                 (project, n, n))
+
+    def refresh_state(self, project: int) -> dict:
+        """``{"label_changes", "changes_at_refresh", "last_refresh_at", "pushed_version"}``."""
+        rows = self._query("SELECT label_changes, changes_at_refresh, last_refresh_at, pushed_version "
+                           "FROM refresh_state WHERE project = ?", (project,))
+        if not rows:
+            return {"label_changes": 0, "changes_at_refresh": 0, "last_refresh_at": None, "pushed_version": None}
+        changes, at, last, version = rows[0]
+        return {"label_changes": int(changes), "changes_at_refresh": int(at), "last_refresh_at": last,
+                "pushed_version": version}
+
+    def mark_refresh_started(self, project: int, now: float) -> int:
+        """A refresh starts reading the labels now; returns the label-change count it covers."""
+        with self.transaction():
+            self._db.execute("INSERT OR IGNORE INTO refresh_state (project) VALUES (?)", (project,))
+            self._db.execute("UPDATE refresh_state SET changes_at_refresh = label_changes, last_refresh_at = ? "
+                             "WHERE project = ?", (now, project))
+            return int(self._query("SELECT changes_at_refresh FROM refresh_state WHERE project = ?",
+                                   (project,))[0][0])
+
+    def set_pushed_version(self, project: int, version: str | None) -> None:
+        """Remember the priority version Label Studio's queue follows."""
+        with self.transaction():
+            self._db.execute("INSERT OR IGNORE INTO refresh_state (project) VALUES (?)", (project,))
+            self._db.execute("UPDATE refresh_state SET pushed_version = ? WHERE project = ?", (version, project))
+
+    def tasks_without_candidate_push(self, project: int) -> list[int]:
+        """Stored tasks whose candidates' predictions were not yet written to Label Studio."""
+        rows = self._query("SELECT t.task FROM tasks t LEFT JOIN candidates_pushed c ON c.project = t.project "
+                           "AND c.task = t.task WHERE t.project = ? AND c.task IS NULL ORDER BY t.task", (project,))
+        return [int(r[0]) for r in rows]
+
+    def mark_candidates_pushed(self, project: int, task_ids: Iterable[int]) -> None:
+        with self.transaction():
+            self._db.executemany("INSERT OR IGNORE INTO candidates_pushed VALUES (?, ?)",
+                                 [(project, t) for t in task_ids])
 
     # -------------------------------------------------------------------- health
     def check(self) -> tuple[bool, str | None]:

@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'refresh':<8}{'pushed':>8}{'deleted':>9}" + "".join(f"{p:>12}" for p in phases) + "   (seconds)")
     for number, run in enumerate([first, second], start=1):
         print(f"{number:<8}{run['pushed']:>8}{run['deleted']:>9}"
-              + "".join(f"{run['seconds'][p]:>12.2f}" for p in phases))
+              + "".join(f"{run['seconds'][p]:>12.3f}" for p in phases))
     summary = result["probe_during_refresh_2"]
     print(f"next-task probe during refresh 2: {summary['failed']} of {summary['requests']} requests failed "
           f"{summary['failed_statuses']}, slowest {summary['max_seconds']} s")

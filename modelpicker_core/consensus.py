@@ -57,11 +57,16 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
-from scipy.special import logsumexp
 
 from .base import Strategy, as_prediction_matrix
 
 _EPS = 1e-9
+
+
+def logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    """``log(sum(exp(x)))`` along ``axis``, shifted for stability (no scipy overhead on small arrays)."""
+    top = np.max(x, axis=axis, keepdims=True)
+    return (np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True)) + top).squeeze(axis)
 
 
 def entropy(p: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -113,13 +118,22 @@ class PoolPatterns:
         self.disagree = self.n_slots_of > 1
         cells = self.slot_of.ravel()
         ones = np.ones(cells.size)
-        #: (n_slots, n_models) 1 where the model's prediction on the slot's pattern is the slot's class
-        self.slot_models = sparse.csr_matrix((ones, (cells, np.tile(np.arange(n_models), n_groups))),
-                                             shape=(self.slot_group.size, n_models))
+        #: (n_models, n_slots) 1 where the model's prediction on the slot's pattern is the slot's class;
+        #: stored transposed, (n_models, n_slots), so ``model_slots @ v`` is a fast CSR product
+        self.model_slots = sparse.csr_matrix((ones, (np.tile(np.arange(n_models), n_groups), cells)),
+                                             shape=(n_models, self.slot_group.size))
         #: (n_slots, n_annot * n_classes) 1 at (slot, annotator * K + slot class): votes = this @ table.ravel()
         self.slot_votes = sparse.csr_matrix(
             (ones, (cells, (self.annot * n_classes + self.rows).ravel())),
             shape=(self.slot_group.size, n_models * self.n_bins * n_classes))
+
+    def subset(self, groups: np.ndarray) -> "PatternSubset":
+        """The slot structure of ``groups`` alone (for computations on a few patterns)."""
+        lens = self.n_slots_of[groups]
+        start = np.concatenate([[0], np.cumsum(lens)])
+        slots = np.repeat(self.slot_start[groups] - start[:-1], lens) + np.arange(start[-1])
+        return PatternSubset(groups, slots, np.repeat(np.arange(groups.size), lens), self.slot_class[slots],
+                             start, lens)
 
     @property
     def n_cells(self) -> int:
@@ -134,6 +148,19 @@ class PoolPatterns:
         lo, hi = self.slot_start[group], self.slot_start[group + 1]
         hits = np.flatnonzero(self.slot_class[lo:hi] == label)
         return int(lo + hits[0]) if hits.size else -1
+
+
+class PatternSubset:
+    """A few patterns' slots, renumbered; quacks like :class:`PoolPatterns` for :meth:`Consensus._tempered`."""
+
+    def __init__(self, groups, slots, slot_group, slot_class, slot_start, n_slots_of):
+        self.groups, self.slots = groups, slots
+        self.slot_group, self.slot_class = slot_group, slot_class
+        self.slot_start, self.n_slots_of = slot_start, n_slots_of
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.groups.size)
 
 
 class Consensus(Strategy):
@@ -160,6 +187,12 @@ class Consensus(Strategy):
         rows) instead of per-class recall with errors spread like its
         predictions; ``"auto"`` = when ``n_classes <= 10`` and the pool is small
         enough for it to stay fast.
+    fit_on : items the consensus fit behind the priors uses: ``"all"`` the
+        pool's items (default), ``"disagreement"`` only those the models
+        disagree on.
+    exact_limit : above ``n_samples * live patterns * contenders`` cells the
+        Monte Carlo step draws the contenders' counts from their
+        central-limit normal approximation instead of item by item.
     n_draws : joint draws of (recalls, class prior, temperature) from their
         posterior; each Monte Carlo sample uses one, so the shared uncertainty
         about the recalls (which moves every unlabelled item the same way)
@@ -177,9 +210,9 @@ class Consensus(Strategy):
 
     def __init__(self, n_models: int, n_classes: int, random_state: int | None = None,
                  n_samples: int = 512, prior_strength: float = 1.5, group_strength: float = 2.0,
-                 temperatures: Any = (0.1, 0.2, 0.35, 0.5, 0.75, 1.0), n_evaluated: int = 48, max_contenders: int = 16,
+                 temperatures: Any = (0.1, 0.2, 0.35, 0.5, 0.75, 1.0), n_evaluated: int = 32, max_contenders: int = 16,
                  contender_z: float = 4.0, n_draws: int = 16, full_confusion: Any = False,
-                 fit_on: str = "all"):
+                 fit_on: str = "all", exact_limit: int = 20_000_000):
         self.n_samples = int(n_samples)
         self.prior_strength = float(prior_strength)
         self.group_strength = float(group_strength)
@@ -194,6 +227,9 @@ class Consensus(Strategy):
             raise ValueError(f"full_confusion must be 'auto', true or false, got {full_confusion!r}")
         self.full_confusion = full_confusion
         self.fit_on = fit_on
+        if fit_on not in ("all", "disagreement"):
+            raise ValueError(f"fit_on must be 'all' or 'disagreement', got {fit_on!r}")
+        self.exact_limit = int(exact_limit)
         if self.n_draws < 0:
             raise ValueError(f"n_draws must be >= 0, got {n_draws}")
         for pname, value, low in (("n_samples", self.n_samples, 16), ("n_evaluated", self.n_evaluated, 1),
@@ -211,7 +247,8 @@ class Consensus(Strategy):
                 "group_strength": self.group_strength, "temperatures": list(self.temperatures),
                 "n_evaluated": self.n_evaluated, "max_contenders": self.max_contenders,
                 "contender_z": self.contender_z, "n_draws": self.n_draws,
-                "full_confusion": self.full_confusion}
+                "full_confusion": self.full_confusion,
+                "fit_on": self.fit_on, "exact_limit": self.exact_limit}
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -364,7 +401,7 @@ class Consensus(Strategy):
         """
         return self._tempered(self._slot_terms(pat, recall, class_prior), tau, pat)
 
-    def _slot_terms(self, pat: PoolPatterns, recall: np.ndarray, class_prior: np.ndarray):
+    def _slot_terms(self, pat: PoolPatterns, recall: np.ndarray, class_prior: np.ndarray, sub=None):
         """The temperature-free pieces of the Dawid-Skene log posterior.
 
         ``recall`` is ``(n_annot, K)`` per-class recalls, or ``(n_annot, K, K)``
@@ -373,6 +410,8 @@ class Consensus(Strategy):
         if recall.ndim == 3:
             base = self._confusion_loglik(pat, recall)                                 # (G, K)
             log_prior = np.log(class_prior)
+            if sub is not None:
+                base, pat = base[sub.groups], sub
             slot_base = base[pat.slot_group, pat.slot_class]
             return log_prior, base, log_prior[pat.slot_class], slot_base, np.zeros_like(slot_base)
         recall = np.clip(recall, 1e-6, 1 - 1e-6)
@@ -386,9 +425,14 @@ class Consensus(Strategy):
             lo = miss[0::2].sum(axis=0)
             delta = miss[1::2] - miss[0::2]                                           # (M, K)
             base = lo[None, :] + pat.bins_of_group @ delta                            # (G, K)
+        if sub is not None:
+            votes = pat.slot_votes[sub.slots] @ vote.ravel()
+            base = base[sub.groups] if base.shape[0] > 1 else base
+            pat = sub
+        else:
+            votes = pat.slot_votes @ vote.ravel()
         g = pat.slot_group
         row = g if base.shape[0] > 1 else np.zeros_like(g)
-        votes = pat.slot_votes @ vote.ravel()
         return log_prior, base, log_prior[pat.slot_class], base[row, pat.slot_class], votes
 
     def _tempered(self, terms, tau: float, pat: PoolPatterns):
@@ -479,32 +523,35 @@ class Consensus(Strategy):
         slot_m = m[pat.slot_group]
         slot_overdisp = overdisp[pat.slot_group]
 
-        def component(recall, class_prior, tau, terms=None):
+        def component(recall, class_prior, tau, terms=None, moments=True):
             terms = self._slot_terms(pat, recall, class_prior) if terms is None else terms
             slot_p, other_p = self._tempered(terms, tau, pat)
             slot_q = (a0 * slot_p + self._lab_slot) / conc[pat.slot_group]
-            mean_t = self.correct_ + pat.slot_models.T @ (slot_m * slot_q)
-            var_t = pat.slot_models.T @ (slot_overdisp * slot_q * (1 - slot_q))
-            return slot_p, other_p, slot_q, mean_t, var_t
+            if not moments:
+                return slot_p, other_p, slot_q, None, None
+            moments = pat.model_slots @ np.column_stack([slot_m * slot_q, slot_overdisp * slot_q * (1 - slot_q)])
+            return slot_p, other_p, slot_q, self.correct_ + moments[:, 0], moments[:, 1]
 
         if self._full:
             conf_a = 0.5 / self.n_classes + s * self._prior_recall + self._lab_conf       # (A, K, K)
             mean_param = conf_a / conf_a.sum(axis=2, keepdims=True)
         else:
             mean_param = hit_a / (hit_a + miss_a)
-        mean_terms = self._slot_terms(pat, mean_param, class_a / class_a.sum())
         log_weight = np.zeros(len(self.temperatures))
         slot_qs, means, second = [], [], []
-        for t, tau in enumerate(self.temperatures):
-            slot_p, other_p, slot_q, mean_t, var_t = component(None, None, tau, mean_terms)
+        n_draws = self.effective_draws()
+        if n_draws > 0:
+            log_weight = self._temperature_evidence(mean_param, class_a / class_a.sum())
+        for t, tau in enumerate(self.temperatures if n_draws == 0 else ()):
+            mean_terms = self._slot_terms(pat, mean_param, class_a / class_a.sum()) if t == 0 else mean_terms
+            slot_p, other_p, slot_q, mean_t, var_t = component(None, None, tau, mean_terms, n_draws == 0)
             log_weight[t] = self._leave_one_out(slot_p, other_p, labelled_slots)
             slot_qs.append(slot_q)
             means.append(mean_t)
-            second.append(var_t + mean_t ** 2)
+            second.append(None if mean_t is None else var_t + mean_t ** 2)
         weight = np.exp(log_weight - log_weight.max())
         weight /= weight.sum()
         tau_weight = weight
-        n_draws = self.effective_draws()
         if n_draws > 0:
             draw_rng = np.random.default_rng([self.sample_seed_, int(self.n_labels_), 1])
             slot_qs, means, second = [], [], []
@@ -535,27 +582,47 @@ class Consensus(Strategy):
 
         Each draw costs a pass over the ``n_groups * n_models`` prediction
         cells; above 250,000 cells the count falls as ``1e6 / cells`` (never
-        below 4), e.g. 4 draws for 10,000 distinct rows x 100 models.
+        below 2), e.g. 2 draws for 10,000 distinct rows x 100 models.
         """
         if self.n_draws == 0:
             return 0
         cells = self._patterns.n_cells
-        return int(min(self.n_draws, max(4, 1_000_000 // max(cells, 1)))) if cells > 250_000 else self.n_draws
+        return int(min(self.n_draws, max(2, 1_000_000 // max(cells, 1)))) if cells > 250_000 else self.n_draws
 
-    def _leave_one_out(self, slot_p, other_p, labelled_slots) -> float:
-        """Log predictive probability of the labels seen, each predicted from its pattern's other labels."""
+    def _temperature_evidence(self, param: np.ndarray, class_prior: np.ndarray) -> np.ndarray:
+        """``(n_temperatures,)`` leave-one-out log evidence, computed on the labelled patterns only."""
         pat = self._patterns
+        groups = np.flatnonzero(self._lab_group > 0)
+        if groups.size == 0:
+            return np.zeros(len(self.temperatures))
+        sub = pat.subset(groups)
+        terms = self._slot_terms(pat, param, class_prior, sub)
+        lab_slot = self._lab_slot[sub.slots]
+        out = np.empty(len(self.temperatures))
+        for t, tau in enumerate(self.temperatures):
+            slot_p, other_p = self._tempered(terms, tau, sub)
+            out[t] = self._leave_one_out(slot_p, other_p, np.flatnonzero(lab_slot), sub, lab_slot,
+                                         self._lab_other[groups], self._lab_group[groups])
+        return out
+
+    def _leave_one_out(self, slot_p, other_p, labelled_slots, pat=None, lab_slot=None, lab_other=None,
+                       lab_group=None) -> float:
+        """Log predictive probability of the labels seen, each predicted from its pattern's other labels."""
+        pat = self._patterns if pat is None else pat
+        lab_slot = self._lab_slot if lab_slot is None else lab_slot
+        lab_other = self._lab_other if lab_other is None else lab_other
+        lab_group = self._lab_group if lab_group is None else lab_group
         a0 = self.group_strength
         total = 0.0
         if labelled_slots.size:
             g = pat.slot_group[labelled_slots]
-            n = self._lab_slot[labelled_slots]
-            pred = (a0 * slot_p[labelled_slots] + n - 1.0) / (a0 + self._lab_group[g] - 1.0)
+            n = lab_slot[labelled_slots]
+            pred = (a0 * slot_p[labelled_slots] + n - 1.0) / (a0 + lab_group[g] - 1.0)
             total += float((n * np.log(np.maximum(pred, 1e-12))).sum())
-        other = np.flatnonzero(self._lab_other)
+        other = np.flatnonzero(lab_other)
         if other.size:
-            n = self._lab_other[other]
-            pred = (a0 * other_p[other] + n - 1.0) / (a0 + self._lab_group[other] - 1.0)
+            n = lab_other[other]
+            pred = (a0 * other_p[other] + n - 1.0) / (a0 + lab_group[other] - 1.0)
             total += float((n * np.log(np.maximum(pred, 1e-12))).sum())
         return total
 
@@ -593,15 +660,32 @@ class Consensus(Strategy):
         cat_p = cat_p.reshape(groups.size, n_cont + 1)
         tau_of = rng.choice(cat_ps.shape[0], size=S, p=b["comp_weight"])         # (S,)
         m = self._unlabelled[groups].astype(np.int64)
-        one_item = np.empty((S, groups.size), dtype=np.int64)
+        if S * groups.size * n_cont > self.exact_limit:
+            counts = self._normal_counts(b, groups, cat, cat_ps, cat_p, m, tau_of, rng, counts)
+            return self._summarise(cont, counts, groups, cat, cat_p, None, rng)
         single = m == 1
+        one_item = None if single.all() else np.empty((S, groups.size), dtype=np.int8)
         if single.any():
-            cum = np.cumsum(cat_ps[:, single], axis=2)[tau_of]                          # (S, G1, R)
+            cum = np.cumsum(cat_ps[:, single], axis=2)                                  # (T, G1, R)
             u = rng.random((S, int(single.sum())))
-            drawn = np.minimum((u[:, :, None] > cum).sum(axis=2), n_cont)
-            one_item[:, single] = drawn
-            hits = drawn[:, :, None] == cat[single][None, :, :]
-            counts += hits.sum(axis=1)
+            drawn = np.zeros(u.shape, dtype=np.int8)
+            for t in range(cum.shape[0]):
+                rows = np.flatnonzero(tau_of == t)
+                if rows.size:
+                    ut = u[rows]
+                    acc = np.zeros(ut.shape, dtype=np.int8)
+                    for r in range(n_cont):
+                        acc += ut > cum[t, :, r]
+                    drawn[rows] = acc
+            if one_item is None:
+                one_item = drawn
+            else:
+                one_item[:, np.flatnonzero(single)] = drawn
+            cat_single = cat[single]
+            for r in range(n_cont):
+                member = (cat_single == r).astype(np.float32)                            # (G1, U)
+                if member.any():
+                    counts += (drawn == r).astype(np.float32) @ member
         multi = ~single
         if multi.any():
             alpha = b["conc"][groups[multi], None][None] * cat_ps[:, multi][tau_of]          # (S, Gm, R)
@@ -612,8 +696,30 @@ class Consensus(Strategy):
             counts += np.take_along_axis(draws, np.broadcast_to(cat[multi][None], (S,) + cat[multi].shape),
                                          axis=2).sum(axis=1)
             u = rng.random((S, int(multi.sum())))[:, :, None] * m[multi][None, :, None]
-            one_item[:, multi] = np.minimum((u >= np.cumsum(draws, axis=2)).sum(axis=2), n_cont)
+            one_item[:, np.flatnonzero(multi)] = np.minimum((u >= np.cumsum(draws, axis=2)).sum(axis=2), n_cont)
         return self._summarise(cont, counts, groups, cat, cat_p, one_item, rng)
+
+    def _normal_counts(self, b, groups, cat, cat_ps, cat_p, m, tau_of, rng, counts) -> np.ndarray:
+        """Central-limit draws of the contenders' counts, for pools too big to sample item by item.
+
+        Per component ``t`` the mean is exact; the covariance, from the
+        mixture's class probabilities, sums each live pattern's
+        Dirichlet-multinomial covariance of "contender ``u`` is right".
+        Draws are rounded to whole counts so ties keep their meaning.
+        """
+        n_comp, n_cont = cat_ps.shape[0], cat.shape[1]
+        right_t = np.take_along_axis(cat_ps, np.broadcast_to(cat[None], (n_comp,) + cat.shape), axis=2)
+        mean_t = counts[0][None, :] + np.einsum("g,tgu->tu", m.astype(float), right_t)   # (T, U)
+        right = np.take_along_axis(cat_p, cat, axis=1)                                    # (G, U)
+        conc = b["conc"][groups]
+        overdisp = m * (conc + m) / (conc + 1.0)
+        same = cat[:, :, None] == cat[:, None, :]                                         # (G, U, U)
+        cov = np.einsum("g,guv,gu->uv", overdisp, same, right) - (right * overdisp[:, None]).T @ right
+        cov = (cov + cov.T) / 2.0 + 1e-6 * np.eye(n_cont)
+        vals, vecs = np.linalg.eigh(cov)
+        root = vecs * np.sqrt(np.maximum(vals, 0.0))[None, :]
+        z = rng.standard_normal((tau_of.size, n_cont))
+        return np.round(mean_t[tau_of] + z @ root.T)
 
     def _summarise(self, cont, counts, groups, cat, cat_p, one_item, rng) -> dict[str, Any]:
         top = counts >= counts.max(axis=1, keepdims=True)                               # (S, U)
@@ -668,8 +774,9 @@ class Consensus(Strategy):
         cont, cat, cat_p = b["contenders"], b["cat"], b["cat_p"]
         n_cont = cont.size
         w_best = b["p_split"][cont]
-        mass = np.zeros((groups.size, n_cont + 1))
-        np.add.at(mass, (np.repeat(np.arange(groups.size), n_cont), cat.ravel()), np.tile(w_best, groups.size))
+        keys = (np.arange(groups.size)[:, None] * (n_cont + 1) + cat).ravel()
+        mass = np.bincount(keys, weights=np.tile(w_best, groups.size),
+                           minlength=groups.size * (n_cont + 1)).reshape(groups.size, n_cont + 1)
         m = self._unlabelled[groups]
         spread = 1.0 + (m - 1.0) / (b["conc"][groups] + 1.0)
         proxy = (cat_p * mass * (1.0 - mass)).sum(axis=1) * spread
@@ -686,23 +793,29 @@ class Consensus(Strategy):
         groups = b["groups"][chosen]
         n_cont = cat.shape[1]
         R = n_cont + 1
-        base = b["counts"] + b["jitter"]                                                 # (S, U)
-        S = base.shape[0]
+        S = min(b["counts"].shape[0], 256)   # the first 256 draws are plenty to rank patterns
+        base = (b["counts"] + b["jitter"])[:S]                                           # (S, U)
         shift = (self._unlabelled[groups] - 1.0) / (b["conc"][groups] + 1.0)            # (C,)
         gains = np.empty(chosen.size)
-        own = b["one_item"][:, chosen]                                                   # (S, C)
-        hyp = np.arange(R)
-        for k in range(chosen.size):
-            member = cat[k][None, :] == hyp[:, None]                                     # (R, U)
-            drop = (own[:, k][:, None] == cat[k][None, :])                               # (S, U)
-            mean_move = shift[k] * (member - cat_p[k][cat[k]][None, :])                  # (R, U)
-            value = (base - drop)[None, :, :] + (member + mean_move)[:, None, :]         # (R, S, U)
-            winner = np.argmax(value, axis=2)                                            # (R, S)
-            cond = np.zeros((R, n_cont))
-            np.add.at(cond, (np.repeat(hyp, S), winner.ravel()), 1.0 / S)
-            p_r = cat_p[k]
-            marginal = p_r @ cond
-            gains[k] = max(float(entropy(marginal) - p_r @ entropy(cond, axis=1)), 0.0)
+        own = None if b["one_item"] is None else b["one_item"][:S, chosen]               # (S, C)
+        right = np.take_along_axis(cat_p, cat, axis=1)                                    # (C, U)
+        member = cat[:, None, :] == np.arange(R)[None, :, None]                           # (C, R, U)
+        step = max(1, int(2_000_000 // (R * S * n_cont)))
+        for lo in range(0, chosen.size, step):
+            sl = slice(lo, min(lo + step, chosen.size))
+            c = sl.stop - sl.start
+            if own is None:   # normal approximation: remove the item's expected contribution
+                drop = right[sl][:, None, :]                                             # (c, 1, U)
+            else:
+                drop = own[:, sl].T[:, :, None] == cat[sl][:, None, :]                   # (c, S, U)
+            move = member[sl] + shift[sl, None, None] * (member[sl] - right[sl][:, None, :])   # (c, R, U)
+            value = (base[None] - drop)[:, None, :, :] + move[:, :, None, :]             # (c, R, S, U)
+            winner = np.argmax(value, axis=3)                                            # (c, R, S)
+            keys = (np.arange(c * R).reshape(c, R, 1) * n_cont + winner).ravel()
+            cond = np.bincount(keys, minlength=c * R * n_cont).reshape(c, R, n_cont) / S
+            p_r = cat_p[sl]                                                              # (c, R)
+            marginal = np.einsum("cr,cru->cu", p_r, cond)
+            gains[sl] = np.maximum(entropy(marginal) - (p_r * entropy(cond, axis=2)).sum(axis=1), 0.0)
         return gains
 
     def _groups_of_rows(self, preds: np.ndarray) -> np.ndarray:

@@ -1,0 +1,141 @@
+"""Export of a round's decision: what a team deploys until the next batch arrives.
+
+Four files (``python -m backend export --project ID --out DIR`` or ``GET /export?project=ID``):
+
+``decision.json``
+    the chosen candidate, its entry of the pool file, and the evidence:
+    P(best), labels, the ranking, the stopping rule's reason and settings,
+    ``decided_at``.  ``"stopped": false`` marks a provisional pick (the round
+    was not decided yet; the current best is exported).
+``ranking.csv``, ``ranking.json``
+    one row per candidate, best first: rank, name, P(best), accuracy with its
+    95% interval, labels.
+``predictions.json``
+    the chosen candidate's answer for every task of the project, in Label
+    Studio's task import format (``[{"id", "data", "predictions": [{"model_version",
+    "result"}]}]``): import it into a project as pre-annotations, or read it downstream.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import RequestError
+from .pool import PredictionError
+from .queue_writeback import choice_result
+
+FILES = ("decision.json", "ranking.csv", "ranking.json", "predictions.json")
+RANKING_COLUMNS = ("rank", "name", "p_best", "accuracy", "accuracy_low", "accuracy_high", "labels")
+
+
+def _iso(stamp: float | None) -> str | None:
+    return None if stamp is None else datetime.fromtimestamp(stamp, timezone.utc).isoformat()
+
+
+def pool_entry(pool_path: Path, name: str) -> dict | None:
+    """The candidate's entry as written in the pool YAML file (None if it cannot be read back)."""
+    try:
+        document = yaml.safe_load(Path(pool_path).read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    for entry in (document or {}).get("candidates", []) or []:
+        if isinstance(entry, dict) and entry.get("name") == name:
+            return entry
+    return None
+
+
+def build_export(service: Any, project_raw: Any, round_raw: Any = None) -> dict[str, Any]:
+    """Everything the export files hold: ``{"decision", "ranking", "predictions"}``.
+
+    Raises :class:`RequestError` (400 bad parameter, 404 unknown project or
+    round, 409 a past round that was never decided, 422 a candidate that
+    cannot predict a task).
+    """
+    project = service._known_project(project_raw, "export")
+    pool = service._require_pool()
+    current = service.store.current_round(project)
+    round_ = current
+    if round_raw not in (None, ""):
+        if not str(round_raw).isdigit() or int(round_raw) < 1:
+            raise RequestError(400, f"'round' must be a positive integer, got {round_raw!r}")
+        round_ = int(round_raw)
+        if round_ > current:
+            raise RequestError(404, f"project {project} has no round {round_} (current round: {current})")
+    history = service.store.decisions(project, round_)
+    last = history[-1] if history else None
+    if last is not None and last["state"] == "stop":
+        evidence = last["evidence"]
+        chosen, ranking = last["candidate"], evidence["ranking"]
+        decision = {"stopped": True, "state": "stop", "p_best": last["p_best"], "labels": last["labels"],
+                    "reason": last["reason"], "decided_at": _iso(last["decided_at"]), **evidence}
+    elif round_ == current:
+        belief = service.belief(project)
+        live = service.live_decision(project, belief)
+        from .belief import ranking_records
+
+        chosen, ranking = live["candidate"], ranking_records(belief, pool.names)
+        decision = {"stopped": False, "state": "open" if last is None else last["state"],
+                    "p_best": live["p_best"], "labels": live["labels"], "reason": live["reason"],
+                    "reason_text": live["reason_text"], "decided_at": None, "confidence": live["confidence"],
+                    "budget": live["budget"], "model_version": belief.model_version, "strategy": service.strategy,
+                    "ranking": ranking}
+    else:
+        raise RequestError(409, f"round {round_} of project {project} was never decided; nothing to export")
+    decision.pop("ranking", None)
+    try:
+        service.compute_predictions(project)
+    except PredictionError as exc:
+        raise RequestError(422, str(exc)) from None
+    choices = service._project_choices(project)
+    key = pool.candidates[pool.names.index(chosen)].cache_key
+    answers = service.store.predictions(project)
+    data = service.store.task_data(project, sorted(answers))
+    predictions = [{"id": task, "data": data[task],
+                    "predictions": [{"model_version": chosen,
+                                     "result": choice_result(choices.name, choices.to_name, answers[task][key])}]}
+                   for task in sorted(answers) if key in answers[task] and task in data]
+    return {
+        "decision": {"project": project, "round": round_, "chosen": chosen,
+                     "pool_entry": pool_entry(pool.path, chosen), "pool_file": str(pool.path),
+                     "exported_at": _iso(service.clock()), "evidence": {**decision, "ranking": ranking},
+                     "stopped": decision["stopped"], "decided_at": decision["decided_at"]},
+        "ranking": ranking,
+        "predictions": predictions,
+    }
+
+
+def ranking_csv(ranking: list[dict]) -> str:
+    """The ranking as CSV text with :data:`RANKING_COLUMNS`."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=RANKING_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(ranking)
+    return out.getvalue()
+
+
+def export_files(bundle: dict[str, Any]) -> dict[str, str]:
+    """File name -> text of the four export files."""
+    return {
+        "decision.json": json.dumps(bundle["decision"], indent=2) + "\n",
+        "ranking.csv": ranking_csv(bundle["ranking"]),
+        "ranking.json": json.dumps(bundle["ranking"], indent=2) + "\n",
+        "predictions.json": json.dumps(bundle["predictions"]) + "\n",
+    }
+
+
+def write_export(bundle: dict[str, Any], out_dir: str | Path) -> list[Path]:
+    """Write the four files into ``out_dir`` (created if missing); returns their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in export_files(bundle).items():
+        path = out_dir / name
+        path.write_text(text)
+        paths.append(path)
+    return paths

@@ -1,0 +1,108 @@
+"""What a refresh writes into Label Studio: the queue order, the ranking, the candidates' answers.
+
+Every call goes through :class:`backend.labelstudio_api.LabelStudioAPI`.
+The order of the queue switch matters (Label Studio serves by the
+predictions of the project's current ``model_version``, and only re-fetches
+predictions itself when the backend's version differs from the project's):
+
+1. import one priority prediction per unlabelled task under the new version;
+2. PATCH the project's ``model_version`` to it (and sampling to uncertainty
+   sampling): from now on the queue follows the new order;
+3. delete the superseded priority versions of this project.
+
+Between 1 and 2 the queue still follows the old, complete order, and after 2
+the new one is complete, so there is no moment without an order.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from .labelstudio_api import PRIORITY_VERSION_PREFIX, LabelStudioAPI
+from .writeback import decision_text, merge_description, render_ranking
+
+
+def is_priority_version(version: str, project: int) -> bool:
+    """Whether ``version`` names priority predictions of ``project`` (ours, so safe to delete).
+
+    The backend's versions are ``modelpicker-p<project>-...`` (see
+    :func:`backend.belief.model_version`); versions with
+    :data:`~backend.labelstudio_api.PRIORITY_VERSION_PREFIX` are priorities too.
+    """
+    return version.startswith(f"modelpicker-p{project}-") or version.startswith(PRIORITY_VERSION_PREFIX)
+
+
+def priority_predictions(task_ids: Sequence[int], scores: Sequence[float], version: str) -> list[dict]:
+    """Label Studio predictions (empty result) carrying each task's queue ``score`` (lower = served first)."""
+    return [{"task": int(t), "result": [], "score": float(s), "model_version": version}
+            for t, s in zip(task_ids, scores)]
+
+
+def switch_queue(api: LabelStudioAPI, project: int, task_ids: np.ndarray, scores: np.ndarray,
+                 version: str) -> dict[str, Any]:
+    """Push, switch, delete (in that order); returns counts and seconds per step.
+
+    Parameters
+    ----------
+    task_ids, scores : ``(n_unlabelled,)`` Label Studio task ids and their queue scores.
+    version : the new priority version.
+    """
+    seconds = {}
+    start = time.perf_counter()
+    pushed = api.import_predictions(project, priority_predictions(task_ids, scores, version)) if len(task_ids) else 0
+    seconds["push"] = time.perf_counter() - start
+    start = time.perf_counter()
+    api.set_queue_version(project, version)
+    seconds["switch"] = time.perf_counter() - start
+    start = time.perf_counter()
+    superseded = [v for v in api.model_versions(project) if v != version and is_priority_version(v, project)]
+    deleted = sum(api.delete_model_version(project, v) for v in superseded)
+    seconds["delete"] = time.perf_counter() - start
+    return {"pushed": pushed, "superseded": superseded, "deleted": deleted, "seconds": seconds}
+
+
+def write_ranking(api: LabelStudioAPI, project: int, records: list[dict], decision: dict,
+                  strategy: str, round_: int) -> str:
+    """Put the ranking block into the project description, keeping the admin's text; returns the block.
+
+    ``decision`` is :func:`backend.decisions.decision_summary` plus ``"state"``
+    (the round's recorded state, ``"stop"`` or not).
+    """
+    if decision["stop"]:
+        line = decision_text(True, decision["candidate"], decision["p_best"], reason=decision["reason_text"])
+    else:
+        reason = decision["reason_text"]
+        if decision.get("state") == "reopened":
+            reason = f"decision reopened by new labels: {reason}"
+        line = decision_text(False, reason=reason)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    block = render_ranking(records, line, updated=f"{stamp}, round {round_}", strategy=strategy)
+    current = api.get_project(project).get("description") or ""
+    merged = merge_description(current, block)
+    if merged != current:
+        api.set_description(project, merged)
+    return block
+
+
+def candidate_predictions(task_ids: Sequence[int], answers: dict[int, dict[str, str]],
+                          candidates: Sequence[tuple[str, str]], from_name: str, to_name: str) -> list[dict]:
+    """Every candidate's answer per task as Label Studio predictions, ``model_version`` = candidate name.
+
+    ``answers`` is ``task -> cache key -> Choice value``; ``candidates`` is
+    ``[(name, cache key)]``.  Tasks without a cached answer are left out.
+    """
+    out = []
+    for task in task_ids:
+        row = answers.get(int(task), {})
+        for name, key in candidates:
+            if key in row:
+                out.append({"task": int(task), "model_version": name, "score": 1.0,
+                            "result": choice_result(from_name, to_name, row[key])})
+    return out
+
+
+def choice_result(from_name: str, to_name: str, value: str) -> list[dict]:
+    """The ``result`` of a single-choice answer for Label Studio."""
+    return [{"from_name": from_name, "to_name": to_name, "type": "choices", "value": {"choices": [value]}}]

@@ -1,0 +1,219 @@
+"""Issue 4 through the Flask test client: refresh jobs, their records (/jobs), the debounce and
+coalescing in the service, and the Label Studio write-back order (against a recording fake of
+:class:`backend.labelstudio_api.LabelStudioAPI`; the real calls are exercised in tests/e2e/test_round_e2e.py)."""
+from __future__ import annotations
+
+import pytest
+
+from backend.writeback import BEGIN_MARKER, END_MARKER
+
+
+def ok(response):
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class HoldingRunner:
+    """An rq-like runner that can delay jobs but runs nothing: jobs stay 'queued' until run_all()."""
+
+    kind, delays = "rq", True
+
+    def __init__(self, service):
+        self.service, self.submitted = service, []
+
+    def submit(self, job, *args, delay=None):
+        self.submitted.append((job, args, delay))
+        return f"rq-{len(self.submitted)}"
+
+    def run_all(self):
+        for job, args, _ in self.submitted:
+            getattr(self.service, job)(*args)
+        self.submitted = []
+
+
+class FakeLabelStudio:
+    """Records every call the refresh makes, in order; keeps predictions per model version."""
+
+    def __init__(self, description: str = "Admin notes: label carefully."):
+        self.calls, self.versions, self.description = [], {}, description
+        self.project_version = "ModelPicker"
+
+    def import_predictions(self, project, predictions):
+        self.calls.append(("import_predictions", project, len(predictions)))
+        for p in predictions:
+            self.versions.setdefault(p["model_version"], []).append(p)
+        return len(predictions)
+
+    def set_queue_version(self, project, version):
+        self.calls.append(("set_queue_version", project, version))
+        self.project_version = version
+
+    def model_versions(self, project):
+        self.calls.append(("model_versions", project))
+        return {v: len(p) for v, p in self.versions.items()}
+
+    def delete_model_version(self, project, version):
+        self.calls.append(("delete_model_version", project, version))
+        return len(self.versions.pop(version, []))
+
+    def get_project(self, project):
+        self.calls.append(("get_project", project))
+        return {"id": project, "description": self.description, "model_version": self.project_version}
+
+    def set_description(self, project, description):
+        self.calls.append(("set_description", project))
+        self.description = description
+
+
+def test_a_label_runs_an_inline_refresh_recorded_in_jobs(backend, events):
+    ok(backend.webhook(events.tasks_created(*range(1, 31))))
+    answer = ok(backend.webhook(events.created(100, 1, "zero")))
+    assert answer["refresh"]["status"] == "done" and answer["refresh"]["state"] == "finished"
+    jobs = ok(backend.client.get("/jobs?project=1"))
+    assert jobs["runner"] == "inline"
+    latest = jobs["jobs"][0]
+    assert latest["id"] == answer["refresh"]["job"] and latest["kind"] == "refresh"
+    assert latest["state"] == "finished" and latest["progress"] == 1.0
+    assert latest["started_at"] <= latest["finished_at"]
+    assert latest["result"]["labels"] == 1 and "write-back is off" in latest["message"]
+    assert [j["kind"] for j in jobs["jobs"]] == ["refresh", "refresh"]  # the import's and the label's
+
+
+@pytest.mark.parametrize("query, status, message", [
+    ("", 400, "query parameter 'project' is required"),
+    ("?project=abc", 400, "'project' must be a project id"),
+    ("?project=77", 404, "project 77 is unknown"),
+    ("?project=1&limit=0", 400, "'limit' must be an integer between 1 and 1000"),
+    ("?project=1&limit=x", 400, "'limit'"),
+])
+def test_jobs_bad_input(backend, query, status, message):
+    response = backend.client.get(f"/jobs{query}")
+    assert response.status_code == status and message in response.get_json()["error"]
+
+
+def test_inline_debounce_defers_until_n_labels_or_t_seconds(backend_factory, events):
+    b = backend_factory(MODELPICKER_REFRESH_EVERY_LABELS="3", MODELPICKER_REFRESH_MIN_SECONDS="60")
+    clock = FakeClock()
+    b.service.clock = clock
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    ok(b.webhook(events.tasks_created(*range(1, 31))))            # forced refresh at t=1000
+    statuses = []
+    for i in range(5):
+        clock.now += 1
+        statuses.append(ok(b.webhook(events.created(100 + i, i + 1, "zero")))["refresh"]["status"])
+    assert statuses == ["deferred", "deferred", "done", "deferred", "deferred"]
+    clock.now += 60                                                 # T passed: the next change refreshes
+    assert ok(b.webhook(events.created(200, 10, "one")))["refresh"]["status"] == "done"
+    refreshes = [j for j in ok(b.client.get("/jobs?project=1"))["jobs"] if j["kind"] == "refresh"]
+    assert len(refreshes) == 3 and refreshes[0]["result"]["labels"] == 6
+
+
+def test_rq_refreshes_coalesce_and_wait_for_t(backend_factory, events):
+    """At most one refresh waits per project; a refresh reads the newest labels when it runs."""
+    b = backend_factory(MODELPICKER_REFRESH_EVERY_LABELS="2", MODELPICKER_REFRESH_MIN_SECONDS="10")
+    clock = FakeClock()
+    b.service.clock = clock
+    runner = b.service.runner = HoldingRunner(b.service)
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    first = ok(b.webhook(events.tasks_created(*range(1, 31))))["refresh"]
+    assert first["status"] == "queued" and first["delay"] is None
+    for i in range(3):  # three labels while the refresh waits in the queue
+        assert ok(b.webhook(events.created(100 + i, i + 1, "zero")))["refresh"] == \
+            {"status": "coalesced", "job": first["job"]}
+    assert [job for job, _, _ in runner.submitted].count("refresh") == 1
+    runner.run_all()
+    record = ok(b.client.get("/jobs?project=1"))["jobs"][0]
+    assert record["state"] == "finished" and record["result"]["labels"] == 3  # the burst in one refresh
+    clock.now += 4
+    delayed = ok(b.webhook(events.created(110, 11, "one")))["refresh"]
+    assert delayed["status"] == "queued" and delayed["delay"] == pytest.approx(6.0)
+    assert runner.submitted[-1][2] == pytest.approx(6.0)
+    jobs = ok(b.client.get("/jobs?project=1"))["jobs"]
+    assert jobs[0]["state"] == "queued" and jobs[0]["run_after"] == pytest.approx(clock.now + 6.0)
+
+
+def test_refresh_pushes_then_switches_then_deletes_and_writes_the_ranking(backend_factory, events):
+    b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret")
+    ls = b.service._api = FakeLabelStudio()
+    ls.versions["candidate-x"] = [{"task": 1}]                      # someone else's version: kept
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    ok(b.webhook(events.tasks_created(*range(1, 31))))
+    first_version = ls.project_version
+    assert first_version == b.ranking()["model_version"] and len(ls.versions[first_version]) == 30
+    ls.calls.clear()
+    ok(b.webhook(events.created(100, 1, "zero")))
+    names = [c[0] for c in ls.calls]
+    assert names[:4] == ["import_predictions", "set_queue_version", "model_versions", "delete_model_version"]
+    assert ls.calls[3][2] == first_version                           # the superseded version went
+    assert names[4:] == ["get_project", "set_description"]
+    version = b.ranking()["model_version"]
+    assert ls.project_version == version and set(ls.versions) == {version, "candidate-x"}
+    pushed = ls.versions[version]
+    belief = b.service.belief(1)
+    assert sorted(p["task"] for p in pushed) == list(range(2, 31))  # the unlabelled tasks only
+    for p in pushed:
+        assert p["result"] == [] and p["score"] == belief.priority[belief.row(p["task"])]
+    assert ls.description.startswith("Admin notes: label carefully.\n\n" + BEGIN_MARKER)
+    assert ls.description.rstrip().endswith(END_MARKER)
+    for name in ("good", "fair", "poor"):
+        assert name in ls.description
+    assert "Decision: keep labelling" in ls.description
+    # nothing changed: a forced refresh pushes nothing and keeps the version
+    ls.calls.clear()
+    result = b.service.refresh(1, force=True)
+    assert result["state"] == "finished" and result["pushed"] == 0
+    assert [c[0] for c in ls.calls] == ["get_project"]               # the description is already current
+
+
+def test_a_failing_label_studio_marks_the_job_failed_not_the_webhook(backend_factory, events):
+    from backend.labelstudio_api import LabelStudioAPIError
+
+    b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret")
+    ls = b.service._api = FakeLabelStudio()
+
+    def broken(project, predictions):
+        raise LabelStudioAPIError("POST", f"/api/projects/{project}/import/predictions", 503, "maintenance")
+
+    ls.import_predictions = broken
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    answer = ok(b.webhook(events.tasks_created(*range(1, 31))))
+    assert answer["refresh"]["state"] == "failed"
+    job = ok(b.client.get("/jobs?project=1"))["jobs"][0]
+    assert job["state"] == "failed" and "HTTP 503" in job["message"] and "maintenance" in job["message"]
+    assert b.ranking()["tasks"] == 30                                  # the tasks are stored all the same
+
+
+def test_candidate_predictions_are_written_once_under_their_names(backend_factory, events, truth):
+    b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret",
+                        MODELPICKER_WRITE_CANDIDATES="true")
+    ls = b.service._api = FakeLabelStudio()
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    ok(b.webhook(events.tasks_created(*range(1, 31))))
+    for name in ("good", "fair", "poor"):
+        rows = ls.versions[name]
+        assert len(rows) == 30
+        assert all(r["result"][0]["from_name"] == "label" and r["result"][0]["to_name"] == "text" for r in rows)
+    good = {r["task"]: r["result"][0]["value"]["choices"][0] for r in ls.versions["good"]}
+    cached = b.service.store.predictions(1)
+    key = b.service.pool.candidates[0].cache_key
+    assert good == {t: cached[t][key] for t in range(1, 31)}
+    ok(b.webhook(events.created(100, 1, "zero")))
+    assert len(ls.versions["good"]) == 30                               # not written again
+
+
+def test_versions_answers_get_and_post(backend, events):
+    ok(backend.webhook(events.tasks_created(1, 2, 3)))
+    version = backend.ranking()["model_version"]
+    assert ok(backend.client.get("/versions"))["versions"] == [version]
+    assert ok(backend.client.get("/versions?project=1"))["versions"] == [version]
+    assert ok(backend.post("/versions", {"project": "1.1700000000"}))["versions"] == [version]
+    response = backend.client.get("/versions?project=5")
+    assert response.status_code == 404 and "project 5 is unknown" in response.get_json()["error"]

@@ -1,0 +1,359 @@
+"""Issue 4, end to end: a whole round inside a real Label Studio, with Redis and an rq worker process.
+
+Processes (all on 127.0.0.1, stopped at the end): Label Studio 1.23.2 from its
+own venv (``tests/support/labelstudio.py``), a Debian ``redis-server`` with a
+temporary directory and no persistence, ``rq worker --with-scheduler`` on the
+queue ``modelpicker``, and ``python -m backend`` with ``REDIS_URL``, so every
+refresh runs in the worker process, not in the webhook request.
+
+The digits example (400 tasks, 13 candidates; ``examples/digits/make_example.py``)
+is imported into a project whose description already holds an admin's text.
+Then a simulated annotator asks Label Studio for its next task and answers it
+with the held-back true label, and after each label waits until the backend's
+refresh has switched the project to the new priority version (one refresh
+period).  Checked on the way and at the end:
+
+* every served task is the top of the backend's refreshed order (the lowest
+  priority score among the unlabelled tasks of the project's model version);
+* superseded priority versions are removed; only one priority version is left;
+* the description shows the ranking between its marker lines, with the admin's
+  text kept, and says "STOP LABELLING" once P(best) >= 0.95, naming the true best;
+* GET /rounds holds the decision; the export (GET /export and
+  ``python -m backend export``) names the true best, and Label Studio imports
+  its predictions.json;
+* a fresh batch imported after the decision starts round 2.
+
+Timings per refresh go to ``benchmarks/results/round_e2e.json``.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support import annotator
+from tests.support.labelstudio import (REPO_ROOT, ServerError, _stop_process_group, backend_python, free_port,
+                                       log_tail, start_backend, start_label_studio, wait_for_http)
+
+N_TASKS = 400
+SEED = 0
+CONFIDENCE = 0.95
+#: MODELPICKER_MIN_LABELS: with the consensus strategy P(best) passes 0.95 after one label on this
+#: example, so the guard keeps the round going long enough to check the queue over several labels
+MIN_LABELS = 6
+MAX_LABELS = 40
+#: seconds one refresh (push 400 priorities, switch, delete the old ones, write the ranking) may take
+REFRESH_PERIOD_LIMIT = 90.0
+LS_PORTS, BACKEND_PORTS, REDIS_PORTS = (18300, 18400), (19400, 19500), (16400, 16500)
+ADMIN_TEXT = "Label each digit as shown.\nAsk the team lead when an image is unreadable."
+RESULTS_PATH = Path(os.environ.get("MODELPICKER_ROUND_E2E_RESULTS",
+                                   REPO_ROOT / "benchmarks" / "results" / "round_e2e.json"))
+BEGIN = "=== ModelPicker ranking: begin"
+
+
+def _load_make_example():
+    spec = importlib.util.spec_from_file_location(
+        "digits_make_example_round", REPO_ROOT / "examples" / "digits" / "make_example.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class Process:
+    """A subprocess in its own process group with a log file."""
+
+    def __init__(self, command: list[str], log_path: Path, env: dict, cwd: Path = REPO_ROOT):
+        self.log_path = log_path
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def stop(self) -> None:
+        _stop_process_group(self.process)
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory) -> dict:
+    make_example = _load_make_example()
+    out = tmp_path_factory.mktemp("digits-round")
+    summary = make_example.build(out, n_tasks=N_TASKS, seed=SEED)
+    assert summary["true_best_unique"]
+    return {"dir": out, "summary": summary, "tasks": json.loads((out / "tasks.json").read_text()),
+            "labels": json.loads((out / "labels.json").read_text()),
+            "label_config": (out / "label_config.xml").read_text(), "ref_field": make_example.REF_FIELD}
+
+
+@pytest.fixture(scope="module")
+def stack(digits, tmp_path_factory):
+    """Label Studio, redis-server, an rq worker process and the backend; yields their handles."""
+    logs = tmp_path_factory.mktemp("round-logs")
+    started: list = []
+    ls = start_label_studio(port_range=LS_PORTS)
+    started.append(ls)
+    try:
+        exe = shutil.which("redis-server")
+        assert exe, "redis-server is required (Debian package redis-server)"
+        redis_port = free_port(*REDIS_PORTS)
+        redis_dir = tmp_path_factory.mktemp("redis")
+        redis = Process([exe, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                         "--dir", str(redis_dir)], logs / "redis.log", dict(os.environ))
+        started.append(redis)
+        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        _wait_for_redis(redis_url, redis)
+        model_dir = tmp_path_factory.mktemp("model_dir")
+        env = {
+            "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.token, "MODEL_DIR": str(model_dir),
+            "MODELPICKER_POOL": str(digits["dir"] / "pool.yaml"), "MODELPICKER_SEED": str(SEED),
+            "MODELPICKER_CONFIDENCE": str(CONFIDENCE), "REDIS_URL": redis_url, "LOG_LEVEL": "INFO",
+            "MODELPICKER_REFRESH_EVERY_LABELS": "1", "MODELPICKER_MIN_LABELS": str(MIN_LABELS),
+        }
+        rq = str(Path(backend_python()).parent / "rq")
+        worker_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        worker_env.pop("PYTHONPATH", None)
+        worker = Process([rq, "worker", "--with-scheduler", "-u", redis_url, "--path", str(REPO_ROOT), "modelpicker"],
+                         logs / "rq-worker.log", worker_env)
+        started.append(worker)
+        backend = start_backend(env, logs / "backend.log", port_range=BACKEND_PORTS)
+        started.append(backend)
+        yield {"ls": ls, "backend": backend, "worker": worker, "redis_url": redis_url, "env": env, "logs": logs}
+    finally:
+        for item in reversed(started):
+            item.stop()
+
+
+def _wait_for_redis(url: str, process: Process, timeout: float = 20.0) -> None:
+    from redis import Redis
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            Redis.from_url(url).ping()
+            return
+        except Exception:
+            if time.monotonic() > deadline or process.process.poll() is not None:
+                raise ServerError(f"redis-server did not start: {log_tail(process.log_path)}")
+            time.sleep(0.05)
+
+
+def _logs(stack) -> str:
+    return "\n".join(f"--- {name} ---\n{log_tail(stack['logs'] / name, 40)}"
+                     for name in ("backend.log", "rq-worker.log"))
+
+
+def _wait_refreshed(stack, project: int, n_labels: int, timeout: float = REFRESH_PERIOD_LIMIT) -> dict:
+    """Wait until the backend counts ``n_labels`` and Label Studio follows its version, and no refresh is pending.
+
+    Returns ``{"version", "ranking", "seconds", "switched_seconds", "job"}``: seconds from the call until
+    Label Studio's project follows the new version, and until the refresh job (deletion included) finished.
+    """
+    ls, backend = stack["ls"], stack["backend"]
+    start = time.monotonic()
+    switched = None
+    while True:
+        if switched is None:
+            now = backend.api("GET", "/rankings", params={"project": project})
+            if now["labels"] == n_labels and \
+                    ls.api("GET", f"/api/projects/{project}/")["model_version"] == now["model_version"]:
+                switched = time.monotonic() - start
+        ranking = backend.api("GET", "/rankings", params={"project": project})
+        jobs = backend.api("GET", "/jobs", params={"project": project})["jobs"]
+        pending = [j for j in jobs if j["kind"] == "refresh" and j["state"] in ("queued", "started")]
+        failed = [j for j in jobs if j["kind"] == "refresh" and j["state"] == "failed"]
+        assert not failed, f"refresh failed: {failed[0]['message']}\n{_logs(stack)}"
+        if ranking["labels"] == n_labels and not pending:
+            current = ls.api("GET", f"/api/projects/{project}/")["model_version"]
+            if current == ranking["model_version"]:
+                return {"version": current, "ranking": ranking, "seconds": time.monotonic() - start,
+                        "switched_seconds": switched if switched is not None else time.monotonic() - start,
+                        "job": next(j for j in jobs if j["kind"] == "refresh" and j["state"] == "finished")}
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"no finished refresh for {n_labels} labels within {timeout:.0f} s "
+                                 f"(backend version {ranking['model_version']}, jobs {jobs[:3]})\n{_logs(stack)}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def round_run(stack, digits, tmp_path_factory) -> dict:
+    """Create the project, connect the backend, import the tasks, annotate until the stop signal."""
+    ls, backend = stack["ls"], stack["backend"]
+    ref, labels = digits["ref_field"], digits["labels"]
+    project = annotator.create_project(ls, "digits, one round", digits["label_config"])
+    ls.api("PATCH", f"/api/projects/{project}/", json={"description": ADMIN_TEXT})
+    annotator.connect_backend(ls, project, backend.url)
+    ids = annotator.import_tasks(ls, project, digits["tasks"], ref)
+    first = _wait_refreshed(stack, project, 0)
+    description_before = ls.api("GET", f"/api/projects/{project}/")["description"]
+    steps, refresh_seconds, switch_seconds = [], [], []
+    stopped = False
+    labelled: set[int] = set()
+    while len(steps) < MAX_LABELS:
+        version = ls.api("GET", f"/api/projects/{project}/")["model_version"]
+        scores = annotator.prediction_scores(ls, project, version)
+        task = ls.api("GET", f"/api/projects/{project}/next/", expected=(200, 404))
+        assert task and "id" in task, "the queue ran empty"
+        task_id = int(task["id"])
+        unlabelled = {t: s for t, s in scores.items() if t not in labelled}
+        steps.append({"task": task_id, "version": version, "score": scores.get(task_id),
+                      "lowest": min(unlabelled.values()) if unlabelled else None,
+                      "n_unlabelled_with_priority": len(unlabelled)})
+        ls.api("POST", f"/api/tasks/{task_id}/annotations/",
+               json={"result": annotator.choice_result("digit", "image", labels[task["data"][ref]]),
+                     "lead_time": 1.0})
+        labelled.add(task_id)
+        done = _wait_refreshed(stack, project, len(steps))
+        refresh_seconds.append(done["seconds"])
+        switch_seconds.append(done["switched_seconds"])
+        steps[-1].update(p_best=done["ranking"]["decision"]["p_best"], top=done["ranking"]["candidates"][0]["name"],
+                         push_seconds=done["job"]["result"]["seconds"])
+        description = ls.api("GET", f"/api/projects/{project}/")["description"]
+        if "STOP LABELLING" in description:
+            stopped = True
+            break
+    final = ls.api("GET", f"/api/projects/{project}/")
+    result = {"project": project, "ids": ids, "first": first, "steps": steps, "stopped": stopped,
+              "description_before": description_before, "description": final["description"],
+              "ranking": backend.api("GET", "/rankings", params={"project": project}),
+              "model_versions": ls.api("GET", f"/api/projects/{project}/model-versions/"),
+              "refresh_seconds": refresh_seconds, "switch_seconds": switch_seconds}
+    _write_results(result, digits)
+    return result
+
+
+def _write_results(result: dict, digits: dict) -> None:
+    seconds = sorted(result["refresh_seconds"])
+    switched = sorted(result["switch_seconds"])
+    record = {
+        "what": "one round in a real Label Studio: refresh on an rq worker after every label, until the stop signal",
+        "produced_by": "python -m pytest tests/e2e/test_round_e2e.py",
+        "n_tasks": N_TASKS, "seed": SEED, "confidence": CONFIDENCE,
+        "true_best": digits["summary"]["true_best"],
+        "labels_until_stop": len(result["steps"]), "stopped": result["stopped"],
+        "chosen": result["ranking"]["decision"]["candidate"],
+        "min_labels": MIN_LABELS,
+        "label_to_queue_switched_seconds": {"median": switched[len(switched) // 2] if switched else None,
+                                            "max": switched[-1] if switched else None,
+                                            "all": result["switch_seconds"]},
+        "label_to_refresh_finished_seconds": {"median": seconds[len(seconds) // 2] if seconds else None,
+                                              "max": seconds[-1] if seconds else None,
+                                              "all": result["refresh_seconds"]},
+        "refresh_job_seconds": [s.get("push_seconds") for s in result["steps"]],
+    }
+    RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_PATH.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def test_initial_refresh_orders_every_task(round_run):
+    job = round_run["first"]["job"]["result"]
+    assert job["pushed"] == N_TASKS and round_run["first"]["version"].startswith(f"modelpicker-p{round_run['project']}-")
+
+
+def test_each_served_task_is_the_top_of_the_refreshed_order(round_run):
+    steps = round_run["steps"]
+    assert len(steps) >= 2
+    for i, step in enumerate(steps):
+        assert step["score"] is not None, f"step {i}: task {step['task']} has no priority of {step['version']}"
+        assert step["score"] == step["lowest"], f"step {i}: served score {step['score']}, lowest {step['lowest']}"
+        assert step["n_unlabelled_with_priority"] == N_TASKS - i, f"step {i}: priorities missing"
+    versions = [s["version"] for s in steps]
+    assert len(set(versions)) == len(versions), "the queue version did not change after every label"
+
+
+def test_superseded_priority_versions_are_removed(round_run):
+    project = round_run["project"]
+    priority = [v for v in round_run["model_versions"] if v.startswith(f"modelpicker-p{project}-")]
+    assert priority == [round_run["ranking"]["model_version"]], round_run["model_versions"]
+
+
+def test_description_shows_the_ranking_and_keeps_the_admins_text(round_run, digits):
+    before, after = round_run["description_before"], round_run["description"]
+    for text in (before, after):
+        assert text.startswith(ADMIN_TEXT) and BEGIN in text and "=== ModelPicker ranking: end ===" in text
+        for candidate in digits["summary"]["candidates"]:
+            assert candidate["name"] in text
+    assert "Decision: keep labelling" in before
+
+
+def test_stop_signal_names_the_true_best(round_run, digits):
+    assert round_run["stopped"], f"no stop signal after {MAX_LABELS} labels: {round_run['ranking']['decision']}"
+    decision = round_run["ranking"]["decision"]
+    assert decision["stop"] and decision["p_best"] >= CONFIDENCE
+    true_best = digits["summary"]["true_best"]
+    assert decision["candidate"] == true_best
+    assert f"STOP LABELLING: {true_best} chosen" in round_run["description"]
+    # the stop came with the first refresh that had P(best) >= confidence and MIN_LABELS labels
+    steps = round_run["steps"]
+    assert len(steps) >= MIN_LABELS
+    assert all(s["p_best"] < CONFIDENCE for s in steps[MIN_LABELS - 1:-1])
+
+
+def test_rounds_hold_the_decision(stack, round_run, digits):
+    rounds = stack["backend"].api("GET", "/rounds", params={"project": round_run["project"]})
+    assert rounds["current_round"] == 1
+    decision = rounds["rounds"][0]["decision"]
+    assert rounds["rounds"][0]["state"] == "decided" and decision["state"] == "stop"
+    assert decision["candidate"] == digits["summary"]["true_best"] and decision["labels"] == len(round_run["steps"])
+
+
+def test_export_files_name_the_true_best_and_label_studio_imports_the_predictions(stack, round_run, digits, tmp_path):
+    backend, ls, project = stack["backend"], stack["ls"], round_run["project"]
+    true_best = digits["summary"]["true_best"]
+    bundle = backend.api("GET", "/export", params={"project": project})
+    assert bundle["decision"]["chosen"] == true_best and bundle["decision"]["stopped"]
+    assert bundle["decision"]["pool_entry"]["name"] == true_best
+    out = tmp_path / "export"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update({k: stack["env"][k] for k in ("MODEL_DIR", "MODELPICKER_POOL", "MODELPICKER_SEED")})
+    cli = subprocess.run([backend_python(), "-m", "backend", "export", "--project", str(project), "--out", str(out)],
+                         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    for name in ("decision.json", "ranking.csv", "ranking.json", "predictions.json"):
+        assert (out / name).is_file(), name
+    decision = json.loads((out / "decision.json").read_text())
+    assert decision["chosen"] == true_best and decision["evidence"]["p_best"] >= CONFIDENCE
+    assert (out / "ranking.csv").read_text().splitlines()[1].split(",")[1] == true_best
+    assert json.loads((out / "ranking.json").read_text())[0]["name"] == true_best
+    bad = subprocess.run([backend_python(), "-m", "backend", "export", "--project", "999", "--out", str(tmp_path / "x")],
+                         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "project 999 is unknown" in bad.stderr
+    # Label Studio accepts predictions.json as a task import with pre-annotations
+    predictions = json.loads((out / "predictions.json").read_text())
+    assert len(predictions) == N_TASKS
+    target = annotator.create_project(ls, "digits, pre-annotated", digits["label_config"])
+    answer = ls.api("POST", f"/api/projects/{target}/import", json=predictions)
+    assert answer["task_count"] == N_TASKS and answer.get("prediction_count") == N_TASKS, answer
+    versions = ls.api("GET", f"/api/projects/{target}/model-versions/")
+    assert versions.get(true_best) == N_TASKS, versions
+
+
+def test_webhook_answer_and_versions_endpoint(stack, round_run):
+    backend = stack["backend"]
+    answer = requests.get(backend.url + "/versions", timeout=10)
+    assert answer.status_code == 200 and round_run["ranking"]["model_version"] in answer.json()["versions"]
+
+
+def test_a_fresh_batch_after_the_decision_starts_round_two(stack, round_run, digits):
+    ls, backend, project = stack["ls"], stack["backend"], round_run["project"]
+    batch = [{"data": {**t["data"], digits["ref_field"]: "round2-" + t["data"][digits["ref_field"]]}}
+             for t in digits["tasks"][:30]]
+    answer = ls.api("POST", f"/api/projects/{project}/import", json=batch)
+    assert answer["task_count"] == 30
+    deadline = time.monotonic() + REFRESH_PERIOD_LIMIT
+    while True:
+        ranking = backend.api("GET", "/rankings", params={"project": project})
+        if ranking["round"] == 2 and ranking["tasks"] == 30:
+            break
+        assert time.monotonic() < deadline, f"round 2 did not start: {ranking}\n{_logs(stack)}"
+        time.sleep(0.2)
+    rounds = backend.api("GET", "/rounds", params={"project": project})
+    assert rounds["current_round"] == 2 and [r["state"] for r in rounds["rounds"]] == ["decided", "open"]
+    assert rounds["rounds"][0]["decision"]["candidate"] == digits["summary"]["true_best"]
+    assert ranking["labels"] == 0 and not ranking["decision"]["stop"]
