@@ -24,6 +24,13 @@ database write lock all that time (annotators' requests fail with "database is
 locked" meanwhile).  Run the deletion as its own background step, after the
 switch, and keep the number of pushed priorities small when Label Studio runs
 on SQLite.
+
+Two Label Studio 1.23.2 behaviours that reset the project's ``model_version``
+(the queue then falls back to random order until the next refresh): turning
+off "show predictions to annotators" (``show_collab_predictions``) in the
+project settings, and deleting any model version while ``model_version``
+equals the title of a connected ML backend (so never title the backend
+``modelpicker-priority-...``).
 """
 from __future__ import annotations
 
@@ -394,12 +401,18 @@ class LabelStudioAPI:
         Returns
         -------
         ``{"model_version", "pushed", "superseded": [versions], "deleted",
-        "seconds": {"push", "switch", "delete"}}``.
+        "seconds": {"push", "switch", "delete"}}``.  With no task to push
+        nothing is changed and ``model_version`` is None (Label Studio 1.23.2
+        refuses to switch to a version without predictions).
         """
         if not str(model_version).startswith(PRIORITY_VERSION_PREFIX):
             raise ValueError(f"priority model versions must start with {PRIORITY_VERSION_PREFIX!r}, "
                              f"got {model_version!r}")
-        seconds: dict[str, float] = {}
+        seconds: dict[str, float] = {"push": 0.0, "switch": 0.0, "delete": 0.0}
+        if len(task_ids) == 0:
+            # Label Studio refuses a model_version that has no predictions; an
+            # empty queue needs no order, so leave the project as it is
+            return {"model_version": None, "pushed": 0, "superseded": [], "deleted": 0, "seconds": seconds}
         start = time.perf_counter()
         pushed = self.push_priorities(project_id, task_ids, informativeness, model_version)
         seconds["push"] = time.perf_counter() - start

@@ -42,12 +42,14 @@ def priority_predictions(task_ids: Sequence[int], scores: Sequence[float], versi
 
 def switch_queue(api: LabelStudioAPI, project: int, task_ids: np.ndarray, scores: np.ndarray,
                  version: str) -> dict[str, Any]:
-    """Push, switch, delete (in that order); returns counts and seconds per step.
+    """Steps 1 and 2: push the priorities under ``version``, then make the project follow it.
 
     Parameters
     ----------
     task_ids, scores : ``(n_unlabelled,)`` Label Studio task ids and their queue scores.
     version : the new priority version.
+
+    Returns ``{"pushed", "seconds": {"push", "switch"}}``.
     """
     seconds = {}
     start = time.perf_counter()
@@ -56,11 +58,20 @@ def switch_queue(api: LabelStudioAPI, project: int, task_ids: np.ndarray, scores
     start = time.perf_counter()
     api.set_queue_version(project, version)
     seconds["switch"] = time.perf_counter() - start
+    return {"pushed": pushed, "seconds": seconds}
+
+
+def delete_superseded(api: LabelStudioAPI, project: int, version: str) -> dict[str, Any]:
+    """Step 3: delete every priority version of ``project`` but ``version`` (other versions are kept).
+
+    Slow on a SQLite Label Studio (it deletes prediction by prediction), so the
+    refresh runs it last, after the queue switch and the ranking write-back.
+    Returns ``{"superseded": [versions], "deleted", "seconds": {"delete"}}``.
+    """
     start = time.perf_counter()
     superseded = [v for v in api.model_versions(project) if v != version and is_priority_version(v, project)]
     deleted = sum(api.delete_model_version(project, v) for v in superseded)
-    seconds["delete"] = time.perf_counter() - start
-    return {"pushed": pushed, "superseded": superseded, "deleted": deleted, "seconds": seconds}
+    return {"superseded": superseded, "deleted": deleted, "seconds": {"delete": time.perf_counter() - start}}
 
 
 def write_ranking(api: LabelStudioAPI, project: int, records: list[dict], decision: dict,

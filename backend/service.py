@@ -16,10 +16,10 @@ from typing import Any, Callable
 import numpy as np
 
 import modelpicker_core as core
-from modelpicker_core.stopping import StoppingRule
+from modelpicker_core.stopping import Decision, StoppingRule
 
 from . import jobs
-from .belief import Belief, fit_belief, prediction_matrix, ranking_records
+from .belief import Belief, fit_belief, model_version, prediction_matrix, ranking_records
 from .debounce import plan_refresh
 from .decisions import STOP, decision_summary, is_stopped, next_record
 from .errors import RequestError
@@ -301,9 +301,26 @@ class Service:
             answer["refresh"] = self.request_refresh(project, force=True)
         elif event.action in LABEL_ACTIONS and changed + removed:
             answer["refresh"] = self.request_refresh(project)
-        belief = self.belief(project)
-        answer.update(labels=belief.n_labels, model_version=belief.model_version)
+        answer.update(self.label_summary(project))
         return answer
+
+    def label_summary(self, project: int) -> dict:
+        """``{"labels", "model_version"}`` of the current round without fitting the strategy.
+
+        The priority version depends on the labels only (see
+        :func:`backend.belief.model_version`), so the webhook can answer with
+        it at once; with rq the fit happens in the worker, not in the request.
+        """
+        with self._lock:
+            cached = self._beliefs.get(project)
+            if cached and cached[0] == self.store.revision(project) and \
+                    cached[1] == self.store.get_label_config(project):
+                return {"labels": cached[2].n_labels, "model_version": cached[2].model_version}
+        round_ = self.store.current_round(project)
+        in_round = set(self.store.round_tasks(project, round_))
+        labels = [x for x in self.store.labels(project) if x.task in in_round]
+        return {"labels": len(labels), "model_version": model_version(
+            project, labels, self.strategy, self.settings.seed, self._require_pool().fingerprint, round_)}
 
     # ------------------------------------------------------------------ rounds
     def _round_after_decision(self, project: int) -> int | None:
@@ -356,22 +373,23 @@ class Service:
     def stopping_rule(self) -> StoppingRule:
         return StoppingRule(self.settings.confidence, self.settings.label_budget, self.settings.min_labels)
 
-    def live_decision(self, project: int, belief: Belief) -> dict:
-        """What the stopping rule says now about the round's belief (not recorded)."""
+    def _rule(self, belief: Belief) -> tuple[Decision, dict]:
+        """The stopping rule's answer for a belief, and its JSON summary."""
         unlabelled = int((belief.labels < 0).sum()) if belief.task_ids.size else None
         d = self.stopping_rule().decide_for(belief.strategy, unlabelled)
-        return decision_summary(d, self.pool.names[d.model], self.settings.confidence, self.settings.label_budget)
+        return d, decision_summary(d, self.pool.names[d.model], self.settings.confidence, self.settings.label_budget)
+
+    def live_decision(self, project: int, belief: Belief) -> dict:
+        """What the stopping rule says now about the round's belief (not recorded)."""
+        return self._rule(belief)[1]
 
     def decide(self, project: int, belief: Belief) -> dict:
         """Ask the stopping rule, record a stop / reopen when its answer changed; returns the live decision."""
-        live = self.live_decision(project, belief)
+        d, live = self._rule(belief)
         round_ = self.store.current_round(project)
         history = self.store.decisions(project, round_)
         last = history[-1] if history else None
-        from modelpicker_core.stopping import Decision
-
-        state = next_record(last, Decision(live["stop"], self.pool.names.index(live["candidate"]), live["p_best"],
-                                           live["reason"], live["labels"]), live["candidate"])
+        state = next_record(last, d, live["candidate"])
         if state is not None:
             records = ranking_records(belief, self.pool.names)
             last = self.store.add_decision(project, round_, {
@@ -473,7 +491,7 @@ class Service:
                                  "(LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY unset or MODELPICKER_WRITEBACK=false)")
             result["seconds"]["total"] = time.perf_counter() - start
             return result
-        from .queue_writeback import candidate_predictions, switch_queue, write_ranking
+        from .queue_writeback import candidate_predictions, delete_superseded, switch_queue, write_ranking
 
         state = self.store.refresh_state(project)
         unlabelled = belief.labels < 0
@@ -483,9 +501,9 @@ class Service:
             switched = switch_queue(api, project, belief.task_ids[unlabelled], belief.priority[unlabelled],
                                     belief.model_version)
             self.store.set_pushed_version(project, belief.model_version)
-            result.update(pushed=switched["pushed"], deleted=switched["deleted"], superseded=switched["superseded"])
+            result["pushed"] = switched["pushed"]
             result["seconds"].update(switched["seconds"])
-        self.store.update_job(job_id, self.clock(), progress=0.8, message="writing the ranking into the project")
+        self.store.update_job(job_id, self.clock(), progress=0.6, message="writing the ranking into the project")
         t0 = time.perf_counter()
         write_ranking(api, project, ranking_records(belief, self.pool.names), decision, self.strategy,
                       decision["round"])
@@ -496,13 +514,18 @@ class Service:
             answers = self.store.predictions(project, todo)
             todo = [t for t in todo if len(answers.get(t, {})) == len(self.pool.candidates)]
             if todo:
-                self.store.update_job(job_id, self.clock(), progress=0.9,
+                self.store.update_job(job_id, self.clock(), progress=0.7,
                                       message=f"writing the candidates' predictions for {len(todo)} tasks")
                 choices = self._project_choices(project)
                 rows = candidate_predictions(todo, answers, [(c.name, c.cache_key) for c in self.pool.candidates],
                                              choices.name, choices.to_name)
                 result["candidate_predictions"] = api.import_predictions(project, rows)
                 self.store.mark_candidates_pushed(project, todo)
+        if state["pushed_version"] != belief.model_version or result["pushed"]:
+            self.store.update_job(job_id, self.clock(), progress=0.8, message="deleting superseded priorities")
+            removed = delete_superseded(api, project, belief.model_version)
+            result.update(deleted=removed["deleted"], superseded=removed["superseded"])
+            result["seconds"].update(removed["seconds"])
         result["seconds"]["total"] = time.perf_counter() - start
         result["message"] = (f"queue follows {belief.model_version}; pushed {result['pushed']}, "
                              f"deleted {result['deleted']} superseded; decision: "

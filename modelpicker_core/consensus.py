@@ -212,7 +212,7 @@ class Consensus(Strategy):
                  n_samples: int = 512, prior_strength: float = 1.5, group_strength: float = 2.0,
                  temperatures: Any = (0.1, 0.2, 0.35, 0.5, 0.75, 1.0), n_evaluated: int = 32, max_contenders: int = 16,
                  contender_z: float = 4.0, n_draws: int = 16, full_confusion: Any = False,
-                 fit_on: str = "all", exact_limit: int = 20_000_000):
+                 fit_on: str = "all", exact_limit: int = 4_000_000):
         self.n_samples = int(n_samples)
         self.prior_strength = float(prior_strength)
         self.group_strength = float(group_strength)
@@ -581,13 +581,14 @@ class Consensus(Strategy):
         """Posterior draws used for this pool: ``n_draws``, fewer on big pools to bound the step time.
 
         Each draw costs a pass over the ``n_groups * n_models`` prediction
-        cells; above 250,000 cells the count falls as ``1e6 / cells`` (never
-        below 2), e.g. 2 draws for 10,000 distinct rows x 100 models.
+        cells; above 31,250 cells the count falls as ``500,000 / cells`` (never
+        below 2): 16 for EmoContext pools, 5 for 1,000 items x 100 models,
+        2 for 10,000 distinct rows x 100 models.
         """
         if self.n_draws == 0:
             return 0
         cells = self._patterns.n_cells
-        return int(min(self.n_draws, max(2, 1_000_000 // max(cells, 1)))) if cells > 250_000 else self.n_draws
+        return int(min(self.n_draws, max(2, 500_000 // max(cells, 1))))
 
     def _temperature_evidence(self, param: np.ndarray, class_prior: np.ndarray) -> np.ndarray:
         """``(n_temperatures,)`` leave-one-out log evidence, computed on the labelled patterns only."""

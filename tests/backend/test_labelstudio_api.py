@@ -135,6 +135,15 @@ def test_queue_follows_pushed_priorities_and_old_ones_are_removed(api, server, p
     assert [t["id"] for t in api.annotated_tasks(pid)] == [top]
 
 
+def test_refresh_with_no_task_changes_nothing(api, project):
+    pid, ids = project
+    api.refresh_priorities(pid, ids, np.arange(N_TASKS), PRIORITY_VERSION_PREFIX + "1")
+    report = api.refresh_priorities(pid, [], [], PRIORITY_VERSION_PREFIX + "2")
+    assert report["model_version"] is None and report["pushed"] == 0
+    assert api.get_project(pid)["model_version"] == PRIORITY_VERSION_PREFIX + "1"
+    assert api.model_versions(pid) == {PRIORITY_VERSION_PREFIX + "1": N_TASKS}
+
+
 def test_chunked_import_and_version_deletion(api, project):
     pid, ids = project
     predictions = [{"task": t, "result": [], "score": 0.5, "model_version": "chunked"} for t in ids]

@@ -151,9 +151,9 @@ def test_refresh_pushes_then_switches_then_deletes_and_writes_the_ranking(backen
     ls.calls.clear()
     ok(b.webhook(events.created(100, 1, "zero")))
     names = [c[0] for c in ls.calls]
-    assert names[:4] == ["import_predictions", "set_queue_version", "model_versions", "delete_model_version"]
-    assert ls.calls[3][2] == first_version                           # the superseded version went
-    assert names[4:] == ["get_project", "set_description"]
+    assert names == ["import_predictions", "set_queue_version", "get_project", "set_description",
+                     "model_versions", "delete_model_version"]       # push, switch, ranking, then delete
+    assert ls.calls[-1][2] == first_version                          # the superseded version went
     version = b.ranking()["model_version"]
     assert ls.project_version == version and set(ls.versions) == {version, "candidate-x"}
     pushed = ls.versions[version]

@@ -9,6 +9,8 @@ its report.
 """
 from __future__ import annotations
 
+import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -23,6 +25,9 @@ from tests.support import labelstudio  # noqa: E402
 #: ports assigned to this suite (see /work/notes/layout.md)
 LS_PORTS = (18100, 18200)
 BACKEND_PORTS = (19200, 19300)
+
+#: the digits example the e2e tests use (the README quotes results for these)
+DIGITS_TASKS, DIGITS_SEED = 400, 0
 
 #: servers started by the fixtures of the running session, for failure reports
 _SERVERS: list[labelstudio._Server] = []
@@ -60,6 +65,37 @@ def start_backend(tmp_path_factory):
     for server in started:
         server.stop()
         _SERVERS.remove(server)
+
+
+def _load_make_example():
+    spec = importlib.util.spec_from_file_location(
+        "digits_make_example", REPO_ROOT / "examples" / "digits" / "make_example.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def digits(tmp_path_factory) -> dict:
+    """The digits example (400 tasks, seed 0) built into a temporary folder.
+
+    Keys: ``dir`` (with ``pool.yaml``), ``summary`` (true accuracies, true
+    best), ``tasks``, ``labels`` (``{ref_id: value}``), ``label_config``,
+    ``ref_field``.
+    """
+    make_example = _load_make_example()
+    out = tmp_path_factory.mktemp("digits")
+    summary = make_example.build(out, n_tasks=DIGITS_TASKS, seed=DIGITS_SEED)
+    assert summary["true_best_unique"], "the example's true best candidate must be unique"
+    return {
+        "dir": out,
+        "summary": summary,
+        "tasks": json.loads((out / "tasks.json").read_text()),
+        "labels": json.loads((out / "labels.json").read_text()),
+        "label_config": (out / "label_config.xml").read_text(),
+        "ref_field": make_example.REF_FIELD,
+    }
 
 
 @pytest.hookimpl(hookwrapper=True)

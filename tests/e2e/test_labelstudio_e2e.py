@@ -2,31 +2,37 @@
 
 Set-up, all through public HTTP APIs: the digits example is built into a
 temporary folder (400 held-out digit images, 13 candidate models); Label
-Studio runs from its own venv on 127.0.0.1; the backend runs as
-``python -m backend`` with that pool.  Two projects get the same tasks and the
-same backend (``POST /api/ml/``); Label Studio fetches every task's prediction
-(``retrieve_tasks_predictions``).
+Studio runs from its own venv on 127.0.0.1 (installed there when missing);
+the backend runs as ``python -m backend`` with that pool and with its own
+queue write-back (issue 4) switched off (``MODELPICKER_WRITEBACK=false``), so
+Label Studio *pulls* the priorities.  Each project is created, connected to
+the backend (``POST /api/ml/``, which adds the webhook) and then gets the
+tasks, so the TASKS_CREATED webhook hands the backend all 400 tasks.
 
-* "modelpicker order": sampling = uncertainty sampling, ``model_version`` =
-  the backend's priority version.  Until the backend re-prioritises on its own
-  (issue 4), **this test** re-triggers ``retrieve_tasks_predictions`` for the
+* "modelpicker order": Label Studio fetches every task's prediction
+  (``retrieve_tasks_predictions``); sampling = uncertainty sampling and
+  ``model_version`` = the backend's priority version.  Because the write-back
+  is off, **this test** re-triggers ``retrieve_tasks_predictions`` for the
   unlabelled tasks and PATCHes the project's ``model_version`` to the
-  backend's new version after every label.
+  backend's new version after every label (the backend's version changes
+  with every label; Label Studio only re-fetches when asked).
 * "Label Studio default order": sampling stays sequential (import order);
-  the backend sees the same tasks (TASKS_CREATED webhook) and the same labels.
+  the backend sees the same tasks and, through the webhook, the same kind of
+  labels.
+* "queue check": a third project in modelpicker order, annotated for a fixed
+  8 labels, to check the queue over more steps than the stopping rule needs.
 
-In both, a simulated annotator asks Label Studio for its next task and
-answers with the held-back true label, until the backend's top candidate has
-P(best) >= 0.95 (or 40 / 200 labels).  The label counts go to
-``benchmarks/results/digits_e2e.json`` (override with
+In the first two, a simulated annotator asks Label Studio for its next task
+(``GET /api/projects/{id}/next/``) and answers with the held-back true label
+(``POST /api/tasks/{id}/annotations/``) until the backend's top candidate
+(``GET /rankings``) has P(best) >= 0.95, or 40 / 200 labels.  The label
+counts go to ``benchmarks/results/digits_e2e.json`` (override with
 ``MODELPICKER_E2E_RESULTS``), which the README quotes.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -34,8 +40,8 @@ import pytest
 from tests.support import annotator
 from tests.support.labelstudio import LS_VERSION, REPO_ROOT
 
-N_TASKS = 400
-SEED = 0
+#: the backend's strategy seed (MODELPICKER_SEED)
+BACKEND_SEED = 0
 P_BEST_STOP = 0.95
 MAX_LABELS = 200
 #: each re-prioritisation makes Label Studio store ~400 predictions (about 5-10 s)
@@ -48,32 +54,6 @@ RESULTS_PATH = Path(os.environ.get("MODELPICKER_E2E_RESULTS",
                                    REPO_ROOT / "benchmarks" / "results" / "digits_e2e.json"))
 
 
-def _load_make_example():
-    spec = importlib.util.spec_from_file_location(
-        "digits_make_example", REPO_ROOT / "examples" / "digits" / "make_example.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory) -> dict:
-    """The digits example, generated with the seed the README states."""
-    make_example = _load_make_example()
-    out = tmp_path_factory.mktemp("digits")
-    summary = make_example.build(out, n_tasks=N_TASKS, seed=SEED)
-    assert summary["true_best_unique"], "the example's true best candidate must be unique"
-    return {
-        "dir": out,
-        "summary": summary,
-        "tasks": json.loads((out / "tasks.json").read_text()),
-        "labels": json.loads((out / "labels.json").read_text()),
-        "label_config": (out / "label_config.xml").read_text(),
-        "ref_field": make_example.REF_FIELD,
-    }
-
-
 @pytest.fixture(scope="module")
 def backend(label_studio, digits, start_backend, tmp_path_factory):
     model_dir = tmp_path_factory.mktemp("model_dir")
@@ -82,7 +62,7 @@ def backend(label_studio, digits, start_backend, tmp_path_factory):
         "LABEL_STUDIO_API_KEY": label_studio.token,
         "MODEL_DIR": str(model_dir),
         "MODELPICKER_POOL": str(digits["dir"] / "pool.yaml"),
-        "MODELPICKER_SEED": str(SEED),
+        "MODELPICKER_SEED": str(BACKEND_SEED),
         # issue 3: Label Studio pulls the priorities (retrieve_tasks_predictions); the
         # backend's own queue write-back (issue 4) stays off so the default-order project keeps its order
         "MODELPICKER_WRITEBACK": "false",
@@ -91,23 +71,15 @@ def backend(label_studio, digits, start_backend, tmp_path_factory):
 
 
 def _set_up_project(ls, backend, digits, title: str, fetch_predictions: bool) -> dict:
-    """Create the project, connect the backend, import the tasks (in that order).
-
-    Connecting first means Label Studio's TASKS_CREATED webhook hands the
-    backend every task, so both projects' beliefs cover the same 400 tasks.
-    With ``fetch_predictions`` Label Studio then asks the backend for every
-    task's prediction (needed for uncertainty sampling).
-    """
-    project = annotator.create_project(ls, title, digits["label_config"])
-    annotator.connect_backend(ls, project, backend.url)
-    ids = annotator.import_tasks(ls, project, digits["tasks"], digits["ref_field"])
+    """Create, connect, import; with ``fetch_predictions`` Label Studio then asks for every task's prediction."""
+    project, import_order = annotator.set_up_project(ls, backend.url, title, digits["label_config"],
+                                                     digits["tasks"], digits["ref_field"])
     n_predictions = None
     if fetch_predictions:
         annotator.retrieve_predictions(ls, project)
         version = backend.api("GET", "/rankings", params={"project": project})["model_version"]
         n_predictions = len(annotator.prediction_scores(ls, project, version))
     known = backend.api("GET", "/rankings", params={"project": project})["tasks"]
-    import_order = [ids[task["data"][digits["ref_field"]]] for task in digits["tasks"]]
     return {"project": project, "import_order": import_order, "predictions": n_predictions,
             "backend_tasks": known}
 
@@ -176,6 +148,7 @@ def _write_results(out: dict, summary: dict, strategy: str) -> None:
         "produced_by": "python -m pytest tests/e2e/test_labelstudio_e2e.py",
         "label_studio": LS_VERSION,
         "strategy": strategy,
+        "backend_seed": BACKEND_SEED,
         "example": {"n_tasks": summary["n_tasks"], "seed": summary["seed"], "true_best": summary["true_best"],
                     "true_accuracy": {c["name"]: c["accuracy"] for c in summary["candidates"]}},
         "p_best_stop": P_BEST_STOP,
@@ -187,35 +160,24 @@ def _write_results(out: dict, summary: dict, strategy: str) -> None:
     RESULTS_PATH.write_text(json.dumps(record, indent=2) + "\n")
 
 
-def test_backend_knows_every_task_of_both_projects(runs):
+def test_backend_knows_every_task_of_both_projects(runs, digits):
     for name in (MODELPICKER_ORDER, DEFAULT_ORDER):
-        assert runs[name]["backend_tasks"] == N_TASKS, name
+        assert runs[name]["backend_tasks"] == len(digits["tasks"]), name
 
 
-def test_label_studio_fetched_a_prediction_for_every_task(runs):
-    assert runs[MODELPICKER_ORDER]["predictions"] == N_TASKS
-
-
-def _assert_served_lowest_scores(run: dict) -> None:
-    served = run["result"].served
-    assert served, "no task was served"
-    for step in served:
-        assert step.score is not None, f"step {step.step}: task {step.task} has no prediction of {step.model_version}"
-        assert step.score == step.lowest_score, (
-            f"step {step.step}: Label Studio served task {step.task} with score {step.score}, "
-            f"but an unlabelled task scored {step.lowest_score} under {step.model_version}")
-    served_ids = [s.task for s in served]
-    assert served_ids != run["import_order"][:len(served_ids)], "served in import order"
+def test_label_studio_fetched_a_prediction_for_every_task(runs, digits):
+    assert runs[MODELPICKER_ORDER]["predictions"] == len(digits["tasks"])
 
 
 def test_label_studio_serves_the_backends_most_informative_tasks(runs):
-    _assert_served_lowest_scores(runs[MODELPICKER_ORDER])
+    run = runs[MODELPICKER_ORDER]
+    assert annotator.queue_violations(run["result"], run["import_order"]) == []
 
 
 def test_queue_follows_the_backend_label_after_label(queue_check):
     result = queue_check["result"]
     assert result.n_labels == QUEUE_CHECK_LABELS
-    _assert_served_lowest_scores(queue_check)
+    assert annotator.queue_violations(result, queue_check["import_order"]) == []
     versions = [step.model_version for step in result.served]
     assert len(set(versions)) == len(versions), f"the priority version did not change with every label: {versions}"
 

@@ -119,8 +119,8 @@ def stack(digits, tmp_path_factory):
         rq = str(Path(backend_python()).parent / "rq")
         worker_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         worker_env.pop("PYTHONPATH", None)
-        worker = Process([rq, "worker", "--with-scheduler", "-u", redis_url, "--path", str(REPO_ROOT), "modelpicker"],
-                         logs / "rq-worker.log", worker_env)
+        worker = Process([rq, "worker", "--with-scheduler", "--worker-class", "rq.worker.SimpleWorker",
+                          "-u", redis_url, "--path", str(REPO_ROOT), "modelpicker"], logs / "rq-worker.log", worker_env)
         started.append(worker)
         backend = start_backend(env, logs / "backend.log", port_range=BACKEND_PORTS)
         started.append(backend)

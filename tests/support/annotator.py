@@ -75,6 +75,19 @@ def prediction_scores(ls: LabelStudioServer, project: int, model_version: str) -
     return {int(r["task"]): float(r["score"]) for r in rows if r.get("model_version") == model_version}
 
 
+def set_up_project(ls: LabelStudioServer, backend_url: str, title: str, label_config: str,
+                   tasks: list[dict], key_field: str) -> tuple[int, list[int]]:
+    """Create a project, connect the backend, then import ``tasks``; returns ``(project, task ids in import order)``.
+
+    Connecting before importing makes Label Studio's TASKS_CREATED webhook
+    hand the backend every task.
+    """
+    project = create_project(ls, title, label_config)
+    connect_backend(ls, project, backend_url)
+    ids = import_tasks(ls, project, tasks, key_field)
+    return project, [ids[task["data"][key_field]] for task in tasks]
+
+
 def choice_result(from_name: str, to_name: str, value: str) -> list[dict]:
     """The ``result`` of a single-choice annotation."""
     return [{"from_name": from_name, "to_name": to_name, "type": "choices", "value": {"choices": [value]}}]
@@ -118,6 +131,28 @@ class LoopResult:
         return len(self.served)
 
 
+def queue_violations(result: LoopResult, import_order: list[int]) -> list[str]:
+    """What contradicts "Label Studio served the backend's most informative task" in a checked run.
+
+    Empty when every served task had a prediction of the version in force and
+    the lowest score among the unlabelled tasks, and the served order is not
+    the import order.
+    """
+    problems = []
+    for step in result.served:
+        if step.score is None:
+            problems.append(f"step {step.step}: task {step.task} has no prediction of {step.model_version}")
+        elif step.score != step.lowest_score:
+            problems.append(f"step {step.step}: Label Studio served task {step.task} with score {step.score}, "
+                            f"but an unlabelled task scored {step.lowest_score} under {step.model_version}")
+    served_ids = [s.task for s in result.served]
+    if not served_ids:
+        problems.append("no task was served")
+    elif served_ids == import_order[:len(served_ids)]:
+        problems.append(f"the {len(served_ids)} tasks were served in import order")
+    return problems
+
+
 def wait_for_labels(backend: BackendServer, project: int, n_labels: int, timeout: float = 30.0) -> dict:
     """Poll ``GET /rankings`` until the backend counts ``n_labels`` labels (webhooks delivered)."""
     deadline = time.monotonic() + timeout
@@ -132,6 +167,26 @@ def wait_for_labels(backend: BackendServer, project: int, n_labels: int, timeout
     return ranking
 
 
+def wait_for_queue_version(ls: LabelStudioServer, backend: BackendServer, project: int,
+                           timeout: float = 120.0) -> str:
+    """Wait until the project serves by the backend's current priority version; return that version.
+
+    That is: sampling is uncertainty sampling and ``model_version`` equals the
+    ``model_version`` of the backend's ``GET /rankings``.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        version = backend.api("GET", "/rankings", params={"project": project})["model_version"]
+        settings = ls.api("GET", f"/api/projects/{project}/")
+        if settings.get("model_version") == version and settings.get("sampling") == UNCERTAINTY:
+            return version
+        if time.monotonic() > deadline:
+            raise ServerError(
+                f"project {project} still serves {settings.get('sampling')!r} / "
+                f"{settings.get('model_version')!r} after {timeout:.0f} s; the backend's version is {version!r}")
+        time.sleep(0.2)
+
+
 def annotate_until_confident(
     ls: LabelStudioServer,
     backend: BackendServer,
@@ -144,6 +199,8 @@ def annotate_until_confident(
     max_labels: int,
     reprioritise_every: int | None = None,
     task_ids: list[int] | None = None,
+    queue_by_backend: bool = False,
+    queue_timeout: float = 120.0,
 ) -> LoopResult:
     """Ask Label Studio for the next task, answer it truthfully, until the backend is sure enough.
 
@@ -159,10 +216,18 @@ def annotate_until_confident(
         the unlabelled tasks (the backend's version changes with every label),
         set the project's ``model_version`` to the backend's version, and check
         that each served task has the lowest score among the unlabelled tasks.
-    task_ids : every task of the project; needed with ``reprioritise_every``.
+    task_ids : every task of the project; needed with ``reprioritise_every``
+        and ``queue_by_backend``.
+    queue_by_backend : the backend writes the queue itself (issue 4's
+        write-back): before every task the loop waits (up to ``queue_timeout``
+        seconds) until the project's ``model_version`` is the backend's current
+        version under uncertainty sampling, then checks the served task's score
+        like ``reprioritise_every`` does.  The loop itself changes nothing.
     """
-    if reprioritise_every and not task_ids:
-        raise ValueError("reprioritise_every needs the project's task_ids")
+    if (reprioritise_every or queue_by_backend) and not task_ids:
+        raise ValueError("checking the queue needs the project's task_ids")
+    if reprioritise_every and queue_by_backend:
+        raise ValueError("either the test (reprioritise_every) or the backend (queue_by_backend) orders the queue")
     start = time.monotonic()
     served: list[ServedTask] = []
     labelled: set[int] = set()
@@ -182,6 +247,12 @@ def annotate_until_confident(
             if missing:
                 raise ServerError(f"{len(missing)} unlabelled tasks have no prediction of {version}")
             refreshes += 1
+        if queue_by_backend:
+            version = wait_for_queue_version(ls, backend, project, queue_timeout)
+            scores = prediction_scores(ls, project, version)
+            missing = (all_tasks - labelled) - set(scores)
+            if missing:
+                raise ServerError(f"{len(missing)} unlabelled tasks have no prediction of {version}")
         task = ls.api("GET", f"/api/projects/{project}/next/", expected=(200, 404))
         if not task or "id" not in task:
             stopped_by = "queue_empty"
@@ -205,6 +276,7 @@ def annotate_until_confident(
         if top["p_best"] >= p_best_stop:
             stopped_by = "p_best"
             break
-    return LoopResult(project=project, sampling=UNCERTAINTY if reprioritise_every else SEQUENTIAL,
+    return LoopResult(project=project,
+                      sampling=UNCERTAINTY if reprioritise_every or queue_by_backend else SEQUENTIAL,
                       served=served, stopped_by=stopped_by, ranking=ranking, refreshes=refreshes,
                       seconds=time.monotonic() - start)

@@ -14,7 +14,8 @@ Public API (kept stable; other suites import it):
   ``session``, :meth:`LabelStudioServer.api`, :meth:`LabelStudioServer.stop`).
 * :func:`start_backend` -> :class:`BackendServer` (``url``, ``session``,
   :meth:`BackendServer.stop`), running ``python -m backend`` as a subprocess.
-* :func:`free_port`, :func:`wait_for_http`, :func:`log_tail`, :func:`fast_temp_root`.
+* :func:`free_port`, :func:`wait_for_http`, :func:`log_tail`, :func:`fast_temp_root`,
+  :func:`stop_process_group` (also importable as ``_stop_process_group``).
 
 Both server objects are context managers that stop their process group on exit
 and print the tail of the server log when starting fails.
@@ -136,6 +137,10 @@ def _stop_process_group(process: subprocess.Popen, grace: float = 20.0) -> None:
         except ProcessLookupError:
             pass
         process.wait(timeout=10)
+
+
+#: public name (other suites stop their own helper processes with it)
+stop_process_group = _stop_process_group
 
 
 def _raise_for_status(response: requests.Response, expected: Iterable[int] | None) -> None:
