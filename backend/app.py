@@ -4,7 +4,9 @@
 ``/health``, ``/setup``, ``/predict``, ``/webhook`` routes and the
 :class:`~backend.model.ModelPickerModel` registration are label-studio-ml's)
 and then replaces the view functions behind those routes and adds
-``GET /rankings``.  Why replace them, for label-studio-ml 1.0.9:
+``GET /rankings``, ``GET /jobs``, ``GET``/``POST /rounds``, ``GET /export`` and
+``GET /versions`` (label-studio-ml routes ``/versions`` for POST only, while
+Label Studio 1.23 asks with GET).  Why replace them, for label-studio-ml 1.0.9:
 
 * ``/webhook`` hands every event to its job manager: without Redis a
   subprocess per event, which rebuilds the model from the newest job-result

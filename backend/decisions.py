@@ -20,9 +20,10 @@ from typing import Any
 from modelpicker_core.stopping import Decision
 
 STOP, REOPENED = "stop", "reopened"
-#: a line for each reason the stopping rule can give
+#: a line for each reason the stopping rule can give; the rule reads the strategy's ``p_top()``
+#: when it has one, which can exceed the ranking's P(best) column when candidates tie
 REASON_TEXT = {
-    "confident": "P(best) reached the confidence {confidence:.2f}",
+    "confident": "its probability of being a best candidate (ties counted) reached {confidence:.2f}",
     "budget": "the label budget of {budget} labels is spent",
     "exhausted": "every task of the round is labelled",
     "continue": "P(best) is below the confidence {confidence:.2f}",

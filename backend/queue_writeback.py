@@ -61,15 +61,16 @@ def switch_queue(api: LabelStudioAPI, project: int, task_ids: np.ndarray, scores
     return {"pushed": pushed, "seconds": seconds}
 
 
-def delete_superseded(api: LabelStudioAPI, project: int, version: str) -> dict[str, Any]:
-    """Step 3: delete every priority version of ``project`` but ``version`` (other versions are kept).
+def delete_superseded(api: LabelStudioAPI, project: int, version: str, keep: Sequence[str] = ()) -> dict[str, Any]:
+    """Step 3: delete every priority version of ``project`` but ``version`` and ``keep`` (other versions are kept).
 
     Slow on a SQLite Label Studio (it deletes prediction by prediction), so the
     refresh runs it last, after the queue switch and the ranking write-back.
     Returns ``{"superseded": [versions], "deleted", "seconds": {"delete"}}``.
     """
     start = time.perf_counter()
-    superseded = [v for v in api.model_versions(project) if v != version and is_priority_version(v, project)]
+    keep = {version, *keep}
+    superseded = [v for v in api.model_versions(project) if v not in keep and is_priority_version(v, project)]
     deleted = sum(api.delete_model_version(project, v) for v in superseded)
     return {"superseded": superseded, "deleted": deleted, "seconds": {"delete": time.perf_counter() - start}}
 

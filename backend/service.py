@@ -21,7 +21,7 @@ from modelpicker_core.stopping import Decision, StoppingRule
 from . import jobs
 from .belief import Belief, fit_belief, model_version, prediction_matrix, ranking_records
 from .debounce import plan_refresh
-from .decisions import STOP, decision_summary, is_stopped, next_record
+from .decisions import decision_summary, is_stopped, next_record
 from .errors import RequestError
 from .events import annotation_versions, parse_event
 from .labelconfig import ChoicesControl, LabelConfigError, parse_choices
@@ -494,10 +494,13 @@ class Service:
         from .queue_writeback import candidate_predictions, delete_superseded, switch_queue, write_ranking
 
         state = self.store.refresh_state(project)
-        unlabelled = belief.labels < 0
-        if state["pushed_version"] != belief.model_version and unlabelled.any():
+        unlabelled = np.flatnonzero(belief.labels < 0)
+        if self.settings.push_limit and unlabelled.size > self.settings.push_limit:
+            first = np.argsort(belief.priority[unlabelled], kind="stable")[:self.settings.push_limit]
+            unlabelled = np.sort(unlabelled[first])
+        if state["pushed_version"] != belief.model_version and unlabelled.size:
             self.store.update_job(job_id, self.clock(), progress=0.3,
-                                  message=f"pushing {int(unlabelled.sum())} priorities as {belief.model_version}")
+                                  message=f"pushing {unlabelled.size} priorities as {belief.model_version}")
             switched = switch_queue(api, project, belief.task_ids[unlabelled], belief.priority[unlabelled],
                                     belief.model_version)
             self.store.set_pushed_version(project, belief.model_version)
@@ -523,7 +526,7 @@ class Service:
                 self.store.mark_candidates_pushed(project, todo)
         if state["pushed_version"] != belief.model_version or result["pushed"]:
             self.store.update_job(job_id, self.clock(), progress=0.8, message="deleting superseded priorities")
-            removed = delete_superseded(api, project, belief.model_version)
+            removed = delete_superseded(api, project, belief.model_version, keep=self.pool.names)
             result.update(deleted=removed["deleted"], superseded=removed["superseded"])
             result["seconds"].update(removed["seconds"])
         result["seconds"]["total"] = time.perf_counter() - start

@@ -61,6 +61,9 @@ class Settings:
         configured, refreshes push priorities and write the ranking into the project.
     write_candidates : ``MODELPICKER_WRITE_CANDIDATES``; also store every
         candidate's predictions in Label Studio under ``model_version`` = its name.
+    push_limit : ``MODELPICKER_PUSH_LIMIT``; 0 = push a priority for every
+        unlabelled task; k > 0 = only for the k served first (a Label Studio on
+        SQLite deletes superseded predictions slowly, see the README).
     """
 
     pool_path: Path | None = None
@@ -85,6 +88,7 @@ class Settings:
     min_labels: int = 1
     writeback: bool = True
     write_candidates: bool = False
+    push_limit: int = 0
 
     @property
     def label_studio_configured(self) -> bool:
@@ -188,6 +192,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         min_labels=_int(env, "MODELPICKER_MIN_LABELS", 1, 0, 10**9),
         writeback=_bool(env, "MODELPICKER_WRITEBACK", True),
         write_candidates=_bool(env, "MODELPICKER_WRITE_CANDIDATES", False),
+        push_limit=_int(env, "MODELPICKER_PUSH_LIMIT", 0, 0, 10**9),
     )
 
 

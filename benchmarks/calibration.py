@@ -26,6 +26,13 @@ Outputs in ``--out`` (default ``benchmarks/results``):
 """
 from __future__ import annotations
 
+import os
+
+# One BLAS thread per process: the matrices are small and the runs use worker
+# processes, so multi-threaded BLAS only oversubscribes the cores.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 import argparse
 import json
 import multiprocessing
@@ -123,6 +130,22 @@ def run(name: str, data: Path, args) -> dict:
     stop_p = np.array([reported[i, f] for i, f in enumerate(first) if f >= 0])
     stop_hit = np.array([hits[i, f] for i, f in enumerate(first) if f >= 0])
     high = p >= args.confidence
+    stopping_rules = []
+    for threshold in (args.confidence, 0.97, 0.99):
+        for patience in (1, 2, 3, 5):
+            stopped, right, used = 0, 0, []
+            for rep_p, rep_hit in zip(reported, hits):
+                streak = 0
+                for step, value in enumerate(rep_p):
+                    streak = streak + 1 if value >= threshold else 0
+                    if streak >= patience:
+                        stopped += 1
+                        right += int(rep_hit[step])
+                        used.append(step + 1)
+                        break
+            stopping_rules.append({"threshold": threshold, "patience": patience, "stopped": stopped,
+                                   "pick_is_true_best": round(right / stopped, 4) if stopped else None,
+                                   "mean_labels": round(float(np.mean(used)), 2) if used else None})
     budgets = list(range(1, n_labels + 1))
     identification = hits.mean(axis=0)
     summary = {
@@ -136,7 +159,10 @@ def run(name: str, data: Path, args) -> dict:
                                "mean_labels_at_stop": round(float(np.mean([f + 1 for f in first if f >= 0])), 2) if stop_p.size else None,
                                "mean_reported": round(float(stop_p.mean()), 4) if stop_p.size else None,
                                "pick_is_true_best": round(float(stop_hit.mean()), 4) if stop_p.size else None},
+        "stopping_rules": stopping_rules,
     }
+    np.savez_compressed(Path(args.out) / f"calibration_{name}.npz", reported=reported.astype(np.float32),
+                        hit=hits.astype(bool))
     result = {
         "setting": "pool", "data": str(data), "realizations": args.realizations, "seed": args.seed, "pool_size": size,
         "n_items": col.n_items, "n_models": col.n_models, "n_classes": col.n_classes,

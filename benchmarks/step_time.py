@@ -5,13 +5,22 @@ Usage::
     python benchmarks/step_time.py                       # 10,000 items x 100 models x 10 classes
     python benchmarks/step_time.py --items 1000 10000 --models 10 100 --classes 10 --out benchmarks/results/step_time.json
 
-A "step" is what the labelling loop does per label: take the label
+Wall time depends on what else runs on the machine; the CPU time of this
+process (``cpu ms``) does not, and the 1-minute load average is recorded with
+each row.  A "step" is what the labelling loop does per label: take the label
 (``observe``), recompute the belief (P(best), Monte Carlo), and pick the next
 item (``select``).  The pool is synthetic (``modelpicker_core.synth``, the
 many-models preset's error structure); the median over ``--steps`` steps after
 ``--warmup`` labels is reported.
 """
 from __future__ import annotations
+
+import os
+
+# One BLAS thread per process: the matrices are small and the runs use worker
+# processes, so multi-threaded BLAS only oversubscribes the cores.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 import argparse
 import itertools
@@ -43,19 +52,22 @@ def time_steps(n_items, n_models, n_classes, steps, warmup, seed, params):
     s.set_pool(preds)
     setup = time.perf_counter() - t0
     unlabelled = np.ones(n_items, dtype=bool)
-    times = []
+    times, cpu = [], []
     i = s.select(preds, None, candidates=unlabelled)
     for step in range(warmup + steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         s.observe(preds[i], labels[i], item=i)
         unlabelled[i] = False
         s.p_best()
         i = s.select(preds, None, candidates=unlabelled)
         if step >= warmup:
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
     return {"items": n_items, "models": n_models, "classes": n_classes, "set_pool_ms": round(setup * 1e3, 1),
             "step_ms_median": round(float(np.median(times)) * 1e3, 1),
             "step_ms_p90": round(float(np.percentile(times, 90)) * 1e3, 1), "steps": steps,
+            "step_cpu_ms_median": round(float(np.median(cpu)) * 1e3, 1),
+            "load_average_1min": round(os.getloadavg()[0], 2),
             "contenders_last": int(s._belief()["contenders"].size)}
 
 
@@ -71,12 +83,13 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
     args = ap.parse_args(argv)
     rows = []
-    print(f"{'items':>7} {'models':>7} {'classes':>8} {'set_pool ms':>12} {'step ms (median)':>17} {'p90':>7}")
+    print(f"{'items':>7} {'models':>7} {'classes':>8} {'set_pool ms':>12} {'step ms (median)':>17} {'p90':>7} "
+          f"{'cpu ms':>7} {'load':>5}")
     for n, m, k in itertools.product(args.items, args.models, args.classes):
         row = time_steps(n, m, k, args.steps, args.warmup, args.seed, json.loads(args.params))
         rows.append(row)
-        print(f"{n:>7} {m:>7} {k:>8} {row['set_pool_ms']:>12} {row['step_ms_median']:>17} {row['step_ms_p90']:>7}",
-              flush=True)
+        print(f"{n:>7} {m:>7} {k:>8} {row['set_pool_ms']:>12} {row['step_ms_median']:>17} {row['step_ms_p90']:>7} "
+              f"{row['step_cpu_ms_median']:>7} {row['load_average_1min']:>5}", flush=True)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({"machine": platform.processor() or platform.machine(),

@@ -217,3 +217,17 @@ def test_versions_answers_get_and_post(backend, events):
     assert ok(backend.post("/versions", {"project": "1.1700000000"}))["versions"] == [version]
     response = backend.client.get("/versions?project=5")
     assert response.status_code == 404 and "project 5 is unknown" in response.get_json()["error"]
+
+
+def test_push_limit_pushes_only_the_tasks_served_first(backend_factory, events):
+    b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret",
+                        MODELPICKER_PUSH_LIMIT="5")
+    ls = b.service._api = FakeLabelStudio()
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    ok(b.webhook(events.tasks_created(*range(1, 31))))
+    ok(b.webhook(events.created(100, 1, "zero")))
+    belief = b.service.belief(1)
+    pushed = ls.versions[b.ranking()["model_version"]]
+    assert len(pushed) == 5 and len(ls.versions) == 1
+    free = [(belief.priority[i], int(t)) for i, t in enumerate(belief.task_ids) if belief.labels[i] < 0]
+    assert max(p["score"] for p in pushed) <= sorted(free)[4][0]

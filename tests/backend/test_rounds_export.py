@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -147,6 +148,10 @@ def test_export_writes_the_decision_ranking_and_predictions(budget_backend, even
     assert decision["decided_at"].endswith("+00:00")
     assert [r["name"] for r in bundle["ranking"]] == [c["name"] for c in b.ranking()["candidates"]]
     assert sorted(bundle["files"]) == ["decision.json", "predictions.json", "ranking.csv", "ranking.json"]
+    written = Path(bundle["written_to"])
+    assert written == b.service.settings.model_dir / "exports" / "project-1" / "round-1"
+    assert json.loads((written / "decision.json").read_text()) == decision
+    assert json.loads((written / "predictions.json").read_text()) == bundle["predictions"]
     # predictions.json: Label Studio's task import format, the chosen candidate's answer for every task
     key = b.service.pool.candidates[b.service.pool.names.index(chosen)].cache_key
     cached = b.service.store.predictions(1)

@@ -9,6 +9,14 @@ from modelpicker_core.consensus import Consensus, PoolPatterns
 from modelpicker_core.synth import generate, spec_for
 
 
+#: smaller Monte Carlo settings keep the tests fast; the defaults are exercised by the benchmarks
+FAST = {"n_samples": 128, "n_draws": 4}
+
+
+def make(n_models, n_classes, **kwargs):
+    return registry.make("consensus", n_models, n_classes, **{**FAST, **kwargs})
+
+
 def toy_pool(n=300, seed=0):
     """4 models, 3 classes: model 0 is right 90%, the others 70-80% with shared mistakes."""
     rng = np.random.default_rng(seed)
@@ -55,7 +63,7 @@ def test_needs_a_pool_before_scoring():
 
 def test_p_best_is_a_distribution_and_p_top_bounds_it():
     preds, _ = toy_pool()
-    s = registry.make("consensus", 4, 3, random_state=1)
+    s = make(4, 3, random_state=1)
     s.set_pool(preds)
     p, top = s.p_best(), s.p_top()
     assert p.shape == (4,) and np.all(p >= 0) and p.sum() == pytest.approx(1.0)
@@ -65,7 +73,7 @@ def test_p_best_is_a_distribution_and_p_top_bounds_it():
 def test_finds_the_best_model_and_becomes_sure():
     preds, y = toy_pool()
     truth = (preds == y[:, None]).sum(axis=0)
-    s = registry.make("consensus", 4, 3, random_state=3)
+    s = make(4, 3, random_state=3)
     picks = run(s, preds, y, 60)
     assert picks[-1] == int(np.argmax(truth))
     assert s.p_top()[picks[-1]] > 0.9
@@ -73,7 +81,7 @@ def test_finds_the_best_model_and_becomes_sure():
 
 def test_everything_labelled_gives_certainty_and_exact_pool_accuracy():
     preds, y = toy_pool(n=60)
-    s = registry.make("consensus", 4, 3, random_state=0)
+    s = make(4, 3, random_state=0)
     s.set_pool(preds)
     for i in range(len(y)):
         s.observe(preds[i], y[i], item=i)
@@ -90,7 +98,7 @@ def test_everything_labelled_gives_certainty_and_exact_pool_accuracy():
 
 def test_accuracy_interval_contains_the_estimate():
     preds, y = toy_pool()
-    s = registry.make("consensus", 4, 3, random_state=0)
+    s = make(4, 3, random_state=0)
     run(s, preds, y, 10)
     acc, low, high, _ = s.accuracy_estimate()
     assert np.all(low <= acc) and np.all(acc <= high)
@@ -99,7 +107,7 @@ def test_accuracy_interval_contains_the_estimate():
 
 def test_items_all_models_agree_on_are_never_preferred():
     preds, _ = toy_pool()
-    s = registry.make("consensus", 4, 3, random_state=0)
+    s = make(4, 3, random_state=0)
     s.set_pool(preds)
     scores = s.score(preds)
     agree = np.all(preds == preds[:, :1], axis=1)
@@ -111,15 +119,15 @@ def test_items_all_models_agree_on_are_never_preferred():
 
 def test_same_seed_same_run():
     preds, y = toy_pool()
-    a = registry.make("consensus", 4, 3, random_state=7)
-    b = registry.make("consensus", 4, 3, random_state=7)
+    a = make(4, 3, random_state=7)
+    b = make(4, 3, random_state=7)
     assert run(a, preds, y, 15) == run(b, preds, y, 15)
     np.testing.assert_array_equal(a.p_best(), b.p_best())
 
 
 def test_p_best_is_a_function_of_the_state():
     preds, y = toy_pool()
-    s = registry.make("consensus", 4, 3, random_state=2)
+    s = make(4, 3, random_state=2)
     run(s, preds, y, 5)
     first = s.p_best()
     s.best()
@@ -129,7 +137,7 @@ def test_p_best_is_a_function_of_the_state():
 
 def test_json_state_rebuilds_the_identical_strategy():
     preds, y = toy_pool()
-    s = registry.make("consensus", 4, 3, random_state=5, n_samples=128)
+    s = make(4, 3, random_state=5)
     run(s, preds, y, 8)
     state = json.loads(json.dumps(s.get_state()))
     t = registry.from_state(state)
@@ -143,7 +151,7 @@ def test_json_state_rebuilds_the_identical_strategy():
 
 def test_observe_without_item_uses_a_matching_unlabelled_row():
     preds, y = toy_pool(n=50)
-    s = registry.make("consensus", 4, 3, random_state=0)
+    s = make(4, 3, random_state=0)
     s.set_pool(preds)
     s.observe(preds[3], y[3])
     assert s.n_labels_ == 1 and len(s.labelled_items_) == 1
@@ -160,7 +168,7 @@ def test_observe_without_item_uses_a_matching_unlabelled_row():
 ])
 def test_bad_input_is_named(call, message):
     preds, y = toy_pool(n=40)
-    s = registry.make("consensus", 4, 3, random_state=0)
+    s = make(4, 3, random_state=0)
     s.set_pool(preds)
     with pytest.raises(ValueError, match=message):
         call(s, preds, y)
@@ -168,7 +176,7 @@ def test_bad_input_is_named(call, message):
 
 def test_labelling_the_same_item_twice_is_an_error():
     preds, y = toy_pool(n=40)
-    s = registry.make("consensus", 4, 3, random_state=0)
+    s = make(4, 3, random_state=0)
     s.set_pool(preds)
     s.observe(preds[0], y[0], item=0)
     with pytest.raises(ValueError, match="already labelled"):
@@ -178,7 +186,7 @@ def test_labelling_the_same_item_twice_is_an_error():
 
 def test_changing_the_pool_after_labels_is_refused_but_the_same_pool_is_fine():
     preds, y = toy_pool(n=40)
-    s = registry.make("consensus", 4, 3, random_state=0)
+    s = make(4, 3, random_state=0)
     s.set_pool(preds)
     s.observe(preds[0], y[0], item=0)
     s.set_pool(preds.copy())
@@ -196,9 +204,9 @@ def test_bad_parameters(kwargs):
 
 def test_probabilities_split_rows_by_confidence():
     col = generate(spec_for("near-ties", n_items=400), seed=0, probabilities=True)
-    s = registry.make("consensus", col.predictions.shape[1], 4, random_state=0, n_samples=64)
+    s = make(col.predictions.shape[1], 4, random_state=0)
     s.set_pool(col.predictions, col.probabilities)
-    t = registry.make("consensus", col.predictions.shape[1], 4, random_state=0, n_samples=64)
+    t = make(col.predictions.shape[1], 4, random_state=0)
     t.set_pool(col.predictions)
     assert s._patterns.n_groups > t._patterns.n_groups
     assert s.p_best().sum() == pytest.approx(1.0)
@@ -210,22 +218,22 @@ def test_probabilities_split_rows_by_confidence():
 @pytest.mark.parametrize("full", [True, False])
 def test_both_confusion_models_find_the_best(full):
     preds, y = toy_pool()
-    s = registry.make("consensus", 4, 3, random_state=4, full_confusion=full)
+    s = make(4, 3, random_state=4, full_confusion=full)
     assert run(s, preds, y, 60)[-1] == int(np.argmax((preds == y[:, None]).sum(axis=0)))
 
 
 def test_imbalanced_binary_pool():
     col = generate(spec_for("imbalanced", n_items=1000), seed=1)
     truth = (col.predictions == col.labels[:, None]).sum(axis=0)
-    s = registry.make("consensus", col.predictions.shape[1], 2, random_state=0)
+    s = make(col.predictions.shape[1], 2, random_state=0)
     picks = run(s, col.predictions, col.labels, 40)
     assert truth[picks[-1]] == truth.max()
 
 
 def test_normal_approximation_path_agrees_on_an_easy_pool():
     preds, y = toy_pool()
-    exact = registry.make("consensus", 4, 3, random_state=0)
-    approx = registry.make("consensus", 4, 3, random_state=0, exact_limit=1)
+    exact = make(4, 3, random_state=0)
+    approx = make(4, 3, random_state=0, exact_limit=1)
     run(exact, preds, y, 40)
     run(approx, preds, y, 40)
     assert approx.best() == exact.best()

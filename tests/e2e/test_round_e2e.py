@@ -16,6 +16,8 @@ period).  Checked on the way and at the end:
 * every served task is the top of the backend's refreshed order (the lowest
   priority score among the unlabelled tasks of the project's model version);
 * superseded priority versions are removed; only one priority version is left;
+* every candidate's predictions are in Label Studio under its name
+  (``MODELPICKER_WRITE_CANDIDATES=true``), without disturbing the queue;
 * the description shows the ranking between its marker lines, with the admin's
   text kept, and says "STOP LABELLING" once P(best) >= 0.95, naming the true best;
 * GET /rounds holds the decision; the export (GET /export and
@@ -41,7 +43,7 @@ import requests
 
 from tests.support import annotator
 from tests.support.labelstudio import (REPO_ROOT, ServerError, _stop_process_group, backend_python, free_port,
-                                       log_tail, start_backend, start_label_studio, wait_for_http)
+                                       log_tail, start_backend, start_label_studio)
 
 N_TASKS = 400
 SEED = 0
@@ -115,6 +117,7 @@ def stack(digits, tmp_path_factory):
             "MODELPICKER_POOL": str(digits["dir"] / "pool.yaml"), "MODELPICKER_SEED": str(SEED),
             "MODELPICKER_CONFIDENCE": str(CONFIDENCE), "REDIS_URL": redis_url, "LOG_LEVEL": "INFO",
             "MODELPICKER_REFRESH_EVERY_LABELS": "1", "MODELPICKER_MIN_LABELS": str(MIN_LABELS),
+            "MODELPICKER_WRITE_CANDIDATES": "true",
         }
         rq = str(Path(backend_python()).parent / "rq")
         worker_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
@@ -271,6 +274,13 @@ def test_superseded_priority_versions_are_removed(round_run):
     project = round_run["project"]
     priority = [v for v in round_run["model_versions"] if v.startswith(f"modelpicker-p{project}-")]
     assert priority == [round_run["ranking"]["model_version"]], round_run["model_versions"]
+
+
+def test_every_candidates_predictions_are_in_label_studio_under_its_name(round_run, digits):
+    """MODELPICKER_WRITE_CANDIDATES=true; the queue checks above ran with these predictions present."""
+    versions = round_run["model_versions"]
+    for candidate in digits["summary"]["candidates"]:
+        assert versions.get(candidate["name"]) == N_TASKS, (candidate["name"], versions)
 
 
 def test_description_shows_the_ranking_and_keeps_the_admins_text(round_run, digits):

@@ -71,6 +71,7 @@ def run(label_studio, writeback_backend, digits) -> dict:
         "stopped_by": result.stopped_by,
         "top_candidate": top["name"],
         "top_p_best": top["p_best"],
+        "label_studio_database_locked_polls": result.locked_polls,
         "served": [s.key for s in result.served],
     }
     RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)

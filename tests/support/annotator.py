@@ -125,6 +125,8 @@ class LoopResult:
     ranking: dict
     refreshes: int
     seconds: float
+    #: polls that Label Studio answered "database is locked" (see :func:`wait_for_queue_version`)
+    locked_polls: int = 0
 
     @property
     def n_labels(self) -> int:
@@ -168,18 +170,35 @@ def wait_for_labels(backend: BackendServer, project: int, n_labels: int, timeout
 
 
 def wait_for_queue_version(ls: LabelStudioServer, backend: BackendServer, project: int,
-                           timeout: float = 120.0) -> str:
-    """Wait until the project serves by the backend's current priority version; return that version.
+                           timeout: float = 120.0) -> tuple[str, int]:
+    """Wait until the project serves by the backend's current priority version.
+
+    Returns ``(version, locked)``: the version, and how many polls Label
+    Studio answered with "database is locked".
 
     That is: sampling is uncertainty sampling and ``model_version`` equals the
-    ``model_version`` of the backend's ``GET /rankings``.
+    ``model_version`` of the backend's ``GET /rankings``.  A 500 "database is
+    locked" answer to the poll (Label Studio on SQLite while the backend's
+    push holds the write lock) is counted and polled again; any other error
+    raises.
     """
     deadline = time.monotonic() + timeout
+    settings: dict = {}
+    locked = 0
     while True:
         version = backend.api("GET", "/rankings", params={"project": project})["model_version"]
-        settings = ls.api("GET", f"/api/projects/{project}/")
-        if settings.get("model_version") == version and settings.get("sampling") == UNCERTAINTY:
-            return version
+        response = ls.session.get(f"{ls.url}/api/projects/{project}/", timeout=60)
+        if response.status_code == 500 and "database is locked" in response.text:
+            # Label Studio on SQLite answers 500 while another request (the backend's bulk push)
+            # holds the write lock; this poll is the test's instrument, so it just asks again
+            locked += 1
+        else:
+            if not response.ok:
+                raise ServerError(f"GET /api/projects/{project}/ answered HTTP {response.status_code}: "
+                                  f"{response.text[:500]}")
+            settings = response.json()
+            if settings.get("model_version") == version and settings.get("sampling") == UNCERTAINTY:
+                return version, locked
         if time.monotonic() > deadline:
             raise ServerError(
                 f"project {project} still serves {settings.get('sampling')!r} / "
@@ -235,6 +254,7 @@ def annotate_until_confident(
     scores: dict[int, float] = {}
     version: str | None = None
     refreshes = 0
+    locked_polls = 0
     stopped_by = "max_labels"
     ranking = backend.api("GET", "/rankings", params={"project": project})
     while len(served) < max_labels:
@@ -248,7 +268,8 @@ def annotate_until_confident(
                 raise ServerError(f"{len(missing)} unlabelled tasks have no prediction of {version}")
             refreshes += 1
         if queue_by_backend:
-            version = wait_for_queue_version(ls, backend, project, queue_timeout)
+            version, locked = wait_for_queue_version(ls, backend, project, queue_timeout)
+            locked_polls += locked
             scores = prediction_scores(ls, project, version)
             missing = (all_tasks - labelled) - set(scores)
             if missing:
@@ -279,4 +300,4 @@ def annotate_until_confident(
     return LoopResult(project=project,
                       sampling=UNCERTAINTY if reprioritise_every or queue_by_backend else SEQUENTIAL,
                       served=served, stopped_by=stopped_by, ranking=ranking, refreshes=refreshes,
-                      seconds=time.monotonic() - start)
+                      seconds=time.monotonic() - start, locked_polls=locked_polls)
