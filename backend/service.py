@@ -232,11 +232,16 @@ class Service:
             parsed.append((task["id"], task["data"]))
         self._require_pool()
         choices = self._project_choices(project, label_config or None)
+        new_tasks = self.store.new_task_ids(project, [t for t, _ in parsed])
         self.store.upsert_tasks(project, parsed)
         try:
             self.compute_predictions(project, [t for t, _ in parsed])
         except PredictionError as exc:
             raise RequestError(422, str(exc)) from None
+        if new_tasks and self.runner.delays and self.label_studio is not None:
+            # tasks imported before the backend was connected reach it here (Label Studio's
+            # "Retrieve predictions"); order them in the background, never inside /predict
+            self.request_refresh(project, force=True)
         belief = self.belief(project)
         cached = self.store.predictions(project, [t for t, _ in parsed])
         best = self.pool.cache_keys[belief.strategy.ranking().best] if self.settings.show_best else None

@@ -57,9 +57,15 @@ class StoppingRule:
     budget : largest number of labels to ask for, or None for no limit.
     min_labels : never stop for confidence before this many labels (a guard
         for strategies whose P(best) is not calibrated at zero labels).
+    patience : number of consecutive labels (this one included) at which the
+        pick's P(best) must have been >= ``confidence``.  Stopping the first
+        time a noisy estimate crosses the level picks its upward fluctuations
+        (optional stopping); asking for the level to hold a few labels
+        counters that.  See the README's stopping section for measured rates.
     """
 
-    def __init__(self, confidence: float = 0.95, budget: int | None = None, min_labels: int = 0):
+    def __init__(self, confidence: float = 0.95, budget: int | None = None, min_labels: int = 0,
+                 patience: int = 1):
         confidence = float(confidence)
         if not 0.0 < confidence < 1.0:
             raise ValueError(f"confidence must be in (0, 1), got {confidence}")
@@ -69,11 +75,14 @@ class StoppingRule:
             budget = int(budget)
         if isinstance(min_labels, bool) or not float(min_labels).is_integer() or int(min_labels) < 0:
             raise ValueError(f"min_labels must be a non-negative integer, got {min_labels!r}")
+        if isinstance(patience, bool) or not float(patience).is_integer() or int(patience) < 1:
+            raise ValueError(f"patience must be an integer >= 1, got {patience!r}")
         self.confidence = confidence
         self.budget = budget
         self.min_labels = int(min_labels)
+        self.patience = int(patience)
 
-    def decide(self, p_best: Any, labels: int, unlabelled: int | None = None) -> Decision:
+    def decide(self, p_best: Any, labels: int, unlabelled: int | None = None, previous: Any = ()) -> Decision:
         """Decide from a P(best) vector.
 
         Parameters
@@ -81,6 +90,8 @@ class StoppingRule:
         p_best : ``(n_models,)`` probability that each model is a true best.
         labels : labels taken so far.
         unlabelled : items still unlabelled, when known (0 = nothing left to ask).
+        previous : the pick's P(best) after each earlier label, oldest first
+            (only the last ``patience - 1`` matter).
         """
         p = np.asarray(p_best, dtype=float)
         if p.ndim != 1 or p.size == 0:
@@ -92,7 +103,9 @@ class StoppingRule:
         labels = int(labels)
         model = int(np.argmax(p))
         sure = float(min(p[model], 1.0))
-        if labels >= self.min_labels and sure >= self.confidence:
+        earlier = np.asarray(previous, dtype=float).ravel()[::-1][: self.patience - 1]
+        held = earlier.size == self.patience - 1 and bool(np.all(earlier >= self.confidence))
+        if labels >= self.min_labels and sure >= self.confidence and held:
             reason = "confident"
         elif self.budget is not None and labels >= self.budget:
             reason = "budget"
@@ -102,10 +115,11 @@ class StoppingRule:
             reason = "continue"
         return Decision(reason != "continue", model, sure, reason, labels)
 
-    def decide_for(self, strategy: Any, unlabelled: int | None = None) -> Decision:
+    def decide_for(self, strategy: Any, unlabelled: int | None = None, previous: Any = ()) -> Decision:
         """Decide from a strategy's belief (``p_top()`` when it has one, else ``p_best()``)."""
         p = strategy.p_top() if hasattr(strategy, "p_top") else strategy.p_best()
-        return self.decide(p, int(strategy.n_labels_), unlabelled)
+        return self.decide(p, int(strategy.n_labels_), unlabelled, previous)
 
     def get_params(self) -> dict[str, Any]:
-        return {"confidence": self.confidence, "budget": self.budget, "min_labels": self.min_labels}
+        return {"confidence": self.confidence, "budget": self.budget, "min_labels": self.min_labels,
+                "patience": self.patience}

@@ -231,3 +231,26 @@ def test_push_limit_pushes_only_the_tasks_served_first(backend_factory, events):
     assert len(pushed) == 5 and len(ls.versions) == 1
     free = [(belief.priority[i], int(t)) for i, t in enumerate(belief.task_ids) if belief.labels[i] < 0]
     assert max(p["score"] for p in pushed) <= sorted(free)[4][0]
+
+
+def test_predict_of_tasks_the_backend_did_not_know_queues_a_refresh_with_rq(backend_factory, events):
+    """Tasks imported before the backend was connected arrive through /predict ("Retrieve predictions")."""
+    b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret")
+    b.service._api = FakeLabelStudio()
+    runner = b.service.runner = HoldingRunner(b.service)
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    tasks = [events.task(t) for t in range(1, 11)]
+    ok(b.post("/predict", {"project": 1, "tasks": tasks}))
+    assert [job for job, _, _ in runner.submitted] == ["refresh"]
+    ok(b.post("/predict", {"project": 1, "tasks": tasks}))        # nothing new: no second refresh
+    assert len(runner.submitted) == 1
+    runner.run_all()
+    assert b.service._api.project_version == b.ranking()["model_version"]
+
+
+def test_predict_never_refreshes_inline(backend_factory, events):
+    b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret")
+    ls = b.service._api = FakeLabelStudio()
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    ok(b.post("/predict", {"project": 1, "tasks": [events.task(t) for t in range(1, 11)]}))
+    assert ls.calls == [] and ok(b.client.get("/jobs?project=1"))["jobs"] == []

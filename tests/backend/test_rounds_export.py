@@ -69,6 +69,34 @@ def test_confidence_stop_is_recorded_with_its_evidence(backend_factory, events, 
     assert recorded["candidate"] == decision["candidate"] == "good" and recorded["p_best"] >= 0.6
 
 
+def test_labels_after_a_confident_stop_can_reopen_or_change_the_decision(backend_factory, events, truth):
+    """Labels after the stop that contradict the pick (here: the answers of 'fair' where 'good' differs)."""
+    b = backend_factory(MODELPICKER_CONFIDENCE="0.6")
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    ok(b.webhook(events.tasks_created(*range(1, 31))))
+    aid = 100
+    for task in range(1, 31):
+        label(b, events, truth, aid, task)
+        aid += 1
+        if b.ranking()["decision"]["stop"]:
+            break
+    assert b.ranking()["decision"]["candidate"] == "good"
+    answers = b.service.store.predictions(1)
+    keys = {c.name: c.cache_key for c in b.service.pool.candidates}
+    labelled = {x.task for x in b.service.store.labels(1)}
+    contradicting = [t for t in range(1, 31) if t not in labelled
+                     and answers[t][keys["fair"]] != answers[t][keys["good"]]]
+    assert contradicting, "the demo pool has tasks where fair and good disagree"
+    for task in contradicting:
+        ok(b.webhook(events.created(aid, task, answers[task][keys["fair"]], second=aid % 60)))
+        aid += 1
+    history = ok(b.client.get("/rounds?project=1"))["rounds"][0]["decisions"]
+    assert history[0]["state"] == "stop" and history[0]["candidate"] == "good"
+    assert len(history) >= 2
+    assert history[1]["state"] == "reopened" or history[1]["candidate"] != "good"
+    assert b.ranking()["labels"] == len(labelled) + len(contradicting)   # every late label was stored
+
+
 def test_new_batch_after_a_decision_starts_a_round_with_its_own_tasks_and_labels(budget_backend, events, truth):
     b = budget_backend
     for aid, task in ((100, 1), (101, 2), (102, 3)):

@@ -71,3 +71,16 @@ def test_decide_for_uses_the_probability_that_the_pick_is_a_true_best():
     decision = StoppingRule(confidence=0.95).decide_for(s, unlabelled=0)
     assert decision.stop and decision.reason == "confident"
     assert decision.model in (0, 1) and decision.p_best == pytest.approx(1.0)
+
+
+def test_patience_needs_the_level_to_hold_for_consecutive_labels():
+    rule = StoppingRule(confidence=0.95, patience=3)
+    assert rule.decide([0.97, 0.03], labels=5).reason == "continue"                       # no history
+    assert rule.decide([0.97, 0.03], labels=5, previous=[0.96]).reason == "continue"     # 2 of 3
+    assert rule.decide([0.97, 0.03], labels=5, previous=[0.99, 0.90, 0.96]).reason == "continue"
+    assert rule.decide([0.97, 0.03], labels=5, previous=[0.5, 0.96, 0.99]).reason == "confident"
+
+
+def test_patience_must_be_positive():
+    with pytest.raises(ValueError, match="patience"):
+        StoppingRule(patience=0)
