@@ -142,7 +142,8 @@ CREATE TABLE IF NOT EXISTS annotations (project INTEGER, annotation INTEGER, tas
 CREATE TABLE IF NOT EXISTS deleted_annotations (project INTEGER, annotation INTEGER, PRIMARY KEY (project, annotation));
 CREATE TABLE IF NOT EXISTS rounds (project INTEGER, round INTEGER, started_at REAL NOT NULL, reason TEXT NOT NULL,
     PRIMARY KEY (project, round));
-CREATE TABLE IF NOT EXISTS task_rounds (project INTEGER, task INTEGER, round INTEGER NOT NULL, PRIMARY KEY (project, task));
+CREATE TABLE IF NOT EXISTS task_rounds (project INTEGER, task INTEGER, round INTEGER NOT NULL,
+    PRIMARY KEY (project, task));
 CREATE TABLE IF NOT EXISTS decisions (project INTEGER, round INTEGER, seq INTEGER, state TEXT NOT NULL,
     candidate TEXT NOT NULL, p_best REAL NOT NULL, labels INTEGER NOT NULL, reason TEXT NOT NULL,
     evidence TEXT NOT NULL, decided_at REAL NOT NULL, PRIMARY KEY (project, round, seq));

@@ -75,7 +75,8 @@ def write_pool(folder: Path, n_tasks: int, n_models: int, n_classes: int, rng: n
     for m in range(n_models):
         right = rng.random(n_tasks) < 0.5 + 0.4 * m / max(n_models - 1, 1)
         answers = np.where(right, truth, rng.integers(0, n_classes, n_tasks))
-        (folder / f"m{m}.csv").write_text("key,label\n" + "".join(f"k{i},{choices[v]}\n" for i, v in enumerate(answers)))
+        rows = "".join(f"k{i},{choices[v]}\n" for i, v in enumerate(answers))
+        (folder / f"m{m}.csv").write_text("key,label\n" + rows)
         lines += [f"  - name: m{m}", f"    source: {{type: predictions, path: m{m}.csv}}"]
     (folder / "pool.yaml").write_text("\n".join(lines) + "\n")
     return choices, config, truth
@@ -237,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         "refreshes": {"count": len(finished), "failed": sum(j["state"] == "failed" for j in records),
                       "seconds_median": statistics.median([j["finished_at"] - j["started_at"] for j in finished])
                       if finished else None,
-                      "pushed_median": statistics.median([j["result"]["pushed"] for j in finished]) if finished else None,
+                      "pushed_median": statistics.median([j["result"]["pushed"] for j in finished])
+                      if finished else None,
                       "step_seconds_of_last": finished[0]["result"]["seconds"] if finished else None},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

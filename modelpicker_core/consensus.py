@@ -197,10 +197,15 @@ class Consensus(Strategy):
         posterior; each Monte Carlo sample uses one, so the shared uncertainty
         about the recalls (which moves every unlabelled item the same way)
         reaches P(best).  0 = posterior-mean recalls, mixture over temperatures.
+        Fewer are used on big pools (:meth:`effective_draws`).
+    tied_recall : one recall per annotator shared by all classes instead of
+        one per class; ``"auto"`` = when the pool has fewer than 50 items per
+        class.  (Tried on the 1,000-class collection: no gain; off by default.)
 
     Notes
     -----
-    Call :meth:`set_pool` before scoring.  The state (JSON) holds the pool's
+    Call :meth:`set_pool` before scoring (``select`` takes the predictions it
+    is given as the pool when no pool was set).  The state (JSON) holds the pool's
     predictions and confidence halves, so :func:`registry.from_state` rebuilds
     the identical strategy; class probabilities themselves are not stored.
     """
@@ -212,7 +217,7 @@ class Consensus(Strategy):
                  n_samples: int = 512, prior_strength: float = 1.5, group_strength: float = 2.0,
                  temperatures: Any = (0.1, 0.2, 0.35, 0.5, 0.75, 1.0), n_evaluated: int = 32, max_contenders: int = 16,
                  contender_z: float = 4.0, n_draws: int = 16, full_confusion: Any = False,
-                 fit_on: str = "all", exact_limit: int = 4_000_000):
+                 fit_on: str = "all", exact_limit: int = 4_000_000, tied_recall: Any = False):
         self.n_samples = int(n_samples)
         self.prior_strength = float(prior_strength)
         self.group_strength = float(group_strength)
@@ -230,6 +235,9 @@ class Consensus(Strategy):
         if fit_on not in ("all", "disagreement"):
             raise ValueError(f"fit_on must be 'all' or 'disagreement', got {fit_on!r}")
         self.exact_limit = int(exact_limit)
+        if tied_recall not in ("auto", True, False):
+            raise ValueError(f"tied_recall must be 'auto', true or false, got {tied_recall!r}")
+        self.tied_recall = tied_recall
         if self.n_draws < 0:
             raise ValueError(f"n_draws must be >= 0, got {n_draws}")
         for pname, value, low in (("n_samples", self.n_samples, 16), ("n_evaluated", self.n_evaluated, 1),
@@ -248,7 +256,8 @@ class Consensus(Strategy):
                 "n_evaluated": self.n_evaluated, "max_contenders": self.max_contenders,
                 "contender_z": self.contender_z, "n_draws": self.n_draws,
                 "full_confusion": self.full_confusion,
-                "fit_on": self.fit_on, "exact_limit": self.exact_limit}
+                "fit_on": self.fit_on, "exact_limit": self.exact_limit,
+                "tied_recall": self.tied_recall}
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -258,7 +267,7 @@ class Consensus(Strategy):
         self.bins_ = None
         self.labelled_items_: list[int] = []
         self.labelled_labels_: list[int] = []
-        self.extra_labels_ = 0
+        self.extra_rows_: list[list[int]] = []
         self._cache = None
         self._patterns = None
 
@@ -302,6 +311,8 @@ class Consensus(Strategy):
         work = pat.n_groups * self.n_models * self.n_classes
         self._full = bool(self.full_confusion) if self.full_confusion != "auto" else (
             self.n_classes <= 10 and work <= 2_000_000)
+        self._tied = (self.tied_recall is True) or (
+            self.tied_recall == "auto" and not self._full and preds.shape[0] < 50 * self.n_classes)
         self._lab_conf = np.zeros((n_annot, self.n_classes, self.n_classes)) if self._full else None
         if self._full:
             self._prior_recall, self._prior_class = self._confusion_fit(pat, n_annot)
@@ -372,7 +383,11 @@ class Consensus(Strategy):
                               weights=(slot_p[pat.slot_of] * weight[:, None]).ravel(),
                               minlength=n_annot * self.n_classes).reshape(n_annot, self.n_classes)
             mass = self._class_mass(pat, slot_p, other_p, weight, class_prior, n_annot)
-            recall = (hit + 0.5) / (mass + 1.0)
+            if self._tied:
+                recall = np.broadcast_to((hit.sum(axis=1, keepdims=True) + 0.5) / (mass.sum(axis=1, keepdims=True) + 1.0),
+                                         hit.shape).copy()
+            else:
+                recall = (hit + 0.5) / (mass + 1.0)
             class_mass = mass.reshape(self.n_models, pat.n_bins, self.n_classes)[0].sum(axis=0)
             class_prior = (class_mass + 0.5) / (class_mass.sum() + 0.5 * self.n_classes)
         return np.clip(recall, 0.01, 0.99), class_prior
@@ -454,17 +469,18 @@ class Consensus(Strategy):
     def observe(self, prediction_row: Any, label: int, query_probability: float = 1.0,
                 item: int | None = None) -> None:
         row = self._check_row(prediction_row)
-        if self.pool_ is not None:
-            if item is None:
-                item = self._find_unlabelled(row)
-            elif not 0 <= int(item) < self.pool_.shape[0]:
-                raise ValueError(f"item {item} is not a row of the pool (0..{self.pool_.shape[0] - 1})")
-            if item is not None:
-                item = int(item)
-                if self._labelled_mask[item]:
-                    raise ValueError(f"item {item} is already labelled")
-                if not np.array_equal(self.pool_[item], row):
-                    raise ValueError(f"prediction row does not match pool item {item}")
+        if self.pool_ is None:
+            raise ValueError("call set_pool before observing labels with the consensus strategy")
+        if item is None:
+            item = self._find_unlabelled(row)
+        elif not 0 <= int(item) < self.pool_.shape[0]:
+            raise ValueError(f"item {item} is not a row of the pool (0..{self.pool_.shape[0] - 1})")
+        if item is not None:
+            item = int(item)
+            if self._labelled_mask[item]:
+                raise ValueError(f"item {item} is already labelled")
+            if not np.array_equal(self.pool_[item], row):
+                raise ValueError(f"prediction row does not match pool item {item}")
         super().observe(row, label, query_probability, item)
 
     def _find_unlabelled(self, row: np.ndarray) -> int | None:
@@ -477,7 +493,7 @@ class Consensus(Strategy):
         pat = self._patterns
         if item is None:
             annot = np.arange(self.n_models) * pat.n_bins
-            self.extra_labels_ += 1
+            self.extra_rows_.append(row.tolist())
         else:
             g = int(pat.group_of[item])
             annot = pat.annot[g]
@@ -511,8 +527,12 @@ class Consensus(Strategy):
         pat = self._patterns
         s = self.prior_strength
         if not self._full:
-            hit_a = 1.0 + s * self._prior_recall + self._lab_hit
-            miss_a = 1.0 + s * (1.0 - self._prior_recall) + self._lab_miss
+            lab_hit, lab_miss = self._lab_hit, self._lab_miss
+            if self._tied:   # one recall per annotator: pool the labels over classes
+                lab_hit = np.broadcast_to(lab_hit.sum(axis=1, keepdims=True), lab_hit.shape)
+                lab_miss = np.broadcast_to(lab_miss.sum(axis=1, keepdims=True), lab_miss.shape)
+            hit_a = 1.0 + s * self._prior_recall + lab_hit
+            miss_a = 1.0 + s * (1.0 - self._prior_recall) + lab_miss
         class_a = 1.0 + s * self.n_classes * self._prior_class + self._lab_class
         a0 = self.group_strength
         conc = a0 + self._lab_group                                                     # (G,)
@@ -865,6 +885,7 @@ class Consensus(Strategy):
             "bins": None if self.bins_ is None else self.bins_.tolist(),
             "labelled_items": list(self.labelled_items_),
             "labelled_labels": list(self.labelled_labels_),
+            "extra_rows": [list(r) for r in self.extra_rows_],
         }
 
     def _set_learned(self, learned: dict[str, Any]) -> None:
@@ -874,11 +895,10 @@ class Consensus(Strategy):
         if learned["pool"] is not None:
             bins = None if learned["bins"] is None else np.asarray(learned["bins"], dtype=np.int64)
             self._install_pool(np.asarray(learned["pool"], dtype=np.int64), bins)
+            extra = iter(learned.get("extra_rows", []))
             for item, label in zip(learned["labelled_items"], learned["labelled_labels"]):
                 it = None if item < 0 else int(item)
-                row = self.pool_[it] if it is not None else None
-                if row is None:
-                    raise ValueError("state holds a label for an item outside the pool; cannot rebuild it")
+                row = self.pool_[it] if it is not None else np.asarray(next(extra), dtype=np.int64)
                 self._update(row, int(label), 1.0, it)
         self.n_labels_, self.correct_ = n_labels, correct
 

@@ -238,3 +238,23 @@ def test_normal_approximation_path_agrees_on_an_easy_pool():
     run(approx, preds, y, 40)
     assert approx.best() == exact.best()
     assert abs(approx.p_top()[approx.best()] - exact.p_top()[exact.best()]) < 0.1
+
+
+def test_labels_for_rows_outside_the_pool_survive_the_json_state():
+    preds, y = toy_pool(n=40)
+    s = make(4, 3, random_state=0)
+    s.set_pool(preds[:20])
+    outside = next(i for i in range(20, 40) if not (preds[:20] == preds[i]).all(axis=1).any())
+    s.observe(preds[outside], y[outside])
+    s.observe(preds[0], y[0], item=0)
+    assert s.labelled_items_ == [-1, 0]
+    t = registry.from_state(json.loads(json.dumps(s.get_state())))
+    np.testing.assert_array_equal(s.p_best(), t.p_best())
+    np.testing.assert_array_equal(s.accuracy_estimate()[0], t.accuracy_estimate()[0])
+
+
+def test_observe_before_set_pool_is_an_error_and_changes_nothing():
+    s = make(4, 3, random_state=0)
+    with pytest.raises(ValueError, match="set_pool"):
+        s.observe([0, 1, 2, 0], 1)
+    assert s.n_labels_ == 0

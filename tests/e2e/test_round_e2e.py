@@ -256,7 +256,8 @@ def _write_results(result: dict, digits: dict) -> None:
 
 def test_initial_refresh_orders_every_task(round_run):
     job = round_run["first"]["job"]["result"]
-    assert job["pushed"] == N_TASKS and round_run["first"]["version"].startswith(f"modelpicker-p{round_run['project']}-")
+    assert job["pushed"] == N_TASKS
+    assert round_run["first"]["version"].startswith(f"modelpicker-p{round_run['project']}-")
 
 
 def test_each_served_task_is_the_top_of_the_refreshed_order(round_run):
@@ -331,7 +332,8 @@ def test_export_files_name_the_true_best_and_label_studio_imports_the_prediction
     assert decision["chosen"] == true_best and decision["evidence"]["p_best"] >= CONFIDENCE
     assert (out / "ranking.csv").read_text().splitlines()[1].split(",")[1] == true_best
     assert json.loads((out / "ranking.json").read_text())[0]["name"] == true_best
-    bad = subprocess.run([backend_python(), "-m", "backend", "export", "--project", "999", "--out", str(tmp_path / "x")],
+    bad = subprocess.run([backend_python(), "-m", "backend", "export", "--project", "999",
+                          "--out", str(tmp_path / "x")],
                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "project 999 is unknown" in bad.stderr
     # Label Studio accepts predictions.json as a task import with pre-annotations
