@@ -51,6 +51,8 @@ from modelpicker_core.synth import KINDS, generate, spec_for, write_collection  
 
 STRATEGIES = ("consensus", "model_selector", "modelpicker", "random", "disagreement", "vote_entropy")
 #: largest budget per collection (labels); the curve is read at every label up to it
+#: budgets at which the second table reads the identification probability
+READ_AT = (20, 50, 80)
 MAX_LABELS = {"emocontext": 150, "many-models": 200, "many-classes": 150, "imbalanced": 200, "near-ties": 300}
 
 
@@ -112,6 +114,16 @@ def write_table(results: dict, out: Path, args) -> str:
     if notes:
         text += "\n\nShorter horizons: " + "; ".join(notes) + "."
     text += "\n\n`>B`: never at or above 0.9 within the B labels the run read."
+    at = [f"| collection | labels | {' | '.join(strategies)} |", "| --- | --- |" + " --- |" * len(strategies)]
+    for n in names:
+        for budget in READ_AT:
+            cells = []
+            for s in strategies:
+                res = results[n].get(s)
+                ok = res and budget <= res["budgets"][-1]
+                cells.append(f"{res['identification'][res['budgets'].index(budget)]:.3f}" if ok else "-")
+            at.append(f"| {n} | {budget} | " + " | ".join(cells) + " |")
+    text += "\n\nIdentification probability (pick is a true best) after a fixed number of labels:\n\n" + "\n".join(at)
 
     (out / "labels_to_0.9.md").write_text(
         f"Labels until the pick is a true best in >= 90% of realisations (pool setting, pool {args.pool_size}, "
