@@ -15,6 +15,7 @@ the new one is complete, so there is no moment without an order.
 """
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Sequence
 
@@ -93,9 +94,12 @@ def write_ranking(api: LabelStudioAPI, project: int, records: list[dict], decisi
     block = render_ranking(records, line, updated=f"{stamp}, round {round_}", strategy=strategy)
     current = api.get_project(project).get("description") or ""
     merged = merge_description(current, block)
-    if merged != current:
+    if _STAMP.sub("", merged) != _STAMP.sub("", current):  # a new time stamp alone is no change
         api.set_description(project, merged)
     return block
+
+
+_STAMP = re.compile(r"updated: [^|\n]*")
 
 
 def candidate_predictions(task_ids: Sequence[int], answers: dict[int, dict[str, str]],

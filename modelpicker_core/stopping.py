@@ -2,10 +2,11 @@
 
 The backend asks after every label: "is the belief sure enough, or is the
 budget spent?"  The rule compares the probability that the current pick is a
-true best model with a confidence level.  For strategies with a calibrated
-P(best) (``consensus``: over 1,000+ simulated decisions taken at a reported
-0.95, the pick was right at least 95% of the time; see the README), stopping
-at confidence 0.95 keeps the chance of a wrong pick at about 5%.
+true best model with a confidence level.  ``consensus`` reports a calibrated
+P(best) (EmoContext, 200 simulated runs: of 10,975 picks reported at >= 0.95,
+98.3% were a true best), but the *first* time a noisy estimate crosses the level
+is biased upwards, so by default the level must hold for 3 consecutive labels
+(see :class:`StoppingRule` and the README's stopping section).
 
 Which probability is used: a strategy that offers ``p_top()`` (the probability
 that a model is *a* true best, ties counting for every tied model) is asked
@@ -61,11 +62,14 @@ class StoppingRule:
         pick's P(best) must have been >= ``confidence``.  Stopping the first
         time a noisy estimate crosses the level picks its upward fluctuations
         (optional stopping); asking for the level to hold a few labels
-        counters that.  See the README's stopping section for measured rates.
+        counters that (default 3: on EmoContext, stopping at the first
+        crossing of 0.95 named a true best in 88% of 200 simulated runs,
+        requiring 3 consecutive labels at 0.95 in 94%, at 0.97 in 95.5%; see
+        the README's stopping section).
     """
 
     def __init__(self, confidence: float = 0.95, budget: int | None = None, min_labels: int = 0,
-                 patience: int = 1):
+                 patience: int = 3):
         confidence = float(confidence)
         if not 0.0 < confidence < 1.0:
             raise ValueError(f"confidence must be in (0, 1), got {confidence}")

@@ -7,7 +7,7 @@ from modelpicker_core.stopping import Decision, StoppingRule
 
 
 def test_stops_when_the_pick_is_sure_enough():
-    decision = StoppingRule(confidence=0.95).decide([0.02, 0.96, 0.02], labels=12)
+    decision = StoppingRule(confidence=0.95, patience=1).decide([0.02, 0.96, 0.02], labels=12)
     assert decision == Decision(True, 1, 0.96, "confident", 12)
 
 
@@ -31,7 +31,7 @@ def test_exhausted_pool_stops():
 
 
 def test_min_labels_guards_confident_stop():
-    rule = StoppingRule(confidence=0.9, min_labels=5)
+    rule = StoppingRule(confidence=0.9, min_labels=5, patience=1)
     assert rule.decide([1.0, 0.0], labels=4).reason == "continue"
     assert rule.decide([1.0, 0.0], labels=5).reason == "confident"
 
@@ -55,7 +55,7 @@ def test_negative_labels_are_rejected():
 
 
 def test_decision_serialises():
-    d = StoppingRule().decide([0.97, 0.03], labels=3).to_dict()
+    d = StoppingRule(patience=1).decide([0.97, 0.03], labels=3).to_dict()
     assert d == {"stop": True, "model": 0, "p_best": 0.97, "reason": "confident", "labels": 3}
 
 
@@ -68,7 +68,7 @@ def test_decide_for_uses_the_probability_that_the_pick_is_a_true_best():
     for i in range(4):
         s.observe(preds[i], labels[i], item=i)
     assert s.p_best()[0] == pytest.approx(0.5)
-    decision = StoppingRule(confidence=0.95).decide_for(s, unlabelled=0)
+    decision = StoppingRule(confidence=0.95).decide_for(s, unlabelled=0, previous=[1.0, 1.0])
     assert decision.stop and decision.reason == "confident"
     assert decision.model in (0, 1) and decision.p_best == pytest.approx(1.0)
 
@@ -84,3 +84,10 @@ def test_patience_needs_the_level_to_hold_for_consecutive_labels():
 def test_patience_must_be_positive():
     with pytest.raises(ValueError, match="patience"):
         StoppingRule(patience=0)
+
+
+def test_default_patience_is_three_labels():
+    rule = StoppingRule()
+    assert rule.get_params() == {"confidence": 0.95, "budget": None, "min_labels": 0, "patience": 3}
+    assert not rule.decide([0.99, 0.01], labels=9, previous=[0.97]).stop
+    assert rule.decide([0.99, 0.01], labels=9, previous=[0.97, 0.96]).stop
