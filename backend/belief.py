@@ -40,6 +40,10 @@ class Belief:
         1.0 for labelled tasks.
     n_labels : labels stored (annotations with an answer).
     model_version : the priority version (see :func:`model_version`).
+    p_history : ``(k, n_models)`` the strategy's ``p_top()`` after each of the
+        last ``k`` labels before the final one, oldest first (``k`` = the
+        ``history`` asked of :func:`fit_belief`); the stopping rule's patience
+        reads it.
     """
 
     strategy: core.Strategy
@@ -50,6 +54,7 @@ class Belief:
     priority: np.ndarray
     n_labels: int
     model_version: str
+    p_history: np.ndarray | None = None
 
     def row(self, task_id: int) -> int | None:
         """Row of ``task_id`` in :attr:`task_ids`, or None."""
@@ -138,7 +143,8 @@ def prediction_matrix(predictions: dict[int, dict[str, str]], candidates: list[s
 
 
 def fit_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, task_ids: np.ndarray,
-               matrix: np.ndarray, choices: ChoicesControl, labels: list[Label], round_: int = 1) -> Belief:
+               matrix: np.ndarray, choices: ChoicesControl, labels: list[Label], round_: int = 1,
+               history: int = 0) -> Belief:
     """Fit ``strategy`` to the project's labels over the tasks of ``matrix``.
 
     Parameters
@@ -147,6 +153,7 @@ def fit_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, ta
     labels : every stored label of the project's current round; labels of
         tasks outside ``task_ids`` wait until their predictions are cached.
     round_ : the round (part of the priority version).
+    history : how many earlier belief states to keep in ``p_history``.
     """
     s = core.make(strategy, matrix.shape[1], choices.n_classes, random_state=seed)
     if task_ids.size:  # before any task is known the prior stands (some strategies refuse an empty pool)
@@ -159,15 +166,19 @@ def fit_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, ta
         if i < task_ids.size and task_ids[i] == task:
             y[i] = cls
             replay.append((first, i))
-    for _, i in sorted(replay):
+    p_history = []
+    for n, (_, i) in enumerate(sorted(replay), start=1):
         s.observe(matrix[i], int(y[i]), query_probability=1.0, item=i)
+        if len(replay) - history <= n < len(replay):
+            p_history.append(s.p_top())
     labelled = y >= 0
     info = np.full(task_ids.size, np.nan)
     if (~labelled).any():
         info[~labelled] = np.asarray(s.score(matrix[~labelled], None), dtype=float)
     return Belief(strategy=s, task_ids=task_ids, predictions=matrix, labels=y, informativeness=info,
                   priority=priorities(np.nan_to_num(info, nan=-np.inf), labelled), n_labels=len(labels),
-                  model_version=model_version(project, labels, strategy, seed, pool_fingerprint, round_))
+                  model_version=model_version(project, labels, strategy, seed, pool_fingerprint, round_),
+                  p_history=np.asarray(p_history, dtype=float).reshape(len(p_history), matrix.shape[1]))
 
 
 def build_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, candidates: list[str],
@@ -178,12 +189,13 @@ def build_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, 
 
 
 def ranking_records(belief: Belief, candidates: list[str]) -> list[dict]:
-    """Per candidate, best first: rank, name, P(best), accuracy with its 95% interval, labels used."""
+    """Per candidate, best first: rank, name, P(best), P(a true best), accuracy with its 95% interval, labels used."""
     r = belief.strategy.ranking()
     return [{
         "rank": rank + 1,
         "name": candidates[i],
         "p_best": float(r.p_best[i]),
+        "p_top": float(r.p_top[i]),
         "accuracy": float(r.accuracy[i]),
         "accuracy_low": float(r.accuracy_low[i]),
         "accuracy_high": float(r.accuracy_high[i]),

@@ -179,7 +179,7 @@ class Service:
             task_ids, predictions = matrix[2]
             labels = [x for x in self.store.labels(project) if x.task in matrix[3]]
             belief = fit_belief(project, self.strategy, self.settings.seed, pool.fingerprint, task_ids,
-                                predictions, choices, labels, round_)
+                                predictions, choices, labels, round_, history=self.settings.patience - 1)
             self._beliefs[project] = (revision, config, belief)
             return belief
 
@@ -376,12 +376,15 @@ class Service:
 
     # ----------------------------------------------------------------- decision
     def stopping_rule(self) -> StoppingRule:
-        return StoppingRule(self.settings.confidence, self.settings.label_budget, self.settings.min_labels)
+        return StoppingRule(self.settings.confidence, self.settings.label_budget, self.settings.min_labels,
+                            self.settings.patience)
 
     def _rule(self, belief: Belief) -> tuple[Decision, dict]:
         """The stopping rule's answer for a belief, and its JSON summary."""
         unlabelled = int((belief.labels < 0).sum()) if belief.task_ids.size else None
-        d = self.stopping_rule().decide_for(belief.strategy, unlabelled)
+        pick = int(np.argmax(belief.strategy.p_top()))
+        previous = [] if belief.p_history is None else belief.p_history[:, pick]
+        d = self.stopping_rule().decide_for(belief.strategy, unlabelled, previous=previous)
         return d, decision_summary(d, self.pool.names[d.model], self.settings.confidence, self.settings.label_budget)
 
     def live_decision(self, project: int, belief: Belief) -> dict:
@@ -402,6 +405,7 @@ class Service:
                 "reason": live["reason"], "decided_at": self.clock(),
                 "evidence": {"reason_text": live["reason_text"], "confidence": self.settings.confidence,
                              "budget": self.settings.label_budget, "min_labels": self.settings.min_labels,
+                             "patience": self.settings.patience,
                              "unlabelled": int((belief.labels < 0).sum()), "ranking": records,
                              "model_version": belief.model_version, "strategy": self.strategy}})
             logger.info("project %s round %s: decision %s (%s, P(best)=%.3f, %d labels)", project, round_, state,

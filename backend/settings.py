@@ -57,6 +57,9 @@ class Settings:
         when P(best) reaches it), ``MODELPICKER_LABEL_BUDGET`` (stop when a
         round has this many labels; None = no budget) and
         ``MODELPICKER_MIN_LABELS`` (never stop for confidence with fewer labels).
+    patience : ``MODELPICKER_PATIENCE``; the pick's P(best) must have reached
+        the confidence for this many consecutive labels (the first crossing of
+        a noisy estimate is biased upwards; see :class:`modelpicker_core.stopping.StoppingRule`).
     writeback : ``MODELPICKER_WRITEBACK``; when true and Label Studio is
         configured, refreshes push priorities and write the ranking into the project.
     write_candidates : ``MODELPICKER_WRITE_CANDIDATES``; also store every
@@ -86,6 +89,7 @@ class Settings:
     confidence: float = 0.95
     label_budget: int | None = None
     min_labels: int = 1
+    patience: int = 3
     writeback: bool = True
     write_candidates: bool = False
     push_limit: int = 0
@@ -190,6 +194,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         confidence=_float(env, "MODELPICKER_CONFIDENCE", 0.95, 0.0, 1.0, open_ends=True),
         label_budget=_int(env, "MODELPICKER_LABEL_BUDGET", 0, 1, 10**9) or None,
         min_labels=_int(env, "MODELPICKER_MIN_LABELS", 1, 0, 10**9),
+        patience=_int(env, "MODELPICKER_PATIENCE", 3, 1, 1000),
         writeback=_bool(env, "MODELPICKER_WRITEBACK", True),
         write_candidates=_bool(env, "MODELPICKER_WRITE_CANDIDATES", False),
         push_limit=_int(env, "MODELPICKER_PUSH_LIMIT", 0, 0, 10**9),

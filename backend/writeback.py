@@ -55,6 +55,8 @@ def _record(raw: Mapping[str, Any], position: int) -> dict[str, Any]:
     if missing:
         raise ValueError(f"ranking entry {position} ({name}) lacks {', '.join(missing)}")
     values = {field: float(raw[field]) for field in _RECORD_FIELDS[:-1]}
+    if "p_top" in raw:
+        values["p_top"] = float(raw["p_top"])
     bad = [field for field, value in values.items() if not math.isfinite(value)]
     if bad:
         raise ValueError(f"ranking entry {position} ({name}) has non-finite {', '.join(bad)}")
@@ -74,7 +76,9 @@ def render_ranking(ranking: Sequence[Mapping[str, Any]], decision: str,
     ranking : one dict per candidate, best first, with ``name`` (or
         ``model``, as :meth:`modelpicker_core.Ranking.to_records` gives),
         ``p_best``, ``accuracy``, ``accuracy_low``, ``accuracy_high`` (the 95%
-        interval) and ``labels`` (labels behind the estimate).
+        interval) and ``labels`` (labels behind the estimate); optionally
+        ``p_top`` (probability of being *a* true best), shown as its own column
+        when it differs from ``p_best`` (that is, when the strategy models ties).
     decision : the decision line, see :func:`decision_text`.
     updated : optional time stamp shown in the block.
     strategy : optional name of the selection strategy shown in the block.
@@ -96,12 +100,18 @@ def render_ranking(ranking: Sequence[Mapping[str, Any]], decision: str,
     if updated:
         facts.append(f"updated: {updated}")
     width = max(len("candidate"), *(len(r["name"]) for r in records))
-    rows = [f"{'rank':>4}  {'candidate':<{width}}  {'P(best)':>7}  accuracy (95% interval)   labels"]
+    ties = any(abs(r.get("p_top", r["p_best"]) - r["p_best"]) > 5e-4 for r in records)
+    top_head = f"  {'P(a best)':>9}" if ties else ""
+    rows = [f"{'rank':>4}  {'candidate':<{width}}  {'P(best)':>7}{top_head}  accuracy (95% interval)   labels"]
     for rank, r in enumerate(records, start=1):
+        top = f"  {r.get('p_top', r['p_best']):>9.3f}" if ties else ""
         rows.append(
-            f"{rank:>4}  {r['name']:<{width}}  {r['p_best']:>7.3f}  "
+            f"{rank:>4}  {r['name']:<{width}}  {r['p_best']:>7.3f}{top}  "
             f"{r['accuracy']:.3f} ({r['accuracy_low']:.3f}-{r['accuracy_high']:.3f})   {r['labels']:>6}"
         )
+    if ties:
+        rows.append("P(best): probability of being the best, tied bests sharing; "
+                    "P(a best): probability of being a true best, ties counting for each (the stop rule's number)")
     return "\n".join([BEGIN_MARKER, " | ".join(facts), *rows, END_MARKER])
 
 

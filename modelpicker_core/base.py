@@ -43,6 +43,10 @@ class Ranking:
     labels : number of labels behind the estimate (same for every model).
     accuracy_basis : what the accuracy estimate is about, e.g. ``"labelled"``
         (accuracy on the labelled items) or ``"pool"`` (on the whole batch).
+    p_top : probability that each model is *a* true best, ties counting for
+        every tied model (so it may sum to more than 1): the probability that
+        picking the model is right.  Equals ``p_best`` for strategies that do
+        not model ties.
     """
 
     p_best: np.ndarray
@@ -51,11 +55,16 @@ class Ranking:
     accuracy_high: np.ndarray
     labels: int
     accuracy_basis: str = "labelled"
+    p_top: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.p_top is None:
+            object.__setattr__(self, "p_top", self.p_best)
 
     @property
     def order(self) -> np.ndarray:
-        """Model indices sorted best first (by P(best), then accuracy)."""
-        return np.lexsort((-self.accuracy, -self.p_best))
+        """Model indices sorted best first (by P(a true best), then P(best), then accuracy)."""
+        return np.lexsort((-self.accuracy, -self.p_best, -self.p_top))
 
     @property
     def best(self) -> int:
@@ -70,6 +79,7 @@ class Ranking:
                 "model": names[i],
                 "index": int(i),
                 "p_best": float(self.p_best[i]),
+                "p_top": float(self.p_top[i]),
                 "accuracy": float(self.accuracy[i]),
                 "accuracy_low": float(self.accuracy_low[i]),
                 "accuracy_high": float(self.accuracy_high[i]),
@@ -227,6 +237,13 @@ class Strategy(abc.ABC):
     def p_best(self) -> np.ndarray:
         """``(n_models,)`` posterior probability (or weight) of being best; sums to 1."""
 
+    def p_top(self) -> np.ndarray:
+        """``(n_models,)`` probability that each model is *a* true best (ties count for all).
+
+        The default is :meth:`p_best`; strategies that model ties override it.
+        """
+        return self.p_best()
+
     def accuracy_estimate(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
         """Accuracy of each model on the labelled items with a 95% Jeffreys interval.
 
@@ -238,7 +255,7 @@ class Strategy(abc.ABC):
 
     def ranking(self) -> Ranking:
         acc, low, high, basis = self.accuracy_estimate()
-        return Ranking(self.p_best(), acc, low, high, int(self.n_labels_), basis)
+        return Ranking(self.p_best(), acc, low, high, int(self.n_labels_), basis, self.p_top())
 
     def best(self) -> int:
         """The pick: the model of highest P(best); ties broken at random."""

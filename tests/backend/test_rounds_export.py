@@ -220,3 +220,32 @@ def test_cli_export_writes_four_files_and_refuses_unknown_projects(budget_backen
     with pytest.raises(SystemExit) as exc:
         main(["export", "--out", str(out)])
     assert exc.value.code == 2 and "--project" in capsys.readouterr().err
+
+
+def _labels_until_stop(b, events, truth):
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    ok(b.webhook(events.tasks_created(*range(1, 31))))
+    for i in range(1, 31):
+        label(b, events, truth, 100 + i, i)
+        decision = b.ranking()["decision"]
+        if decision["stop"]:
+            return i, decision
+    return None, decision
+
+
+def test_patience_needs_the_confidence_to_hold_for_consecutive_labels(backend_factory, events, truth):
+    """The first crossing of a noisy P(best) is biased upwards: with patience 3 the backend stops
+    only once the pick's P(best) held the level after 3 consecutive labels."""
+    eager, first = _labels_until_stop(backend_factory(MODELPICKER_CONFIDENCE="0.6", MODELPICKER_PATIENCE="1"),
+                                      events, truth)
+    patient_backend = backend_factory(MODELPICKER_CONFIDENCE="0.6", MODELPICKER_PATIENCE="3")
+    patient, decision = _labels_until_stop(patient_backend, events, truth)
+    assert first["reason"] == decision["reason"] == "confident"
+    assert patient >= eager + 2
+    recorded = ok(patient_backend.client.get("/rounds?project=1"))["rounds"][0]["decision"]
+    assert recorded["evidence"]["patience"] == 3
+
+
+def test_patience_setting_is_checked(backend_factory):
+    with pytest.raises(Exception, match="MODELPICKER_PATIENCE"):
+        backend_factory(MODELPICKER_PATIENCE="0")

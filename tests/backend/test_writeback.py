@@ -129,3 +129,14 @@ def test_merge_refuses_a_block_without_markers():
 def test_extract_block_when_there_is_none():
     assert extract_block("just the admin's text") is None
     assert extract_block(None) is None
+
+
+def test_p_top_gets_its_own_column_and_a_legend():
+    ranking = [dict(RANKING[0], p_top=0.955), dict(RANKING[1], p_top=0.3), RANKING[2]]
+    block = render_ranking(ranking, "keep labelling")
+    lines = block.splitlines()
+    assert "P(a best)" in lines[2]
+    assert lines[3].split()[2:4] == ["0.912", "0.955"]
+    assert lines[5].split()[2:4] == ["0.018", "0.018"]  # no p_top: the same as P(best)
+    assert lines[-2].startswith("P(best): probability of being the best")
+    assert "P(a best)" not in render_ranking(RANKING, "keep labelling")
