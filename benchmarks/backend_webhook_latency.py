@@ -31,12 +31,11 @@ timings are of this machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,8 +47,8 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.support.labelstudio import (_stop_process_group, backend_python, free_port, log_tail,  # noqa: E402
-                                       start_backend, start_label_studio)
+from tests.support.labelstudio import log_tail, start_backend, start_label_studio, start_rq_worker  # noqa: E402
+from tests.support.redis_server import RedisServerError, find_redis_server, redis_server  # noqa: E402
 
 LS_PORTS, BACKEND_PORTS, REDIS_PORTS = (18300, 18400), (19400, 19500), (16400, 16500)
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "backend_webhook_latency.json"
@@ -109,14 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.tasks, args.models, args.webhooks) < 1 or args.classes < 2 or args.pace < 0 \
             or args.webhooks >= args.tasks:
         ap.error("need tasks, models, webhooks >= 1, webhooks < tasks, classes >= 2, pace >= 0")
-    redis_exe = shutil.which("redis-server")
-    if not redis_exe:
-        print("redis-server not found (Debian package redis-server)", file=sys.stderr)
+    try:
+        find_redis_server()
+    except RedisServerError as exc:
+        print(exc, file=sys.stderr)
         return 1
 
     rng = np.random.default_rng(args.seed)
     processes: list = []
-    with tempfile.TemporaryDirectory(prefix="modelpicker-latency-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="modelpicker-latency-") as tmp, contextlib.ExitStack() as resources:
         tmp = Path(tmp)
         choices, config, truth = write_pool(tmp, args.tasks, args.models, args.classes, rng)
         try:
@@ -125,15 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 print("starting Label Studio ...", flush=True)
                 ls = start_label_studio(port_range=LS_PORTS)
                 processes.append(ls)
-            redis_port = free_port(*REDIS_PORTS)
-            redis = subprocess.Popen([redis_exe, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", str(tmp)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
-            processes.append(redis)
-            redis_url = f"redis://127.0.0.1:{redis_port}/0"
-            from redis import Redis
-
-            wait(lambda: _ping(Redis, redis_url), 20, "redis-server")
+            redis_url = resources.enter_context(redis_server(REDIS_PORTS, tmp))  # stopped after the others
             env = {"MODEL_DIR": str(tmp / "state"), "MODELPICKER_POOL": str(tmp / "pool.yaml"),
                    "MODELPICKER_STRATEGY": args.strategy, "MODELPICKER_SEED": str(args.seed),
                    "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING",
@@ -141,14 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                    "MODELPICKER_CONFIDENCE": "0.999999", "MODELPICKER_MIN_LABELS": str(args.tasks)}
             if ls is not None:
                 env.update(LABEL_STUDIO_URL=ls.url, LABEL_STUDIO_API_KEY=ls.token)
-            worker_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-            worker_env.update(env)
-            worker_log = open(tmp / "rq-worker.log", "ab")
-            worker = subprocess.Popen([str(Path(backend_python()).parent / "rq"), "worker", "--with-scheduler",
-                                       "--worker-class", "rq.worker.SimpleWorker", "-u", redis_url,
-                                       "--path", str(REPO_ROOT), "modelpicker"], cwd=REPO_ROOT,
-                                      env=worker_env, stdout=worker_log, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+            worker = start_rq_worker(env, redis_url, tmp / "rq-worker.log")
             processes.append(worker)
             backend = start_backend(env, tmp / "backend.log", port_range=BACKEND_PORTS)
             processes.append(backend)
@@ -216,10 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         finally:
             for proc in reversed(processes):
-                if isinstance(proc, subprocess.Popen):
-                    _stop_process_group(proc)
-                else:
-                    proc.stop()
+                proc.stop()
 
     spans = [(j["started_at"], j["finished_at"]) for j in records if j["started_at"] and j["finished_at"]]
     during = [e for sent, e in samples if any(a <= sent <= b for a, b in spans)]
@@ -250,13 +232,6 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(finished)} refreshes, median {result['refreshes']['seconds_median']:.1f} s")
     print(f"wrote {args.out}")
     return 0
-
-
-def _ping(redis_cls, url: str) -> bool:
-    try:
-        return bool(redis_cls.from_url(url).ping())
-    except Exception:
-        return False
 
 
 if __name__ == "__main__":

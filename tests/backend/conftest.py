@@ -4,14 +4,13 @@ The pool has three candidates over 30 tasks whose true labels are fixed by a
 seeded generator: ``good`` (right on 27 tasks), ``fair`` (21) and ``poor``
 (12), stored as one CSV and two JSONL prediction files keyed by the task data
 field ``key``.  Helpers are exposed as fixtures (``backend_factory``,
-``events``) rather than importable modules, so nothing here clashes with
-other test folders.
+``events``, ``free_port``, ``redis_url``) rather than importable modules, so
+nothing here clashes with other test folders.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,8 @@ if str(REPO_ROOT) not in sys.path:
 from backend.app import create_app  # noqa: E402
 from backend.service import Service  # noqa: E402
 from backend.settings import from_env  # noqa: E402
+from tests.support import ports  # noqa: E402
+from tests.support.redis_server import redis_server  # noqa: E402
 
 CHOICES = ("zero", "one", "two")
 CONFIG = ('<View><Text name="text" value="$key"/>'
@@ -36,19 +37,20 @@ N_TASKS = 30
 #: number of tasks each candidate gets right
 ACCURATE = {"good": 27, "fair": 21, "poor": 12}
 #: this suite's ports (see /work/notes/layout.md)
-PORTS = range(19100, 19200)
+PORTS = (19100, 19200)
 
 
-def free_port() -> int:
-    """A free loopback port in this suite's range."""
-    for port in PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 19100-19199")
+@pytest.fixture(scope="session")
+def free_port():
+    """``free_port()``: a free loopback port in this suite's range."""
+    return lambda: ports.free_port(*PORTS)
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """URL of a throw-away redis-server on 127.0.0.1 (no persistence), stopped after the test."""
+    with redis_server(PORTS, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

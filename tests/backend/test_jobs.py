@@ -1,52 +1,9 @@
 """Background jobs: inline without Redis, on a real rq queue (real redis-server) with REDIS_URL."""
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
-
 import pytest
 
 from backend import jobs
-
-
-def _free_port() -> int:
-    for port in range(19100, 19200):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 19100-19199")
-
-
-@pytest.fixture
-def redis_url(tmp_path):
-    """A throw-away redis-server on 127.0.0.1 (the Makefile's `make test` installs it)."""
-    from redis import Redis
-
-    exe = shutil.which("redis-server")
-    assert exe, "redis-server is required for this test (make redis installs it)"
-    port = _free_port()
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                Redis.from_url(url).ping()
-                break
-            except Exception:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("redis-server did not start")
-                time.sleep(0.05)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 class Recorder:
@@ -90,8 +47,8 @@ def test_tasks_created_goes_through_rq_and_a_worker_computes_the_predictions(
     assert b.ranking()["tasks"] == 30
 
 
-def test_unreachable_redis_falls_back_to_inline(backend_factory, events, caplog):
-    b = backend_factory(REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0")
+def test_unreachable_redis_falls_back_to_inline(backend_factory, events, caplog, free_port):
+    b = backend_factory(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     b.post("/setup", {"project": 1, "schema": events.config})
     answer = b.webhook(events.tasks_created(1, 2, 3)).get_json()
     assert answer["status"] == "ok" and "job" not in answer

@@ -1,8 +1,9 @@
-"""backend.labelstudio_api against a real Label Studio 1.23.2 (started once for this module).
+"""backend.labelstudio_api against a real Label Studio 1.23.2.
 
-Label Studio is installed/started by tests/support/labelstudio.py on
-127.0.0.1 in ports 18200-18299 (this suite's range).  The first tests need no
-server (argument checks and the score conversion).
+It is the test session's Label Studio (fixture ``label_studio`` from
+tests/support/pytest_label_studio.py, shared with tests/e2e); every test works
+in a fresh project of its own.  The first tests need no server (argument checks
+and the score conversion).
 """
 from __future__ import annotations
 
@@ -19,9 +20,6 @@ if str(REPO_ROOT) not in sys.path:
 from backend.labelstudio_api import (PRIORITY_VERSION_PREFIX, UNCERTAINTY_SAMPLING,  # noqa: E402
                                      LabelStudioAPI, LabelStudioAPIError, error_message, queue_scores)
 from backend.writeback import KEEP_LABELLING, extract_block, merge_description, render_ranking  # noqa: E402
-from tests.support import labelstudio  # noqa: E402
-
-LS_PORTS = (18200, 18300)
 CONFIG = ('<View><Text name="text" value="$text"/><Choices name="label" toName="text">'
           '<Choice value="yes"/><Choice value="no"/></Choices></View>')
 N_TASKS = 12
@@ -67,9 +65,8 @@ def test_bad_ids_are_refused_before_any_call():
 
 # ------------------------------------------------------------ real server
 @pytest.fixture(scope="module")
-def server():
-    with labelstudio.start_label_studio(port_range=LS_PORTS) as ls:
-        yield ls
+def server(label_studio):
+    return label_studio
 
 
 @pytest.fixture(scope="module")

@@ -237,28 +237,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             pass
 
 
-def _free_port() -> int:
-    import socket
-
-    for port in range(19100, 19200):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 19100-19199")
-
-
 @pytest.fixture(scope="module")
-def _running_server():
+def _running_server(free_port):
     """A real HTTP model server on 127.0.0.1 in a thread, for the whole module."""
     from socketserver import ThreadingMixIn
 
     class Server(ThreadingMixIn, http.server.HTTPServer):
         daemon_threads = True
 
-    server = Server(("127.0.0.1", _free_port()), _Handler)
+    server = Server(("127.0.0.1", free_port()), _Handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -275,8 +262,8 @@ def http_server(_running_server):
 
 
 @pytest.fixture
-def free_http_port():
-    return _free_port()
+def free_http_port(free_port):
+    return free_port()
 
 
 def http_pool(tmp_path, url, timeout=2, retries=2):

@@ -3,51 +3,7 @@ worker that builds its own service from the environment, recorded for GET /jobs;
 to rq's scheduled registry (run by ``rq worker --with-scheduler``)."""
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
-
-import pytest
-
 from backend import jobs
-
-
-def _free_port(start: int = 16400, stop: int = 16500) -> int:
-    for port in range(start, stop):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {start}-{stop - 1}")
-
-
-@pytest.fixture
-def redis_url(tmp_path):
-    from redis import Redis
-
-    exe = shutil.which("redis-server")
-    assert exe, "redis-server is required for this test (Debian package redis-server)"
-    port = _free_port()
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                Redis.from_url(url).ping()
-                break
-            except Exception:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("redis-server did not start")
-                time.sleep(0.05)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def ok(response):

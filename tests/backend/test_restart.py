@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
+
+from tests.support.labelstudio import BackendServer, start_backend
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,61 +47,27 @@ def test_a_changed_model_file_is_predicted_afresh_after_restart(backend_factory,
     assert names.index(new) == (names.index(old) + 1) % 3
 
 
-def _free_port() -> int:
-    for port in range(19100, 19200):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 19100-19199")
+def start(env: dict, log: Path) -> BackendServer:
+    """``python -m backend`` (this interpreter) on 127.0.0.1 at ``env["PORT"]``, answering /health."""
+    return start_backend(env, log, python=sys.executable)
 
 
-class Process:
-    """``python -m backend`` on 127.0.0.1, its output in a log file."""
+def post(server: BackendServer, path: str, body: dict) -> dict:
+    r = server.session.post(server.url + path, json=body, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
 
-    def __init__(self, env: dict, log: Path):
-        self.url = f"http://127.0.0.1:{env['PORT']}"
-        self.log = log
-        with open(log, "ab") as fh:
-            self.proc = subprocess.Popen([sys.executable, "-m", "backend"], cwd=REPO_ROOT, env=env,
-                                         stdout=fh, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"backend exited with {self.proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if requests.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"backend did not answer /health:\n{log.read_text()[-3000:]}")
 
-    def post(self, path: str, body: dict) -> dict:
-        r = requests.post(self.url + path, json=body, timeout=30)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+def kill(server: BackendServer) -> None:
+    """SIGKILL: no shutdown code runs."""
+    os.killpg(server.process.pid, signal.SIGKILL)
+    server.process.wait(10)
 
 
 @pytest.fixture
-def backend_env(tmp_path, pool_dir):
+def backend_env(tmp_path, pool_dir, free_port):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELPICKER_", "BASIC_AUTH", "REDIS_URL"))}
-    env.update(HOST="127.0.0.1", PORT=str(_free_port()), MODEL_DIR=str(tmp_path / "state"),
+    env.update(HOST="127.0.0.1", PORT=str(free_port()), MODEL_DIR=str(tmp_path / "state"),
                MODELPICKER_POOL=str(pool_dir / "pool.yaml"), MODELPICKER_STRATEGY="modelpicker",
                LOG_LEVEL="WARNING", PYTHONPATH=str(REPO_ROOT))
     return env
@@ -110,17 +75,17 @@ def backend_env(tmp_path, pool_dir):
 
 def test_killing_the_process_between_two_annotations_loses_nothing(backend_env, events, tmp_path):
     log = tmp_path / "backend.log"
-    proc = Process(backend_env, log)
+    proc = start(backend_env, log)
     try:
-        proc.post("/setup", {"project": "1.1700000000", "schema": events.config})
-        proc.post("/webhook", events.tasks_created(1, 2, 3))
-        first = proc.post("/webhook", events.created(11, 1, "zero"))
-        proc.kill()  # SIGKILL: no shutdown code runs
-        assert proc.proc.returncode == -signal.SIGKILL
-        proc = Process(backend_env, log)
+        post(proc, "/setup", {"project": "1.1700000000", "schema": events.config})
+        post(proc, "/webhook", events.tasks_created(1, 2, 3))
+        first = post(proc, "/webhook", events.created(11, 1, "zero"))
+        kill(proc)
+        assert proc.process.returncode == -signal.SIGKILL
+        proc = start(backend_env, log)
         ranking = requests.get(proc.url + "/rankings?project=1", timeout=10).json()
         assert ranking["labels"] == 1 and ranking["model_version"] == first["model_version"]
-        second = proc.post("/webhook", events.created(12, 2, "one"))
+        second = post(proc, "/webhook", events.created(12, 2, "one"))
         assert second["labels"] == 2
         ranking = requests.get(proc.url + "/rankings?project=1", timeout=10).json()
         assert (ranking["labels"], ranking["labels_used"], ranking["tasks"]) == (2, 2, 3)

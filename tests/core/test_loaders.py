@@ -42,45 +42,27 @@ def test_oracle_optional_when_not_required(csv_dir):
         load_collection(csv_dir)
 
 
-def test_ragged_row_names_file_and_row(csv_dir):
-    write(csv_dir, "predictions.csv", "10,-1,7\n7,7,7\n-1,10\n10,10,-1\n")
-    with pytest.raises(DataError, match=r"predictions\.csv row 3: 2 values, expected 3"):
-        load_collection(csv_dir)
-
-
-def test_ragged_oracle_row(csv_dir):
-    write(csv_dir, "oracle.csv", "10\n7,7\n-1\n10\n")
-    with pytest.raises(DataError, match=r"oracle\.csv row 2: 2 values, expected 1"):
-        load_collection(csv_dir)
-
-
-def test_non_integer_class_names_file_row_and_column(csv_dir):
-    write(csv_dir, "predictions.csv", "10,-1,7\n7,7.5,7\n-1,10,10\n10,10,-1\n")
-    with pytest.raises(DataError, match=r"predictions\.csv row 2, column 2: '7\.5' is not an integer class"):
-        load_collection(csv_dir)
-
-
-def test_non_number(csv_dir):
-    write(csv_dir, "oracle.csv", "10\n7\nhappy\n10\n")
-    with pytest.raises(DataError, match=r"oracle\.csv row 3: 'happy' is not a number"):
-        load_collection(csv_dir)
-
-
-def test_length_mismatch_names_both_files(csv_dir):
-    write(csv_dir, "oracle.csv", "10\n7\n-1\n")
-    with pytest.raises(DataError, match=r"oracle\.csv has 3 rows but predictions\.csv has 4"):
-        load_collection(csv_dir)
-
-
-def test_prediction_outside_label_space(csv_dir):
-    write(csv_dir, "predictions.csv", "10,-1,7\n7,7,7\n-1,10,10\n10,3,-1\n")
-    with pytest.raises(DataError, match=r"predictions\.csv row 4, column 2: class 3 is not in the label space \(10, -1, 7\)"):
-        load_collection(csv_dir)
-
-
-def test_label_outside_label_space(csv_dir):
-    write(csv_dir, "oracle.csv", "10\n7\n-1\n8\n")
-    with pytest.raises(DataError, match=r"oracle\.csv row 4: class 8 is not in the label space"):
+@pytest.mark.parametrize("name, text, message", [
+    pytest.param("predictions.csv", "10,-1,7\n7,7,7\n-1,10\n10,10,-1\n",
+                 r"predictions\.csv row 3: 2 values, expected 3", id="ragged_row_names_file_and_row"),
+    pytest.param("oracle.csv", "10\n7,7\n-1\n10\n",
+                 r"oracle\.csv row 2: 2 values, expected 1", id="ragged_oracle_row"),
+    pytest.param("predictions.csv", "10,-1,7\n7,7.5,7\n-1,10,10\n10,10,-1\n",
+                 r"predictions\.csv row 2, column 2: '7\.5' is not an integer class",
+                 id="non_integer_class_names_file_row_and_column"),
+    pytest.param("oracle.csv", "10\n7\nhappy\n10\n",
+                 r"oracle\.csv row 3: 'happy' is not a number", id="non_number"),
+    pytest.param("oracle.csv", "10\n7\n-1\n",
+                 r"oracle\.csv has 3 rows but predictions\.csv has 4", id="length_mismatch_names_both_files"),
+    pytest.param("predictions.csv", "10,-1,7\n7,7,7\n-1,10,10\n10,3,-1\n",
+                 r"predictions\.csv row 4, column 2: class 3 is not in the label space \(10, -1, 7\)",
+                 id="prediction_outside_label_space"),
+    pytest.param("oracle.csv", "10\n7\n-1\n8\n",
+                 r"oracle\.csv row 4: class 8 is not in the label space", id="label_outside_label_space"),
+])
+def test_malformed_file_names_file_row_and_problem(csv_dir, name, text, message):
+    write(csv_dir, name, text)
+    with pytest.raises(DataError, match=message):
         load_collection(csv_dir)
 
 

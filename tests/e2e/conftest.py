@@ -1,11 +1,10 @@
 """Fixtures for end-to-end tests against a real Label Studio and a real backend process.
 
-``label_studio`` (session scope) installs Label Studio into its own venv when
-missing (``$MODELPICKER_LS_VENV``, default ``<repo>/.cache/ls-venv``; pip's
-progress is shown even under output capture), starts it on 127.0.0.1 in a
-port of 18100-18199 with a temporary data directory, and stops it at the end.
-When a test fails, the tails of the Label Studio and backend logs are added to
-its report.
+``label_studio`` (the one Label Studio of the test session) comes from
+``tests/support/pytest_label_studio.py``, registered in ``tests/conftest.py``;
+it also adds the tails of the Label Studio and backend logs to the report of a
+failing test.  Here: ``start_backend`` (backends in ports 19200-19299) and the
+``digits`` example.
 """
 from __future__ import annotations
 
@@ -21,29 +20,13 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from tests.support import labelstudio  # noqa: E402
+from tests.support.pytest_label_studio import SERVERS  # noqa: E402
 
-#: ports assigned to this suite (see /work/notes/layout.md)
-LS_PORTS = (18100, 18200)
+#: ports assigned to this suite's backends (see /work/notes/layout.md)
 BACKEND_PORTS = (19200, 19300)
 
 #: the digits example the e2e tests use (the README quotes results for these)
 DIGITS_TASKS, DIGITS_SEED = 400, 0
-
-#: servers started by the fixtures of the running session, for failure reports
-_SERVERS: list[labelstudio._Server] = []
-
-
-@pytest.fixture(scope="session")
-def label_studio(pytestconfig) -> labelstudio.LabelStudioServer:
-    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled():
-        labelstudio.ensure_label_studio()
-        print(f"\n[labelstudio] starting Label Studio {labelstudio.LS_VERSION} on 127.0.0.1", flush=True)
-    server = labelstudio.start_label_studio(port_range=LS_PORTS)
-    _SERVERS.append(server)
-    yield server
-    server.stop()
-    _SERVERS.remove(server)
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +41,13 @@ def start_backend(tmp_path_factory):
     def start(env: dict[str, str], name: str = "backend") -> labelstudio.BackendServer:
         server = labelstudio.start_backend(env, log_dir / f"{name}.log", port_range=BACKEND_PORTS)
         started.append(server)
-        _SERVERS.append(server)
+        SERVERS.append(server)
         return server
 
     yield start
     for server in started:
         server.stop()
-        _SERVERS.remove(server)
+        SERVERS.remove(server)
 
 
 def _load_make_example():
@@ -96,15 +79,3 @@ def digits(tmp_path_factory) -> dict:
         "label_config": (out / "label_config.xml").read_text(),
         "ref_field": make_example.REF_FIELD,
     }
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    if report.failed:
-        for server in _SERVERS:
-            report.sections.append(
-                (f"log tail of {type(server).__name__} at {server.url} ({server.log_path})",
-                 server.log_tail(80)),
-            )

@@ -1,8 +1,8 @@
 """Issue 4, end to end: a whole round inside a real Label Studio, with Redis and an rq worker process.
 
-Processes (all on 127.0.0.1, stopped at the end): Label Studio 1.23.2 from its
-own venv (``tests/support/labelstudio.py``), a Debian ``redis-server`` with a
-temporary directory and no persistence, ``rq worker --with-scheduler`` on the
+Processes (all on 127.0.0.1, stopped at the end): the test session's Label Studio 1.23.2
+(fixture ``label_studio``; this module works in its own projects), a Debian ``redis-server``
+with a temporary directory and no persistence (``tests/support/redis_server.py``), ``rq worker --with-scheduler`` on the
 queue ``modelpicker``, and ``python -m backend`` with ``REDIS_URL``, so every
 refresh runs in the worker process, not in the webhook request.
 
@@ -29,12 +29,9 @@ Timings per refresh go to ``benchmarks/results/round_e2e.json``.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -42,8 +39,8 @@ import pytest
 import requests
 
 from tests.support import annotator
-from tests.support.labelstudio import (REPO_ROOT, ServerError, _stop_process_group, backend_python, free_port,
-                                       log_tail, start_backend, start_label_studio)
+from tests.support.labelstudio import REPO_ROOT, backend_python, log_tail, start_backend, start_rq_worker
+from tests.support.redis_server import redis_server
 
 N_TASKS = 400
 SEED = 0
@@ -54,97 +51,38 @@ MIN_LABELS = 6
 MAX_LABELS = 40
 #: seconds one refresh (push 400 priorities, switch, delete the old ones, write the ranking) may take
 REFRESH_PERIOD_LIMIT = 90.0
-LS_PORTS, BACKEND_PORTS, REDIS_PORTS = (18300, 18400), (19400, 19500), (16400, 16500)
+BACKEND_PORTS, REDIS_PORTS = (19400, 19500), (16400, 16500)
 ADMIN_TEXT = "Label each digit as shown.\nAsk the team lead when an image is unreadable."
 RESULTS_PATH = Path(os.environ.get("MODELPICKER_ROUND_E2E_RESULTS",
                                    REPO_ROOT / "benchmarks" / "results" / "round_e2e.json"))
 BEGIN = "=== ModelPicker ranking: begin"
 
 
-def _load_make_example():
-    spec = importlib.util.spec_from_file_location(
-        "digits_make_example_round", REPO_ROOT / "examples" / "digits" / "make_example.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-class Process:
-    """A subprocess in its own process group with a log file."""
-
-    def __init__(self, command: list[str], log_path: Path, env: dict, cwd: Path = REPO_ROOT):
-        self.log_path = log_path
-        with open(log_path, "ab") as log:
-            self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
-
-    def stop(self) -> None:
-        _stop_process_group(self.process)
-
-
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory) -> dict:
-    make_example = _load_make_example()
-    out = tmp_path_factory.mktemp("digits-round")
-    summary = make_example.build(out, n_tasks=N_TASKS, seed=SEED)
-    assert summary["true_best_unique"]
-    return {"dir": out, "summary": summary, "tasks": json.loads((out / "tasks.json").read_text()),
-            "labels": json.loads((out / "labels.json").read_text()),
-            "label_config": (out / "label_config.xml").read_text(), "ref_field": make_example.REF_FIELD}
-
-
-@pytest.fixture(scope="module")
-def stack(digits, tmp_path_factory):
-    """Label Studio, redis-server, an rq worker process and the backend; yields their handles."""
+def stack(label_studio, digits, tmp_path_factory):
+    """The session's Label Studio, redis-server, an rq worker process and the backend; yields their handles."""
+    assert len(digits["tasks"]) == N_TASKS and digits["summary"]["true_best_unique"]
     logs = tmp_path_factory.mktemp("round-logs")
     started: list = []
-    ls = start_label_studio(port_range=LS_PORTS)
-    started.append(ls)
-    try:
-        exe = shutil.which("redis-server")
-        assert exe, "redis-server is required (Debian package redis-server)"
-        redis_port = free_port(*REDIS_PORTS)
-        redis_dir = tmp_path_factory.mktemp("redis")
-        redis = Process([exe, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                         "--dir", str(redis_dir)], logs / "redis.log", dict(os.environ))
-        started.append(redis)
-        redis_url = f"redis://127.0.0.1:{redis_port}/0"
-        _wait_for_redis(redis_url, redis)
-        model_dir = tmp_path_factory.mktemp("model_dir")
-        env = {
-            "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.token, "MODEL_DIR": str(model_dir),
-            "MODELPICKER_POOL": str(digits["dir"] / "pool.yaml"), "MODELPICKER_SEED": str(SEED),
-            "MODELPICKER_CONFIDENCE": str(CONFIDENCE), "REDIS_URL": redis_url, "LOG_LEVEL": "INFO",
-            "MODELPICKER_REFRESH_EVERY_LABELS": "1", "MODELPICKER_MIN_LABELS": str(MIN_LABELS),
-            "MODELPICKER_WRITE_CANDIDATES": "true",
-        }
-        rq = str(Path(backend_python()).parent / "rq")
-        worker_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
-        worker_env.pop("PYTHONPATH", None)
-        worker = Process([rq, "worker", "--with-scheduler", "--worker-class", "rq.worker.SimpleWorker",
-                          "-u", redis_url, "--path", str(REPO_ROOT), "modelpicker"], logs / "rq-worker.log", worker_env)
-        started.append(worker)
-        backend = start_backend(env, logs / "backend.log", port_range=BACKEND_PORTS)
-        started.append(backend)
-        yield {"ls": ls, "backend": backend, "worker": worker, "redis_url": redis_url, "env": env, "logs": logs}
-    finally:
-        for item in reversed(started):
-            item.stop()
-
-
-def _wait_for_redis(url: str, process: Process, timeout: float = 20.0) -> None:
-    from redis import Redis
-
-    deadline = time.monotonic() + timeout
-    while True:
+    ls = label_studio
+    with redis_server(REDIS_PORTS, tmp_path_factory.mktemp("redis")) as redis_url:
         try:
-            Redis.from_url(url).ping()
-            return
-        except Exception:
-            if time.monotonic() > deadline or process.process.poll() is not None:
-                raise ServerError(f"redis-server did not start: {log_tail(process.log_path)}")
-            time.sleep(0.05)
+            model_dir = tmp_path_factory.mktemp("model_dir")
+            env = {
+                "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.token, "MODEL_DIR": str(model_dir),
+                "MODELPICKER_POOL": str(digits["dir"] / "pool.yaml"), "MODELPICKER_SEED": str(SEED),
+                "MODELPICKER_CONFIDENCE": str(CONFIDENCE), "REDIS_URL": redis_url, "LOG_LEVEL": "INFO",
+                "MODELPICKER_REFRESH_EVERY_LABELS": "1", "MODELPICKER_MIN_LABELS": str(MIN_LABELS),
+                "MODELPICKER_WRITE_CANDIDATES": "true",
+            }
+            worker = start_rq_worker(env, redis_url, logs / "rq-worker.log")
+            started.append(worker)
+            backend = start_backend(env, logs / "backend.log", port_range=BACKEND_PORTS)
+            started.append(backend)
+            yield {"ls": ls, "backend": backend, "worker": worker, "redis_url": redis_url, "env": env, "logs": logs}
+        finally:
+            for item in reversed(started):
+                item.stop()
 
 
 def _logs(stack) -> str:

@@ -14,7 +14,8 @@ Public API (kept stable; other suites import it):
   ``session``, :meth:`LabelStudioServer.api`, :meth:`LabelStudioServer.stop`).
 * :func:`start_backend` -> :class:`BackendServer` (``url``, ``session``,
   :meth:`BackendServer.stop`), running ``python -m backend`` as a subprocess.
-* :func:`free_port`, :func:`wait_for_http`, :func:`log_tail`, :func:`fast_temp_root`,
+* :func:`start_rq_worker` -> :class:`WorkerProcess` (``rq worker`` for a backend with ``REDIS_URL``).
+* :func:`free_port` (from :mod:`tests.support.ports`), :func:`wait_for_http`, :func:`log_tail`, :func:`fast_temp_root`,
   :func:`stop_process_group` (also importable as ``_stop_process_group``).
 
 Both server objects are context managers that stop their process group on exit
@@ -26,7 +27,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import requests
+
+from .ports import free_port
 
 #: the Label Studio release the project is tested against
 LS_VERSION = "1.23.2"
@@ -54,21 +56,6 @@ class ServerError(RuntimeError):
 
 
 # ------------------------------------------------------------------ helpers
-def free_port(start: int, stop: int, host: str = "127.0.0.1") -> int:
-    """First port in ``[start, stop)`` that nobody listens on and we can bind.
-
-    Raises :class:`ServerError` when the whole range is taken.
-    """
-    for port in range(start, stop):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((host, port))
-            except OSError:
-                continue
-            return port
-    raise ServerError(f"no free port on {host} in range {start}-{stop - 1}")
-
-
 def log_tail(path: Path | str, n_lines: int = 60) -> str:
     """Last ``n_lines`` lines of a log file ('' when it does not exist)."""
     path = Path(path)
@@ -419,3 +406,37 @@ def start_backend(
         server.stop()
         raise
     return server
+
+
+@dataclass
+class WorkerProcess:
+    """A background process without an HTTP port (an rq worker): its ``process`` and ``log_path``."""
+
+    process: subprocess.Popen
+    log_path: Path
+
+    def log_tail(self, n_lines: int = 60) -> str:
+        return log_tail(self.log_path, n_lines)
+
+    def stop(self) -> None:
+        _stop_process_group(self.process)
+
+
+def start_rq_worker(env: Mapping[str, str], redis_url: str, log_path: Path | str,
+                    queue: str = "modelpicker", python: str | None = None) -> WorkerProcess:
+    """Start ``rq worker --with-scheduler`` on ``queue`` the way the backend's deployment runs it.
+
+    ``SimpleWorker`` runs each job in the worker process itself (no fork per job), from the
+    repository root, with the backend's settings ``env``; stdout and stderr go to ``log_path``.
+    """
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    rq = str(Path(python or backend_python()).parent / "rq")
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [rq, "worker", "--with-scheduler", "--worker-class", "rq.worker.SimpleWorker",
+             "-u", redis_url, "--path", str(REPO_ROOT), queue],
+            cwd=REPO_ROOT, env=_server_env({"PYTHONUNBUFFERED": "1", **env}),
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    return WorkerProcess(process=process, log_path=log_path)
