@@ -24,6 +24,8 @@ from .errors import RequestError
 from .labelconfig import ChoicesControl
 from .store import AnnotationVersion
 
+#: largest id SQLite stores as an integer (64-bit signed)
+MAX_ID = 2 ** 63 - 1
 HANDLED = ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED",
            "TASKS_CREATED", "TASKS_DELETED", "PROJECT_UPDATED")
 #: Label Studio actions that carry nothing ModelPicker uses; answered 200 "ignored".
@@ -57,8 +59,8 @@ class Event:
 def _id(value: Any, what: str) -> int:
     if isinstance(value, dict):
         value = value.get("id")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise RequestError(400, f"{what} must be a non-negative integer id, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        raise RequestError(400, f"{what} must be a non-negative integer id (at most {MAX_ID}), got {value!r}")
     return value
 
 

@@ -27,7 +27,6 @@ from typing import Any
 import yaml
 
 from .errors import RequestError
-from .pool import PredictionError
 from .queue_writeback import choice_result
 
 FILES = ("decision.json", "ranking.csv", "ranking.json", "predictions.json")
@@ -88,10 +87,7 @@ def build_export(service: Any, project_raw: Any, round_raw: Any = None) -> dict[
     else:
         raise RequestError(409, f"round {round_} of project {project} was never decided; nothing to export")
     decision.pop("ranking", None)
-    try:
-        service.compute_predictions(project)
-    except PredictionError as exc:
-        raise RequestError(422, str(exc)) from None
+    service.compute_predictions(project)  # tasks a candidate cannot predict are recorded, not raised
     choices = service._project_choices(project)
     key = pool.candidates[pool.names.index(chosen)].cache_key
     answers = service.store.predictions(project)
@@ -104,7 +100,8 @@ def build_export(service: Any, project_raw: Any, round_raw: Any = None) -> dict[
         "decision": {"project": project, "round": round_, "chosen": chosen,
                      "pool_entry": pool_entry(pool.path, chosen), "pool_file": str(pool.path),
                      "exported_at": _iso(service.clock()), "evidence": {**decision, "ranking": ranking},
-                     "stopped": decision["stopped"], "decided_at": decision["decided_at"]},
+                     "stopped": decision["stopped"], "decided_at": decision["decided_at"],
+                     "tasks_without_predictions": service.task_prediction_errors(project)},
         "ranking": ranking,
         "predictions": predictions,
     }

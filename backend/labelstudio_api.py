@@ -11,10 +11,9 @@ with the ``Authorization: Token <key>`` header for the ones the SDK lacks
 How Label Studio 1.23.2 orders the queue (``projects/functions/next_task.py``):
 with project ``sampling = "Uncertainty sampling"`` the next task is the
 unlabelled task whose prediction of the project's ``model_version`` has the
-*lowest* ``score``.  :func:`queue_scores` turns informativeness (higher =
-label first) into such scores, and :meth:`LabelStudioAPI.refresh_priorities`
-pushes them under a new model version, switches the project to it and then
-removes the superseded priority versions.
+*lowest* ``score``.  :mod:`backend.queue_writeback` uses the calls here to
+push priorities under a new model version, switch the project to it and then
+remove the superseded priority versions.
 
 Costs measured on Label Studio 1.23.2 with SQLite (see
 ``benchmarks/backend_push.py``): importing 10,000 predictions takes seconds;
@@ -30,14 +29,13 @@ Two Label Studio 1.23.2 behaviours that reset the project's ``model_version``
 off "show predictions to annotators" (``show_collab_predictions``) in the
 project settings, and deleting any model version while ``model_version``
 equals the title of a connected ML backend (so never title the backend
-``modelpicker-priority-...``).
+``modelpicker-p...``).
 """
 from __future__ import annotations
 
 import contextlib
 import json
-import time
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 from urllib.parse import urlparse
 
 import numpy as np
@@ -96,33 +94,6 @@ def error_message(body: Any) -> str:
             parts.append(json.dumps(body, ensure_ascii=False))
         return ": ".join(parts)[:_MAX_MESSAGE]
     return str(body)[:_MAX_MESSAGE]
-
-
-def queue_scores(informativeness: Any) -> np.ndarray:
-    """Label Studio prediction scores that make its queue follow ``informativeness``.
-
-    Label Studio serves the lowest score first; a strategy scores the item to
-    label first highest.  The score is the item's rank divided by the number
-    of items, so it lies in ``[0, 1)`` and ties keep their input order (shuffle
-    beforehand to break ties at random).
-
-    Parameters
-    ----------
-    informativeness : ``(n_tasks,)`` floats, higher = label first.
-
-    Returns
-    -------
-    ``(n_tasks,)`` floats, lower = served first.
-    """
-    values = np.asarray(informativeness, dtype=float)
-    if values.ndim != 1:
-        raise ValueError(f"informativeness must be one-dimensional, got shape {values.shape}")
-    if not np.all(np.isfinite(values)):
-        raise ValueError("informativeness holds NaN or infinite values")
-    order = np.argsort(-values, kind="stable")
-    scores = np.empty(len(values))
-    scores[order] = np.arange(len(values)) / max(len(values), 1)
-    return scores
 
 
 def _check_id(value: Any, what: str) -> int:
@@ -364,73 +335,3 @@ class LabelStudioAPI:
         answer = self._request("DELETE", f"/api/projects/{project_id}/model-versions/",
                                json={"model_version": model_version})
         return int((answer or {}).get("deleted_predictions", 0))
-
-    def push_priorities(self, project_id: int, task_ids: Sequence[int], informativeness: Any,
-                        model_version: str, result: Sequence[Any] | None = None) -> int:
-        """Store one priority prediction per task under ``model_version``.
-
-        Parameters
-        ----------
-        task_ids : ``(n_tasks,)`` Label Studio task ids.
-        informativeness : ``(n_tasks,)`` floats, higher = label first (a
-            strategy's ``score``); converted with :func:`queue_scores`.
-        result : the prediction's ``result`` (default empty: a priority, not a
-            pre-annotation).
-        """
-        ids = [_check_id(t, "task id") for t in task_ids]
-        scores = queue_scores(informativeness)
-        if len(scores) != len(ids):
-            raise ValueError(f"{len(ids)} task ids but {len(scores)} informativeness values")
-        content = list(result) if result is not None else []
-        return self.import_predictions(project_id, [
-            {"task": task, "result": content, "score": float(score), "model_version": model_version}
-            for task, score in zip(ids, scores)
-        ])
-
-    def refresh_priorities(self, project_id: int, task_ids: Sequence[int], informativeness: Any,
-                           model_version: str, delete_superseded: bool = True) -> dict[str, Any]:
-        """Re-order the queue with no gap: push, switch, then remove the old priorities.
-
-        1. push the priorities under ``model_version`` (a new version name
-           starting with :data:`PRIORITY_VERSION_PREFIX`);
-        2. set the project's ``model_version`` to it and its sampling to
-           uncertainty sampling, so the queue follows the new order at once;
-        3. if ``delete_superseded``, delete every other priority version
-           (other model versions, e.g. candidates' predictions, are kept).
-
-        Returns
-        -------
-        ``{"model_version", "pushed", "superseded": [versions], "deleted",
-        "seconds": {"push", "switch", "delete"}}``.  With no task to push
-        nothing is changed and ``model_version`` is None (Label Studio 1.23.2
-        refuses to switch to a version without predictions).
-        """
-        if not str(model_version).startswith(PRIORITY_VERSION_PREFIX):
-            raise ValueError(f"priority model versions must start with {PRIORITY_VERSION_PREFIX!r}, "
-                             f"got {model_version!r}")
-        seconds: dict[str, float] = {"push": 0.0, "switch": 0.0, "delete": 0.0}
-        if len(task_ids) == 0:
-            # Label Studio refuses a model_version that has no predictions; an
-            # empty queue needs no order, so leave the project as it is
-            return {"model_version": None, "pushed": 0, "superseded": [], "deleted": 0, "seconds": seconds}
-        start = time.perf_counter()
-        pushed = self.push_priorities(project_id, task_ids, informativeness, model_version)
-        seconds["push"] = time.perf_counter() - start
-        start = time.perf_counter()
-        self.set_queue_version(project_id, model_version)
-        seconds["switch"] = time.perf_counter() - start
-        superseded, deleted = [], 0
-        start = time.perf_counter()
-        if delete_superseded:
-            superseded, deleted = self.delete_priority_versions(project_id, keep=model_version)
-        seconds["delete"] = time.perf_counter() - start
-        return {"model_version": model_version, "pushed": pushed, "superseded": superseded,
-                "deleted": deleted, "seconds": seconds}
-
-    def delete_priority_versions(self, project_id: int, keep: str | Iterable[str] = ()) -> tuple[list[str], int]:
-        """Delete every priority model version except ``keep``; returns (versions, predictions deleted)."""
-        keep = {keep} if isinstance(keep, str) else set(keep)
-        versions = [v for v in self.model_versions(project_id)
-                    if v.startswith(PRIORITY_VERSION_PREFIX) and v not in keep]
-        deleted = sum(self.delete_model_version(project_id, v) for v in versions)
-        return versions, deleted

@@ -8,6 +8,7 @@ memory until then.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -23,7 +24,7 @@ from .belief import Belief, fit_belief, model_version, prediction_matrix, rankin
 from .debounce import plan_refresh
 from .decisions import decision_summary, is_stopped, next_record
 from .errors import RequestError
-from .events import annotation_versions, parse_event
+from .events import MAX_ID, annotation_versions, parse_event
 from .labelconfig import ChoicesControl, LabelConfigError, parse_choices
 from .pool import Pool, PoolError, PredictionError, load_pool
 from .settings import Settings, SettingsError, resolve_strategy
@@ -43,11 +44,15 @@ def parse_project(raw: Any) -> int:
     """Project id from ``12``, ``"12"`` or Label Studio's ``"12.1700000000"`` (id.created-timestamp)."""
     if isinstance(raw, bool):
         raw = None
-    if isinstance(raw, int) and raw >= 0:
-        return raw
-    if isinstance(raw, str) and raw.split(".", 1)[0].isdigit():
-        return int(raw.split(".", 1)[0])
-    raise RequestError(400, f"'project' must be a project id like 12 or '12.1700000000', got {raw!r}")
+    project = None
+    if isinstance(raw, int):
+        project = raw
+    elif isinstance(raw, str) and re.fullmatch(r"[0-9]+(\.[0-9]+)?", raw):
+        project = int(raw.split(".", 1)[0])
+    if project is None or not 0 <= project <= MAX_ID:
+        raise RequestError(400, f"'project' must be a project id like 12 or '12.1700000000' "
+                                f"(an integer from 0 to {MAX_ID}), got {raw!r}")
+    return project
 
 
 class Service:
@@ -185,29 +190,60 @@ class Service:
 
     # ------------------------------------------------------------ predictions
     def compute_predictions(self, project: int, task_ids: list[int] | None = None) -> int:
-        """Cache every candidate's prediction for stored tasks that lack one; returns tasks done.
+        """Cache every candidate's prediction for stored tasks that lack one; returns tasks tried.
 
         ``task_ids`` limits the work to those tasks (None = all of the project).
-        Raises :class:`PredictionError` naming candidate, task and value.
+        Candidates predict chunks of :data:`PREDICT_CHUNK` tasks; when a chunk
+        fails, it is retried task by task so one bad task cannot block the
+        others.  A task a candidate cannot predict is recorded with the error
+        (:meth:`task_prediction_errors`) and skipped by later computations
+        until its data or the label config changes; it stays out of the belief.
+        Never raises :class:`PredictionError`.
         """
         pool = self._require_pool()
         choices = self._project_choices(project)
-        missing = self.store.tasks_without_predictions(project, pool.cache_keys, task_ids)
+        failed = {e["task"] for e in self.store.prediction_errors(project, pool.cache_keys)}
+        missing = [t for t in self.store.tasks_without_predictions(project, pool.cache_keys, task_ids)
+                   if t not in failed]
         if not missing:
             return 0
         cached = self.store.predictions(project, missing)
         for start in range(0, len(missing), PREDICT_CHUNK):
             chunk = missing[start:start + PREDICT_CHUNK]
             data = self.store.task_data(project, chunk)
-            rows = []
+            rows, errors = [], []
             for cand in pool.candidates:
                 todo = [{"id": t, "data": data[t]} for t in chunk
                         if t in data and cand.cache_key not in cached.get(t, {})]
-                if todo:
+                if not todo:
+                    continue
+                try:
                     values = cand.predict_tasks(todo, choices)
-                    rows.extend((task["id"], cand.cache_key, value) for task, value in zip(todo, values))
+                except PredictionError:
+                    values = []
+                    for task in todo:
+                        try:
+                            values.append(cand.predict_tasks([task], choices)[0])
+                        except PredictionError as exc:
+                            values.append(None)
+                            errors.append((task["id"], cand.cache_key, str(exc)))
+                            logger.error("project %s: %s", project, exc)
+                rows.extend((task["id"], cand.cache_key, value) for task, value in zip(todo, values)
+                            if value is not None)
             self.store.save_predictions(project, rows)
+            if errors:
+                self.store.save_prediction_errors(project, errors)
         return len(missing)
+
+    def task_prediction_errors(self, project: int, task_ids: list[int] | None = None) -> list[dict]:
+        """``[{"task", "candidate", "error"}]``: tasks left out of the belief because a candidate
+        cannot predict them (candidate by name); of ``task_ids``, or all."""
+        pool = self._require_pool()
+        names = dict(zip(pool.cache_keys, pool.names))
+        wanted = None if task_ids is None else set(task_ids)
+        return [{"task": e["task"], "candidate": names[e["candidate"]], "error": e["error"]}
+                for e in self.store.prediction_errors(project, pool.cache_keys)
+                if wanted is None or e["task"] in wanted]
 
     # -------------------------------------------------------------- endpoints
     def setup(self, project_raw: Any, schema: Any) -> dict:
@@ -227,17 +263,26 @@ class Service:
         for i, task in enumerate(tasks):
             if not isinstance(task, dict) or isinstance(task.get("id"), bool) or not isinstance(task.get("id"), int):
                 raise RequestError(400, f"task #{i + 1} must be an object with an integer 'id'")
+            if not 0 <= task["id"] <= MAX_ID:
+                raise RequestError(400, f"task #{i + 1}: 'id' must be between 0 and {MAX_ID}, got {task['id']}")
             if not isinstance(task.get("data"), dict):
                 raise RequestError(400, f"task {task['id']}: 'data' must be an object")
             parsed.append((task["id"], task["data"]))
         self._require_pool()
         choices = self._project_choices(project, label_config or None)
-        new_tasks = self.store.new_task_ids(project, [t for t, _ in parsed])
-        self.store.upsert_tasks(project, parsed)
-        try:
-            self.compute_predictions(project, [t for t, _ in parsed])
-        except PredictionError as exc:
-            raise RequestError(422, str(exc)) from None
+        ids = [t for t, _ in parsed]
+        with self.store.transaction():
+            new_tasks = self.store.new_task_ids(project, ids)
+            # tasks first seen here after the round was decided are a new batch, as with TASKS_CREATED
+            new_round = self._round_after_decision(project) if new_tasks else None
+            self.store.upsert_tasks(project, parsed)
+            # asking again is how a failure of unchanged data (e.g. a model server that was down) is retried
+            self.store.clear_prediction_errors(project, ids)
+        self.compute_predictions(project, ids)
+        failures = self.task_prediction_errors(project, ids)
+        failed = {e["task"] for e in failures}
+        if failed >= set(ids):
+            raise RequestError(422, "; ".join(e["error"] for e in failures))
         if new_tasks and self.runner.delays and self.label_studio is not None:
             # tasks imported before the backend was connected reach it here (Label Studio's
             # "Retrieve predictions"); order them in the background, never inside /predict
@@ -262,7 +307,12 @@ class Service:
                 "model_version": belief.model_version,
                 "modelpicker": {"informativeness": info, "labelled": labelled, "predictions": by_name},
             })
-        return {"results": results, "model_version": belief.model_version}
+            if task_id in failed:
+                results[-1]["modelpicker"]["errors"] = [e for e in failures if e["task"] == task_id]
+        answer = {"results": results, "model_version": belief.model_version}
+        if new_round is not None:
+            answer["new_round"] = new_round
+        return answer
 
     def webhook(self, payload: Any) -> dict:
         """/webhook: store what the event says (synchronously), then report the belief."""
@@ -294,14 +344,14 @@ class Service:
         stored_tasks = self.store.tasks_without_predictions(project, self.pool.cache_keys, stored_tasks) \
             if stored_tasks else []
         if stored_tasks:
-            try:
-                job = self.runner.submit("compute_predictions", project, stored_tasks)
-                if job:
-                    answer["job"] = job
-            except PredictionError as exc:
-                # the event itself is stored; the tasks stay out of the belief until /predict retries them
-                logger.error("%s: %s", event.action, exc)
-                answer["prediction_error"] = str(exc)
+            job = self.runner.submit("compute_predictions", project, stored_tasks)
+            if job:
+                answer["job"] = job
+            failures = self.task_prediction_errors(project, stored_tasks)
+            if failures:
+                # the event itself is stored; those tasks stay out of the belief until their data changes
+                answer["prediction_error"] = "; ".join(e["error"] for e in failures)
+                answer["tasks_without_predictions"] = failures
         if event.action == "TASKS_CREATED" and event.tasks:
             answer["refresh"] = self.request_refresh(project, force=True)
         elif event.action in LABEL_ACTIONS and changed + removed:
@@ -484,6 +534,7 @@ class Service:
     def _refresh(self, project: int, job_id: str) -> dict:
         start = time.perf_counter()
         self.compute_predictions(project)
+        skipped = self.task_prediction_errors(project)
         covered = self.store.mark_refresh_started(project, self.clock())
         self.store.update_job(job_id, self.clock(), progress=0.2, message="rescoring the unlabelled tasks")
         belief = self.belief(project)
@@ -493,7 +544,8 @@ class Service:
                                   "decision": {k: decision[k] for k in ("stop", "candidate", "p_best", "reason",
                                                                        "labels", "state")},
                                   "pushed": 0, "deleted": 0, "superseded": [], "description": False,
-                                  "candidate_predictions": 0, "seconds": {}}
+                                  "candidate_predictions": 0, "seconds": {},
+                                  "tasks_without_predictions": skipped}
         api = self.label_studio
         if api is None:
             result["message"] = ("ranking and decision updated; Label Studio write-back is off "
@@ -588,6 +640,8 @@ class Service:
             "model_version": belief.model_version,
             "round": self.store.current_round(project),
             "decision": self.live_decision(project, belief),
+            # left out of the ranking and the stopping rule: a candidate cannot predict them
+            "tasks_without_predictions": self.task_prediction_errors(project),
         }
 
     def health(self) -> dict:

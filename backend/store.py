@@ -154,6 +154,8 @@ CREATE INDEX IF NOT EXISTS jobs_by_project ON jobs (project, created_at);
 CREATE TABLE IF NOT EXISTS refresh_state (project INTEGER PRIMARY KEY, label_changes INTEGER NOT NULL DEFAULT 0,
     changes_at_refresh INTEGER NOT NULL DEFAULT 0, last_refresh_at REAL, pushed_version TEXT);
 CREATE TABLE IF NOT EXISTS candidates_pushed (project INTEGER, task INTEGER, PRIMARY KEY (project, task));
+CREATE TABLE IF NOT EXISTS prediction_errors (project INTEGER, task INTEGER, candidate TEXT, error TEXT NOT NULL,
+    PRIMARY KEY (project, task, candidate));
 """
 #: job states, in the order a job goes through them
 JOB_STATES = ("queued", "started", "finished", "failed")
@@ -219,6 +221,8 @@ class SQLiteStore(Store):
             if self.get_label_config(project) != label_config:
                 self._bump(project)
                 self._db.execute("UPDATE projects SET label_config = ? WHERE project = ?", (label_config, project))
+                # a failure may have been "maps to no Choice" of the old config: retry under the new one
+                self._db.execute("DELETE FROM prediction_errors WHERE project = ?", (project,))
 
     def projects(self) -> dict[int, str]:
         return {int(p): c for p, c in self._query(
@@ -242,8 +246,9 @@ class SQLiteStore(Store):
                 text = json.dumps(data, sort_keys=True)
                 old = self._query("SELECT data FROM tasks WHERE project = ? AND task = ?", (project, task))
                 if not old or old[0][0] != text:
-                    if old:  # new data: the cached predictions were made from the old one
-                        self._db.execute("DELETE FROM predictions WHERE project = ? AND task = ?", (project, task))
+                    if old:  # new data: the cached predictions (and failures) were made from the old one
+                        for table in ("predictions", "prediction_errors"):
+                            self._db.execute(f"DELETE FROM {table} WHERE project = ? AND task = ?", (project, task))
                     self._db.execute("INSERT OR REPLACE INTO tasks VALUES (?, ?, ?)", (project, task, text))
                     self._db.execute("INSERT OR IGNORE INTO task_rounds VALUES (?, ?, ?)",
                                      (project, task, self.current_round(project)))
@@ -254,7 +259,8 @@ class SQLiteStore(Store):
     def delete_tasks(self, project: int, task_ids: Iterable[int]) -> None:
         with self.transaction():
             for task in task_ids:
-                for table in ("tasks", "predictions", "annotations", "task_rounds", "candidates_pushed"):
+                for table in ("tasks", "predictions", "annotations", "task_rounds", "candidates_pushed",
+                              "prediction_errors"):
                     self._db.execute(f"DELETE FROM {table} WHERE project = ? AND task = ?", (project, task))
                 self._db.execute("INSERT OR IGNORE INTO deleted_tasks VALUES (?, ?)", (project, task))
             self._bump(project, pool=True)
@@ -295,6 +301,34 @@ class SQLiteStore(Store):
                 self._db.execute("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?)",
                                  (project, task, candidate, choice))
             self._bump(project, pool=True)
+
+    def save_prediction_errors(self, project: int, rows: Iterable[tuple[int, str, str]]) -> None:
+        """Remember ``(task, candidate, error message)``: that candidate cannot predict that task's data.
+
+        Kept until the task's data changes (:meth:`upsert_tasks`) or
+        :meth:`clear_prediction_errors`; refreshes skip such tasks instead of failing on them.
+        """
+        with self.transaction():
+            for task, candidate, error in rows:
+                if self._query("SELECT 1 FROM tasks WHERE project = ? AND task = ?", (project, task)):
+                    self._db.execute("INSERT OR REPLACE INTO prediction_errors VALUES (?, ?, ?, ?)",
+                                     (project, task, candidate, error))
+
+    def clear_prediction_errors(self, project: int, task_ids: Iterable[int]) -> None:
+        """Forget recorded failures of these tasks, so the next computation retries them."""
+        ids = list(task_ids)
+        with self.transaction():
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                self._db.execute(f"DELETE FROM prediction_errors WHERE project = ? "
+                                 f"AND task IN ({','.join('?' * len(chunk))})", [project, *chunk])
+
+    def prediction_errors(self, project: int, candidates: list[str] | None = None) -> list[dict]:
+        """Recorded failures ``[{"task", "candidate", "error"}]`` (of ``candidates`` cache keys, or all), by task."""
+        rows = self._query("SELECT task, candidate, error FROM prediction_errors WHERE project = ? "
+                           "ORDER BY task, candidate", (project,))
+        return [{"task": int(t), "candidate": c, "error": e} for t, c, e in rows
+                if candidates is None or c in candidates]
 
     def predictions(self, project: int, task_ids: Iterable[int] | None = None) -> dict[int, dict[str, str]]:
         out: dict[int, dict[str, str]] = {}

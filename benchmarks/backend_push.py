@@ -38,7 +38,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from backend.labelstudio_api import PRIORITY_VERSION_PREFIX, LabelStudioAPI  # noqa: E402
+from backend.belief import priorities  # noqa: E402
+from backend.labelstudio_api import LabelStudioAPI  # noqa: E402
+from backend.queue_writeback import delete_superseded, switch_queue  # noqa: E402
 from modelpicker_core import registry  # noqa: E402
 from tests.support import labelstudio  # noqa: E402
 
@@ -110,7 +112,8 @@ class NextTaskProbe(threading.Thread):
 
 def refresh(api: LabelStudioAPI, project: int, strategy, predictions: np.ndarray, task_ids: np.ndarray,
             version: int, push_top: int) -> dict:
-    """One re-prioritisation: list tasks, rescore the unlabelled ones, push, switch, delete old."""
+    """One re-prioritisation with the backend's own refresh steps (:mod:`backend.queue_writeback`):
+    list tasks, rescore the unlabelled ones, push, switch, delete the superseded version."""
     timings: dict[str, float] = {}
     start = time.perf_counter()
     labelled = api.task_ids(project)
@@ -123,9 +126,12 @@ def refresh(api: LabelStudioAPI, project: int, strategy, predictions: np.ndarray
         keep = np.argsort(-informativeness, kind="stable")[:push_top]
         ids, informativeness = ids[keep], informativeness[keep]
     timings["rescore"] = time.perf_counter() - start
-    report = api.refresh_priorities(project, ids.tolist(), informativeness,
-                                    f"{PRIORITY_VERSION_PREFIX}{version}")
-    timings.update(report["seconds"])
+    name = f"modelpicker-p{project}-bench{version}"
+    switched = switch_queue(api, project, ids, priorities(informativeness, np.zeros(len(ids), bool)), name)
+    timings.update(switched["seconds"])
+    removed = delete_superseded(api, project, name)
+    timings.update(removed["seconds"])
+    report = {"model_version": name, "pushed": switched["pushed"], "deleted": removed["deleted"]}
     timings["total"] = sum(timings.values())
     return {"version": report["model_version"], "unlabelled": int(unlabelled.sum()), "pushed": report["pushed"],
             "deleted": report["deleted"], "seconds": {k: round(v, 3) for k, v in timings.items()}}

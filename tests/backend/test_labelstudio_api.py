@@ -17,8 +17,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from backend.labelstudio_api import (PRIORITY_VERSION_PREFIX, UNCERTAINTY_SAMPLING,  # noqa: E402
-                                     LabelStudioAPI, LabelStudioAPIError, error_message, queue_scores)
+from backend.belief import priorities  # noqa: E402
+from backend.labelstudio_api import (UNCERTAINTY_SAMPLING, LabelStudioAPI, LabelStudioAPIError,  # noqa: E402
+                                     error_message)
+from backend.queue_writeback import delete_superseded, switch_queue  # noqa: E402
 from backend.writeback import KEEP_LABELLING, extract_block, merge_description, render_ranking  # noqa: E402
 CONFIG = ('<View><Text name="text" value="$text"/><Choices name="label" toName="text">'
           '<Choice value="yes"/><Choice value="no"/></Choices></View>')
@@ -26,16 +28,6 @@ N_TASKS = 12
 
 
 # ---------------------------------------------------------------- no server
-def test_queue_scores_put_the_most_informative_task_first():
-    scores = queue_scores([0.1, 0.9, 0.5, 0.9])
-    np.testing.assert_allclose(scores, [0.75, 0.0, 0.5, 0.25])  # tie: input order kept
-    assert queue_scores([]).shape == (0,)
-    with pytest.raises(ValueError, match="NaN"):
-        queue_scores([0.1, float("nan")])
-    with pytest.raises(ValueError, match="one-dimensional"):
-        queue_scores([[0.1]])
-
-
 @pytest.mark.parametrize("kwargs, message", [
     ({"url": "localhost:8080"}, "http://host:port"),
     ({"api_key": " "}, "API key is empty"),
@@ -59,8 +51,6 @@ def test_bad_ids_are_refused_before_any_call():
     api = LabelStudioAPI("http://127.0.0.1:9", "k")
     with pytest.raises(ValueError, match="project id"):
         api.model_versions(0)
-    with pytest.raises(ValueError, match="must start with"):
-        api.refresh_priorities(1, [1], [0.5], "other-version")
 
 
 # ------------------------------------------------------------ real server
@@ -110,8 +100,14 @@ def test_queue_follows_pushed_priorities_and_old_ones_are_removed(api, server, p
                  for t, s in zip(ids, first)]
     assert api.import_predictions(pid, candidate) == N_TASKS
 
-    v1 = PRIORITY_VERSION_PREFIX + "1"
-    report = api.refresh_priorities(pid, ids, first, v1)
+    def refresh(informativeness, name):
+        """The backend's refresh steps: push and switch, then delete the superseded version."""
+        switched = switch_queue(api, pid, np.asarray(ids), priorities(informativeness, np.zeros(N_TASKS, bool)),
+                                name)
+        return {**switched, **delete_superseded(api, pid, name)}
+
+    v1 = f"modelpicker-p{pid}-n0-test0001"
+    report = refresh(first, v1)
     assert report["pushed"] == N_TASKS and report["superseded"] == [] and report["deleted"] == 0
     project_now = api.get_project(pid)
     assert project_now["model_version"] == v1 and project_now["sampling"] == UNCERTAINTY_SAMPLING
@@ -120,8 +116,8 @@ def test_queue_follows_pushed_priorities_and_old_ones_are_removed(api, server, p
     annotate(server, top)
 
     second = rng.random(N_TASKS)
-    v2 = PRIORITY_VERSION_PREFIX + "2"
-    report = api.refresh_priorities(pid, ids, second, v2)
+    v2 = f"modelpicker-p{pid}-n1-test0002"
+    report = refresh(second, v2)
     assert report["superseded"] == [v1] and report["deleted"] == N_TASKS
     assert api.model_versions(pid) == {v2: N_TASKS, "candidate-a": N_TASKS}
     assert api.get_project(pid)["model_version"] == v2
@@ -130,15 +126,6 @@ def test_queue_follows_pushed_priorities_and_old_ones_are_removed(api, server, p
     assert api.next_task(pid)["id"] == expected
     # the annotation made while a v1 prediction was shown survives v1's deletion
     assert [t["id"] for t in api.annotated_tasks(pid)] == [top]
-
-
-def test_refresh_with_no_task_changes_nothing(api, project):
-    pid, ids = project
-    api.refresh_priorities(pid, ids, np.arange(N_TASKS), PRIORITY_VERSION_PREFIX + "1")
-    report = api.refresh_priorities(pid, [], [], PRIORITY_VERSION_PREFIX + "2")
-    assert report["model_version"] is None and report["pushed"] == 0
-    assert api.get_project(pid)["model_version"] == PRIORITY_VERSION_PREFIX + "1"
-    assert api.model_versions(pid) == {PRIORITY_VERSION_PREFIX + "1": N_TASKS}
 
 
 def test_chunked_import_and_version_deletion(api, project):
