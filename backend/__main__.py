@@ -3,6 +3,8 @@
 ``python -m backend export --project ID --out DIR [--round N]`` writes the
 project's decision files instead (see :mod:`backend.export`), from the state
 under ``MODEL_DIR`` and the pool of ``MODELPICKER_POOL``.
+``python -m backend sync --project ID`` reads the project's labels back from
+Label Studio into that state (see ``Service.sync``).
 
 Reads the settings from the environment, loads and checks the candidate pool
 and opens the SQLite state under ``MODEL_DIR`` before serving; a bad setting
@@ -63,11 +65,49 @@ def export_main(argv: list[str]) -> int:
     return 0
 
 
+def sync_main(argv: list[str]) -> int:
+    """``python -m backend sync``: read a project's labels back from Label Studio (see ``Service.sync``)."""
+    import argparse
+    import json
+
+    from .errors import RequestError
+    from .service import Service
+
+    parser = argparse.ArgumentParser(prog="python -m backend sync",
+                                     description="Store the labels Label Studio holds for a project, as the "
+                                                 "webhooks would have (needs LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY).")
+    parser.add_argument("--project", required=True, help="Label Studio project id")
+    args = parser.parse_args(argv)
+    try:
+        settings = from_env()
+        logging.basicConfig(level=settings.log_level, format="[%(levelname)s] [%(name)s] %(message)s")
+        service = Service.from_settings(settings, inline=True)
+    except SettingsError as exc:
+        print(f"backend sync: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if service.pool is None:
+            print(f"backend sync: candidate pool unusable: {service.pool_error}", file=sys.stderr)
+            return 1
+        try:
+            answer = service.sync(args.project)
+        except RequestError as exc:
+            print(f"backend sync: {exc.message}", file=sys.stderr)
+            return 1
+    finally:
+        service.store.close()
+    print(json.dumps(answer, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "export":
         return export_main(argv[1:])
+    if argv and argv[0] == "sync":
+        return sync_main(argv[1:])
     if argv:
-        print("python -m backend takes no arguments (or 'export --project ID --out DIR'); configure it "
+        print("python -m backend takes no arguments (or 'export --project ID --out DIR', "
+              "'sync --project ID'); configure it "
               "with environment variables (MODELPICKER_POOL, MODEL_DIR, HOST, PORT, ...)", file=sys.stderr)
         return 2
     try:

@@ -4,8 +4,8 @@
 ``/health``, ``/setup``, ``/predict``, ``/webhook`` routes and the
 :class:`~backend.model.ModelPickerModel` registration are label-studio-ml's)
 and then replaces the view functions behind those routes and adds
-``GET /rankings``, ``GET /jobs``, ``GET``/``POST /rounds``, ``GET /export`` and
-``GET /versions`` (label-studio-ml routes ``/versions`` for POST only, while
+``GET /rankings``, ``GET /jobs``, ``GET``/``POST /rounds``, ``GET /export``,
+``POST /sync`` and ``GET /versions`` (label-studio-ml routes ``/versions`` for POST only, while
 Label Studio 1.23 asks with GET).  Why replace them, for label-studio-ml 1.0.9:
 
 * ``/webhook`` hands every event to its job manager: without Redis a
@@ -151,6 +151,10 @@ def versions_view():
     return jsonify(current_service().versions(project))
 
 
+def sync_view():
+    return jsonify(current_service().sync(request.args.get("project")))
+
+
 def train_view():
     raise RequestError(410, "/train is not used: ModelPicker learns from Label Studio's webhook events")
 
@@ -220,6 +224,7 @@ def _install(app: Flask) -> None:
     app.add_url_rule("/jobs", "jobs", jobs_view, methods=["GET"])
     app.add_url_rule("/rounds", "rounds", rounds_view, methods=["GET", "POST"])
     app.add_url_rule("/export", "export", export_view, methods=["GET"])
+    app.add_url_rule("/sync", "sync", sync_view, methods=["POST"])
     # label-studio-ml 1.0.9 routes /versions for POST only, but Label Studio 1.23 asks with GET
     if "get_version" in app.view_functions:
         app.view_functions["get_version"] = versions_view

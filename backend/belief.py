@@ -86,19 +86,24 @@ def task_labels(labels: list[Label], choices: ChoicesControl) -> dict[int, tuple
 
 
 def model_version(project: int, labels: list[Label], strategy: str, seed: int, pool_fingerprint: str,
-                  round_: int = 1) -> str:
+                  round_: int = 1, task_ids: np.ndarray | None = None) -> str:
     """The priority version ``modelpicker-p<project>-n<labels>-<hash>`` (``-r<round>-`` before ``n`` from round 2).
 
     ``<hash>`` is 8 hex digits of a SHA-256 over the strategy, its seed, the
-    pool's fingerprint (candidates, their sources and model files) and the sorted ``(annotation, task, choice)``
-    labels, so the version changes exactly when the labels (or the pool or
-    strategy) change, and is the same after a restart.
+    pool's fingerprint (candidates, their sources and model files), the
+    sorted ``(annotation, task, choice)`` labels and the ids of the scored
+    tasks ``(n_tasks,)``, so the version changes exactly when the labels, the
+    set of tasks being ranked (a new batch), the pool or the strategy change,
+    and is the same after a restart.
     """
     h = hashlib.sha256(f"{strategy}|{seed}|{pool_fingerprint}".encode())
     if round_ != 1:
         h.update(f"|round {round_}".encode())
     for label in sorted(labels, key=lambda x: x.annotation):
         h.update(f"|{label.annotation}:{label.task}:{label.choice}".encode())
+    if task_ids is not None:
+        ordered = np.sort(np.asarray(task_ids, dtype="<i8"))
+        h.update(b"|tasks " + hashlib.sha256(ordered.tobytes()).digest())
     round_part = f"r{round_}-" if round_ != 1 else ""
     return f"modelpicker-p{project}-{round_part}n{len(labels)}-{h.hexdigest()[:8]}"
 
@@ -177,15 +182,8 @@ def fit_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, ta
         info[~labelled] = np.asarray(s.score(matrix[~labelled], None), dtype=float)
     return Belief(strategy=s, task_ids=task_ids, predictions=matrix, labels=y, informativeness=info,
                   priority=priorities(np.nan_to_num(info, nan=-np.inf), labelled), n_labels=len(labels),
-                  model_version=model_version(project, labels, strategy, seed, pool_fingerprint, round_),
+                  model_version=model_version(project, labels, strategy, seed, pool_fingerprint, round_, task_ids),
                   p_history=np.asarray(p_history, dtype=float).reshape(len(p_history), matrix.shape[1]))
-
-
-def build_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, candidates: list[str],
-                 choices: ChoicesControl, predictions: dict[int, dict[str, str]], labels: list[Label]) -> Belief:
-    """:func:`prediction_matrix` then :func:`fit_belief`."""
-    task_ids, matrix = prediction_matrix(predictions, candidates, choices)
-    return fit_belief(project, strategy, seed, pool_fingerprint, task_ids, matrix, choices, labels)
 
 
 def ranking_records(belief: Belief, candidates: list[str]) -> list[dict]:

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from .errors import RequestError
+from .pool import PredictionError
 from .queue_writeback import choice_result
 
 FILES = ("decision.json", "ranking.csv", "ranking.json", "predictions.json")
@@ -53,8 +54,9 @@ def build_export(service: Any, project_raw: Any, round_raw: Any = None) -> dict[
     """Everything the export files hold: ``{"decision", "ranking", "predictions"}``.
 
     Raises :class:`RequestError` (400 bad parameter, 404 unknown project or
-    round, 409 a past round that was never decided, 422 a candidate that
-    cannot predict a task).
+    round, 409 a past round that was never decided, 422 a candidate that fails
+    as a whole).  Tasks a candidate cannot
+    predict are left out and listed in ``decision["tasks_without_predictions"]``.
     """
     project = service._known_project(project_raw, "export")
     pool = service._require_pool()
@@ -87,7 +89,10 @@ def build_export(service: Any, project_raw: Any, round_raw: Any = None) -> dict[
     else:
         raise RequestError(409, f"round {round_} of project {project} was never decided; nothing to export")
     decision.pop("ranking", None)
-    service.compute_predictions(project)  # tasks a candidate cannot predict are recorded, not raised
+    try:
+        service.compute_predictions(project)  # tasks a candidate cannot predict are recorded, not raised
+    except PredictionError as exc:  # a candidate failing as a whole (e.g. its model server is down)
+        raise RequestError(422, str(exc)) from None
     choices = service._project_choices(project)
     key = pool.candidates[pool.names.index(chosen)].cache_key
     answers = service.store.predictions(project)

@@ -43,8 +43,6 @@ import requests
 
 #: the project sampling under which Label Studio serves tasks by prediction score
 UNCERTAINTY_SAMPLING = "Uncertainty sampling"
-#: model versions holding queue priorities start with this; only these are ever deleted
-PRIORITY_VERSION_PREFIX = "modelpicker-priority-"
 #: predictions sent per import request (one request per chunk)
 DEFAULT_CHUNK_SIZE = 5000
 #: the longest part of an error body quoted in an exception message

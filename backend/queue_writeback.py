@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .labelstudio_api import PRIORITY_VERSION_PREFIX, LabelStudioAPI
+from .labelstudio_api import LabelStudioAPI
 from .writeback import decision_text, merge_description, render_ranking
 
 
@@ -29,10 +29,10 @@ def is_priority_version(version: str, project: int) -> bool:
     """Whether ``version`` names priority predictions of ``project`` (ours, so safe to delete).
 
     The backend's versions are ``modelpicker-p<project>-...`` (see
-    :func:`backend.belief.model_version`); versions with
-    :data:`~backend.labelstudio_api.PRIORITY_VERSION_PREFIX` are priorities too.
+    :func:`backend.belief.model_version`); any other version (a candidate's
+    predictions, another tool's) is never touched.
     """
-    return version.startswith(f"modelpicker-p{project}-") or version.startswith(PRIORITY_VERSION_PREFIX)
+    return version.startswith(f"modelpicker-p{project}-")
 
 
 def priority_predictions(task_ids: Sequence[int], scores: Sequence[float], version: str) -> list[dict]:
@@ -50,11 +50,15 @@ def switch_queue(api: LabelStudioAPI, project: int, task_ids: np.ndarray, scores
     task_ids, scores : ``(n_unlabelled,)`` Label Studio task ids and their queue scores.
     version : the new priority version.
 
-    Returns ``{"pushed", "seconds": {"push", "switch"}}``.
+    Returns ``{"pushed", "seconds": {"push", "switch"}}``.  With no task to
+    push nothing changes: Label Studio 1.23.2 refuses to switch to a version
+    without predictions, and an empty queue needs no order.
     """
-    seconds = {}
+    seconds = {"push": 0.0, "switch": 0.0}
+    if len(task_ids) == 0:
+        return {"pushed": 0, "seconds": seconds}
     start = time.perf_counter()
-    pushed = api.import_predictions(project, priority_predictions(task_ids, scores, version)) if len(task_ids) else 0
+    pushed = api.import_predictions(project, priority_predictions(task_ids, scores, version))
     seconds["push"] = time.perf_counter() - start
     start = time.perf_counter()
     api.set_queue_version(project, version)

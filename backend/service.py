@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 #: tasks per call to a candidate's source
 PREDICT_CHUNK = 256
+#: a candidate whose source fails on this many tasks in a row, with no success before, fails as a whole
+FAILED_IN_A_ROW = 8
 #: a refresh record still "queued" after this many seconds is taken as lost (worker gone) and not waited for
 STALE_QUEUED_SECONDS = 600.0
 #: webhook actions after which a refresh is considered (labels changed)
@@ -53,6 +55,34 @@ def parse_project(raw: Any) -> int:
         raise RequestError(400, f"'project' must be a project id like 12 or '12.1700000000' "
                                 f"(an integer from 0 to {MAX_ID}), got {raw!r}")
     return project
+
+
+def _predict_one_by_one(cand, todo: list[dict], choices: ChoicesControl) -> tuple[list, list[tuple[int, str, str]]]:
+    """``(values, failures)``: the candidate's answer per task (None where it failed) and
+    ``(task, cache key, message)`` per failure; raises when the candidate fails as a whole."""
+    values, failures, streak = [], [], 0
+    for task in todo:
+        try:
+            values.append(cand.predict_tasks([task], choices)[0])
+            streak = 0
+        except PredictionError as exc:
+            if cand.source.field in task["data"]:  # the source itself failed, not a missing field
+                streak += 1
+                if streak >= FAILED_IN_A_ROW and all(v is None for v in values):
+                    raise PredictionError(f"{exc} (and the {streak - 1} tasks before it: candidate "
+                                          f"{cand.name!r} fails as a whole, not on single tasks)") from None
+            values.append(None)
+            failures.append((task["id"], cand.cache_key, str(exc)))
+    return values, failures
+
+
+def _sync_task(item: Any, i: int) -> tuple[int, dict]:
+    """``(id, data)`` of one task of Label Studio's export; 502 when Label Studio sent a malformed one."""
+    ok = isinstance(item, dict) and not isinstance(item.get("id"), bool) and isinstance(item.get("id"), int) \
+        and 0 <= item["id"] <= MAX_ID and isinstance(item.get("data"), dict)
+    if not ok:
+        raise RequestError(502, f"Label Studio export: task #{i + 1} has no integer 'id' and object 'data'")
+    return item["id"], item["data"]
 
 
 class Service:
@@ -168,12 +198,24 @@ class Service:
         pool = self._require_pool()
         choices = self._project_choices(project)
         with self._lock:
-            revision, pool_revision = self.store.revision(project), self.store.pool_revision(project)
+            revision = self.store.revision(project)
             config = self.store.get_label_config(project)
             cached = self._beliefs.get(project)
             if cached and cached[0] == revision and cached[1] == config:
                 return cached[2]
             round_ = self.store.current_round(project)
+            matrix = self._round_matrix(project, pool, choices, round_)
+            task_ids, predictions = matrix[2]
+            labels = [x for x in self.store.labels(project) if x.task in matrix[3]]
+            belief = fit_belief(project, self.strategy, self.settings.seed, pool.fingerprint, task_ids,
+                                predictions, choices, labels, round_, history=self.settings.patience - 1)
+            self._beliefs[project] = (revision, config, belief)
+            return belief
+
+    def _round_matrix(self, project: int, pool: Pool, choices: ChoicesControl, round_: int) -> tuple:
+        """``(key, config, (task_ids, matrix), in_round)`` of the round, cached until tasks or predictions change."""
+        with self._lock:
+            pool_revision, config = self.store.pool_revision(project), self.store.get_label_config(project)
             matrix = self._matrices.get(project)
             if not (matrix and matrix[0] == (pool_revision, round_) and matrix[1] == config):
                 in_round = set(self.store.round_tasks(project, round_))
@@ -181,12 +223,7 @@ class Service:
                 matrix = ((pool_revision, round_), config, prediction_matrix(predictions, pool.cache_keys, choices),
                           in_round)
                 self._matrices[project] = matrix
-            task_ids, predictions = matrix[2]
-            labels = [x for x in self.store.labels(project) if x.task in matrix[3]]
-            belief = fit_belief(project, self.strategy, self.settings.seed, pool.fingerprint, task_ids,
-                                predictions, choices, labels, round_, history=self.settings.patience - 1)
-            self._beliefs[project] = (revision, config, belief)
-            return belief
+            return matrix
 
     # ------------------------------------------------------------ predictions
     def compute_predictions(self, project: int, task_ids: list[int] | None = None) -> int:
@@ -198,7 +235,12 @@ class Service:
         others.  A task a candidate cannot predict is recorded with the error
         (:meth:`task_prediction_errors`) and skipped by later computations
         until its data or the label config changes; it stays out of the belief.
-        Never raises :class:`PredictionError`.
+
+        Raises :class:`PredictionError` only when a candidate fails as a whole
+        (:data:`FAILED_IN_A_ROW` tasks that carry its field fail one by one
+        with no success before them, e.g. its model server is down): that is
+        not the tasks' fault, so nothing is recorded against them and the next
+        computation tries again.
         """
         pool = self._require_pool()
         choices = self._project_choices(project)
@@ -220,14 +262,14 @@ class Service:
                 try:
                     values = cand.predict_tasks(todo, choices)
                 except PredictionError:
-                    values = []
-                    for task in todo:
-                        try:
-                            values.append(cand.predict_tasks([task], choices)[0])
-                        except PredictionError as exc:
-                            values.append(None)
-                            errors.append((task["id"], cand.cache_key, str(exc)))
-                            logger.error("project %s: %s", project, exc)
+                    try:
+                        values, failed_here = _predict_one_by_one(cand, todo, choices)
+                    except PredictionError:
+                        self.store.save_predictions(project, rows)  # what the other candidates answered
+                        raise
+                    errors.extend(failed_here)
+                    for _, _, message in failed_here:
+                        logger.error("project %s: %s", project, message)
                 rows.extend((task["id"], cand.cache_key, value) for task, value in zip(todo, values)
                             if value is not None)
             self.store.save_predictions(project, rows)
@@ -278,7 +320,10 @@ class Service:
             self.store.upsert_tasks(project, parsed)
             # asking again is how a failure of unchanged data (e.g. a model server that was down) is retried
             self.store.clear_prediction_errors(project, ids)
-        self.compute_predictions(project, ids)
+        try:
+            self.compute_predictions(project, ids)
+        except PredictionError as exc:
+            raise RequestError(422, str(exc)) from None
         failures = self.task_prediction_errors(project, ids)
         failed = {e["task"] for e in failures}
         if failed >= set(ids):
@@ -344,13 +389,19 @@ class Service:
         stored_tasks = self.store.tasks_without_predictions(project, self.pool.cache_keys, stored_tasks) \
             if stored_tasks else []
         if stored_tasks:
-            job = self.runner.submit("compute_predictions", project, stored_tasks)
-            if job:
-                answer["job"] = job
+            try:
+                job = self.runner.submit("compute_predictions", project, stored_tasks)
+                if job:
+                    answer["job"] = job
+            except PredictionError as exc:  # a candidate failing as a whole; the next computation retries
+                logger.error("%s: %s", event.action, exc)
+                answer["prediction_error"] = str(exc)
             failures = self.task_prediction_errors(project, stored_tasks)
             if failures:
                 # the event itself is stored; those tasks stay out of the belief until their data changes
-                answer["prediction_error"] = "; ".join(e["error"] for e in failures)
+                answer["prediction_error"] = "; ".join(
+                    ([answer["prediction_error"]] if "prediction_error" in answer else []) +
+                    [e["error"] for e in failures])
                 answer["tasks_without_predictions"] = failures
         if event.action == "TASKS_CREATED" and event.tasks:
             answer["refresh"] = self.request_refresh(project, force=True)
@@ -362,20 +413,86 @@ class Service:
     def label_summary(self, project: int) -> dict:
         """``{"labels", "model_version"}`` of the current round without fitting the strategy.
 
-        The priority version depends on the labels only (see
-        :func:`backend.belief.model_version`), so the webhook can answer with
-        it at once; with rq the fit happens in the worker, not in the request.
+        The priority version depends on the labels and the set of scored tasks
+        only (see :func:`backend.belief.model_version`), so the webhook can
+        answer with it at once; with rq the fit happens in the worker, not in
+        the request.
         """
         with self._lock:
             cached = self._beliefs.get(project)
             if cached and cached[0] == self.store.revision(project) and \
                     cached[1] == self.store.get_label_config(project):
                 return {"labels": cached[2].n_labels, "model_version": cached[2].model_version}
+        pool = self._require_pool()
         round_ = self.store.current_round(project)
-        in_round = set(self.store.round_tasks(project, round_))
-        labels = [x for x in self.store.labels(project) if x.task in in_round]
+        matrix = self._round_matrix(project, pool, self._project_choices(project), round_)
+        labels = [x for x in self.store.labels(project) if x.task in matrix[3]]
         return {"labels": len(labels), "model_version": model_version(
-            project, labels, self.strategy, self.settings.seed, self._require_pool().fingerprint, round_)}
+            project, labels, self.strategy, self.settings.seed, pool.fingerprint, round_, matrix[2][0])}
+
+    def sync(self, project_raw: Any) -> dict:
+        """POST /sync: read the labels back from Label Studio and store them as webhooks would.
+
+        Label Studio's JSON export (tasks with annotations) is applied through
+        the same idempotent path as the webhook events: tasks are upserted,
+        each annotation's state is stored unless a newer one is, and stored
+        annotations that existed before the export was read but are missing
+        from it are deleted (Label Studio deleted them, or the delete webhook
+        was lost).  Annotations delivered by webhooks while the export is read
+        are kept.  Tasks new to the backend join the current round.
+        """
+        project = self._known_project(project_raw, "sync")
+        self._require_pool()
+        choices = self._project_choices(project)
+        api = self._api
+        if api is None:
+            if not self.settings.label_studio_configured:
+                raise RequestError(409, "sync reads Label Studio's export: set LABEL_STUDIO_URL and "
+                                        "LABEL_STUDIO_API_KEY")
+            from .labelstudio_api import LabelStudioAPI
+
+            api = self._api = LabelStudioAPI(self.settings.label_studio_url, self.settings.label_studio_api_key)
+        from .labelstudio_api import LabelStudioAPIError
+
+        known = self.store.annotation_ids(project)
+        try:
+            exported = api.annotated_tasks(project)
+        except LabelStudioAPIError as exc:
+            raise RequestError(502, f"cannot read project {project}'s export from Label Studio: {exc}") from None
+        tasks, annotations = [], []
+        for i, item in enumerate(exported):
+            task = _sync_task(item, i)
+            tasks.append(task)
+            for annotation in item.get("annotations") or []:
+                if not isinstance(annotation, dict):
+                    raise RequestError(502, f"Label Studio export: task {task[0]}: an annotation is not an object")
+                annotations.append({**annotation, "task": task[0]})
+        try:
+            versions = annotation_versions(annotations, choices)
+        except RequestError as exc:
+            raise RequestError(502 if exc.status == 400 else exc.status,
+                               f"Label Studio export: {exc.message}") from None
+        missing = sorted(known - {v.annotation for v in versions})
+        with self.store.transaction():
+            stored = self.store.upsert_tasks(project, tasks)
+            changed = self.store.apply_annotations(project, versions)
+            removed = self.store.delete_annotations(project, missing)
+            self.store.count_label_changes(project, changed + removed)
+        answer = {"status": "ok", "project": project, "tasks": len(tasks), "annotations": len(versions),
+                  "annotations_changed": changed, "annotations_removed": removed}
+        todo = self.store.tasks_without_predictions(project, self.pool.cache_keys, stored) if stored else []
+        if todo:
+            try:
+                job = self.runner.submit("compute_predictions", project, todo)
+                if job:
+                    answer["job"] = job
+            except PredictionError as exc:
+                answer["prediction_error"] = str(exc)
+        if changed + removed:
+            answer["refresh"] = self.request_refresh(project, force=True)
+        answer["tasks_without_predictions"] = self.task_prediction_errors(project, stored)
+        answer.update(self.label_summary(project))
+        return answer
 
     # ------------------------------------------------------------------ rounds
     def _round_after_decision(self, project: int) -> int | None:
@@ -429,21 +546,35 @@ class Service:
         return StoppingRule(self.settings.confidence, self.settings.label_budget, self.settings.min_labels,
                             self.settings.patience)
 
-    def _rule(self, belief: Belief) -> tuple[Decision, dict]:
-        """The stopping rule's answer for a belief, and its JSON summary."""
+    def _rule(self, project: int, belief: Belief) -> tuple[Decision, dict]:
+        """The stopping rule's answer for a belief, and its JSON summary.
+
+        The rule sees the round's scored tasks only.  Tasks a candidate cannot
+        predict are not scored, so "exhausted" means every *scored* task is
+        labelled; the summary then counts the round's tasks left out
+        (``"unscored_tasks"``) and says so in ``reason_text``.
+        """
         unlabelled = int((belief.labels < 0).sum()) if belief.task_ids.size else None
         pick = int(np.argmax(belief.strategy.p_top()))
         previous = [] if belief.p_history is None else belief.p_history[:, pick]
         d = self.stopping_rule().decide_for(belief.strategy, unlabelled, previous=previous)
-        return d, decision_summary(d, self.pool.names[d.model], self.settings.confidence, self.settings.label_budget)
+        live = decision_summary(d, self.pool.names[d.model], self.settings.confidence, self.settings.label_budget)
+        in_round = set(self.store.round_tasks(project, self.store.current_round(project)))
+        unscored = sorted({e["task"] for e in self.store.prediction_errors(project, self.pool.cache_keys)}
+                          & in_round)
+        live["unscored_tasks"] = len(unscored)
+        if unscored and d.reason == "exhausted":
+            live["reason_text"] = (f"every scored task of the round is labelled; {len(unscored)} task(s) "
+                                   f"left out because a candidate cannot predict them (tasks_without_predictions)")
+        return d, live
 
     def live_decision(self, project: int, belief: Belief) -> dict:
         """What the stopping rule says now about the round's belief (not recorded)."""
-        return self._rule(belief)[1]
+        return self._rule(project, belief)[1]
 
     def decide(self, project: int, belief: Belief) -> dict:
         """Ask the stopping rule, record a stop / reopen when its answer changed; returns the live decision."""
-        d, live = self._rule(belief)
+        d, live = self._rule(project, belief)
         round_ = self.store.current_round(project)
         history = self.store.decisions(project, round_)
         last = history[-1] if history else None

@@ -59,8 +59,9 @@ class Label:
 class Store(abc.ABC):
     """What the service needs from a state store; every method is per project.
 
-    Rounds, decisions, job records and the refresh bookkeeping of the queue
-    write-back are, so far, only implemented by :class:`SQLiteStore`.
+    Rounds, decisions, job records, recorded prediction failures and the
+    refresh bookkeeping of the queue write-back are, so far, only implemented
+    by :class:`SQLiteStore`.
     """
 
     @abc.abstractmethod
@@ -379,6 +380,10 @@ class SQLiteStore(Store):
             if removed:
                 self._bump(project)
         return removed
+
+    def annotation_ids(self, project: int) -> set[int]:
+        """Ids of every stored annotation of the project (with or without a Choice)."""
+        return {int(r[0]) for r in self._query("SELECT annotation FROM annotations WHERE project = ?", (project,))}
 
     def labels(self, project: int) -> list[Label]:
         rows = self._query("SELECT annotation, task, choice FROM annotations "

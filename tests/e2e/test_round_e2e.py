@@ -73,6 +73,7 @@ def stack(label_studio, digits, tmp_path_factory):
                 "MODELPICKER_POOL": str(digits["dir"] / "pool.yaml"), "MODELPICKER_SEED": str(SEED),
                 "MODELPICKER_CONFIDENCE": str(CONFIDENCE), "REDIS_URL": redis_url, "LOG_LEVEL": "INFO",
                 "MODELPICKER_REFRESH_EVERY_LABELS": "1", "MODELPICKER_MIN_LABELS": str(MIN_LABELS),
+                "MODELPICKER_PATIENCE": "1",  # stop at the first refresh at the level; patience has unit tests
                 "MODELPICKER_WRITE_CANDIDATES": "true",
             }
             worker = start_rq_worker(env, redis_url, logs / "rq-worker.log")
