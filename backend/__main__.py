@@ -21,13 +21,30 @@ import sys
 from .settings import SettingsError, from_env
 
 
+def _open_service(command: str):
+    """The service of a CLI subcommand, or its exit code (2 bad settings, 1 unusable pool) after a message."""
+    from .service import Service
+
+    try:
+        settings = from_env()
+        logging.basicConfig(level=settings.log_level, format="[%(levelname)s] [%(name)s] %(message)s")
+        service = Service.from_settings(settings, inline=True)
+    except SettingsError as exc:
+        print(f"backend {command}: {exc}", file=sys.stderr)
+        return 2
+    if service.pool is None:
+        print(f"backend {command}: candidate pool unusable: {service.pool_error}", file=sys.stderr)
+        service.store.close()
+        return 1
+    return service
+
+
 def export_main(argv: list[str]) -> int:
     """``python -m backend export``: write decision.json, ranking.csv/json, predictions.json."""
     import argparse
 
     from .errors import RequestError
     from .export import build_export, write_export
-    from .service import Service
 
     parser = argparse.ArgumentParser(prog="python -m backend export",
                                      description="Write a project's decision, ranking and the chosen "
@@ -36,17 +53,10 @@ def export_main(argv: list[str]) -> int:
     parser.add_argument("--out", required=True, help="directory to write the four files into")
     parser.add_argument("--round", default=None, help="round to export (default: the current round)")
     args = parser.parse_args(argv)
+    service = _open_service("export")
+    if isinstance(service, int):
+        return service
     try:
-        settings = from_env()
-        logging.basicConfig(level=settings.log_level, format="[%(levelname)s] [%(name)s] %(message)s")
-        service = Service.from_settings(settings, inline=True)
-    except SettingsError as exc:
-        print(f"backend export: {exc}", file=sys.stderr)
-        return 2
-    try:
-        if service.pool is None:
-            print(f"backend export: candidate pool unusable: {service.pool_error}", file=sys.stderr)
-            return 1
         try:
             bundle = build_export(service, args.project, args.round)
             paths = write_export(bundle, args.out)
@@ -71,24 +81,16 @@ def sync_main(argv: list[str]) -> int:
     import json
 
     from .errors import RequestError
-    from .service import Service
 
     parser = argparse.ArgumentParser(prog="python -m backend sync",
                                      description="Store the labels Label Studio holds for a project, as the "
                                                  "webhooks would have (needs LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY).")
     parser.add_argument("--project", required=True, help="Label Studio project id")
     args = parser.parse_args(argv)
+    service = _open_service("sync")
+    if isinstance(service, int):
+        return service
     try:
-        settings = from_env()
-        logging.basicConfig(level=settings.log_level, format="[%(levelname)s] [%(name)s] %(message)s")
-        service = Service.from_settings(settings, inline=True)
-    except SettingsError as exc:
-        print(f"backend sync: {exc}", file=sys.stderr)
-        return 2
-    try:
-        if service.pool is None:
-            print(f"backend sync: candidate pool unusable: {service.pool_error}", file=sys.stderr)
-            return 1
         try:
             answer = service.sync(args.project)
         except RequestError as exc:

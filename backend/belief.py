@@ -188,14 +188,9 @@ def fit_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, ta
 
 def ranking_records(belief: Belief, candidates: list[str]) -> list[dict]:
     """Per candidate, best first: rank, name, P(best), P(a true best), accuracy with its 95% interval, labels used."""
-    r = belief.strategy.ranking()
-    return [{
-        "rank": rank + 1,
-        "name": candidates[i],
-        "p_best": float(r.p_best[i]),
-        "p_top": float(r.p_top[i]),
-        "accuracy": float(r.accuracy[i]),
-        "accuracy_low": float(r.accuracy_low[i]),
-        "accuracy_high": float(r.accuracy_high[i]),
-        "labels": int(r.labels),
-    } for rank, i in enumerate(r.order)]
+    out = []
+    for record in belief.strategy.ranking().to_records(candidates):
+        name = record.pop("model")
+        record.pop("index")
+        out.append({"rank": record.pop("rank"), "name": name, **record})
+    return out

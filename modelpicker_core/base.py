@@ -108,6 +108,21 @@ def as_prediction_matrix(predictions: Any, n_models: int | None = None) -> np.nd
     return arr
 
 
+def candidate_indices(candidates: Any, n_items: int) -> np.ndarray:
+    """Row indices allowed by ``candidates`` (None = all ``n_items``; a boolean mask or an index array).
+
+    Raises ``ValueError`` when nothing is left to select from.
+    """
+    if candidates is None:
+        idx = np.arange(n_items)
+    else:
+        cand = np.asarray(candidates)
+        idx = np.flatnonzero(cand) if cand.dtype == bool else cand.astype(np.int64)
+    if idx.size == 0:
+        raise ValueError("no candidate item to select from")
+    return idx
+
+
 class Strategy(abc.ABC):
     """Base class of all selection strategies.
 
@@ -220,13 +235,7 @@ class Strategy(abc.ABC):
         random with ``self.rng_``.
         """
         preds = as_prediction_matrix(predictions, self.n_models)
-        if candidates is None:
-            idx = np.arange(preds.shape[0])
-        else:
-            cand = np.asarray(candidates)
-            idx = np.flatnonzero(cand) if cand.dtype == bool else cand.astype(np.int64)
-        if idx.size == 0:
-            raise ValueError("no candidate item to select from")
+        idx = candidate_indices(candidates, preds.shape[0])
         probs = None if probabilities is None else np.asarray(probabilities)[idx]
         scores = self.score(preds[idx], probs)
         top = np.flatnonzero(scores >= scores.max() - 1e-12)

@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from .base import Strategy, as_prediction_matrix
+from .base import Strategy, as_prediction_matrix, candidate_indices
 
 _EPS = 1e-9
 
@@ -866,13 +866,7 @@ class Consensus(Strategy):
         preds = as_prediction_matrix(predictions, self.n_models)
         if self.pool_ is None:
             self.set_pool(preds, probabilities)
-        if candidates is None:
-            idx = np.arange(preds.shape[0])
-        else:
-            cand = np.asarray(candidates)
-            idx = np.flatnonzero(cand) if cand.dtype == bool else cand.astype(np.int64)
-        if idx.size == 0:
-            raise ValueError("no candidate item to select from")
+        idx = candidate_indices(candidates, preds.shape[0])
         scores = self.pattern_scores()[self._groups_of_rows(preds)[idx]]
         top = np.flatnonzero(scores >= scores.max() - 1e-12)
         return int(idx[self.rng_.choice(top)])
