@@ -316,7 +316,7 @@ def start_label_studio(
     port = free_port(*port_range)
     token = secrets.token_hex(20)
     username = "admin@example.com"
-    password = secrets.token_urlsafe(16)
+    password = "pw-" + secrets.token_hex(16)  # token_urlsafe may start with "-", which argparse reads as an option
     env = _server_env(
         {
             "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
