@@ -6,9 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 LS_VENV ?= $(CURDIR)/.cache/ls-venv
 MODEL_DIR ?= $(CURDIR)/model_dir
-POOL ?= $(CURDIR)/examples/digits/generated/pool.yaml
+DEMO_POOL := $(CURDIR)/examples/digits/generated/pool.yaml
+POOL ?= $(DEMO_POOL)
 
-.PHONY: setup run test ls-venv redis example bench-core
+.PHONY: setup run test ls-venv redis example
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +19,10 @@ $(VENV)/.installed: requirements.txt
 
 setup: $(VENV)/.installed
 
-$(POOL): | setup
-	$(PY) examples/digits/make_example.py --out $(dir $(POOL))
+$(DEMO_POOL): | setup
+	$(PY) examples/digits/make_example.py --out $(dir $(DEMO_POOL))
 
-example: $(POOL)
+example: $(DEMO_POOL)
 
 run: setup $(POOL)
 	MODEL_DIR=$(MODEL_DIR) MODELPICKER_POOL=$(POOL) $(PY) -m backend
