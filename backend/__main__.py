@@ -21,21 +21,26 @@ import sys
 from .settings import SettingsError, from_env
 
 
-def _open_service(command: str):
-    """The service of a CLI subcommand, or its exit code (2 bad settings, 1 unusable pool) after a message."""
+def _open_service(command: str, settings=None, inline: bool = True, pool_exit: int = 1):
+    """The service of ``python -m backend [command]``, or its exit code after a message.
+
+    Bad settings exit 2; an unusable pool exits ``pool_exit``.
+    """
     from .service import Service
 
+    prefix = f"backend {command}".rstrip()
     try:
-        settings = from_env()
-        logging.basicConfig(level=settings.log_level, format="[%(levelname)s] [%(name)s] %(message)s")
-        service = Service.from_settings(settings, inline=True)
+        if settings is None:
+            settings = from_env()
+            logging.basicConfig(level=settings.log_level, format="[%(levelname)s] [%(name)s] %(message)s")
+        service = Service.from_settings(settings, inline=inline)
     except SettingsError as exc:
-        print(f"backend {command}: {exc}", file=sys.stderr)
+        print(f"{prefix}: {exc}", file=sys.stderr)
         return 2
     if service.pool is None:
-        print(f"backend {command}: candidate pool unusable: {service.pool_error}", file=sys.stderr)
+        print(f"{prefix}: candidate pool unusable: {service.pool_error}", file=sys.stderr)
         service.store.close()
-        return 1
+        return pool_exit
     return service
 
 
@@ -120,17 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level,
                         format="[%(asctime)s] [%(levelname)s] [%(name)s] %(message)s")
     from .app import create_app
-    from .service import Service
 
-    try:
-        service = Service.from_settings(settings)
-    except SettingsError as exc:
-        print(f"backend: {exc}", file=sys.stderr)
-        return 2
-    if service.pool is None:
-        print(f"backend: candidate pool unusable: {service.pool_error}", file=sys.stderr)
-        service.store.close()
-        return 2
+    service = _open_service("", settings, inline=False, pool_exit=2)
+    if isinstance(service, int):
+        return service
     app = create_app(settings, service)
     logging.getLogger("backend").info(
         "serving %d candidates (%s) with strategy %r on %s:%d, state in %s, jobs %s",

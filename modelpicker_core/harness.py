@@ -177,14 +177,24 @@ def _make(name: str, collection: Collection, seq: np.random.SeedSequence, **para
                          random_state=_strategy_seed(seq), **params)
 
 
-def _stream_realisation(task: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One stream realisation at every budget: ``(hit, regret, labels)``, each ``(n_budgets,)``."""
-    name, seed, purpose, index, size, plan = task
+def _realisation(seed: int, purpose: int, index: int, size: int):
+    """The items of one realisation of the worker's collection and its true best models.
+
+    Returns ``(collection, seed sequence, items, predictions (size, n_models), labels (size,),
+    accuracy (n_models,), best (n_models,) bool)``.
+    """
     col = _WORKER["collection"]
     seq = realisation_seed(seed, purpose, index)
     items = draw_items(seq, col.n_items, size)
     preds, labels = col.predictions[items], col.labels[items]
     accuracy, best = true_best(preds, labels)
+    return col, seq, items, preds, labels, accuracy, best
+
+
+def _stream_realisation(task: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One stream realisation at every budget: ``(hit, regret, labels)``, each ``(n_budgets,)``."""
+    name, seed, purpose, index, size, plan = task
+    col, seq, items, preds, labels, accuracy, best = _realisation(seed, purpose, index, size)
     out = np.zeros((3, len(plan)))
     for j, (kind, value) in enumerate(plan):
         if kind == "scaling":
@@ -198,12 +208,8 @@ def _stream_realisation(task: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 def _pool_realisation(task: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     name, seed, purpose, index, size, budgets = task
-    col = _WORKER["collection"]
-    seq = realisation_seed(seed, purpose, index)
-    items = draw_items(seq, col.n_items, size)
-    preds, labels = col.predictions[items], col.labels[items]
+    col, seq, items, preds, labels, accuracy, best = _realisation(seed, purpose, index, size)
     probs = None if col.probabilities is None else col.probabilities[items]
-    accuracy, best = true_best(preds, labels)
     picks = run_pool(_make(name, col, seq), preds, labels, probs, max(budgets))[np.asarray(budgets) - 1]
     return best[picks].astype(float), accuracy.max() - accuracy[picks], np.asarray(budgets, dtype=float)
 

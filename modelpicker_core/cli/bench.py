@@ -17,37 +17,27 @@ def comma_list(text: str) -> list[str]:
     return items
 
 
+def bounded_int(text: str, minimum: int, what: str = "") -> int:
+    """``text`` as an integer of at least ``minimum``; argparse's error names ``what`` when given."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what + ' ' if what else ''}{text!r} is not an integer") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{what or 'value'} must be >= {minimum}, got {value}")
+    return value
+
+
 def budget_list(text: str) -> list[int]:
-    budgets = []
-    for part in comma_list(text):
-        try:
-            value = int(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"budget {part!r} is not an integer") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"budget {value} must be >= 1")
-        budgets.append(value)
-    return budgets
+    return [bounded_int(part, 1, "budget") for part in comma_list(text)]
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
-    return value
+    return bounded_int(text, 1)
 
 
 def seed_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"seed must be >= 0, got {value}")
-    return value
+    return bounded_int(text, 0, "seed")
 
 
 def register(subparsers) -> None:
