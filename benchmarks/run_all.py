@@ -53,7 +53,7 @@ STRATEGIES = ("consensus", "model_selector", "modelpicker", "random", "disagreem
 #: largest budget per collection (labels); the curve is read at every label up to it
 #: budgets at which the second table reads the identification probability
 READ_AT = (20, 50, 80)
-MAX_LABELS = {"emocontext": 150, "many-models": 200, "many-classes": 150, "imbalanced": 200, "near-ties": 300}
+MAX_LABELS = {"emocontext": 150, "many-models": 200, "many-classes": 400, "imbalanced": 200, "near-ties": 300}
 
 
 def collection_dirs(args) -> dict[str, Path]:

@@ -180,6 +180,19 @@ class Consensus(Strategy):
         weighted by how well each ``tau`` predicted the labels seen so far
         (leave-one-out within each pattern), so the amount of trust in the
         consensus is learned from the labels.
+    other_rate : ``(a, b)`` Beta prior of the rate at which the class of a
+        disagreement item is one no model predicts there (see
+        :meth:`_tempered`), updated by the labels; None = no separate rate,
+        the Dawid-Skene posterior tempered as a whole.
+    voter_counts : which models' votes the Dawid-Skene posterior listens to:
+        ``0`` = every model, ``k`` = the ``k`` models of highest estimated
+        accuracy.  Like the temperature, the choice is a mixture weighted by
+        the labels' leave-one-out evidence.  Why: among many candidates, the
+        weak ones tend to be wrong together on the hard items (the very items
+        that separate the leaders), so their votes outweigh the strong
+        models' and the consensus is confidently wrong there; listening to
+        the strongest models only is the simplest fix the labels can pick.
+        Counts not below ``n_models`` are the same as ``0``.
     n_evaluated : patterns whose information gain is computed exactly.
     max_contenders : most models kept in the Monte Carlo step.
     contender_z : z-score margin deciding which models can still be best.
@@ -215,7 +228,8 @@ class Consensus(Strategy):
 
     def __init__(self, n_models: int, n_classes: int, random_state: int | None = None,
                  n_samples: int = 512, prior_strength: float = 1.5, group_strength: float = 2.0,
-                 temperatures: Any = (0.1, 0.2, 0.35, 0.5, 0.75, 1.0), n_evaluated: int = 32, max_contenders: int = 16,
+                 temperatures: Any = (0.1, 0.2, 0.35, 0.5, 0.75, 1.0), other_rate: Any = (0.5, 9.5),
+                 voter_counts: Any = (0, 25, 10), n_evaluated: int = 32, max_contenders: int = 16,
                  contender_z: float = 4.0, n_draws: int = 16, full_confusion: Any = False,
                  fit_on: str = "all", exact_limit: int = 4_000_000, tied_recall: Any = False):
         self.n_samples = int(n_samples)
@@ -224,6 +238,18 @@ class Consensus(Strategy):
         self.temperatures = tuple(float(t) for t in np.atleast_1d(np.asarray(temperatures, dtype=float)))
         if not self.temperatures or min(self.temperatures) <= 0:
             raise ValueError(f"temperatures must be a non-empty list of positive numbers, got {temperatures!r}")
+        counts = np.atleast_1d(np.asarray(voter_counts))
+        if counts.size == 0 or counts.ndim != 1 or not np.all(np.mod(counts, 1) == 0) or np.any(counts < 0) \
+                or any(0 < int(k) < 2 for k in counts):
+            raise ValueError(f"voter_counts must be a non-empty list of 0 (every model) or integers >= 2, "
+                             f"got {voter_counts!r}")
+        if other_rate is not None:
+            rate = np.asarray(other_rate, dtype=float)
+            if rate.shape != (2,) or not np.all(np.isfinite(rate)) or not np.all(rate > 0):
+                raise ValueError(f"other_rate must be null or two positive numbers (a, b), got {other_rate!r}")
+            other_rate = (float(rate[0]), float(rate[1]))
+        self.other_rate = other_rate
+        self.voter_counts = tuple(dict.fromkeys(int(k) for k in counts))
         self.n_evaluated = int(n_evaluated)
         self.max_contenders = int(max_contenders)
         self.contender_z = float(contender_z)
@@ -253,6 +279,7 @@ class Consensus(Strategy):
     def get_params(self) -> dict[str, Any]:
         return {**super().get_params(), "n_samples": self.n_samples, "prior_strength": self.prior_strength,
                 "group_strength": self.group_strength, "temperatures": list(self.temperatures),
+                "voter_counts": list(self.voter_counts), "other_rate": None if self.other_rate is None else list(self.other_rate),
                 "n_evaluated": self.n_evaluated, "max_contenders": self.max_contenders,
                 "contender_z": self.contender_z, "n_draws": self.n_draws,
                 "full_confusion": self.full_confusion,
@@ -360,9 +387,11 @@ class Consensus(Strategy):
         return post / post.sum(axis=1, keepdims=True)
 
     @staticmethod
-    def _confusion_loglik(pat: PoolPatterns, confusion: np.ndarray) -> np.ndarray:
-        """``(n_groups, K)``: ``sum_i log confusion[a_gi, c, f_gi]`` for every class ``c``."""
+    def _confusion_loglik(pat: PoolPatterns, confusion: np.ndarray, voters: np.ndarray | None = None) -> np.ndarray:
+        """``(n_groups, K)``: ``sum_i log confusion[a_gi, c, f_gi]`` for every class ``c`` (voters only)."""
         log_conf = np.log(np.clip(confusion, 1e-9, 1.0)).transpose(0, 2, 1)                # [a, k, c]
+        if voters is not None:
+            log_conf = log_conf * voters[:, None, None]
         return log_conf[pat.annot, pat.rows].sum(axis=1)
 
     def _consensus_fit(self, pat: PoolPatterns, n_annot: int, iterations: int = 10):
@@ -414,16 +443,19 @@ class Consensus(Strategy):
         Returns ``slot_p`` ``(n_slots,)`` = P(y = slot's class) and ``other_p``
         ``(n_groups,)`` = P(y is a class no model predicts on the pattern).
         """
-        return self._tempered(self._slot_terms(pat, recall, class_prior), tau, pat)
+        return self._tempered_joint(self._slot_terms(pat, recall, class_prior), tau, pat)
 
-    def _slot_terms(self, pat: PoolPatterns, recall: np.ndarray, class_prior: np.ndarray, sub=None):
+    def _slot_terms(self, pat: PoolPatterns, recall: np.ndarray, class_prior: np.ndarray, sub=None,
+                    voters: np.ndarray | None = None):
         """The temperature-free pieces of the Dawid-Skene log posterior.
 
         ``recall`` is ``(n_annot, K)`` per-class recalls, or ``(n_annot, K, K)``
-        full confusion matrices ``[a, true, predicted]``.
+        full confusion matrices ``[a, true, predicted]``; ``voters``
+        ``(n_annot,)`` is 1 for the annotators listened to, 0 for the others
+        (None = all).
         """
         if recall.ndim == 3:
-            base = self._confusion_loglik(pat, recall)                                 # (G, K)
+            base = self._confusion_loglik(pat, recall, voters)                         # (G, K)
             log_prior = np.log(class_prior)
             if sub is not None:
                 base, pat = base[sub.groups], sub
@@ -433,6 +465,8 @@ class Consensus(Strategy):
         err = np.clip(self._error_freq, 1e-9, 1 - 1e-6)
         vote = np.log(recall) - np.log1p(-recall) - np.log(err) + np.log1p(-err)   # (n_annot, K)
         miss = np.log1p(-recall) - np.log1p(-err)                                    # (n_annot, K)
+        if voters is not None:
+            vote, miss = vote * voters[:, None], miss * voters[:, None]
         log_prior = np.log(class_prior)
         if pat.n_bins == 1:
             base = miss.sum(axis=0)[None, :]                                          # (1, K)
@@ -451,6 +485,29 @@ class Consensus(Strategy):
         return log_prior, base, log_prior[pat.slot_class], base[row, pat.slot_class], votes
 
     def _tempered(self, terms, tau: float, pat: PoolPatterns):
+        """``(slot_p (n_slots,), other_p (n_groups,))`` at temperature ``tau``.
+
+        With ``other_rate`` set, P(y is a class no model predicts) on a
+        disagreement pattern is the rate learned from the labels (one rate
+        for all such patterns) and only the split among the predicted classes
+        is tempered: tempering spreads a pattern's mass over the ``K -
+        n_slots`` unpredicted classes, which with many classes (1,000) swamps
+        the predicted ones although the truth is one of them, while the
+        untempered model (independent errors) all but rules out that every
+        model missed, which correlated models do on the hard items.
+        """
+        if self.other_rate is None:
+            return self._tempered_joint(terms, tau, pat)
+        _, other_p = self._tempered_joint(terms, tau, pat)
+        other_p = np.where((pat.n_slots_of > 1) & (pat.n_slots_of < self.n_classes), self._other_mean, other_p)
+        _, _, slot_log_prior, slot_base, votes = terms
+        g = pat.slot_group
+        slot_log = slot_log_prior + tau * (slot_base + votes)
+        slot_e = np.exp(slot_log - np.maximum.reduceat(slot_log, pat.slot_start[:-1])[g])
+        share = slot_e / np.add.reduceat(slot_e, pat.slot_start[:-1])[g]
+        return share * (1.0 - other_p)[g], other_p
+
+    def _tempered_joint(self, terms, tau: float, pat: PoolPatterns):
         log_prior, base, slot_log_prior, slot_base, votes = terms
         g = pat.slot_group
         log_z = logsumexp(log_prior[None, :] + tau * base, axis=1)                    # (G or 1,)
@@ -557,32 +614,45 @@ class Consensus(Strategy):
             mean_param = conf_a / conf_a.sum(axis=2, keepdims=True)
         else:
             mean_param = hit_a / (hit_a + miss_a)
-        log_weight = np.zeros(len(self.temperatures))
+        mean_prior = class_a / class_a.sum()
+        if self.other_rate is not None:
+            open_dis = (pat.n_slots_of > 1) & (pat.n_slots_of < self.n_classes)
+            n_other = float(self._lab_other[open_dis].sum())
+            n_open = float(self._lab_group[open_dis].sum())
+            a, b_ = self.other_rate
+            self._other_mean = (a + n_other) / (a + b_ + n_open)
+        voter_sets = self._voter_sets(mean_param, mean_prior)
+        components = [(v, tau) for v in range(len(voter_sets)) for tau in self.temperatures]
+        log_weight = np.zeros(len(components))
         slot_qs, means, second = [], [], []
         n_draws = self.effective_draws()
         if n_draws > 0:
-            log_weight = self._temperature_evidence(mean_param, class_a / class_a.sum())
-        for t, tau in enumerate(self.temperatures if n_draws == 0 else ()):
-            mean_terms = self._slot_terms(pat, mean_param, class_a / class_a.sum()) if t == 0 else mean_terms
-            slot_p, other_p, slot_q, mean_t, var_t = component(None, None, tau, mean_terms, n_draws == 0)
-            log_weight[t] = self._leave_one_out(slot_p, other_p, labelled_slots)
+            log_weight = self._component_evidence(mean_param, mean_prior, voter_sets, components)
+        mean_terms = {}
+        for c, (v, tau) in enumerate(components if n_draws == 0 else ()):
+            if v not in mean_terms:
+                mean_terms[v] = self._slot_terms(pat, mean_param, mean_prior, voters=voter_sets[v])
+            slot_p, other_p, slot_q, mean_t, var_t = component(None, None, tau, mean_terms[v], n_draws == 0)
+            log_weight[c] = self._leave_one_out(slot_p, other_p, labelled_slots)
             slot_qs.append(slot_q)
             means.append(mean_t)
             second.append(None if mean_t is None else var_t + mean_t ** 2)
         weight = np.exp(log_weight - log_weight.max())
         weight /= weight.sum()
-        tau_weight = weight
+        model_weight = weight
         if n_draws > 0:
             draw_rng = np.random.default_rng([self.sample_seed_, int(self.n_labels_), 1])
             slot_qs, means, second = [], [], []
-            for tau_index in draw_rng.choice(len(self.temperatures), size=n_draws, p=weight):
+            for c in draw_rng.choice(len(components), size=n_draws, p=weight):
                 if self._full:
                     recall = draw_rng.gamma(conf_a)
                     recall /= recall.sum(axis=2, keepdims=True)
                 else:
                     recall = draw_rng.beta(hit_a, miss_a)
                 class_prior = draw_rng.dirichlet(class_a)
-                _, _, slot_q, mean_t, var_t = component(recall, class_prior, self.temperatures[tau_index])
+                v, tau = components[c]
+                terms = self._slot_terms(pat, recall, class_prior, voters=voter_sets[v])
+                _, _, slot_q, mean_t, var_t = component(None, None, tau, terms)
                 slot_qs.append(slot_q)
                 means.append(mean_t)
                 second.append(var_t + mean_t ** 2)
@@ -591,7 +661,8 @@ class Consensus(Strategy):
         var = np.maximum(weight @ np.array(second) - mean ** 2, 0.0)
         slot_qs = np.array(slot_qs)                                                      # (T, n_slots)
         n_total = self.n_labels_ + 0.0 + m.sum()
-        belief = {"slot_qs": slot_qs, "comp_weight": weight, "tau_weight": tau_weight,
+        belief = {"slot_qs": slot_qs, "comp_weight": weight, "components": components,
+                  "voter_sets": voter_sets, "model_weight": model_weight,
                   "slot_q": weight @ slot_qs, "conc": conc,
                   "mean": mean, "var": var, "n_total": n_total}
         belief.update(self._monte_carlo(belief))
@@ -610,18 +681,42 @@ class Consensus(Strategy):
         cells = self._patterns.n_cells
         return int(min(self.n_draws, max(2, 500_000 // max(cells, 1))))
 
-    def _temperature_evidence(self, param: np.ndarray, class_prior: np.ndarray) -> np.ndarray:
-        """``(n_temperatures,)`` leave-one-out log evidence, computed on the labelled patterns only."""
+    def _voter_sets(self, param: np.ndarray, class_prior: np.ndarray) -> list[np.ndarray | None]:
+        """The annotator masks ``(n_annot,)`` of :attr:`voter_counts` (None = every model).
+
+        Models are ranked by the accuracy their current posterior-mean recall
+        implies, ``sum_c P(c) recall[c]`` (averaged over confidence halves).
+        """
+        n_bins = self._patterns.n_bins
+        counts = sorted({k if 0 < k < self.n_models else 0 for k in self.voter_counts})
+        if counts == [0]:
+            return [None]
+        recall = np.diagonal(param, axis1=1, axis2=2) if param.ndim == 3 else param      # (A, K)
+        accuracy = (recall @ class_prior).reshape(self.n_models, n_bins).mean(axis=1)
+        order = np.argsort(-accuracy, kind="stable")
+        sets: list[np.ndarray | None] = []
+        for k in counts:
+            if k == 0:
+                sets.append(None)
+                continue
+            chosen = np.zeros(self.n_models)
+            chosen[order[:k]] = 1.0
+            sets.append(np.repeat(chosen, n_bins))
+        return sets
+
+    def _component_evidence(self, param: np.ndarray, class_prior: np.ndarray, voter_sets: list,
+                            components: list) -> np.ndarray:
+        """``(n_components,)`` leave-one-out log evidence of each (voters, temperature), on the labelled patterns."""
         pat = self._patterns
         groups = np.flatnonzero(self._lab_group > 0)
         if groups.size == 0:
-            return np.zeros(len(self.temperatures))
+            return np.zeros(len(components))
         sub = pat.subset(groups)
-        terms = self._slot_terms(pat, param, class_prior, sub)
+        terms = [self._slot_terms(pat, param, class_prior, sub, voters) for voters in voter_sets]
         lab_slot = self._lab_slot[sub.slots]
-        out = np.empty(len(self.temperatures))
-        for t, tau in enumerate(self.temperatures):
-            slot_p, other_p = self._tempered(terms, tau, sub)
+        out = np.empty(len(components))
+        for t, (v, tau) in enumerate(components):
+            slot_p, other_p = self._tempered(terms[v], tau, sub)
             out[t] = self._leave_one_out(slot_p, other_p, np.flatnonzero(lab_slot), sub, lab_slot,
                                          self._lab_other[groups], self._lab_group[groups])
         return out

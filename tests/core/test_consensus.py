@@ -196,7 +196,9 @@ def test_changing_the_pool_after_labels_is_refused_but_the_same_pool_is_fine():
 
 @pytest.mark.parametrize("kwargs", [{"n_samples": 2}, {"prior_strength": 0}, {"group_strength": -1},
                                     {"temperatures": []}, {"n_draws": -1}, {"fit_on": "x"},
-                                    {"full_confusion": "yes"}])
+                                    {"full_confusion": "yes"}, {"voter_counts": []}, {"voter_counts": [1]},
+                                    {"voter_counts": [-3]}, {"voter_counts": [2.5]}, {"other_rate": [1.0]},
+                                    {"other_rate": [0.0, 1.0]}])
 def test_bad_parameters(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         registry.make("consensus", 3, 2, **kwargs)
@@ -258,3 +260,40 @@ def test_observe_before_set_pool_is_an_error_and_changes_nothing():
     with pytest.raises(ValueError, match="set_pool"):
         s.observe([0, 1, 2, 0], 1)
     assert s.n_labels_ == 0
+
+
+def test_voter_sets_listen_to_the_models_of_highest_estimated_accuracy():
+    col = generate(spec_for("many-models", n_items=600), seed=0)
+    s = make(col.predictions.shape[1], col.n_classes, random_state=0, voter_counts=[0, 10])
+    s.set_pool(col.predictions)
+    b = s._belief()
+    sets = b["voter_sets"]
+    assert sets[0] is None and sets[1].sum() == 10
+    prior_accuracy = s._prior_recall @ (s._prior_class / s._prior_class.sum())
+    chosen = np.flatnonzero(sets[1])
+    assert prior_accuracy[chosen].min() >= np.sort(prior_accuracy)[-10] - 1e-12
+    assert len(b["components"]) == 2 * len(s.temperatures)
+    # counts at or above n_models mean "every model": one voter set only
+    t = make(4, 3, random_state=0, voter_counts=[0, 4, 10])
+    preds, _ = toy_pool()
+    t.set_pool(preds)
+    assert t._belief()["voter_sets"] == [None]
+
+
+def test_other_rate_is_learned_from_the_labels():
+    """The rate at which no model predicts the class of a disagreement item follows the labels."""
+    rng = np.random.default_rng(0)
+    preds = rng.integers(0, 2, size=(200, 3))
+    preds[:, 2] = 1 - preds[:, 0]                    # every row has at least two predicted classes of 5
+    s = make(3, 5, random_state=0)
+    s.set_pool(preds)
+    s._belief()
+    assert s._other_mean == pytest.approx(0.5 / 10.0)
+    for item in range(20):                           # every label is a class no model predicted
+        s.observe(preds[item], 4, item=item)
+    s._belief()
+    assert s._other_mean == pytest.approx(20.5 / 30.0)
+    g = s._patterns.group_of[100]
+    lo, hi = s._patterns.slot_start[g], s._patterns.slot_start[g + 1]
+    # the pattern's predicted classes keep only the rest of the mass (before its own labels)
+    assert s._belief()["slot_q"][lo:hi].sum() <= 1.0 - 0.5 * s._other_mean
