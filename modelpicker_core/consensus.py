@@ -36,6 +36,14 @@ Belief about the unlabelled classes (three layers)
    the maximum.  The draws use a generator seeded from the strategy's seed and
    the number of labels, so P(best) is a deterministic function of the state.
 
+Two parts of layer 1 are learned from the labels rather than fixed.  The
+*voters* (every model, or only the ``k`` of highest estimated accuracy: among
+many candidates the weak ones are wrong together on the hard items) and the
+temperature form one grid of components weighted by leave-one-out evidence.
+The probability that a disagreement item's class is one no model predicts is
+a single Beta rate, kept out of the tempering (which would spread mass over
+every unpredicted class, 995 of them with 1,000 classes).
+
 Selection
 ---------
 Expected information gain about which model is best from labelling one item
