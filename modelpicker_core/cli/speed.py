@@ -14,17 +14,12 @@ import sys
 
 from .. import registry
 from ..speedtest import format_speed, run_speed
+from .bench import bounded_int
 
 
 def _int_at_least(low: int):
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
-        return value
+        return bounded_int(text, low)
     parse.__name__ = f"integer >= {low}"
     return parse
 
