@@ -239,8 +239,12 @@ class Consensus(Strategy):
                  temperatures: Any = (0.1, 0.2, 0.35, 0.5, 0.75, 1.0), other_rate: Any = (0.5, 9.5),
                  voter_counts: Any = (0, 25, 10), n_evaluated: int = 32, max_contenders: int = 16,
                  contender_z: float = 4.0, n_draws: int = 16, full_confusion: Any = False,
-                 fit_on: str = "all", exact_limit: int = 4_000_000, tied_recall: Any = False):
+                 fit_on: str = "all", exact_limit: int = 4_000_000, tied_recall: Any = False,
+                 shift_sd: float = 1.0, unanimous_rate: Any = (0.5, 19.5)):
         self.n_samples = int(n_samples)
+        self.shift_sd = float(shift_sd)
+        if not self.shift_sd >= 0:
+            raise ValueError(f"shift_sd must be >= 0, got {shift_sd!r}")
         self.prior_strength = float(prior_strength)
         self.group_strength = float(group_strength)
         self.temperatures = tuple(float(t) for t in np.atleast_1d(np.asarray(temperatures, dtype=float)))
@@ -257,6 +261,10 @@ class Consensus(Strategy):
                 raise ValueError(f"other_rate must be null or two positive numbers (a, b), got {other_rate!r}")
             other_rate = (float(rate[0]), float(rate[1]))
         self.other_rate = other_rate
+        rate = np.asarray(unanimous_rate, dtype=float)
+        if rate.shape != (2,) or not np.all(np.isfinite(rate)) or not np.all(rate > 0):
+            raise ValueError(f"unanimous_rate must be two positive numbers (a, b), got {unanimous_rate!r}")
+        self.unanimous_rate = (float(rate[0]), float(rate[1]))
         self.voter_counts = tuple(dict.fromkeys(int(k) for k in counts))
         self.n_evaluated = int(n_evaluated)
         self.max_contenders = int(max_contenders)
@@ -292,7 +300,8 @@ class Consensus(Strategy):
                 "contender_z": self.contender_z, "n_draws": self.n_draws,
                 "full_confusion": self.full_confusion,
                 "fit_on": self.fit_on, "exact_limit": self.exact_limit,
-                "tied_recall": self.tied_recall}
+                "tied_recall": self.tied_recall, "shift_sd": self.shift_sd,
+                "unanimous_rate": list(self.unanimous_rate)}
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -506,8 +515,8 @@ class Consensus(Strategy):
         """
         if self.other_rate is None:
             return self._tempered_joint(terms, tau, pat)
-        _, other_p = self._tempered_joint(terms, tau, pat)
-        other_p = np.where((pat.n_slots_of > 1) & (pat.n_slots_of < self.n_classes), self._other_mean, other_p)
+        other_p = np.where(pat.n_slots_of > 1, np.where(pat.n_slots_of < self.n_classes, self._other_mean, 0.0),
+                           self._unanimous_mean)
         _, _, slot_log_prior, slot_base, votes = terms
         g = pat.slot_group
         slot_log = slot_log_prior + tau * (slot_base + votes)
@@ -596,8 +605,9 @@ class Consensus(Strategy):
             if self._tied:   # one recall per annotator: pool the labels over classes
                 lab_hit = np.broadcast_to(lab_hit.sum(axis=1, keepdims=True), lab_hit.shape)
                 lab_miss = np.broadcast_to(lab_miss.sum(axis=1, keepdims=True), lab_miss.shape)
-            hit_a = 1.0 + s * self._prior_recall + lab_hit
-            miss_a = 1.0 + s * (1.0 - self._prior_recall) + lab_miss
+            prior = self._shifted_prior(self._prior_recall, self._lab_hit, self._lab_miss)
+            hit_a = 1.0 + s * prior + lab_hit
+            miss_a = 1.0 + s * (1.0 - prior) + lab_miss
         class_a = 1.0 + s * self.n_classes * self._prior_class + self._lab_class
         a0 = self.group_strength
         conc = a0 + self._lab_group                                                     # (G,)
@@ -629,6 +639,8 @@ class Consensus(Strategy):
             n_open = float(self._lab_group[open_dis].sum())
             a, b_ = self.other_rate
             self._other_mean = (a + n_other) / (a + b_ + n_open)
+            a, b_ = self._unanimous_posterior()
+            self._unanimous_mean = a / (a + b_)
         voter_sets = self._voter_sets(mean_param, mean_prior)
         components = [(v, tau) for v in range(len(voter_sets)) for tau in self.temperatures]
         log_weight = np.zeros(len(components))
@@ -675,6 +687,36 @@ class Consensus(Strategy):
                   "mean": mean, "var": var, "n_total": n_total}
         belief.update(self._monte_carlo(belief))
         return belief
+
+    def _shifted_prior(self, prior: np.ndarray, hits: np.ndarray, misses: np.ndarray) -> np.ndarray:
+        """``(n_annot, K)`` consensus recall prior moved by one learned log-odds shift per annotator.
+
+        Why: a label of class ``c`` informs only ``recall[a, c]``; with many
+        classes (1,000, about one pool item each) the labels would never
+        reach the other classes, so evidence that a model wins the labelled
+        disagreements would not move its unlabelled ones.  The shift
+        ``delta_a ~ N(0, shift_sd^2)`` of ``logit recall[a, :]`` is the MAP fit
+        to all of annotator ``a``'s labelled hits and misses (empirical
+        Bayes: partial pooling of the per-class recalls).
+        """
+        n = hits + misses
+        if self.shift_sd == 0 or not n.any():
+            return prior
+        logit = np.log(prior) - np.log1p(-prior)
+        delta = np.zeros(prior.shape[0])
+        precision = 1.0 / self.shift_sd ** 2
+        for _ in range(6):
+            p = 1.0 / (1.0 + np.exp(-(logit + delta[:, None])))
+            grad = (hits - n * p).sum(axis=1) - precision * delta
+            delta += grad / ((n * p * (1.0 - p)).sum(axis=1) + precision)
+        return 1.0 / (1.0 + np.exp(-(logit + delta[:, None])))
+
+    def _unanimous_posterior(self) -> tuple[float, float]:
+        """Beta posterior ``(a, b)`` of the rate at which a unanimous pattern's class is not the predicted one."""
+        unanimous = self._patterns.n_slots_of == 1
+        a, b = self.unanimous_rate
+        wrong = float(self._lab_other[unanimous].sum())
+        return a + wrong, b + float(self._lab_group[unanimous].sum()) - wrong
 
     def effective_draws(self) -> int:
         """Posterior draws used for this pool: ``n_draws``, fewer on big pools to bound the step time.
@@ -882,7 +924,12 @@ class Consensus(Strategy):
             return super().accuracy_estimate()
         b = self._belief()
         n = max(b["n_total"], 1.0)
-        half = 1.96 * np.sqrt(b["var"])
+        var = b["var"]
+        if self.other_rate is not None:   # the unanimous items' shared error rate moves every model together
+            a, b_ = self._unanimous_posterior()
+            m = float(self._unlabelled[self._patterns.n_slots_of == 1].sum())
+            var = var + m * a * b_ * (a + b_ + m) / ((a + b_) ** 2 * (a + b_ + 1.0))
+        half = 1.96 * np.sqrt(var)
         acc = b["mean"] / n
         return acc, np.clip((b["mean"] - half) / n, 0, 1), np.clip((b["mean"] + half) / n, 0, 1), "pool"
 

@@ -198,7 +198,8 @@ def test_changing_the_pool_after_labels_is_refused_but_the_same_pool_is_fine():
                                     {"temperatures": []}, {"n_draws": -1}, {"fit_on": "x"},
                                     {"full_confusion": "yes"}, {"voter_counts": []}, {"voter_counts": [1]},
                                     {"voter_counts": [-3]}, {"voter_counts": [2.5]}, {"other_rate": [1.0]},
-                                    {"other_rate": [0.0, 1.0]}])
+                                    {"other_rate": [0.0, 1.0]}, {"shift_sd": -1.0}, {"unanimous_rate": [1.0]},
+                                    {"unanimous_rate": [1.0, -2.0]}])
 def test_bad_parameters(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         registry.make("consensus", 3, 2, **kwargs)
@@ -297,3 +298,58 @@ def test_other_rate_is_learned_from_the_labels():
     lo, hi = s._patterns.slot_start[g], s._patterns.slot_start[g + 1]
     # the pattern's predicted classes keep only the rest of the mass (before its own labels)
     assert s._belief()["slot_q"][lo:hi].sum() <= 1.0 - 0.5 * s._other_mean
+
+
+def test_accuracy_estimates_hold_on_a_pool_the_models_mostly_agree_on():
+    """Unanimous items count as right at a learned rate, not at the tempered consensus's (which
+    spreads their mass over every other class: EmoContext's estimates were 13-29 points low, these 4 points)."""
+    col = generate(spec_for("near-ties", n_items=1000), seed=0)
+    preds, y = col.predictions, col.labels
+    assert np.mean(np.all(preds == preds[:, :1], axis=1)) > 0.5
+    s = make(preds.shape[1], col.n_classes, random_state=0)
+    run(s, preds, y, 20)
+    acc, lo, hi, kind = s.accuracy_estimate()
+    truth = (preds == y[:, None]).mean(axis=0)
+    assert kind == "pool"
+    assert np.abs(acc - truth).mean() < 0.03 and np.abs(acc - truth).max() < 0.045
+    assert np.mean((lo <= truth) & (truth <= hi)) >= 0.75
+    assert np.mean(hi - lo) < 0.15
+
+
+def test_unanimous_error_rate_is_learned_from_labels_on_unanimous_items():
+    preds = np.zeros((100, 3), dtype=np.int64)
+    preds[50:] = [0, 1, 1]
+    s = make(3, 4, random_state=0, unanimous_rate=(1.0, 9.0))
+    s.set_pool(preds)
+    s._belief()
+    assert s._unanimous_mean == pytest.approx(0.1)
+    for item in range(10):                         # unanimous rows, half of them labelled with another class
+        s.observe(preds[item], 2 if item % 2 else 0, item=item)
+    s._belief()
+    assert s._unanimous_mean == pytest.approx(6.0 / 20.0)
+    # the shared rate widens every model's interval by the same uncertainty
+    _, lo, hi, _ = s.accuracy_estimate()
+    assert np.all(hi - lo > 0.05)
+
+
+def test_labels_move_a_models_recall_on_classes_without_labels():
+    """Partial pooling: a model that wins the labelled disagreements is trusted more on every class."""
+    rng = np.random.default_rng(1)
+    n, k = 400, 40
+    y = rng.integers(0, k, n)
+    preds = np.stack([np.where(rng.random(n) < p, y, (y + 1 + rng.integers(0, 3, n)) % k)
+                      for p in (0.8, 0.7, 0.7, 0.7)], axis=1)
+    pooled, fixed = make(4, k, random_state=0), make(4, k, random_state=0, shift_sd=0.0)
+    for s in (pooled, fixed):
+        s.set_pool(preds)
+    won = np.flatnonzero((y < 10) & (preds[:, 0] == y) & np.any(preds[:, 1:] != y[:, None], axis=1))
+    assert won.size >= 5
+    for item in won:                          # labels of classes 0..9 only, all of them right for model 0, wrong for another
+        for s in (pooled, fixed):
+            s.observe(preds[item], y[item], item=int(item))
+    unlabelled_classes = np.arange(10, k)
+    moved = pooled._shifted_prior(pooled._prior_recall, pooled._lab_hit, pooled._lab_miss)
+    same = fixed._shifted_prior(fixed._prior_recall, fixed._lab_hit, fixed._lab_miss)
+    assert np.array_equal(same, fixed._prior_recall)
+    gain = moved[:, unlabelled_classes] - pooled._prior_recall[:, unlabelled_classes]
+    assert np.all(gain[0] > 0) and np.all(gain[1:] < 0)
