@@ -959,34 +959,50 @@ class Consensus(Strategy):
         return scores
 
     def _information_gain(self, b: dict[str, Any], chosen: np.ndarray) -> np.ndarray:
-        """``(len(chosen),)`` I(best; y_j) for one item of each chosen live pattern."""
+        """``(len(chosen),)`` I(best; y_j) for one item of each chosen live pattern.
+
+        Only the hypotheses a pattern can take (the classes its contenders
+        predict, and "none of them") are evaluated: a few per pattern, not
+        ``n_contenders + 1``.
+        """
         cat, cat_p = b["cat"][chosen], b["cat_p"][chosen]                                # (C, U), (C, R)
         groups = b["groups"][chosen]
-        n_cont = cat.shape[1]
-        R = n_cont + 1
+        n_chosen, n_cont = cat.shape
+        present = np.zeros(cat_p.shape, dtype=bool)
+        present[np.arange(n_chosen)[:, None], cat] = True
+        present[:, n_cont] = True
+        n_present = present.sum(axis=1)
+        # hypotheses present first; padding repeats absent categories, which have probability 0 and no members
+        hypotheses = np.argsort(~present, axis=1, kind="stable")                         # (C, R)
+        order = np.argsort(n_present, kind="stable")                                     # chunks of similar width
         S = min(b["counts"].shape[0], 256)   # the first 256 draws are plenty to rank patterns
         base = (b["counts"] + b["jitter"])[:S]                                           # (S, U)
         shift = (self._unlabelled[groups] - 1.0) / (b["conc"][groups] + 1.0)            # (C,)
-        gains = np.empty(chosen.size)
+        gains = np.empty(n_chosen)
         own = None if b["one_item"] is None else b["one_item"][:S, chosen]               # (S, C)
         right = np.take_along_axis(cat_p, cat, axis=1)                                    # (C, U)
-        member = cat[:, None, :] == np.arange(R)[None, :, None]                           # (C, R, U)
-        step = max(1, int(2_000_000 // (R * S * n_cont)))
-        for lo in range(0, chosen.size, step):
-            sl = slice(lo, min(lo + step, chosen.size))
-            c = sl.stop - sl.start
+        lo = 0
+        while lo < n_chosen:
+            width = int(n_present[order[min(lo + 1, n_chosen) - 1]])
+            step = max(1, int(2_000_000 // (width * S * n_cont)))
+            idx = order[lo: lo + step]
+            width = int(n_present[idx].max())
+            c = idx.size
+            hyp = hypotheses[idx, :width]                                                # (c, W)
+            p_r = np.take_along_axis(cat_p[idx], hyp, axis=1)                            # (c, W)
+            member = cat[idx][:, None, :] == hyp[:, :, None]                             # (c, W, U)
             if own is None:   # normal approximation: remove the item's expected contribution
-                drop = right[sl][:, None, :]                                             # (c, 1, U)
+                drop = right[idx][:, None, :]                                            # (c, 1, U)
             else:
-                drop = own[:, sl].T[:, :, None] == cat[sl][:, None, :]                   # (c, S, U)
-            move = member[sl] + shift[sl, None, None] * (member[sl] - right[sl][:, None, :])   # (c, R, U)
-            value = (base[None] - drop)[:, None, :, :] + move[:, :, None, :]             # (c, R, S, U)
-            winner = np.argmax(value, axis=3)                                            # (c, R, S)
-            keys = (np.arange(c * R).reshape(c, R, 1) * n_cont + winner).ravel()
-            cond = np.bincount(keys, minlength=c * R * n_cont).reshape(c, R, n_cont) / S
-            p_r = cat_p[sl]                                                              # (c, R)
+                drop = own[:, idx].T[:, :, None] == cat[idx][:, None, :]                 # (c, S, U)
+            move = member + shift[idx, None, None] * (member - right[idx][:, None, :])   # (c, W, U)
+            value = (base[None] - drop)[:, None, :, :] + move[:, :, None, :]             # (c, W, S, U)
+            winner = np.argmax(value, axis=3)                                            # (c, W, S)
+            keys = (np.arange(c * width).reshape(c, width, 1) * n_cont + winner).ravel()
+            cond = np.bincount(keys, minlength=c * width * n_cont).reshape(c, width, n_cont) / S
             marginal = np.einsum("cr,cru->cu", p_r, cond)
-            gains[sl] = np.maximum(entropy(marginal) - (p_r * entropy(cond, axis=2)).sum(axis=1), 0.0)
+            gains[idx] = np.maximum(entropy(marginal) - (p_r * entropy(cond, axis=2)).sum(axis=1), 0.0)
+            lo += step
         return gains
 
     def _groups_of_rows(self, preds: np.ndarray) -> np.ndarray:
