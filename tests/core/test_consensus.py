@@ -339,7 +339,7 @@ def test_labels_move_a_models_recall_on_classes_without_labels():
     y = rng.integers(0, k, n)
     preds = np.stack([np.where(rng.random(n) < p, y, (y + 1 + rng.integers(0, 3, n)) % k)
                       for p in (0.8, 0.7, 0.7, 0.7)], axis=1)
-    pooled, fixed = make(4, k, random_state=0), make(4, k, random_state=0, shift_sd=0.0)
+    pooled, fixed = make(4, k, random_state=0, shift_sd=1.0), make(4, k, random_state=0)
     for s in (pooled, fixed):
         s.set_pool(preds)
     won = np.flatnonzero((y < 10) & (preds[:, 0] == y) & np.any(preds[:, 1:] != y[:, None], axis=1))
