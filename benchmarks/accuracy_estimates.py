@@ -1,0 +1,140 @@
+"""Are the consensus strategy's accuracy estimates and 95% intervals right?
+
+Usage (from the repository root)::
+
+    python benchmarks/accuracy_estimates.py                                   # every collection
+    python benchmarks/accuracy_estimates.py --collections emocontext --realizations 50 --labels 0,20,50
+
+The ranking the backend writes into Label Studio shows each candidate's
+estimated accuracy on the batch with a 95% interval
+(``Consensus.accuracy_estimate``).  For every realisation of the harness's
+pool setting (same seeds as ``run_all.py``), the strategy labels the items it
+chooses, and at each of ``--labels`` the estimates of every model are
+compared with its true accuracy on the pool.
+
+Writes ``--out`` (default ``benchmarks/results/accuracy_estimates.json``) and
+prints, per collection and label count: mean error (estimate - truth), mean
+absolute error, the share of intervals that contain the truth, and the mean
+interval width, over all models and realisations.
+"""
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse
+import json
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from modelpicker_core import harness, registry  # noqa: E402
+from modelpicker_core.cli.bench import bounded_int, comma_list  # noqa: E402
+from modelpicker_core.loaders import load_collection  # noqa: E402
+
+import run_all  # noqa: E402
+
+_COL: dict = {}
+
+
+def _init(path: str) -> None:
+    _COL["c"] = load_collection(path)
+
+
+def realisation(task) -> np.ndarray:
+    """``(n_marks, 4, n_models)``: estimate, low, high, truth at every mark."""
+    seed, index, size, marks, params = task
+    col = _COL["c"]
+    seq = harness.realisation_seed(seed, harness.EVALUATION, index)
+    items = harness.draw_items(seq, col.n_items, size)
+    preds, labels = col.predictions[items], col.labels[items]
+    truth = (preds == labels[:, None]).mean(axis=0)
+    strategy = registry.make("consensus", col.n_models, col.n_classes, random_state=harness._strategy_seed(seq),
+                             **params)
+    strategy.set_pool(preds)
+    unlabelled = np.ones(size, dtype=bool)
+    out = np.empty((len(marks), 4, col.n_models))
+    done = 0
+    for m, mark in enumerate(marks):
+        while done < mark:
+            i = strategy.select(preds, None, candidates=unlabelled)
+            strategy.observe(preds[i], labels[i], item=i)
+            unlabelled[i] = False
+            done += 1
+        acc, low, high, _ = strategy.accuracy_estimate()
+        out[m] = acc, low, high, truth
+    return out
+
+
+def summarise(rows: np.ndarray, marks: list[int]) -> list[dict]:
+    """``rows`` ``(R, n_marks, 4, n_models)`` -> one summary per mark."""
+    out = []
+    for m, mark in enumerate(marks):
+        est, low, high, truth = (rows[:, m, k] for k in range(4))
+        err = est - truth
+        out.append({"labels": mark, "mean_error": round(float(err.mean()), 4),
+                    "mean_abs_error": round(float(np.abs(err).mean()), 4),
+                    "max_abs_error": round(float(np.abs(err).max()), 4),
+                    "interval_contains_truth": round(float(((low <= truth) & (truth <= high)).mean()), 4),
+                    "mean_interval_width": round(float((high - low).mean()), 4)})
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--collections", default="emocontext,imbalanced,near-ties,many-models,many-classes")
+    ap.add_argument("--realizations", type=lambda t: bounded_int(t, 1, "--realizations"), default=50)
+    ap.add_argument("--labels", type=lambda t: sorted({bounded_int(p, 0, "label count") for p in comma_list(t)}),
+                    default="0,20,50,100", help="label counts at which the estimates are read")
+    ap.add_argument("--pool-size", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data-seed", type=int, default=0)
+    ap.add_argument("--params", default="{}", help="JSON dict of consensus parameters")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--emocontext", default="/work/shared/data/emocontext")
+    ap.add_argument("--data-dir", default=str(ROOT / ".cache" / "synth"))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "accuracy_estimates.json"))
+    args = ap.parse_args(argv)
+    marks = args.labels
+    try:
+        params = json.loads(args.params)
+    except json.JSONDecodeError as exc:
+        ap.error(f"--params is not JSON: {exc}")
+    if not isinstance(params, dict):
+        ap.error("--params must be a JSON object")
+    wanted = [c.strip() for c in args.collections.split(",") if c.strip()]
+    unknown = [c for c in wanted if c not in run_all.MAX_LABELS]
+    if unknown:
+        ap.error(f"unknown collection(s) {', '.join(unknown)}; choose from {', '.join(run_all.MAX_LABELS)}")
+    dirs = run_all.collection_dirs(args)
+    results = {}
+    for name in wanted:
+        col = load_collection(dirs[name])
+        size = min(args.pool_size, col.n_items)
+        tasks = [(args.seed, r, size, marks, params) for r in range(args.realizations)]
+        start = time.perf_counter()
+        with multiprocessing.get_context().Pool(args.workers, initializer=_init, initargs=(str(dirs[name]),)) as pool:
+            rows = np.array(pool.map(realisation, tasks, chunksize=1))
+        results[name] = {"realizations": args.realizations, "pool_size": size, "seed": args.seed,
+                         "seconds": round(time.perf_counter() - start, 1), "marks": summarise(rows, marks)}
+        for row in results[name]["marks"]:
+            print(f"{name:>13} labels {row['labels']:>4}: error {row['mean_error']:+.4f}  |error| "
+                  f"{row['mean_abs_error']:.4f} (max {row['max_abs_error']:.4f})  interval holds truth "
+                  f"{row['interval_contains_truth']:.3f}  width {row['mean_interval_width']:.4f}", flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"params": params, "collections": results}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
