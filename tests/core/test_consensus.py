@@ -199,7 +199,8 @@ def test_changing_the_pool_after_labels_is_refused_but_the_same_pool_is_fine():
                                     {"full_confusion": "yes"}, {"voter_counts": []}, {"voter_counts": [1]},
                                     {"voter_counts": [-3]}, {"voter_counts": [2.5]}, {"other_rate": [1.0]},
                                     {"other_rate": [0.0, 1.0]}, {"shift_sd": -1.0}, {"unanimous_rate": [1.0]},
-                                    {"unanimous_rate": [1.0, -2.0]}])
+                                    {"unanimous_rate": [1.0, -2.0]}, {"n_evaluated": "many"}, {"n_evaluated": 0},
+                                    {"gain_samples": 4}])
 def test_bad_parameters(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         registry.make("consensus", 3, 2, **kwargs)
@@ -353,3 +354,9 @@ def test_labels_move_a_models_recall_on_classes_without_labels():
     assert np.array_equal(same, fixed._prior_recall)
     gain = moved[:, unlabelled_classes] - pooled._prior_recall[:, unlabelled_classes]
     assert np.all(gain[0] > 0) and np.all(gain[1:] < 0)
+
+
+def test_n_evaluated_auto_evaluates_more_patterns_among_many_models():
+    assert make(8, 3).n_evaluated == 32
+    assert make(100, 3).n_evaluated == 128
+    assert make(100, 3, n_evaluated=7).n_evaluated == 7
