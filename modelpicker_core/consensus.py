@@ -291,7 +291,8 @@ class Consensus(Strategy):
         self.voter_counts = tuple(dict.fromkeys(int(k) for k in counts))
         if n_evaluated == "auto":
             n_evaluated = 32 if n_models <= 10 else 128
-        elif isinstance(n_evaluated, str) or not float(n_evaluated).is_integer():
+        elif isinstance(n_evaluated, (str, bool)) or not isinstance(n_evaluated, (int, float, np.integer)) \
+                or not float(n_evaluated).is_integer():
             raise ValueError(f"n_evaluated must be 'auto' or an integer >= 1, got {n_evaluated!r}")
         self.n_evaluated = int(n_evaluated)
         self.max_contenders = int(max_contenders)
@@ -1012,9 +1013,10 @@ class Consensus(Strategy):
         own = None if b["one_item"] is None else b["one_item"][:S, chosen]               # (S, C)
         right = np.take_along_axis(cat_p, cat, axis=1)                                    # (C, U)
         lo = 0
-        while lo < n_chosen:
-            width = int(n_present[order[min(lo + 1, n_chosen) - 1]])
-            step = max(1, int(2_000_000 // (width * S * n_cont)))
+        while lo < n_chosen:   # blocks of at most ~2 million (pattern, hypothesis, draw, contender) cells
+            step = max(1, int(2_000_000 // (int(n_present[order[lo]]) * S * n_cont)))
+            while step > 1 and n_present[order[min(lo + step, n_chosen) - 1]] * step * S * n_cont > 2_000_000:
+                step //= 2
             idx = order[lo: lo + step]
             width = int(n_present[idx].max())
             c = idx.size

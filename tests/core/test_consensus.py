@@ -200,6 +200,7 @@ def test_changing_the_pool_after_labels_is_refused_but_the_same_pool_is_fine():
                                     {"voter_counts": [-3]}, {"voter_counts": [2.5]}, {"other_rate": [1.0]},
                                     {"other_rate": [0.0, 1.0]}, {"shift_sd": -1.0}, {"unanimous_rate": [1.0]},
                                     {"unanimous_rate": [1.0, -2.0]}, {"n_evaluated": "many"}, {"n_evaluated": 0},
+                                    {"n_evaluated": None}, {"n_evaluated": 2.5},
                                     {"gain_samples": 4}])
 def test_bad_parameters(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
