@@ -213,7 +213,8 @@ class Consensus(Strategy):
     shift_sd : prior sd of one learned log-odds shift per annotator of the
         consensus recall prior (partial pooling of the per-class recalls, so
         a label reaches the classes without labels); 0 = off (default: on
-        many-classes and many-models it did not find the best model sooner).
+        many-classes, 100 realisations, it moved mean identification by
+        +0.007 +- 0.014, noise).
     n_evaluated : patterns whose information gain is computed exactly; the
         cheap proxy ranks the rest.  ``"auto"``: 32 for up to 10 models, 128
         above.  With 100 models the proxy misses the best items (many-models,
