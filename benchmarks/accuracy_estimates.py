@@ -15,7 +15,9 @@ compared with its true accuracy on the pool.
 Writes ``--out`` (default ``benchmarks/results/accuracy_estimates.json``) and
 prints, per collection and label count: mean error (estimate - truth), mean
 absolute error, the share of intervals that contain the truth, and the mean
-interval width, over all models and realisations.
+interval width, over all models and realisations; and per collection the
+share of items every model predicts alike ("unanimous") and how many of
+those are wrong (the error the strategy cannot learn without labelling them).
 """
 from __future__ import annotations
 
@@ -124,8 +126,16 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         with multiprocessing.get_context().Pool(args.workers, initializer=_init, initargs=(str(dirs[name]),)) as pool:
             rows = np.array(pool.map(realisation, tasks, chunksize=1))
+        unanimous = np.all(col.predictions == col.predictions[:, :1], axis=1)
         results[name] = {"realizations": args.realizations, "pool_size": size, "seed": args.seed,
-                         "seconds": round(time.perf_counter() - start, 1), "marks": summarise(rows, marks)}
+                         "seconds": round(time.perf_counter() - start, 1),
+                         "unanimous_items": round(float(unanimous.mean()), 4),
+                         "unanimous_items_wrong": round(float((col.predictions[unanimous, 0]
+                                                               != col.labels[unanimous]).mean()), 4)
+                         if unanimous.any() else None,
+                         "marks": summarise(rows, marks)}
+        print(f"{name:>13}: {100 * results[name]['unanimous_items']:.1f}% of the collection's items are unanimous, "
+              f"{100 * (results[name]['unanimous_items_wrong'] or 0):.2f}% of those are wrong", flush=True)
         for row in results[name]["marks"]:
             print(f"{name:>13} labels {row['labels']:>4}: error {row['mean_error']:+.4f}  |error| "
                   f"{row['mean_abs_error']:.4f} (max {row['max_abs_error']:.4f})  interval holds truth "

@@ -219,8 +219,8 @@ class Consensus(Strategy):
         cheap proxy ranks the rest.  ``"auto"``: 32 for up to 10 models, 128
         above.  With 100 models the proxy misses the best items (many-models,
         100 realisations, seed 1: mean identification over 50-200 labels
-        0.85 with 32, 0.93 with 128), while with 8 models 128 (every one of
-        EmoContext's ~90 live patterns) was no better (200 realisations,
+        0.85 with 32, 0.93 with 128), while with 8 models 128 was no better
+        on EmoContext (200 realisations,
         mean identification over 30-70 labels: 0.90 with 32, 0.88 with 128):
         the more noisy Monte Carlo gains are compared, the more their maximum
         is chosen by the noise.
