@@ -43,19 +43,13 @@ from modelpicker_core import harness, registry  # noqa: E402
 from modelpicker_core.cli.bench import bounded_int, comma_list  # noqa: E402
 from modelpicker_core.loaders import load_collection  # noqa: E402
 
+import calibration  # noqa: E402
 import run_all  # noqa: E402
-
-_COL: dict = {}
-
-
-def _init(path: str) -> None:
-    _COL["c"] = load_collection(path)
-
 
 def realisation(task) -> np.ndarray:
     """``(n_marks, 4, n_models)``: estimate, low, high, truth at every mark."""
     seed, index, size, marks, params = task
-    col = _COL["c"]
+    col = calibration._COL["c"]
     seq = harness.realisation_seed(seed, harness.EVALUATION, index)
     items = harness.draw_items(seq, col.n_items, size)
     preds, labels = col.predictions[items], col.labels[items]
@@ -97,22 +91,11 @@ def main(argv=None) -> int:
     ap.add_argument("--realizations", type=lambda t: bounded_int(t, 1, "--realizations"), default=50)
     ap.add_argument("--labels", type=lambda t: sorted({bounded_int(p, 0, "label count") for p in comma_list(t)}),
                     default="0,20,50,100", help="label counts at which the estimates are read")
-    ap.add_argument("--pool-size", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--data-seed", type=int, default=0)
-    ap.add_argument("--params", default="{}", help="JSON dict of consensus parameters")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--emocontext", default="/work/shared/data/emocontext")
-    ap.add_argument("--data-dir", default=str(ROOT / ".cache" / "synth"))
+    ap.add_argument("--params", type=run_all.json_object, default={}, help="JSON object of consensus parameters")
+    run_all.add_realisation_arguments(ap)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "accuracy_estimates.json"))
     args = ap.parse_args(argv)
-    marks = args.labels
-    try:
-        params = json.loads(args.params)
-    except json.JSONDecodeError as exc:
-        ap.error(f"--params is not JSON: {exc}")
-    if not isinstance(params, dict):
-        ap.error("--params must be a JSON object")
+    marks, params = args.labels, args.params
     wanted = [c.strip() for c in args.collections.split(",") if c.strip()]
     unknown = [c for c in wanted if c not in run_all.MAX_LABELS]
     if unknown:
@@ -124,7 +107,7 @@ def main(argv=None) -> int:
         size = min(args.pool_size, col.n_items)
         tasks = [(args.seed, r, size, marks, params) for r in range(args.realizations)]
         start = time.perf_counter()
-        with multiprocessing.get_context().Pool(args.workers, initializer=_init, initargs=(str(dirs[name]),)) as pool:
+        with multiprocessing.get_context().Pool(args.workers, initializer=calibration._init, initargs=(str(dirs[name]),)) as pool:
             rows = np.array(pool.map(realisation, tasks, chunksize=1))
         unanimous = np.all(col.predictions == col.predictions[:, :1], axis=1)
         results[name] = {"realizations": args.realizations, "pool_size": size, "seed": args.seed,

@@ -113,7 +113,7 @@ def run(name: str, data: Path, args) -> dict:
     n_labels = args.max_labels or run_all.MAX_LABELS[name]
     col = load_collection(data)
     size = min(args.pool_size, col.n_items)
-    tasks = [("consensus", args.seed, r, size, n_labels, json.loads(args.params)) for r in range(args.realizations)]
+    tasks = [("consensus", args.seed, r, size, n_labels, args.params) for r in range(args.realizations)]
     start = time.perf_counter()
     if args.workers > 1:
         with multiprocessing.get_context().Pool(args.workers, initializer=_init, initargs=(str(data),)) as pool:
@@ -161,6 +161,7 @@ def run(name: str, data: Path, args) -> dict:
                                "pick_is_true_best": round(float(stop_hit.mean()), 4) if stop_p.size else None},
         "stopping_rules": stopping_rules,
     }
+    Path(args.out).mkdir(parents=True, exist_ok=True)
     np.savez_compressed(Path(args.out) / f"calibration_{name}.npz", reported=reported.astype(np.float32),
                         hit=hits.astype(bool))
     result = {
@@ -186,15 +187,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--collections", default="emocontext")
     ap.add_argument("--realizations", type=int, default=200)
-    ap.add_argument("--pool-size", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--data-seed", type=int, default=0)
     ap.add_argument("--max-labels", type=int, default=None, help="labels per realisation (default: run_all's)")
     ap.add_argument("--confidence", type=float, default=0.95)
-    ap.add_argument("--params", default="{}", help="JSON dict of consensus parameters")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--emocontext", default="/work/shared/data/emocontext")
-    ap.add_argument("--data-dir", default=str(ROOT / ".cache" / "synth"))
+    ap.add_argument("--params", type=run_all.json_object, default={}, help="JSON object of consensus parameters")
+    run_all.add_realisation_arguments(ap)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args(argv)
     dirs = run_all.collection_dirs(args)

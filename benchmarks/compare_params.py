@@ -56,32 +56,20 @@ def hits_of(data: Path, params: dict, args) -> np.ndarray:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("settings", nargs="+", help="JSON objects of consensus parameters; the first is the reference")
+    ap.add_argument("settings", nargs="+", type=run_all.json_object,
+                    help="JSON objects of consensus parameters; the first is the reference")
     ap.add_argument("--collection", default="emocontext")
     ap.add_argument("--realizations", type=lambda t: bounded_int(t, 2, "--realizations"), default=100)
     ap.add_argument("--max-labels", type=lambda t: bounded_int(t, 1, "--max-labels"), default=100)
     ap.add_argument("--from-label", type=lambda t: bounded_int(t, 1, "--from-label"), default=1)
-    ap.add_argument("--pool-size", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--data-seed", type=int, default=0)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--emocontext", default="/work/shared/data/emocontext")
-    ap.add_argument("--data-dir", default=str(ROOT / ".cache" / "synth"))
+    run_all.add_realisation_arguments(ap)
     ap.add_argument("--out", default=None, help="write the summary as JSON here")
     args = ap.parse_args(argv)
     if args.collection not in run_all.MAX_LABELS:
         ap.error(f"unknown collection {args.collection!r}; choose from {', '.join(run_all.MAX_LABELS)}")
     if args.from_label > args.max_labels:
         ap.error(f"--from-label ({args.from_label}) is above --max-labels ({args.max_labels})")
-    settings = []
-    for text in args.settings:
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            ap.error(f"setting {text!r} is not JSON: {exc}")
-        if not isinstance(value, dict):
-            ap.error(f"setting {text!r} must be a JSON object")
-        settings.append(value)
+    settings = args.settings
     data = run_all.collection_dirs(args)[args.collection]
     budgets = list(range(1, args.max_labels + 1))
     window = slice(args.from_label - 1, args.max_labels)

@@ -56,6 +56,30 @@ READ_AT = (20, 50, 80)
 MAX_LABELS = {"emocontext": 150, "many-models": 200, "many-classes": 400, "imbalanced": 200, "near-ties": 300}
 
 
+def add_realisation_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options every benchmark script shares: where the collections are, pool size, seeds, workers.
+
+    :func:`collection_dirs` reads ``--emocontext``, ``--data-dir`` and ``--data-seed``.
+    """
+    ap.add_argument("--pool-size", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data-seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--emocontext", default="/work/shared/data/emocontext")
+    ap.add_argument("--data-dir", default=str(ROOT / ".cache" / "synth"))
+
+
+def json_object(text: str) -> dict:
+    """argparse type: a JSON object of strategy parameters."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a JSON object")
+    return value
+
+
 def collection_dirs(args) -> dict[str, Path]:
     dirs = {"emocontext": Path(args.emocontext)}
     for kind in KINDS:
@@ -137,12 +161,7 @@ def main(argv=None) -> int:
     ap.add_argument("--collections", default="emocontext," + ",".join(KINDS))
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--realizations", type=int, default=200)
-    ap.add_argument("--pool-size", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--data-seed", type=int, default=0)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--emocontext", default="/work/shared/data/emocontext")
-    ap.add_argument("--data-dir", default=str(ROOT / ".cache" / "synth"))
+    add_realisation_arguments(ap)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--max-labels", type=int, default=None, help="labels per realisation (default: per collection)")
     ap.add_argument("--force", action="store_true", help="rerun even when a saved run matches")

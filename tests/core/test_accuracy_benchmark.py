@@ -13,7 +13,7 @@ from modelpicker_core.synth import generate, spec_for, write_collection  # noqa:
 
 def test_one_realisation_reads_the_estimates_at_every_mark(tmp_path):
     write_collection(generate(spec_for("near-ties", n_items=600), seed=0), tmp_path / "c")
-    accuracy_estimates._init(str(tmp_path / "c"))
+    accuracy_estimates.calibration._init(str(tmp_path / "c"))
     rows = accuracy_estimates.realisation((0, 0, 300, [0, 15], {"n_samples": 64, "n_draws": 2}))
     assert rows.shape == (2, 4, 8)
     est, low, high, truth = rows[1]

@@ -34,3 +34,12 @@ def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
         compare_params.main(argv)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, message", [("[1]", "must be a JSON object"), ("{x", "is not JSON")])
+def test_calibration_rejects_bad_params_with_the_shared_parser(text, message, capsys):
+    import calibration
+    with pytest.raises(SystemExit) as exc:
+        calibration.main(["--params", text])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
