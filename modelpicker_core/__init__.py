@@ -5,6 +5,7 @@ matrix in one label space ``0 .. n_classes-1``, labels are integers.
 """
 from .base import Ranking, Strategy
 from .consensus import Consensus
+from .certified import Certified
 from .baselines import DisagreementSampling, RandomSampling, VoteEntropySampling
 from .model_selector import ModelSelector
 from .modelpicker import ModelPicker
@@ -16,8 +17,9 @@ register(DisagreementSampling)
 register(VoteEntropySampling)
 register(ModelSelector)
 register(Consensus)
+register(Certified)
 
 __all__ = [
     "Ranking", "Strategy", "ModelPicker", "RandomSampling", "DisagreementSampling",
-    "VoteEntropySampling", "ModelSelector", "Consensus", "available", "from_state", "get", "make", "register",
+    "VoteEntropySampling", "ModelSelector", "Consensus", "Certified", "available", "from_state", "get", "make", "register",
 ]

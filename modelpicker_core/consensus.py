@@ -965,6 +965,29 @@ class Consensus(Strategy):
         acc = b["mean"] / n
         return acc, np.clip((b["mean"] - half) / n, 0, 1), np.clip((b["mean"] + half) / n, 0, 1), "pool"
 
+    def correct_probability(self) -> np.ndarray:
+        """``(n_items, n_models)`` predictive probability that each model is right on each pool item.
+
+        The class probability of an unlabelled item of a pattern (the slot
+        posterior), read at each model's predicted class; the control variate
+        of the certified stop (:mod:`modelpicker_core.certificate`).
+        """
+        pat = self._patterns
+        slot_q = self._belief()["slot_q"]                                    # (n_slots,)
+        return slot_q[pat.slot_of][pat.group_of]
+
+    def label_probability(self, item: int, label: int) -> float:
+        """Predictive probability that pool item ``item`` has class ``label``, before its label is seen."""
+        pat = self._patterns
+        g = int(pat.group_of[int(item)])
+        slot_q = self._belief()["slot_q"]
+        start, stop = pat.slot_start[g], pat.slot_start[g + 1]
+        slot = pat.slot_of_label(g, int(label))
+        if slot >= 0:
+            return float(slot_q[slot])
+        free = self.n_classes - (stop - start)
+        return float(max(1.0 - slot_q[start:stop].sum(), 0.0) / max(free, 1))
+
     # ---------------------------------------------------------------- scoring
     def pattern_scores(self) -> np.ndarray:
         """``(n_groups,)`` informativeness of one more label from each pattern."""

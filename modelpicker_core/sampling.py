@@ -1,0 +1,85 @@
+"""Which item to label next, drawn with a known probability (the certified stop needs it).
+
+A deterministic "most informative first" order makes the labelled items a
+biased sample; drawing the next item from a recorded distribution ``q`` keeps
+every estimate of :mod:`.certificate` unbiased, whatever the belief behind
+``q`` got wrong.  ``q`` mixes three parts over the *open* items (unlabelled
+items on which at least two candidates disagree; the others cannot change any
+accuracy gap):
+
+* ``exploration``: uniform over the open items, so every item that can move
+  a gap has a probability of at least ``exploration / n_open`` (the bound's
+  worst-case weight);
+* ``guided``: the guide strategy's most informative item (fast
+  identification when the guide's belief is right);
+* the rest: proportional to the residual spread a label would remove from the
+  pairs the stop waits for (the leader against each rival it is not yet
+  certified against), ``sqrt(v_a + v_b - (v_a - v_b)^2 + floor)`` summed over
+  those rivals on the items where the two disagree (Zrnic and Candes 2024:
+  sampling in proportion to the residual's standard deviation minimises the
+  estimate's variance).  The ``floor`` keeps items the belief is sure of (and
+  may be wrong about) in play.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def open_items(predictions: np.ndarray, unlabelled: np.ndarray) -> np.ndarray:
+    """``(n_items,)`` bool: unlabelled and at least two candidates disagree."""
+    return unlabelled & np.any(predictions != predictions[:, :1], axis=1)
+
+
+def residual_spread(predictions: np.ndarray, guess: np.ndarray, leader: int, rivals: np.ndarray,
+                    floor: float) -> np.ndarray:
+    """``(n_items,)`` sum over ``rivals`` of the residual sd of ``x = 1[leader right] - 1[rival right]``.
+
+    ``predictions`` and ``guess`` are ``(n_items, n_models)``; items where the
+    leader and a rival agree add nothing for that rival.
+    """
+    if rivals.size == 0:
+        return np.zeros(predictions.shape[0])
+    v_a = guess[:, leader][:, None]                                   # (n, 1)
+    v_b = guess[:, rivals]                                            # (n, R)
+    differ = predictions[:, rivals] != predictions[:, leader][:, None]
+    var = np.clip(v_a + v_b - (v_a - v_b) ** 2, 0.0, None)
+    return np.sum(np.sqrt(var + floor) * differ, axis=1)
+
+
+def sampling_distribution(predictions: np.ndarray, unlabelled: np.ndarray, guess: np.ndarray, leader: int,
+                          rivals: np.ndarray, guided_item: int | None, exploration: float = 0.2,
+                          guided: float = 0.4, floor: float = 0.1) -> np.ndarray:
+    """``(n_items,)`` the distribution the next label is drawn from; 0 on labelled and unanimous items.
+
+    Parameters
+    ----------
+    predictions : ``(n_items, n_models)`` classes.
+    unlabelled : ``(n_items,)`` bool.
+    guess : ``(n_items, n_models)`` belief's probability that each model is right.
+    leader : the model the stop would name now.
+    rivals : models the leader is not yet certified against.
+    guided_item : the guide's most informative item, or None.
+    exploration, guided : shares of the uniform and guided parts (the rest is the residual part).
+    floor : added to each residual variance.
+
+    Returns all zeros when no item is open (nothing left can change a gap).
+    """
+    if not 0.0 < exploration <= 1.0 or not 0.0 <= guided <= 1.0 - exploration:
+        raise ValueError(f"need 0 < exploration <= 1 and 0 <= guided <= 1 - exploration, got {exploration}, {guided}")
+    live = open_items(predictions, unlabelled)
+    q = np.zeros(predictions.shape[0])
+    n_open = int(live.sum())
+    if n_open == 0:
+        return q
+    q[live] = exploration / n_open
+    rest = 1.0 - exploration
+    if guided_item is not None and live[guided_item] and guided > 0:
+        q[guided_item] += guided
+        rest -= guided
+    spread = np.zeros_like(q)
+    spread[live] = residual_spread(predictions[live], guess[live], leader, rivals, floor)
+    if spread.sum() > 0:
+        q += rest * spread / spread.sum()
+    else:
+        q[live] += rest / n_open
+    return q / q.sum()
