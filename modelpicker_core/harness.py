@@ -46,7 +46,9 @@ from tqdm import tqdm
 
 from . import registry
 from .base import Strategy
+from .certificate import GapCertificate
 from .loaders import Collection
+from .stopping import make_rule
 
 SETTINGS = ("stream", "pool")
 #: bracket of the scaling constant C searched by the calibration
@@ -71,6 +73,13 @@ class BenchConfig:
     calibration_tolerance : stop bisecting once the mean labels are this close to the budget.
     workers : worker processes (1 = run in this process).
     progress : show tqdm progress bars on stderr.
+    stop : run the certified stopping rule (:func:`modelpicker_core.stopping.make_rule`,
+        the backend's default) in every pool realisation, once per ``epsilons``.
+    epsilons, delta : its settings; ``delta`` also goes to strategies that take it.
+    stop_horizon : keep labelling up to this many labels (beyond the largest
+        budget) until every rule stopped; a run that has not stopped by then
+        counts as not stopped.
+    params : extra constructor parameters per strategy name.
     """
 
     setting: str
@@ -84,6 +93,11 @@ class BenchConfig:
     calibration_tolerance: float = 0.25
     workers: int = 1
     progress: bool = False
+    stop: bool = False
+    epsilons: Sequence[float] = (0.01,)
+    delta: float = 0.05
+    stop_horizon: int = 0
+    params: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 # --------------------------------------------------------------- metrics
@@ -151,17 +165,38 @@ def run_stream_uniform(strategy: Strategy, predictions: np.ndarray, labels: np.n
 
 
 def run_pool(strategy: Strategy, predictions: np.ndarray, labels: np.ndarray,
-             probabilities: np.ndarray | None, n_labels: int) -> np.ndarray:
-    """Label ``n_labels`` pool items chosen by the strategy; ``(n_labels,)`` pick after each label."""
+             probabilities: np.ndarray | None, n_labels: int, rules: Sequence[Any] = (),
+             horizon: int = 0) -> tuple[np.ndarray, list]:
+    """Label pool items chosen by the strategy, one at a time.
+
+    Returns ``(picks, stops)``: ``(n_labels,)`` the pick after each of the
+    first ``n_labels`` labels, and per stopping rule of ``rules`` the first
+    :class:`~modelpicker_core.stopping.Decision` that stopped (None when it
+    never did within ``max(n_labels, horizon)`` labels or the pool).  A
+    strategy without a certificate of its own gets one that counts its labels
+    as exact knowledge only (its choices have no known probabilities).
+    """
     strategy.set_pool(predictions, probabilities)
     unlabelled = np.ones(predictions.shape[0], dtype=bool)
     picks = np.empty(n_labels, dtype=np.int64)
-    for step in range(n_labels):
+    side = GapCertificate(predictions, rules[0].delta) if rules and not hasattr(strategy, "gap") else None
+    stops: list = [None] * len(rules)
+    for step in range(min(max(n_labels, horizon), predictions.shape[0])):
+        if step >= n_labels and all(d is not None for d in stops):
+            break
         i = strategy.select(predictions, probabilities, candidates=unlabelled)
         strategy.observe(predictions[i], labels[i], query_probability=1.0, item=i)
         unlabelled[i] = False
-        picks[step] = strategy.best()
-    return picks
+        if step < n_labels:
+            picks[step] = strategy.best()
+        if side is not None:
+            side.observe(i, labels[i])
+        for r, rule in enumerate(rules):
+            if stops[r] is None:
+                decision = rule.decide_for(strategy, int(unlabelled.sum()), gap=None if side is None else side.gap())
+                if decision.stop:
+                    stops[r] = decision
+    return picks, stops
 
 
 # ------------------------------------------------- worker-side realisation
@@ -175,6 +210,18 @@ def _init_worker(collection: Collection) -> None:
 def _make(name: str, collection: Collection, seq: np.random.SeedSequence, **params: Any) -> Strategy:
     return registry.make(name, collection.n_models, collection.n_classes,
                          random_state=_strategy_seed(seq), **params)
+
+
+def strategy_params(name: str, config: "BenchConfig") -> dict[str, Any]:
+    """Constructor parameters of ``name`` in a run: ``config.params[name]``, plus the stop's delta where taken."""
+    params = dict(config.params.get(name, {}))
+    if config.stop and name in TAKES_DELTA:
+        params.setdefault("delta", config.delta)
+    return params
+
+
+#: strategies whose certificate is built with the stopping rule's delta
+TAKES_DELTA = ("certified",)
 
 
 def _realisation(seed: int, purpose: int, index: int, size: int):
@@ -206,12 +253,17 @@ def _stream_realisation(task: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return out[0], out[1], out[2]
 
 
-def _pool_realisation(task: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    name, seed, purpose, index, size, budgets = task
+def _pool_realisation(task: tuple) -> tuple:
+    """One pool realisation: ``(hit, regret, labels)`` per budget and, per stopping rule, its stop record."""
+    name, seed, purpose, index, size, budgets, params, rule_settings, horizon = task
     col, seq, items, preds, labels, accuracy, best = _realisation(seed, purpose, index, size)
     probs = None if col.probabilities is None else col.probabilities[items]
-    picks = run_pool(_make(name, col, seq), preds, labels, probs, max(budgets))[np.asarray(budgets) - 1]
-    return best[picks].astype(float), accuracy.max() - accuracy[picks], np.asarray(budgets, dtype=float)
+    rules = [make_rule("certified", **settings) for settings in rule_settings]
+    picks, stops = run_pool(_make(name, col, seq, **params), preds, labels, probs, max(budgets), rules, horizon)
+    picks = picks[np.asarray(budgets) - 1]
+    records = [None if d is None else (d.labels, float(accuracy.max() - accuracy[d.model]), d.reason)
+               for d in stops]
+    return best[picks].astype(float), accuracy.max() - accuracy[picks], np.asarray(budgets, dtype=float), records
 
 
 # ------------------------------------------------------------ the runner
@@ -326,13 +378,19 @@ def run_benchmark(collection: Collection, config: BenchConfig) -> dict[str, Any]
             if config.setting == "pool":
                 func, plan = _pool_realisation, budgets
                 extra["protocol"] = "pool: pick after each label"
+                rule_settings = [{"epsilon": e, "delta": config.delta} for e in config.epsilons] if config.stop else []
             elif registry.get(name).stochastic:
                 func, plan, extra = _stream_realisation, *_calibrated_plan(mapper, name, budgets, config, size)
             else:
                 rates = [min(1.0, b / size) for b in budgets]
                 func, plan = _stream_realisation, [("rate", q) for q in rates]
                 extra = {"protocol": "stream: each item queried with probability budget/size", "query_rate": rates}
-            tasks = [(name, config.seed, EVALUATION, r, size, plan) for r in range(config.realizations)]
+            if config.setting == "pool":
+                tasks = [(name, config.seed, EVALUATION, r, size, plan, strategy_params(name, config), rule_settings,
+                          config.stop_horizon)
+                         for r in range(config.realizations)]
+            else:
+                tasks = [(name, config.seed, EVALUATION, r, size, plan) for r in range(config.realizations)]
             rows = list(tqdm(mapper.imap(func, tasks), total=len(tasks), desc=f"{name} ({config.setting})",
                              disable=not config.progress, leave=False))
             hits, regrets, used = (np.array([row[k] for row in rows]) for k in range(3))
@@ -346,6 +404,11 @@ def run_benchmark(collection: Collection, config: BenchConfig) -> dict[str, Any]
                 "seconds": round(time.perf_counter() - start, 3),
                 **extra,
             }
+            if config.setting == "pool" and config.stop:
+                by_eps = {f"{e:g}": stop_summary([row[3][k] for row in rows], e)
+                          for k, e in enumerate(config.epsilons)}
+                result["strategies"][name]["stops"] = by_eps[f"{config.epsilons[0]:g}"]
+                result["strategies"][name]["stops_by_epsilon"] = by_eps
     finally:
         mapper.close()
     return result
@@ -368,6 +431,30 @@ def _calibrated_plan(mapper: _Mapper, name: str, budgets: list[int], config: Ben
     return [("scaling", c) for c in scalings], extra
 
 
+def stop_summary(records: list, epsilon: float) -> dict[str, Any]:
+    """``{"runs", "stopped", "wrong", "wrong_gaps", "labels_median", "labels_p90", ...}`` of one rule.
+
+    ``records``: per realisation ``(labels, gap of the named model, reason)``
+    or None (never stopped).  A stop is wrong when the named model's accuracy
+    is more than ``epsilon`` below the best's; ``labels_*`` are over the stops.
+    """
+    stopped = [r for r in records if r is not None]
+    gaps = [r[1] for r in stopped]
+    wrong = [g for g in gaps if g > epsilon + 1e-12]
+    used = np.array([r[0] for r in stopped], dtype=float)
+    return {
+        "epsilon": float(epsilon),
+        "runs": len(records),
+        "stopped": len(stopped),
+        "wrong": len(wrong),
+        "wrong_rate": round(len(wrong) / max(len(stopped), 1), 6),
+        "wrong_gaps": sorted(round(float(g), 6) for g in wrong),
+        "labels_median": None if not stopped else float(np.median(used)),
+        "labels_p90": None if not stopped else float(np.percentile(used, 90)),
+        "reasons": {k: sum(r[2] == k for r in stopped) for k in sorted({r[2] for r in stopped})},
+    }
+
+
 def summary_table(result: dict[str, Any]) -> str:
     """Plain-text table of identification / regret / labels per strategy and budget."""
     lines = [f"{result['setting']} setting, {result['realizations']} realisations, seed {result['seed']}, data {result['data']}"]
@@ -379,4 +466,7 @@ def summary_table(result: dict[str, Any]) -> str:
             if "scaling" in res:
                 line += f" {res['scaling'][j]:>10.4g}"
             lines.append(line)
+        for eps, st in res.get("stops_by_epsilon", {}).items():
+            lines.append(f"  stops at epsilon {eps}: {st['stopped']}/{st['runs']} stopped, {st['wrong']} wrong "
+                         f"(gaps {st['wrong_gaps'][:5]}), labels median {st['labels_median']}, p90 {st['labels_p90']}")
     return "\n".join(lines)

@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 
 #: reasons a :class:`Decision` can give
-REASONS = ("confident", "budget", "exhausted", "continue")
+REASONS = ("certified", "confident", "budget", "exhausted", "continue")
+#: stopping rules by name: the certified bound (default) and the belief's P(best)
+RULES = ("certified", "belief")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +35,9 @@ class Decision:
     stop : True when no more labels should be asked for.
     model : index of the chosen model (the pick).
     p_best : probability that ``model`` is a true best model.
-    reason : ``"confident"`` (``p_best >= confidence``), ``"budget"`` (the
+    gap : the certified bound on how far ``model`` is below the best (accuracy
+        units, holds with probability ``>= 1 - delta``), when known.
+    reason : ``"certified"`` (``gap <= epsilon``), ``"confident"`` (``p_best >= confidence``), ``"budget"`` (the
         label budget is spent), ``"exhausted"`` (no unlabelled item is left)
         or ``"continue"``.
     labels : labels the decision is based on.
@@ -44,6 +48,7 @@ class Decision:
     p_best: float
     reason: str
     labels: int
+    gap: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -67,6 +72,8 @@ class StoppingRule:
         requiring 3 consecutive labels at 0.95 in 94%, at 0.97 in 95.5%; see
         the README's stopping section).
     """
+
+    name = "belief"
 
     def __init__(self, confidence: float = 0.95, budget: int | None = None, min_labels: int = 0,
                  patience: int = 3):
@@ -127,3 +134,93 @@ class StoppingRule:
     def get_params(self) -> dict[str, Any]:
         return {"confidence": self.confidence, "budget": self.budget, "min_labels": self.min_labels,
                 "patience": self.patience}
+
+
+class CertifiedStop:
+    """Stop once a model is certified at most ``epsilon`` below the best candidate, or the budget is spent.
+
+    The guarantee (see :mod:`modelpicker_core.certificate`): when the rule stops
+    for ``"certified"``, the named model's accuracy on the batch is at most
+    ``epsilon`` below the best candidate's with probability ``>= 1 - delta``,
+    whatever the candidates and the data, at whatever label count it stops.
+    The model named is the one of smallest certified gap (ties: highest P(best)).
+
+    Parameters
+    ----------
+    epsilon : tolerated accuracy gap in [0, 1) (0 = the named model is a true best).
+    delta : error probability in (0, 1); the strategy's certificate must be built with it.
+    budget, min_labels : as in :class:`StoppingRule`.
+    """
+
+    name = "certified"
+
+    def __init__(self, epsilon: float = 0.01, delta: float = 0.05, budget: int | None = None, min_labels: int = 0):
+        epsilon, delta = float(epsilon), float(delta)
+        if not 0.0 <= epsilon < 1.0:
+            raise ValueError(f"epsilon must be in [0, 1), got {epsilon}")
+        if not 0.0 < delta < 1.0:
+            raise ValueError(f"delta must be in (0, 1), got {delta}")
+        self.epsilon, self.delta = epsilon, delta
+        self.budget = _check_budget(budget)
+        self.min_labels = _check_count(min_labels, "min_labels", 0)
+
+    def decide(self, gap: Any, p_best: Any, labels: int, unlabelled: int | None = None) -> Decision:
+        """Decide from the certified gaps ``(n_models,)`` and P(best) ``(n_models,)``."""
+        gap = np.asarray(gap, dtype=float)
+        p = np.asarray(p_best, dtype=float)
+        if gap.ndim != 1 or gap.shape != p.shape or gap.size == 0:
+            raise ValueError(f"gap and p_best must be non-empty (n_models,) arrays, got {gap.shape} and {p.shape}")
+        labels = _check_count(labels, "labels", 0)
+        model = int(np.lexsort((-p, gap))[0])
+        if labels >= self.min_labels and gap[model] <= self.epsilon + 1e-12:
+            reason = "certified"
+        elif self.budget is not None and labels >= self.budget:
+            reason = "budget"
+        elif unlabelled is not None and int(unlabelled) <= 0:
+            reason = "exhausted"
+        else:
+            reason = "continue"
+        return Decision(reason != "continue", model, float(min(p[model], 1.0)), reason, labels, float(gap[model]))
+
+    def decide_for(self, strategy: Any, unlabelled: int | None = None, previous: Any = (), gap: Any = None) -> Decision:
+        """Decide from a strategy's certified ``gap()`` (or the ``gap`` given, for strategies without one)."""
+        if gap is None:
+            if not hasattr(strategy, "gap"):
+                raise ValueError(f"strategy {strategy.name!r} has no certificate; pass its gap explicitly")
+            if getattr(strategy, "delta", self.delta) != self.delta:
+                raise ValueError(f"the strategy's certificate has delta {strategy.delta}, the rule {self.delta}")
+            gap = strategy.gap()
+        p = strategy.p_top() if hasattr(strategy, "p_top") else strategy.p_best()
+        return self.decide(gap, p, int(strategy.n_labels_), unlabelled)
+
+    def get_params(self) -> dict[str, Any]:
+        return {"rule": self.name, "epsilon": self.epsilon, "delta": self.delta, "budget": self.budget,
+                "min_labels": self.min_labels}
+
+
+def _check_budget(budget: Any) -> int | None:
+    if budget is None:
+        return None
+    if isinstance(budget, bool) or not float(budget).is_integer() or int(budget) < 0:
+        raise ValueError(f"budget must be a non-negative integer or None, got {budget!r}")
+    return int(budget)
+
+
+def _check_count(value: Any, what: str, minimum: int) -> int:
+    if isinstance(value, bool) or not float(value).is_integer() or int(value) < minimum:
+        raise ValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def make_rule(rule: str = "certified", *, epsilon: float = 0.01, delta: float = 0.05, confidence: float = 0.95,
+              patience: int = 3, budget: int | None = None, min_labels: int = 0):
+    """The stopping rule named ``rule`` from one set of settings (the backend and ``bench --stop`` both call this).
+
+    ``"certified"``: :class:`CertifiedStop` (a guarantee); ``"belief"``:
+    :class:`StoppingRule`, P(best) held for ``patience`` labels (a belief, not a guarantee).
+    """
+    if rule == "certified":
+        return CertifiedStop(epsilon, delta, budget, min_labels)
+    if rule == "belief":
+        return StoppingRule(confidence, budget, min_labels, patience)
+    raise ValueError(f"unknown stopping rule {rule!r}; choose one of {', '.join(RULES)}")

@@ -40,6 +40,39 @@ def seed_int(text: str) -> int:
     return bounded_int(text, 0, "seed")
 
 
+def epsilon_list(text: str) -> list[float]:
+    out = []
+    for part in comma_list(text):
+        try:
+            value = float(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"epsilon {part!r} is not a number") from None
+        if not 0.0 <= value < 1.0:
+            raise argparse.ArgumentTypeError(f"epsilon must be in [0, 1), got {part}")
+        out.append(value)
+    return out
+
+
+def probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {text}")
+    return value
+
+
+def strategy_params(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"--params is not JSON: {exc}") from None
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise argparse.ArgumentTypeError('--params must be a JSON object of objects, e.g. {"certified": {"delta": 0.1}}')
+    return value
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "bench",
@@ -67,6 +100,16 @@ def register(subparsers) -> None:
     p.add_argument("--json", metavar="OUT", help="write the result as JSON here")
     p.add_argument("--plot", metavar="OUT.png", help="write identification vs labels as PNG here")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--stop", action="store_true",
+                   help="pool setting: run the backend's default stopping rule (certified bound <= epsilon) in every "
+                        "realisation and report stops, wrong stops and labels to stop")
+    p.add_argument("--epsilon", type=epsilon_list, default=[0.01],
+                   help="tolerated accuracy gap of a certified stop; comma-separated for several (default 0.01)")
+    p.add_argument("--delta", type=probability, default=0.05, help="error probability of the certificate (default 0.05)")
+    p.add_argument("--stop-horizon", type=positive_int, default=None,
+                   help="with --stop: keep labelling up to this many labels until the rule stops (default: largest budget)")
+    p.add_argument("--params", type=strategy_params, default={},
+                   help='JSON object of constructor parameters per strategy, e.g. \'{"certified": {"exploration": 0.3}}\'')
     p.set_defaults(func=run)
 
 
@@ -75,6 +118,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--pool-size goes with --setting pool; use --stream-size with --setting stream")
     if args.setting == "pool" and args.stream_size is not None:
         raise ValueError("--stream-size goes with --setting stream; use --pool-size with --setting pool")
+    if args.stop and args.setting != "pool":
+        raise ValueError("--stop goes with --setting pool (stops are read after every pool label)")
+    if args.plot and not args.plot.lower().endswith(".png"):
+        raise ValueError(f"--plot must name a .png file, got {args.plot!r}")
     collection = load_collection(args.data, require_labels=True)
     config = BenchConfig(
         setting=args.setting,
@@ -86,6 +133,11 @@ def run(args: argparse.Namespace) -> int:
         pilots=args.pilots,
         workers=args.workers,
         progress=not args.no_progress,
+        stop=args.stop,
+        epsilons=args.epsilon,
+        delta=args.delta,
+        stop_horizon=args.stop_horizon or 0,
+        params=args.params,
     )
     result = run_benchmark(collection, config)
     result["data"] = str(args.data)
