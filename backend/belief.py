@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 import numpy as np
 
 import modelpicker_core as core
+from modelpicker_core.certificate import GapCertificate
 
 from .labelconfig import ChoicesControl
 from .store import Label
@@ -44,6 +45,9 @@ class Belief:
         last ``k`` labels before the final one, oldest first (``k`` = the
         ``history`` asked of :func:`fit_belief`); the stopping rule's patience
         reads it.
+    gap : ``(n_models,)`` the certified bound on how far each candidate is below
+        the best (accuracy units; see :mod:`modelpicker_core.certificate`).
+    head : row of the task drawn to be labelled next (served first), or None.
     """
 
     strategy: core.Strategy
@@ -55,6 +59,8 @@ class Belief:
     n_labels: int
     model_version: str
     p_history: np.ndarray | None = None
+    gap: np.ndarray | None = None
+    head: int | None = None
 
     def row(self, task_id: int) -> int | None:
         """Row of ``task_id`` in :attr:`task_ids`, or None."""
@@ -149,7 +155,7 @@ def prediction_matrix(predictions: dict[int, dict[str, str]], candidates: list[s
 
 def fit_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, task_ids: np.ndarray,
                matrix: np.ndarray, choices: ChoicesControl, labels: list[Label], round_: int = 1,
-               history: int = 0) -> Belief:
+               history: int = 0, params: dict | None = None, delta: float = 0.05) -> Belief:
     """Fit ``strategy`` to the project's labels over the tasks of ``matrix``.
 
     Parameters
@@ -159,8 +165,18 @@ def fit_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, ta
         tasks outside ``task_ids`` wait until their predictions are cached.
     round_ : the round (part of the priority version).
     history : how many earlier belief states to keep in ``p_history``.
+    params : further constructor parameters of the strategy (e.g. the certified strategy's ``delta``).
+    delta : error probability of the certified bound of a strategy without a certificate
+        of its own (its labels count as exact knowledge only).
+
+    A strategy that draws its labels (``draw()``, the certified one) is
+    replayed draw by draw: before each label the draw it would have made is
+    made again (a function of its seed and the label count), and the label
+    counts as drawn when it is the drawn task (the task the queue served
+    first); after the last label the next draw is the new head of the queue.
     """
-    s = core.make(strategy, matrix.shape[1], choices.n_classes, random_state=seed)
+    s = core.make(strategy, matrix.shape[1], choices.n_classes, random_state=seed, **(params or {}))
+    draws = hasattr(s, "draw")
     if task_ids.size:  # before any task is known the prior stands (some strategies refuse an empty pool)
         s.set_pool(matrix, None)
     per_task = task_labels(labels, choices)
@@ -172,25 +188,42 @@ def fit_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, ta
             y[i] = cls
             replay.append((first, i))
     p_history = []
+    side = None if draws or not task_ids.size else GapCertificate(matrix, delta)
     for n, (_, i) in enumerate(sorted(replay), start=1):
+        if draws:
+            s.draw()
         s.observe(matrix[i], int(y[i]), query_probability=1.0, item=i)
+        if side is not None:
+            side.observe(i, int(y[i]))
         if len(replay) - history <= n < len(replay):
             p_history.append(s.p_top())
     labelled = y >= 0
     info = np.full(task_ids.size, np.nan)
+    head = None
     if (~labelled).any():
         info[~labelled] = np.asarray(s.score(matrix[~labelled], None), dtype=float)
+        if draws:
+            head = s.draw()
+            if head is not None:   # the drawn task is served first, then the informativeness order
+                info[head] = np.nanmax(info) + 1.0
+    if not task_ids.size:
+        gap = np.zeros(matrix.shape[1])
+    else:
+        gap = s.gap() if draws else side.gap()
     return Belief(strategy=s, task_ids=task_ids, predictions=matrix, labels=y, informativeness=info,
                   priority=priorities(np.nan_to_num(info, nan=-np.inf), labelled), n_labels=len(labels),
                   model_version=model_version(project, labels, strategy, seed, pool_fingerprint, round_, task_ids),
-                  p_history=np.asarray(p_history, dtype=float).reshape(len(p_history), matrix.shape[1]))
+                  p_history=np.asarray(p_history, dtype=float).reshape(len(p_history), matrix.shape[1]),
+                  gap=gap, head=head)
 
 
 def ranking_records(belief: Belief, candidates: list[str]) -> list[dict]:
-    """Per candidate, best first: rank, name, P(best), P(a true best), accuracy with its 95% interval, labels used."""
+    """Per candidate, best first: rank, name, P(best), P(a true best), the certified bound ``gap``
+    (accuracy points below the best it is guaranteed not to exceed), accuracy with its 95% interval, labels used."""
     out = []
     for record in belief.strategy.ranking().to_records(candidates):
         name = record.pop("model")
-        record.pop("index")
-        out.append({"rank": record.pop("rank"), "name": name, **record})
+        index = record.pop("index")
+        gap = None if belief.gap is None else float(belief.gap[index])
+        out.append({"rank": record.pop("rank"), "name": name, **record, "gap": gap})
     return out

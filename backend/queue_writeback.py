@@ -88,7 +88,9 @@ def write_ranking(api: LabelStudioAPI, project: int, records: list[dict], decisi
     (the round's recorded state, ``"stop"`` or not).
     """
     if decision["stop"]:
-        line = decision_text(True, decision["candidate"], decision["p_best"], reason=decision["reason_text"])
+        level = None if decision.get("delta") is None else 1.0 - decision["delta"]
+        line = decision_text(True, decision["candidate"], decision["p_best"], reason=decision["reason_text"],
+                             gap=decision.get("gap"), level=level)
     else:
         reason = decision["reason_text"]
         if decision.get("state") == "reopened":

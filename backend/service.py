@@ -7,6 +7,7 @@ memory until then.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -17,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 import modelpicker_core as core
-from modelpicker_core.stopping import Decision, StoppingRule
+from modelpicker_core.stopping import Decision, make_rule
 
 from . import jobs
 from .belief import Belief, fit_belief, model_version, prediction_matrix, ranking_records
@@ -208,7 +209,8 @@ class Service:
             task_ids, predictions = matrix[2]
             labels = [x for x in self.store.labels(project) if x.task in matrix[3]]
             belief = fit_belief(project, self.strategy, self.settings.seed, pool.fingerprint, task_ids,
-                                predictions, choices, labels, round_, history=self.settings.patience - 1)
+                                predictions, choices, labels, round_, history=self.settings.patience - 1,
+                                params=self.strategy_params(), delta=self.settings.delta)
             self._beliefs[project] = (revision, config, belief)
             return belief
 
@@ -542,9 +544,15 @@ class Service:
         return {"project": project, "current_round": current, "rounds": out}
 
     # ----------------------------------------------------------------- decision
-    def stopping_rule(self) -> StoppingRule:
-        return StoppingRule(self.settings.confidence, self.settings.label_budget, self.settings.min_labels,
-                            self.settings.patience)
+    def stopping_rule(self):
+        """The rule of the settings (``MODELPICKER_STOP_RULE``), the very object ``bench --stop`` builds."""
+        st = self.settings
+        return make_rule(st.stop_rule, epsilon=st.epsilon, delta=st.delta, confidence=st.confidence,
+                         patience=st.patience, budget=st.label_budget, min_labels=st.min_labels)
+
+    def strategy_params(self) -> dict:
+        """Constructor parameters the settings give the strategy (the certificate's delta and epsilon)."""
+        return core.registry.stop_params(self.strategy, self.settings.epsilon, self.settings.delta)
 
     def _rule(self, project: int, belief: Belief) -> tuple[Decision, dict]:
         """The stopping rule's answer for a belief, and its JSON summary.
@@ -557,8 +565,13 @@ class Service:
         unlabelled = int((belief.labels < 0).sum()) if belief.task_ids.size else None
         pick = int(np.argmax(belief.strategy.p_top()))
         previous = [] if belief.p_history is None else belief.p_history[:, pick]
-        d = self.stopping_rule().decide_for(belief.strategy, unlabelled, previous=previous)
-        live = decision_summary(d, self.pool.names[d.model], self.settings.confidence, self.settings.label_budget)
+        rule = self.stopping_rule()
+        if rule.name == "certified":
+            d = rule.decide_for(belief.strategy, unlabelled, gap=belief.gap)
+        else:
+            d = rule.decide_for(belief.strategy, unlabelled, previous=previous)
+            d = dataclasses.replace(d, gap=float(belief.gap[d.model]) if belief.gap is not None else None)
+        live = decision_summary(d, self.pool.names[d.model], rule.get_params())
         in_round = set(self.store.round_tasks(project, self.store.current_round(project)))
         unscored = sorted({e["task"] for e in self.store.prediction_errors(project, self.pool.cache_keys)}
                           & in_round)
@@ -584,9 +597,11 @@ class Service:
             last = self.store.add_decision(project, round_, {
                 "state": state, "candidate": live["candidate"], "p_best": live["p_best"], "labels": live["labels"],
                 "reason": live["reason"], "decided_at": self.clock(),
+                "gap": live["gap"],
                 "evidence": {"reason_text": live["reason_text"], "confidence": self.settings.confidence,
                              "budget": self.settings.label_budget, "min_labels": self.settings.min_labels,
-                             "patience": self.settings.patience,
+                             "patience": self.settings.patience, "rule": live["rule"],
+                             "epsilon": self.settings.epsilon, "delta": self.settings.delta,
                              "unlabelled": int((belief.labels < 0).sum()), "ranking": records,
                              "model_version": belief.model_version, "strategy": self.strategy}})
             logger.info("project %s round %s: decision %s (%s, P(best)=%.3f, %d labels)", project, round_, state,
@@ -672,7 +687,7 @@ class Service:
         decision = self.decide(project, belief)
         result: dict[str, Any] = {"project": project, "round": decision["round"], "labels": belief.n_labels,
                                   "label_changes": covered, "model_version": belief.model_version,
-                                  "decision": {k: decision[k] for k in ("stop", "candidate", "p_best", "reason",
+                                  "decision": {k: decision[k] for k in ("stop", "candidate", "p_best", "gap", "reason",
                                                                        "labels", "state")},
                                   "pushed": 0, "deleted": 0, "superseded": [], "description": False,
                                   "candidate_predictions": 0, "seconds": {},

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Mapping
 
-DEFAULT_STRATEGY = "consensus"
+DEFAULT_STRATEGY = "certified"
 #: used, with a log line, while the default strategy is not registered in the core
 FALLBACK_STRATEGIES = ("model_selector", "modelpicker")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -53,6 +53,12 @@ class Settings:
         (N) and ``MODELPICKER_REFRESH_MIN_SECONDS`` (T): a queue refresh is due
         once N label changes arrived since the last one, or T seconds passed
         since the last one and at least one label changed (see :mod:`backend.debounce`).
+    stop_rule : ``MODELPICKER_STOP_RULE``: ``certified`` (default: stop when a
+        candidate is guaranteed at most ``epsilon`` below the best with
+        probability ``1 - delta``) or ``belief`` (P(best) held for ``patience``
+        labels: a belief, not a guarantee).
+    epsilon, delta : ``MODELPICKER_EPSILON`` (default 0.01, accuracy units, 0
+        allowed) and ``MODELPICKER_DELTA`` (default 0.05) of the certified stop.
     confidence, label_budget, min_labels : ``MODELPICKER_CONFIDENCE`` (stop
         when P(best) reaches it), ``MODELPICKER_LABEL_BUDGET`` (stop when a
         round has this many labels; None = no budget) and
@@ -86,6 +92,9 @@ class Settings:
     max_body_mb: int = 100
     refresh_every_labels: int = 1
     refresh_min_seconds: float = 2.0
+    stop_rule: str = "certified"
+    epsilon: float = 0.01
+    delta: float = 0.05
     confidence: float = 0.95
     label_budget: int | None = None
     min_labels: int = 1
@@ -115,6 +124,15 @@ def _text(env: Mapping[str, str], name: str) -> str | None:
         return None
     value = value.strip()
     return value or None
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    if raw not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int | None = None, high: int | None = None) -> int:
@@ -191,6 +209,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_body_mb=_int(env, "MODELPICKER_MAX_BODY_MB", 100, 1, 100_000),
         refresh_every_labels=_int(env, "MODELPICKER_REFRESH_EVERY_LABELS", 1, 1, 1_000_000),
         refresh_min_seconds=_float(env, "MODELPICKER_REFRESH_MIN_SECONDS", 2.0, 0.0, 86_400.0),
+        stop_rule=_choice(env, "MODELPICKER_STOP_RULE", "certified", ("certified", "belief")),
+        epsilon=_float(env, "MODELPICKER_EPSILON", 0.01, 0.0, 0.99),
+        delta=_float(env, "MODELPICKER_DELTA", 0.05, 0.0, 1.0, open_ends=True),
         confidence=_float(env, "MODELPICKER_CONFIDENCE", 0.95, 0.0, 1.0, open_ends=True),
         label_budget=_int(env, "MODELPICKER_LABEL_BUDGET", 0, 1, 10**9) or None,
         min_labels=_int(env, "MODELPICKER_MIN_LABELS", 1, 0, 10**9),

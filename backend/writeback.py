@@ -24,10 +24,11 @@ KEEP_LABELLING = "keep labelling"
 _BEGIN_PREFIX = f"{MARKER_PREFIX} begin"
 _END_PREFIX = f"{MARKER_PREFIX} end"
 _RECORD_FIELDS = ("p_best", "accuracy", "accuracy_low", "accuracy_high", "labels")
+_OPTIONAL_FIELDS = ("p_top", "gap")
 
 
 def decision_text(stop: bool, best: str | None = None, p_best: float | None = None,
-                  reason: str | None = None) -> str:
+                  reason: str | None = None, gap: float | None = None, level: float | None = None) -> str:
     """The decision line: ``"keep labelling"`` or ``"STOP LABELLING: <best> chosen with P(best)=0.970"``.
 
     Parameters
@@ -35,6 +36,8 @@ def decision_text(stop: bool, best: str | None = None, p_best: float | None = No
     stop : whether the stopping rule has fired.
     best, p_best : the chosen candidate and its P(best); required when ``stop``.
     reason : optional, appended in parentheses (e.g. ``"budget of 200 labels spent"``).
+    gap, level : the chosen candidate's certified bound (accuracy units) and its
+        probability, stated as "at most Y points worse than the best candidate (95%)".
     """
     if not stop:
         text = KEEP_LABELLING
@@ -42,6 +45,8 @@ def decision_text(stop: bool, best: str | None = None, p_best: float | None = No
         if not best or p_best is None:
             raise ValueError("a stop decision needs the chosen candidate and its P(best)")
         text = f"STOP LABELLING: {best} chosen with P(best)={float(p_best):.3f}"
+        if gap is not None and level is not None:
+            text += f", at most {100 * float(gap):.1f} points worse than the best candidate ({float(level):.0%})"
     if reason:
         text += f" ({reason})"
     return text
@@ -55,8 +60,9 @@ def _record(raw: Mapping[str, Any], position: int) -> dict[str, Any]:
     if missing:
         raise ValueError(f"ranking entry {position} ({name}) lacks {', '.join(missing)}")
     values = {field: float(raw[field]) for field in _RECORD_FIELDS[:-1]}
-    if "p_top" in raw:
-        values["p_top"] = float(raw["p_top"])
+    for field in _OPTIONAL_FIELDS:
+        if raw.get(field) is not None:
+            values[field] = float(raw[field])
     bad = [field for field, value in values.items() if not math.isfinite(value)]
     if bad:
         raise ValueError(f"ranking entry {position} ({name}) has non-finite {', '.join(bad)}")
@@ -102,13 +108,19 @@ def render_ranking(ranking: Sequence[Mapping[str, Any]], decision: str,
     width = max(len("candidate"), *(len(r["name"]) for r in records))
     ties = any(abs(r.get("p_top", r["p_best"]) - r["p_best"]) > 5e-4 for r in records)
     top_head = f"  {'P(a best)':>9}" if ties else ""
-    rows = [f"{'rank':>4}  {'candidate':<{width}}  {'P(best)':>7}{top_head}  accuracy (95% interval)   labels"]
+    bounds = all("gap" in r for r in records)
+    gap_head = f"  {'at most (pts)':>13}" if bounds else ""
+    rows = [f"{'rank':>4}  {'candidate':<{width}}  {'P(best)':>7}{top_head}{gap_head}  accuracy (95% interval)   labels"]
     for rank, r in enumerate(records, start=1):
         top = f"  {r.get('p_top', r['p_best']):>9.3f}" if ties else ""
+        gap = f"  {100 * r['gap']:>13.1f}" if bounds else ""
         rows.append(
-            f"{rank:>4}  {r['name']:<{width}}  {r['p_best']:>7.3f}{top}  "
+            f"{rank:>4}  {r['name']:<{width}}  {r['p_best']:>7.3f}{top}{gap}  "
             f"{r['accuracy']:.3f} ({r['accuracy_low']:.3f}-{r['accuracy_high']:.3f})   {r['labels']:>6}"
         )
+    if bounds:
+        rows.append("at most (pts): guaranteed bound on how many accuracy points the candidate is below the best "
+                    "candidate on this batch (holds for all candidates at once with the stated probability)")
     if ties:
         rows.append("P(best): probability of being the best, tied bests sharing; "
                     "P(a best): probability of being a true best, ties counting for each (the stop rule's number)")

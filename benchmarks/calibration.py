@@ -88,7 +88,7 @@ def realisation(task):
     accuracy, best = harness.true_best(preds, labels)
     strategy = registry.make(name, col.n_models, col.n_classes, random_state=harness._strategy_seed(seq), **params)
     recorder = Recording(strategy)
-    picks = harness.run_pool(recorder, preds, labels, probs, n_labels)
+    picks, _ = harness.run_pool(recorder, preds, labels, probs, n_labels)
     return best[picks], accuracy.max() - accuracy[picks], np.array(recorder.reported)
 
 

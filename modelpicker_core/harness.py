@@ -215,13 +215,10 @@ def _make(name: str, collection: Collection, seq: np.random.SeedSequence, **para
 def strategy_params(name: str, config: "BenchConfig") -> dict[str, Any]:
     """Constructor parameters of ``name`` in a run: ``config.params[name]``, plus the stop's delta where taken."""
     params = dict(config.params.get(name, {}))
-    if config.stop and name in TAKES_DELTA:
-        params.setdefault("delta", config.delta)
+    if config.stop:
+        for key, value in registry.stop_params(name, config.epsilons[0], config.delta).items():
+            params.setdefault(key, value)
     return params
-
-
-#: strategies whose certificate is built with the stopping rule's delta
-TAKES_DELTA = ("certified",)
 
 
 def _realisation(seed: int, purpose: int, index: int, size: int):

@@ -1,6 +1,7 @@
 """Strategies by name, and rebuilding a strategy from its JSON state."""
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from .base import Strategy
@@ -41,3 +42,13 @@ def from_state(state: dict[str, Any]) -> Strategy:
         raise ValueError(f"strategy state is missing the field {exc.args[0]!r}") from None
     strategy._set_state(state)
     return strategy
+
+
+def accepts(name: str, parameter: str) -> bool:
+    """Whether the strategy ``name`` takes the constructor parameter ``parameter``."""
+    return parameter in inspect.signature(get(name).__init__).parameters
+
+
+def stop_params(name: str, epsilon: float, delta: float) -> dict[str, float]:
+    """The stop's ``epsilon`` and ``delta`` for a strategy that keeps its own certificate (else ``{}``)."""
+    return {k: v for k, v in (("delta", delta), ("epsilon", epsilon)) if accepts(name, k)}

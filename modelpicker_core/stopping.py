@@ -132,8 +132,8 @@ class StoppingRule:
         return self.decide(p, int(strategy.n_labels_), unlabelled, previous)
 
     def get_params(self) -> dict[str, Any]:
-        return {"confidence": self.confidence, "budget": self.budget, "min_labels": self.min_labels,
-                "patience": self.patience}
+        return {"rule": self.name, "confidence": self.confidence, "budget": self.budget,
+                "min_labels": self.min_labels, "patience": self.patience}
 
 
 class CertifiedStop:

@@ -77,7 +77,7 @@ def ok_text(response):
 
 
 def test_exhausted_counts_the_tasks_left_out(backend_factory, events, truth):
-    b = backend_factory(MODELPICKER_CONFIDENCE="0.999999")
+    b = backend_factory(MODELPICKER_STOP_RULE="belief", MODELPICKER_CONFIDENCE="0.999999")
     ok(b.post("/setup", {"project": 1, "schema": events.config}))
     ok(b.webhook(tasks_created_with_bad(events, range(1, 5), bad=4)))
     for task in (1, 2, 3):

@@ -56,7 +56,7 @@ def test_budget_stops_then_late_labels_are_stored_and_a_deletion_reopens(budget_
 
 
 def test_confidence_stop_is_recorded_with_its_evidence(backend_factory, events, truth):
-    b = backend_factory(MODELPICKER_CONFIDENCE="0.6")
+    b = backend_factory(MODELPICKER_STOP_RULE="belief", MODELPICKER_CONFIDENCE="0.6")
     ok(b.post("/setup", {"project": 1, "schema": events.config}))
     ok(b.webhook(events.tasks_created(*range(1, 31))))
     for i in range(1, 31):
@@ -71,7 +71,7 @@ def test_confidence_stop_is_recorded_with_its_evidence(backend_factory, events, 
 
 def test_labels_after_a_confident_stop_can_reopen_or_change_the_decision(backend_factory, events, truth):
     """Labels after the stop that contradict the pick (here: the answers of 'fair' where 'good' differs)."""
-    b = backend_factory(MODELPICKER_CONFIDENCE="0.6")
+    b = backend_factory(MODELPICKER_STOP_RULE="belief", MODELPICKER_CONFIDENCE="0.6")
     ok(b.post("/setup", {"project": 1, "schema": events.config}))
     ok(b.webhook(events.tasks_created(*range(1, 31))))
     aid = 100
@@ -236,9 +236,9 @@ def _labels_until_stop(b, events, truth):
 def test_patience_needs_the_confidence_to_hold_for_consecutive_labels(backend_factory, events, truth):
     """The first crossing of a noisy P(best) is biased upwards: with patience 3 the backend stops
     only once the pick's P(best) held the level after 3 consecutive labels."""
-    eager, first = _labels_until_stop(backend_factory(MODELPICKER_CONFIDENCE="0.6", MODELPICKER_PATIENCE="1"),
+    eager, first = _labels_until_stop(backend_factory(MODELPICKER_STOP_RULE="belief", MODELPICKER_CONFIDENCE="0.6", MODELPICKER_PATIENCE="1"),
                                       events, truth)
-    patient_backend = backend_factory(MODELPICKER_CONFIDENCE="0.6", MODELPICKER_PATIENCE="3")
+    patient_backend = backend_factory(MODELPICKER_STOP_RULE="belief", MODELPICKER_CONFIDENCE="0.6", MODELPICKER_PATIENCE="3")
     patient, decision = _labels_until_stop(patient_backend, events, truth)
     assert first["reason"] == decision["reason"] == "confident"
     assert patient >= eager + 2

@@ -57,10 +57,10 @@ def test_explicit_strategy_must_be_registered():
 
 
 def test_default_strategy_falls_back_with_a_log_line(caplog):
-    assert resolve_strategy(None, ["consensus", "model_selector"]) == "consensus"
+    assert resolve_strategy(None, ["certified", "consensus", "model_selector"]) == "certified"
     with caplog.at_level(logging.WARNING):
         assert resolve_strategy(None, ["model_selector", "modelpicker"]) == "model_selector"
         assert resolve_strategy(None, ["modelpicker"]) == "modelpicker"
-    assert sum("'consensus' is not registered" in r.getMessage() for r in caplog.records) == 2
+    assert sum("'certified' is not registered" in r.getMessage() for r in caplog.records) == 2
     with pytest.raises(SettingsError, match="no usable strategy"):
         resolve_strategy(None, [])

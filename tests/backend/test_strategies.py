@@ -31,6 +31,6 @@ def test_every_registered_strategy_serves_predict_and_rankings(backend_factory, 
 
 def test_default_strategy(backend_factory):
     b = backend_factory(MODELPICKER_STRATEGY="")
-    expected = "consensus" if "consensus" in core.available() else next(
+    expected = "certified" if "certified" in core.available() else next(
         s for s in ("model_selector", "modelpicker") if s in core.available())
     assert b.client.get("/health").get_json()["strategy"] == expected

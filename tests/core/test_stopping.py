@@ -56,7 +56,7 @@ def test_negative_labels_are_rejected():
 
 def test_decision_serialises():
     d = StoppingRule(patience=1).decide([0.97, 0.03], labels=3).to_dict()
-    assert d == {"stop": True, "model": 0, "p_best": 0.97, "reason": "confident", "labels": 3}
+    assert d == {"stop": True, "model": 0, "p_best": 0.97, "reason": "confident", "labels": 3, "gap": None}
 
 
 def test_decide_for_uses_the_probability_that_the_pick_is_a_true_best():
@@ -88,6 +88,6 @@ def test_patience_must_be_positive():
 
 def test_default_patience_is_three_labels():
     rule = StoppingRule()
-    assert rule.get_params() == {"confidence": 0.95, "budget": None, "min_labels": 0, "patience": 3}
+    assert rule.get_params() == {"rule": "belief", "confidence": 0.95, "budget": None, "min_labels": 0, "patience": 3}
     assert not rule.decide([0.99, 0.01], labels=9, previous=[0.97]).stop
     assert rule.decide([0.99, 0.01], labels=9, previous=[0.97, 0.96]).stop
