@@ -72,6 +72,9 @@ def stack(label_studio, digits, tmp_path_factory):
                 "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.token, "MODEL_DIR": str(model_dir),
                 "MODELPICKER_POOL": str(digits["dir"] / "pool.yaml"), "MODELPICKER_SEED": str(SEED),
                 "MODELPICKER_CONFIDENCE": str(CONFIDENCE), "REDIS_URL": redis_url, "LOG_LEVEL": "INFO",
+                # this module checks the round mechanics with the P(best) rule (a belief); the certified
+                # stop, the default, has its own module (test_certified_e2e.py)
+                "MODELPICKER_STRATEGY": "consensus", "MODELPICKER_STOP_RULE": "belief",
                 "MODELPICKER_REFRESH_EVERY_LABELS": "1", "MODELPICKER_MIN_LABELS": str(MIN_LABELS),
                 "MODELPICKER_PATIENCE": "1",  # stop at the first refresh at the level; patience has unit tests
                 "MODELPICKER_WRITE_CANDIDATES": "true",
