@@ -60,11 +60,16 @@ def certified_run(label_studio, digits, tmp_path_factory):
 
 
 def _wait(backend, ls, project: int, n_labels: int) -> dict:
-    """The ranking once the backend counts ``n_labels`` and Label Studio follows its priority version."""
+    """The ranking once the backend counts ``n_labels``, Label Studio follows its priority version and no
+    refresh is running (its clean-up of superseded priorities holds Label Studio's SQLite write lock)."""
     deadline = time.monotonic() + WAIT
     while True:
         ranking = backend.api("GET", "/rankings", params={"project": project})
-        if ranking["labels"] == n_labels and \
+        jobs = backend.api("GET", "/jobs", params={"project": project})["jobs"]
+        busy = any(j["kind"] == "refresh" and j["state"] in ("queued", "started") for j in jobs)
+        failed = [j for j in jobs if j["kind"] == "refresh" and j["state"] == "failed"]
+        assert not failed, f"refresh failed: {failed[0]['message']}"
+        if ranking["labels"] == n_labels and not busy and \
                 ls.api("GET", f"/api/projects/{project}/")["model_version"] == ranking["model_version"]:
             return ranking
         if time.monotonic() > deadline:

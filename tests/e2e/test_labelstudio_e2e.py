@@ -63,6 +63,9 @@ def backend(label_studio, digits, start_backend, tmp_path_factory):
         "MODEL_DIR": str(model_dir),
         "MODELPICKER_POOL": str(digits["dir"] / "pool.yaml"),
         "MODELPICKER_SEED": str(BACKEND_SEED),
+        # the queue plumbing checked here follows the deterministic consensus order and its P(best) rule;
+        # the default certified strategy and stop have their own module (test_certified_e2e.py)
+        "MODELPICKER_STRATEGY": "consensus", "MODELPICKER_STOP_RULE": "belief",
         # issue 3: Label Studio pulls the priorities (retrieve_tasks_predictions); the
         # backend's own queue write-back (issue 4) stays off so the default-order project keeps its order
         "MODELPICKER_WRITEBACK": "false",

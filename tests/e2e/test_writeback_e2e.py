@@ -37,6 +37,9 @@ def writeback_backend(label_studio, digits, start_backend, tmp_path_factory):
         "MODEL_DIR": str(tmp_path_factory.mktemp("model_dir_writeback")),
         "MODELPICKER_POOL": str(digits["dir"] / "pool.yaml"),
         "MODELPICKER_SEED": str(BACKEND_SEED),
+        # the queue plumbing checked here follows the deterministic consensus order and its P(best) rule;
+        # the default certified strategy and stop have their own module (test_certified_e2e.py)
+        "MODELPICKER_STRATEGY": "consensus", "MODELPICKER_STOP_RULE": "belief",
         "MODELPICKER_WRITEBACK": "true",
         "MODELPICKER_REFRESH_EVERY_LABELS": "1",
         "MODELPICKER_REFRESH_MIN_SECONDS": "0",
