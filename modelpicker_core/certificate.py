@@ -206,7 +206,7 @@ class GapCertificate:
         lower = self.lower.copy()
         np.fill_diagonal(lower, np.inf)
         worst = lower.min(axis=1) if self.n_models > 1 else np.zeros(1)
-        return np.clip(-worst / self.n_items, 0.0, 1.0)
+        return np.clip(-worst / self.n_items, 0.0, 1.0) + 0.0   # + 0.0: no "-0.0" on display
 
     def exact(self) -> bool:
         """True when every disagreement is labelled (the bounds are the exact gaps)."""

@@ -18,7 +18,9 @@ import numpy as np
 
 from . import registry
 from .base import Ranking, Strategy
+from .certificate import GapCertificate
 from .loaders import Collection
+from .stopping import CertifiedStop
 
 #: ``ask(item, step, budget) -> class index``: the label of row ``item``
 #: for the ``step``-th question (1-based) out of at most ``budget``.
@@ -36,6 +38,9 @@ class PickResult:
     ranking : the strategy's final ranking.
     best : column index of the picked model (rank 1 of ``ranking``).
     stopped_early : reason when fewer than ``budget`` labels were asked, else "".
+    gap : ``(n_models,)`` certified bound on how far each model is below the best
+        (accuracy units, with probability ``>= 1 - delta``; see :mod:`.certificate`).
+    delta : that probability's complement.
     """
 
     strategy: Strategy
@@ -43,10 +48,13 @@ class PickResult:
     ranking: Ranking
     best: int
     stopped_early: str = ""
+    gap: np.ndarray | None = None
+    delta: float = 0.05
 
 
 def pick_best_model(collection: Collection, budget: int, ask: AskLabel,
-                    strategy: str = "modelpicker", seed: int | None = None) -> PickResult:
+                    strategy: str = "modelpicker", seed: int | None = None, epsilon: float | None = None,
+                    delta: float = 0.05) -> PickResult:
     """Ask for up to ``budget`` labels chosen by ``strategy`` and name the best model.
 
     Parameters
@@ -56,12 +64,21 @@ def pick_best_model(collection: Collection, budget: int, ask: AskLabel,
     ask : callback returning the class index of an item, see :data:`AskLabel`.
     strategy : registry name of the selection strategy.
     seed : random state of the strategy (tie breaks).
+    epsilon : stop before the budget once a model is certified at most
+        ``epsilon`` below the best (:class:`~.stopping.CertifiedStop`); None = use the budget.
+    delta : error probability of the certified bound.
+
+    A strategy that draws its items (``certified``) keeps its own certificate;
+    for the others the labels count as exact knowledge only.
     """
     if int(budget) < 1:
         raise ValueError(f"budget must be >= 1, got {budget}")
-    model = registry.make(strategy, collection.n_models, collection.n_classes, random_state=seed)
+    model = registry.make(strategy, collection.n_models, collection.n_classes, random_state=seed,
+                          **registry.stop_params(strategy, 0.01 if epsilon is None else epsilon, delta))
     preds, probs = collection.predictions, collection.probabilities
     model.set_pool(preds, probs)
+    side = None if hasattr(model, "gap") else GapCertificate(preds, delta)
+    rule = None if epsilon is None else CertifiedStop(epsilon, delta)
     askable = np.any(preds != preds[:, :1], axis=1)
     labelled: list[tuple[int, int]] = []
     stopped = ""
@@ -72,7 +89,14 @@ def pick_best_model(collection: Collection, budget: int, ask: AskLabel,
         item = model.select(preds, probs, candidates=askable)
         label = ask(item, step, int(budget))
         model.observe(preds[item], label, query_probability=1.0, item=item)
+        if side is not None:
+            side.observe(item, label)
         askable[item] = False
         labelled.append((int(item), int(label)))
+        gap = model.gap() if side is None else side.gap()
+        if rule is not None and rule.decide(gap, model.p_best(), len(labelled)).reason == "certified":
+            stopped = f"a model is certified at most {100 * epsilon:.1f} points below the best ({1 - delta:.0%})"
+            break
     ranking = model.ranking()
-    return PickResult(model, labelled, ranking, ranking.best, stopped)
+    gap = model.gap() if side is None else side.gap()
+    return PickResult(model, labelled, ranking, ranking.best, stopped, gap, float(delta))

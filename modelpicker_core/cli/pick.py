@@ -15,7 +15,14 @@ import numpy as np
 
 from ..loaders import Collection, format_classes, load_collection
 from ..pick import PickResult, pick_best_model
-from .bench import positive_int, seed_int
+from .bench import epsilon_list, positive_int, probability, seed_int
+
+
+def epsilon_value(text: str) -> float:
+    values = epsilon_list(text)
+    if len(values) != 1:
+        raise argparse.ArgumentTypeError(f"give one epsilon, got {text!r}")
+    return values[0]
 
 
 class TerminalLabels:
@@ -77,11 +84,18 @@ def format_result(result: PickResult) -> str:
     if result.stopped_early:
         lines.append(f"Stopped early: {result.stopped_early}.")
     lines.append(f"Best model: {result.best} (P(best) = {ranking.p_best[result.best]:.3f})")
+    if result.gap is not None:
+        level = f"{1 - result.delta:.0%}"
+        lines.append(f"Guaranteed: model {result.best} is at most {100 * result.gap[result.best]:.1f} accuracy points "
+                     f"worse than the best model on these items ({level})")
     lines.append("")
-    lines.append(f"{'rank':>4} {'model':>5} {'P(best)':>8} {'accuracy':>9}  {'95% interval':<15} {'labels':>6}")
+    bound = result.gap is not None
+    lines.append(f"{'rank':>4} {'model':>5} {'P(best)':>8}" + (f" {'at most (pts)':>13}" if bound else "")
+                 + f" {'accuracy':>9}  {'95% interval':<15} {'labels':>6}")
     for rec in ranking.to_records():
+        gap = f" {100 * result.gap[rec['index']]:>13.1f}" if bound else ""
         lines.append(
-            f"{rec['rank']:>4} {rec['model']:>5} {rec['p_best']:>8.3f} {rec['accuracy']:>9.3f}  "
+            f"{rec['rank']:>4} {rec['model']:>5} {rec['p_best']:>8.3f}{gap} {rec['accuracy']:>9.3f}  "
             f"[{rec['accuracy_low']:.3f}, {rec['accuracy_high']:.3f}]{'':<1} {rec['labels']:>6}"
         )
     lines.append("")
@@ -102,6 +116,11 @@ def register(subparsers) -> None:
     p.add_argument("--budget", required=True, type=positive_int, help="maximum number of labels to give")
     p.add_argument("--strategy", default="modelpicker", help="registry name (default modelpicker)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the strategy's tie breaks (default 0)")
+    p.add_argument("--epsilon", type=epsilon_value, default=None,
+                   help="stop before the budget once a model is guaranteed at most EPSILON (accuracy, e.g. 0.01) "
+                        "below the best (default: ask the whole budget)")
+    p.add_argument("--delta", type=probability, default=0.05,
+                   help="error probability of the guaranteed bound (default 0.05)")
     p.set_defaults(func=run)
 
 
@@ -111,7 +130,8 @@ def run(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | 
     collection = load_collection(args.data, require_labels=False)
     interactive = bool(getattr(stdin, "isatty", lambda: False)())
     ask = TerminalLabels(collection, stdin, stderr, interactive)
-    result = pick_best_model(collection, args.budget, ask, strategy=args.strategy, seed=args.seed)
+    result = pick_best_model(collection, args.budget, ask, strategy=args.strategy, seed=args.seed,
+                             epsilon=args.epsilon, delta=args.delta)
     stderr.write("\n")
     stdout.write(format_result(result) + "\n")
     return 0

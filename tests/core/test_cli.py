@@ -177,3 +177,21 @@ def test_every_written_subcommand_is_wired(capsys):
     assert code == 0
     for name in ("bench", "pick", "speed"):
         assert f"    {name} " in out
+
+
+@pytest.mark.parametrize("strategy", ["modelpicker", "certified"])
+def test_pick_stops_once_a_model_is_certified_and_states_the_bound(separable_dir, capsys, monkeypatch, strategy):
+    """12 items, model 0 right on all: the exact part alone certifies it (epsilon 0) after 6 labels at most."""
+    code, out, _ = run_main(["pick", "--data", str(separable_dir), "--budget", "12", "--strategy", strategy,
+                             "--epsilon", "0"], capsys, stdin_text="10\n" * 12, monkeypatch=monkeypatch)
+    assert code == 0
+    labelled = int(out.split("Labelled ")[1].split(" ")[0])
+    assert labelled <= 6
+    assert "Stopped early: a model is certified at most 0.0 points below the best (95%)" in out
+    assert "Guaranteed: model 0 is at most 0.0 accuracy points worse than the best model on these items (95%)" in out
+    assert "at most (pts)" in out
+
+
+def test_pick_rejects_a_bad_epsilon(separable_dir, capsys):
+    code, _, err = run_main(["pick", "--data", str(separable_dir), "--budget", "3", "--epsilon", "1.5"], capsys)
+    assert code == 2 and "epsilon must be in [0, 1)" in err
