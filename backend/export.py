@@ -31,7 +31,7 @@ from .pool import PredictionError
 from .queue_writeback import choice_result
 
 FILES = ("decision.json", "ranking.csv", "ranking.json", "predictions.json")
-RANKING_COLUMNS = ("rank", "name", "p_best", "accuracy", "accuracy_low", "accuracy_high", "labels")
+RANKING_COLUMNS = ("rank", "name", "p_best", "gap", "accuracy", "accuracy_low", "accuracy_high", "labels")
 
 
 def _iso(stamp: float | None) -> str | None:
@@ -73,8 +73,9 @@ def build_export(service: Any, project_raw: Any, round_raw: Any = None) -> dict[
     if last is not None and last["state"] == "stop":
         evidence = last["evidence"]
         chosen, ranking = last["candidate"], evidence["ranking"]
-        decision = {"stopped": True, "state": "stop", "p_best": last["p_best"], "labels": last["labels"],
-                    "reason": last["reason"], "decided_at": _iso(last["decided_at"]), **evidence}
+        decision = {"stopped": True, "state": "stop", "p_best": last["p_best"],
+                    "labels": last["labels"], "reason": last["reason"], "decided_at": _iso(last["decided_at"]),
+                    **evidence}
     elif round_ == current:
         belief = service.belief(project)
         live = service.live_decision(project, belief)
@@ -82,8 +83,9 @@ def build_export(service: Any, project_raw: Any, round_raw: Any = None) -> dict[
 
         chosen, ranking = live["candidate"], ranking_records(belief, pool.names)
         decision = {"stopped": False, "state": "open" if last is None else last["state"],
-                    "p_best": live["p_best"], "labels": live["labels"], "reason": live["reason"],
-                    "reason_text": live["reason_text"], "decided_at": None, "confidence": live["confidence"],
+                    "p_best": live["p_best"], "gap": live["gap"], "labels": live["labels"], "reason": live["reason"],
+                    "reason_text": live["reason_text"], "decided_at": None, "rule": live["rule"],
+                    "epsilon": live["epsilon"], "delta": live["delta"], "confidence": live["confidence"],
                     "budget": live["budget"], "model_version": belief.model_version, "strategy": service.strategy,
                     "ranking": ranking}
     else:

@@ -597,8 +597,7 @@ class Service:
             last = self.store.add_decision(project, round_, {
                 "state": state, "candidate": live["candidate"], "p_best": live["p_best"], "labels": live["labels"],
                 "reason": live["reason"], "decided_at": self.clock(),
-                "gap": live["gap"],
-                "evidence": {"reason_text": live["reason_text"], "confidence": self.settings.confidence,
+                "evidence": {"gap": live["gap"], "reason_text": live["reason_text"], "confidence": self.settings.confidence,
                              "budget": self.settings.label_budget, "min_labels": self.settings.min_labels,
                              "patience": self.settings.patience, "rule": live["rule"],
                              "epsilon": self.settings.epsilon, "delta": self.settings.delta,

@@ -173,6 +173,9 @@ def test_export_writes_the_decision_ranking_and_predictions(budget_backend, even
     assert decision["stopped"] and decision["chosen"] == chosen and decision["round"] == 1
     assert decision["pool_entry"]["name"] == chosen and "source" in decision["pool_entry"]
     assert decision["evidence"]["reason"] == "budget" and decision["evidence"]["labels"] == 3
+    # the chosen candidate's guaranteed bound (accuracy units) is part of the evidence
+    assert 0.0 <= decision["evidence"]["gap"] <= 1.0
+    assert decision["evidence"]["gap"] == next(r["gap"] for r in bundle["ranking"] if r["name"] == chosen)
     assert decision["decided_at"].endswith("+00:00")
     assert [r["name"] for r in bundle["ranking"]] == [c["name"] for c in b.ranking()["candidates"]]
     assert sorted(bundle["files"]) == ["decision.json", "predictions.json", "ranking.csv", "ranking.json"]
@@ -212,7 +215,7 @@ def test_cli_export_writes_four_files_and_refuses_unknown_projects(budget_backen
     assert json.loads((out / "decision.json").read_text())["chosen"] == chosen
     assert json.loads((out / "ranking.json").read_text())[0]["name"] == chosen
     assert (out / "ranking.csv").read_text().splitlines()[0] == \
-        "rank,name,p_best,accuracy,accuracy_low,accuracy_high,labels"
+        "rank,name,p_best,gap,accuracy,accuracy_low,accuracy_high,labels"
     assert len(json.loads((out / "predictions.json").read_text())) == 20
     assert main(["export", "--project", "42", "--out", str(tmp_path / "x")]) == 1
     assert "backend export: project 42 is unknown" in capsys.readouterr().err
