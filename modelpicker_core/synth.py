@@ -17,6 +17,20 @@ for, and hard items are hard for every model (error correlation grows with
 pattern that breaks independence assumptions) and otherwise one of the
 item's other plausible wrong classes.
 
+Shared failures (kind ``shared-failure``)
+------------------------------------------
+A batch after a distribution shift can hold a slice of items on which most
+candidates fail *together*: they were all fit to the old distribution and now
+predict the same wrong class.  With ``failure_share > 0`` a random
+``failure_share`` of the items forms that slice.  ``recall`` then applies to
+the items off the slice and ``slice_recall`` (one value per model) to the
+slice, each exactly per class as above (the copula ranks items within class
+and region).  On the slice, a wrong model of the ``failing_models`` bloc
+predicts the item's confuser with probability ``bloc_agreement`` (else as any
+wrong model does), so when the bloc is a majority the candidates' majority
+vote is wrong on nearly the whole slice, while a model outside the bloc with
+a high ``slice_recall`` (the true best) is a minority voter there.
+
 Optional class probabilities ``(n_items, n_models, n_classes)``: the predicted
 class gets a confidence drawn higher when the prediction is right than when it
 is wrong; the remaining mass goes to the item's plausible classes.
@@ -31,7 +45,7 @@ from typing import Any
 import numpy as np
 
 #: kinds of collection :func:`generate` knows
-KINDS = ("many-models", "many-classes", "imbalanced", "near-ties")
+KINDS = ("many-models", "many-classes", "imbalanced", "near-ties", "shared-failure")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +60,12 @@ class SynthSpec:
     rho : error correlation of the copula (0 = independent errors).
     confuser_share : probability a wrong model predicts the item's confuser.
     n_plausible : wrong classes an item can be confused with (confuser included).
+    failure_share : share of items in the shared-failure slice (0 = no slice; the
+        module docstring explains the slice).  With a slice, ``recall`` applies to
+        the items off it.
+    failing_models : the models that fail together on the slice.
+    slice_recall : ``(n_models,)`` accuracy of every model on the slice (exact per class).
+    bloc_agreement : probability a wrong failing model predicts the confuser on the slice.
     """
 
     kind: str
@@ -56,6 +76,10 @@ class SynthSpec:
     rho: float = 0.5
     confuser_share: float = 0.6
     n_plausible: int = 3
+    failure_share: float = 0.0
+    failing_models: tuple[int, ...] = ()
+    slice_recall: np.ndarray | None = None
+    bloc_agreement: float = 0.95
 
     @property
     def n_models(self) -> int:
@@ -74,6 +98,12 @@ def spec_for(kind: str, n_items: int | None = None, rho: float = 0.5) -> SynthSp
     * ``imbalanced``: 8 models, binary, 5% positives; per-class recalls chosen so
       the most accurate model is not the one with the best positive recall.
     * ``near-ties``: 8 models, 4 classes; top two 0.5 points apart (0.900, 0.895).
+    * ``shared-failure``: 10 models, 5 classes; on a slice of 25% of the items a
+      bloc of 6 models (the most accurate ones off the slice) predicts the same
+      wrong class, so the majority vote is wrong there; the true best (model 3,
+      accuracy 0.80 = 0.84 off the slice, 0.68 on it) is a minority voter on the
+      slice; second best 0.77 (model 5), the bloc 0.685..0.7225, the majority
+      vote wrong on about 26% of all items (92% of the slice).
     """
     if kind == "many-models":
         acc = np.concatenate([[0.80, 0.78], np.linspace(0.76, 0.55, 98)])
@@ -99,6 +129,14 @@ def spec_for(kind: str, n_items: int | None = None, rho: float = 0.5) -> SynthSp
     if kind == "near-ties":
         acc = np.array([0.900, 0.895, 0.880, 0.875, 0.870, 0.860, 0.850, 0.840])
         return SynthSpec(kind, n_items or 10000, 4, _flat_recall(acc, 4), rho=rho, n_plausible=2)
+    if kind == "shared-failure":
+        # accuracy off the slice / on the slice; overall = 0.75 off + 0.25 on
+        off = np.array([0.95, 0.94, 0.93, 0.84, 0.92, 0.86, 0.91, 0.82, 0.90, 0.76])
+        on = np.array([0.04, 0.04, 0.04, 0.68, 0.04, 0.50, 0.04, 0.45, 0.04, 0.40])
+        bloc = (0, 1, 2, 4, 6, 8)
+        # overall: 0.7225 0.715 0.7075 0.80 (best) 0.70 0.77 0.6925 0.7275 0.685 0.67
+        return SynthSpec(kind, n_items or 5000, 5, _flat_recall(off, 5), rho=rho, n_plausible=3,
+                         failure_share=0.25, failing_models=bloc, slice_recall=on, bloc_agreement=0.95)
     raise ValueError(f"unknown synthetic kind {kind!r}; choose one of {', '.join(KINDS)}")
 
 
@@ -111,6 +149,8 @@ class SynthCollection:
     n_classes: int
     probabilities: np.ndarray | None
     info: dict[str, Any]
+    #: ``(n_items,)`` bool, the shared-failure slice (None for kinds without one)
+    failure_slice: np.ndarray | None = None
 
 
 def generate(spec: SynthSpec, seed: int = 0, probabilities: bool = False) -> SynthCollection:
@@ -121,6 +161,9 @@ def generate(spec: SynthSpec, seed: int = 0, probabilities: bool = False) -> Syn
         raise ValueError(f"rho must be in [0, 1), got {spec.rho}")
     if spec.recall.shape[1] != spec.n_classes or np.any((spec.recall < 0) | (spec.recall > 1)):
         raise ValueError("recall must be (n_models, n_classes) with values in [0, 1]")
+    shared = spec.failure_share != 0
+    if shared:
+        _check_shared_failure(spec)
     rng = np.random.default_rng(seed)
     n, m, k = spec.n_items, spec.n_models, spec.n_classes
     prior = np.full(k, 1.0 / k) if spec.class_prior is None else np.asarray(spec.class_prior, float)
@@ -130,19 +173,24 @@ def generate(spec: SynthSpec, seed: int = 0, probabilities: bool = False) -> Syn
     plausible = (labels[:, None] + _distinct_offsets(rng, n, k, n_wrong)) % k        # (n, n_wrong)
     difficulty = rng.standard_normal(n)
     miss = np.sqrt(spec.rho) * difficulty[:, None] + np.sqrt(1 - spec.rho) * rng.standard_normal((n, m))
+    in_slice = np.zeros(n, dtype=bool)
+    if shared:
+        in_slice[rng.permutation(n)[:int(round(spec.failure_share * n))]] = True
     correct = np.zeros((n, m), dtype=bool)
     for c in range(k):
-        rows = np.flatnonzero(labels == c)
-        if rows.size == 0:
-            continue
-        n_right = np.round(spec.recall[:, c] * rows.size).astype(int)                 # (m,)
-        order = np.argsort(miss[rows], axis=0, kind="stable")                          # easiest first
-        rank = np.empty_like(order)
-        np.put_along_axis(rank, order, np.arange(rows.size)[:, None], axis=0)
-        correct[rows] = rank < n_right[None, :]
+        if not shared:
+            _exactly_right(correct, miss, labels == c, spec.recall[:, c])
+        else:
+            _exactly_right(correct, miss, (labels == c) & ~in_slice, spec.recall[:, c])
+            _exactly_right(correct, miss, (labels == c) & in_slice, np.asarray(spec.slice_recall, float))
     use_confuser = rng.random((n, m)) < spec.confuser_share
     other = rng.integers(0, n_wrong, size=(n, m))
     wrong_class = np.where(use_confuser, plausible[:, :1], np.take_along_axis(plausible, other, axis=1))
+    if shared:
+        agree = rng.random((n, m)) < spec.bloc_agreement
+        bloc = np.zeros(m, dtype=bool)
+        bloc[list(spec.failing_models)] = True
+        wrong_class = np.where(agree & bloc[None, :] & in_slice[:, None], plausible[:, :1], wrong_class)
     predictions = np.where(correct, labels[:, None], wrong_class).astype(np.int64)
     probs = _probabilities(rng, predictions, correct, labels, plausible, k) if probabilities else None
     accuracy = (predictions == labels[:, None]).mean(axis=0)
@@ -156,7 +204,54 @@ def generate(spec: SynthSpec, seed: int = 0, probabilities: bool = False) -> Syn
         "top_two_gap_points": round(float(accuracy[order[0]] - accuracy[order[1]]) * 100, 3) if m > 1 else None,
         "probabilities": bool(probabilities),
     }
-    return SynthCollection(predictions, labels.astype(np.int64), k, probs, info)
+    if not shared:
+        return SynthCollection(predictions, labels.astype(np.int64), k, probs, info)
+    vote = majority_vote(predictions, k)
+    majority_wrong = vote != labels
+    best_right = predictions[:, order[0]] == labels
+    info.update({
+        "failure_share": spec.failure_share, "slice_items": int(in_slice.sum()),
+        "failing_models": [int(i) for i in spec.failing_models], "bloc_agreement": spec.bloc_agreement,
+        "slice_accuracy": (predictions[in_slice] == labels[in_slice, None]).mean(axis=0).round(5).tolist(),
+        "majority_accuracy": round(float(1 - majority_wrong.mean()), 5),
+        "majority_wrong_share": round(float(majority_wrong.mean()), 5),
+        "majority_wrong_on_slice": round(float(majority_wrong[in_slice].mean()), 5),
+        "best_right_where_majority_wrong": round(float(best_right[majority_wrong].mean()), 5)
+        if majority_wrong.any() else None,
+    })
+    return SynthCollection(predictions, labels.astype(np.int64), k, probs, info, failure_slice=in_slice)
+
+
+def majority_vote(predictions: np.ndarray, n_classes: int) -> np.ndarray:
+    """``(n_items,)`` the class most models predict per item (ties go to the lowest class)."""
+    counts = np.zeros((predictions.shape[0], n_classes), dtype=np.int64)
+    np.add.at(counts, (np.arange(predictions.shape[0])[:, None], predictions), 1)
+    return counts.argmax(axis=1)
+
+
+def _exactly_right(correct: np.ndarray, miss: np.ndarray, mask: np.ndarray, recall: np.ndarray) -> None:
+    """Mark right, per model, the ``round(recall * |mask|)`` items of ``mask`` with the smallest miss score."""
+    rows = np.flatnonzero(mask)
+    if rows.size == 0:
+        return
+    n_right = np.round(recall * rows.size).astype(int)                                 # (m,)
+    order = np.argsort(miss[rows], axis=0, kind="stable")                              # easiest first
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(rows.size)[:, None], axis=0)
+    correct[rows] = rank < n_right[None, :]
+
+
+def _check_shared_failure(spec: SynthSpec) -> None:
+    m = spec.n_models
+    if not 0.0 <= spec.failure_share < 1.0:
+        raise ValueError(f"failure_share must be in [0, 1), got {spec.failure_share}")
+    if not spec.failing_models or any(not 0 <= int(i) < m for i in spec.failing_models):
+        raise ValueError(f"failing_models must name models 0..{m - 1}, got {list(spec.failing_models)}")
+    if spec.slice_recall is None or np.shape(spec.slice_recall) != (m,) or np.any(
+            (np.asarray(spec.slice_recall) < 0) | (np.asarray(spec.slice_recall) > 1)):
+        raise ValueError("slice_recall must be (n_models,) with values in [0, 1]")
+    if not 0.0 <= spec.bloc_agreement <= 1.0:
+        raise ValueError(f"bloc_agreement must be in [0, 1], got {spec.bloc_agreement}")
 
 
 def _distinct_offsets(rng: np.random.Generator, n: int, k: int, count: int) -> np.ndarray:

@@ -6,15 +6,15 @@ import pytest
 
 from modelpicker_core.cli import main
 from modelpicker_core.loaders import load_collection
-from modelpicker_core.synth import KINDS, SynthSpec, generate, spec_for, write_collection
+from modelpicker_core.synth import KINDS, SynthSpec, generate, majority_vote, spec_for, write_collection
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_presets_have_the_promised_shape(kind):
     spec = spec_for(kind, n_items=2000)
     col = generate(spec, seed=0)
-    n_models = {"many-models": 100, "many-classes": 10, "imbalanced": 8, "near-ties": 8}[kind]
-    n_classes = {"many-models": 10, "many-classes": 1000, "imbalanced": 2, "near-ties": 4}[kind]
+    n_models = {"many-models": 100, "many-classes": 10, "imbalanced": 8, "near-ties": 8, "shared-failure": 10}[kind]
+    n_classes = {"many-models": 10, "many-classes": 1000, "imbalanced": 2, "near-ties": 4, "shared-failure": 5}[kind]
     assert col.predictions.shape == (2000, n_models)
     assert col.n_classes == n_classes
     assert col.predictions.min() >= 0 and col.predictions.max() < n_classes
@@ -140,3 +140,116 @@ def test_cli_output_that_is_a_file_is_an_error(tmp_path, capsys):
     target.write_text("x")
     assert main(["synth", "--kind", "near-ties", "--items", "100", "--out", str(target)]) == 1
     assert "not a directory" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ shared-failure
+@pytest.fixture(scope="module")
+def shared():
+    return generate(spec_for("shared-failure"), seed=0)
+
+
+def test_shared_failure_shapes_and_slice(shared):
+    spec = spec_for("shared-failure")
+    assert (spec.n_models, spec.n_classes, spec.n_items) == (10, 5, 5000)
+    assert shared.predictions.shape == (5000, 10) and shared.labels.shape == (5000,)
+    assert shared.predictions.dtype == np.int64 and 0 <= shared.predictions.min() and shared.predictions.max() < 5
+    assert shared.failure_slice.shape == (5000,) and shared.failure_slice.dtype == bool
+    assert shared.failure_slice.sum() == 1250 == shared.info["slice_items"]
+
+
+def test_shared_failure_same_seed_same_collection_other_seed_other_collection():
+    spec = spec_for("shared-failure", n_items=800)
+    a, b, c = generate(spec, seed=5), generate(spec, seed=5), generate(spec, seed=6)
+    np.testing.assert_array_equal(a.predictions, b.predictions)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.failure_slice, b.failure_slice)
+    assert a.info == b.info
+    assert not np.array_equal(a.predictions, c.predictions)
+    assert not np.array_equal(a.failure_slice, c.failure_slice)
+
+
+def test_shared_failure_majority_is_wrong_on_the_slice_and_right_off_it(shared):
+    on = shared.failure_slice
+    vote = majority_vote(shared.predictions, 5)
+    wrong = vote != shared.labels
+    assert wrong[on].mean() >= 0.85
+    assert wrong[~on].mean() <= 0.08
+    assert 0.15 <= wrong.mean() <= 0.35
+    assert shared.info["majority_wrong_share"] == pytest.approx(wrong.mean(), abs=1e-5)
+    # the failing bloc errs together: on the slice most of its members predict the majority's wrong class
+    bloc = list(shared.info["failing_models"])
+    assert len(bloc) > 10 / 2
+    rows = on & wrong
+    same = (shared.predictions[rows][:, bloc] == vote[rows, None]).mean()
+    assert same >= 0.85
+
+
+def test_shared_failure_true_best_is_a_minority_voter_on_the_slice(shared):
+    spec = spec_for("shared-failure")
+    accuracy = (shared.predictions == shared.labels[:, None]).mean(axis=0)
+    best = int(np.argmax(accuracy))
+    assert best == shared.info["best_model"] == 3 and best not in shared.info["failing_models"]
+    assert accuracy[best] == pytest.approx(0.80, abs=0.005)
+    vote = majority_vote(shared.predictions, 5)
+    rows = shared.failure_slice & (vote != shared.labels)
+    right = shared.predictions[rows, best] == shared.labels[rows]
+    assert right.mean() >= 0.6                                       # right where the majority is wrong ...
+    assert np.all(shared.predictions[rows, best][right] != vote[rows][right])   # ... so it votes against it
+    assert accuracy[best] - (1 - (vote != shared.labels).mean()) >= 0.04    # and beats the consensus
+    # off the slice the failing bloc looks better than the true best: agreement favours the bloc
+    off = ~shared.failure_slice
+    off_accuracy = (shared.predictions[off] == shared.labels[off, None]).mean(axis=0)
+    assert off_accuracy[list(spec.failing_models)].min() > off_accuracy[best]
+    # the top two overall are a few points apart
+    top = np.sort(accuracy)[::-1]
+    assert 0.01 <= top[0] - top[1] <= 0.05
+
+
+def test_shared_failure_recall_is_exact_on_and_off_the_slice(shared):
+    spec = spec_for("shared-failure")
+    for c in range(5):
+        for region, recall in ((shared.failure_slice, spec.slice_recall), (~shared.failure_slice, spec.recall[:, c])):
+            rows = region & (shared.labels == c)
+            got = (shared.predictions[rows] == c).mean(axis=0)
+            np.testing.assert_allclose(got, recall, atol=1.0 / rows.sum())
+
+
+def test_shared_failure_probabilities_and_written_files(tmp_path):
+    col = generate(spec_for("shared-failure", n_items=300), seed=1, probabilities=True)
+    assert np.array_equal(col.probabilities.argmax(axis=2), col.predictions)
+    write_collection(col, tmp_path, fmt="npy")
+    loaded = load_collection(tmp_path)
+    np.testing.assert_array_equal(loaded.predictions, col.predictions)
+    info = json.loads((tmp_path / "synth.json").read_text())
+    assert info["kind"] == "shared-failure" and info["failing_models"] == [0, 1, 2, 4, 6, 8]
+
+
+def test_other_kinds_have_no_failure_slice():
+    for kind in KINDS:
+        if kind == "shared-failure":
+            continue
+        col = generate(spec_for(kind, n_items=200), seed=0)
+        assert col.failure_slice is None and "failure_share" not in col.info
+
+
+def test_majority_vote_breaks_ties_to_the_lowest_class():
+    preds = np.array([[2, 1, 2, 1], [0, 3, 3, 0], [4, 4, 4, 1]])
+    np.testing.assert_array_equal(majority_vote(preds, 5), [1, 0, 4])
+
+
+@pytest.mark.parametrize("change, message", [({"failure_share": 1.0}, "failure_share"),
+                                             ({"failing_models": (0, 12)}, "failing_models"),
+                                             ({"slice_recall": np.full(3, 0.5)}, "slice_recall"),
+                                             ({"bloc_agreement": 1.5}, "bloc_agreement")])
+def test_shared_failure_bad_spec_values_are_named(change, message):
+    import dataclasses
+    spec = dataclasses.replace(spec_for("shared-failure", n_items=100), **change)
+    with pytest.raises(ValueError, match=message):
+        generate(spec)
+
+
+def test_cli_writes_a_shared_failure_collection(tmp_path, capsys):
+    assert main(["synth", "--kind", "shared-failure", "--items", "600", "--out", str(tmp_path / "s")]) == 0
+    col = load_collection(tmp_path / "s")
+    assert col.predictions.shape == (600, 10) and col.n_classes == 5
+    assert "shared-failure" in capsys.readouterr().out
