@@ -48,12 +48,18 @@ from modelpicker_core.harness import BenchConfig, run_benchmark  # noqa: E402
 from modelpicker_core.loaders import load_collection  # noqa: E402
 from modelpicker_core.plots import plot_identification  # noqa: E402
 from modelpicker_core.synth import KINDS, generate, spec_for, write_collection  # noqa: E402
+from benchmarks import shift_collections  # noqa: E402
 
-STRATEGIES = ("consensus", "model_selector", "modelpicker", "random", "disagreement", "vote_entropy")
+STRATEGIES = ("certified", "consensus", "model_selector", "modelpicker", "random", "disagreement", "vote_entropy")
 #: largest budget per collection (labels); the curve is read at every label up to it
 #: budgets at which the second table reads the identification probability
 READ_AT = (20, 50, 80)
-MAX_LABELS = {"emocontext": 150, "many-models": 200, "many-classes": 400, "imbalanced": 200, "near-ties": 300}
+MAX_LABELS = {"emocontext": 150, "many-models": 200, "many-classes": 400, "imbalanced": 200, "near-ties": 300,
+              "shared-failure": 200}
+#: real shifted collections (benchmarks/shift_collections.py), built into --collections-dir when missing
+SHIFTED = ("shift-digits-rotate", "shift-digits-occlude", "shift-tabular-subpop", "shift-tabular-prior",
+           "shift-cancer-recalibrated")
+MAX_LABELS.update({name: 200 for name in SHIFTED})
 
 
 def add_realisation_arguments(ap: argparse.ArgumentParser) -> None:
@@ -67,6 +73,8 @@ def add_realisation_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--emocontext", default="/work/shared/data/emocontext")
     ap.add_argument("--data-dir", default=str(ROOT / ".cache" / "synth"))
+    ap.add_argument("--collections-dir", default=str(ROOT / ".cache" / "collections"),
+                    help="where the real shifted collections are built (benchmarks/shift_collections.py)")
 
 
 def json_object(text: str) -> dict:
@@ -80,13 +88,19 @@ def json_object(text: str) -> dict:
     return value
 
 
-def collection_dirs(args) -> dict[str, Path]:
+def collection_dirs(args, wanted: list[str] | None = None) -> dict[str, Path]:
+    """Directory of every collection; synthetic and shifted ones of ``wanted`` are built when missing."""
     dirs = {"emocontext": Path(args.emocontext)}
     for kind in KINDS:
         target = Path(args.data_dir) / kind
-        if not (target / "synth.json").is_file():
+        if (wanted is None or kind in wanted) and not (target / "synth.json").is_file():
             write_collection(generate(spec_for(kind), seed=args.data_seed), target)
         dirs[kind] = target
+    for name in SHIFTED:
+        target = Path(args.collections_dir) / name
+        if (wanted is None or name in wanted) and not (target / "summary.json").is_file():
+            shift_collections.write(name, Path(args.collections_dir), seed=args.data_seed)
+        dirs[name] = target
     return dirs
 
 
@@ -158,7 +172,7 @@ def write_table(results: dict, out: Path, args) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--collections", default="emocontext," + ",".join(KINDS))
+    ap.add_argument("--collections", default="emocontext," + ",".join(KINDS) + "," + ",".join(SHIFTED))
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--realizations", type=int, default=200)
     add_realisation_arguments(ap)
@@ -177,7 +191,7 @@ def main(argv=None) -> int:
         ap.error(f"unknown collection(s) {', '.join(unknown)}; choose from {', '.join(MAX_LABELS)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    dirs = collection_dirs(args)
+    dirs = collection_dirs(args, wanted)
     results: dict[str, dict] = {}
     for name in wanted:
         results[name] = {}
