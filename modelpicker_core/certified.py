@@ -40,6 +40,8 @@ from .sampling import sampling_distribution
 
 #: probability of a label no candidate predicts under the uninformed guess of the trust test
 UNINFORMED_OTHER = 0.05
+#: with ``split``, a belief's guided item is skipped below this share (saves its scoring)
+SPLIT_MIN_SHARE = 0.02
 
 
 class Certified(Strategy):
@@ -54,8 +56,31 @@ class Certified(Strategy):
     delta : error probability of the certified bound.
     epsilon : gap the sampling aims to certify (the leader's rivals are the
         models it is not yet certified within ``epsilon`` of).
-    exploration, guided : shares of the uniform and guided parts of the draw.
+    exploration : share of the uniform part of the draw (every open item keeps
+        at least ``exploration / n_open``: the certificate's worst-case weight).
+    guided : share of the guided part (the most informative item of the belief
+        in charge) while the guide is fully trusted.
+    guided_untrusted : that share when the guide has lost all trust (the share
+        moves linearly with :attr:`trust` in between); None = ``guided``.
     trust_prior : prior log odds of trusting the guide.
+    trust_outlier : share of the uninformed guess mixed into the guide's label
+        prediction in the trust test, so one confidently wrong prediction (a
+        noisy label) costs at most ``log(1 / trust_outlier)``.
+    trust_sharpness : the mixture weight is ``sigmoid(trust_sharpness * log odds)``.
+    floor : added to each residual variance of the residual part (large: every
+        disagreement of the leader with a rival counts alike, what the exact
+        part of the bound needs; small: follow the guide's uncertainty).
+    residual : ``"spread"`` or ``"gain"``, what the residual part of the draw
+        follows (see :func:`~modelpicker_core.sampling.sampling_distribution`).
+    power : exponent of the ``"gain"`` residual.
+    leader : whose bounds the residual part raises: ``"gap"`` (the model of smallest
+        certified gap, the one the stop would name now) or ``"pick"`` (the model of
+        highest P(best), the one the stop should name).
+    split : the guided share goes to the guide's most informative item with
+        weight :attr:`trust` and to the robust belief's with weight ``1 - trust``
+        (False: all of it to the belief in charge, the guide when ``trust >= 0.5``).
+    max_rivals : the residual part follows the leader against at most this many
+        rivals (the most probable best ones), which bounds its cost.
     """
 
     name = "certified"
@@ -63,28 +88,55 @@ class Certified(Strategy):
 
     def __init__(self, n_models: int, n_classes: int, random_state: int | None = None,
                  guide: str = "consensus", robust: str = "model_selector", delta: float = 0.05,
-                 epsilon: float = 0.01, exploration: float = 0.2, guided: float = 0.4,
-                 trust_prior: float = 0.0):
+                 epsilon: float = 0.01, exploration: float = 0.1, guided: float = 0.7,
+                 guided_untrusted: float | None = None, trust_prior: float = 1.0, trust_outlier: float = 0.2,
+                 trust_sharpness: float = 1.0,
+                 floor: float = 0.1, residual: str = "spread", power: float = 2.0, split: bool = False,
+                 leader: str = "gap", max_rivals: int = 16):
         self.guide = str(guide)
         self.robust = str(robust)
         self.delta = float(delta)
         self.epsilon = float(epsilon)
         self.exploration = float(exploration)
         self.guided = float(guided)
+        self.guided_untrusted = self.guided if guided_untrusted is None else float(guided_untrusted)
         self.trust_prior = float(trust_prior)
+        self.trust_sharpness = float(trust_sharpness)
+        self.trust_outlier = float(trust_outlier)
+        if not 0.0 <= self.trust_outlier < 1.0:
+            raise ValueError(f"trust_outlier must be in [0, 1), got {trust_outlier}")
+        self.max_rivals = int(max_rivals)
+        self.split = bool(split)
+        self.floor = float(floor)
+        self.residual = str(residual)
+        self.leader = str(leader)
+        if self.leader not in ("gap", "pick"):
+            raise ValueError(f"leader must be 'gap' or 'pick', got {leader!r}")
+        self.power = float(power)
+        if self.residual not in ("spread", "gain"):
+            raise ValueError(f"residual must be 'spread' or 'gain', got {residual!r}")
+        if not self.floor > 0:
+            raise ValueError(f"floor must be > 0, got {floor}")
+        if self.max_rivals < 1:
+            raise ValueError(f"max_rivals must be >= 1, got {max_rivals}")
         if not 0.0 < self.delta < 1.0:
             raise ValueError(f"delta must be in (0, 1), got {delta}")
         if not 0.0 <= self.epsilon < 1.0:
             raise ValueError(f"epsilon must be in [0, 1), got {epsilon}")
-        if not 0.0 < self.exploration <= 1.0 or not 0.0 <= self.guided <= 1.0 - self.exploration:
-            raise ValueError("need 0 < exploration <= 1 and 0 <= guided <= 1 - exploration")
+        for share in (self.guided, self.guided_untrusted):
+            if not 0.0 < self.exploration <= 1.0 or not 0.0 <= share <= 1.0 - self.exploration:
+                raise ValueError("need 0 < exploration <= 1 and 0 <= guided, guided_untrusted <= 1 - exploration")
         registry.get(self.guide), registry.get(self.robust)
         super().__init__(n_models, n_classes, random_state)
 
     def get_params(self) -> dict[str, Any]:
         return {**super().get_params(), "guide": self.guide, "robust": self.robust, "delta": self.delta,
                 "epsilon": self.epsilon, "exploration": self.exploration, "guided": self.guided,
-                "trust_prior": self.trust_prior}
+                "guided_untrusted": self.guided_untrusted, "trust_prior": self.trust_prior,
+                "trust_outlier": self.trust_outlier,
+                "trust_sharpness": self.trust_sharpness, "floor": self.floor, "residual": self.residual,
+                "power": self.power, "leader": self.leader, "split": self.split,
+                "max_rivals": self.max_rivals}
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -99,6 +151,7 @@ class Certified(Strategy):
         self.trust_log_odds_ = self.trust_prior
         self.pending_: tuple[int, Draw] | None = None
         self.labelled_: list[list[int]] = []
+        self._guess_cache: tuple[int, np.ndarray] | None = None
 
     def set_pool(self, predictions: Any, probabilities: Any = None) -> None:
         preds = as_prediction_matrix(predictions, self.n_models)
@@ -112,6 +165,7 @@ class Certified(Strategy):
         self.guide_.set_pool(self.pool_, probabilities)
         self.robust_.set_pool(self.pool_, probabilities)
         self.certificate_ = GapCertificate(self.pool_, self.delta)
+        self._guess_cache = None
         self._contested = ~all_agree(self.pool_)
 
     def _require_pool(self) -> None:
@@ -122,7 +176,7 @@ class Certified(Strategy):
     @property
     def trust(self) -> float:
         """Weight of the guide's belief in [0, 1]."""
-        return float(1.0 / (1.0 + np.exp(-np.clip(self.trust_log_odds_, -50, 50))))
+        return float(1.0 / (1.0 + np.exp(-np.clip(self.trust_sharpness * self.trust_log_odds_, -50, 50))))
 
     def p_best(self) -> np.ndarray:
         w = self.trust
@@ -154,22 +208,52 @@ class Certified(Strategy):
             allowed = np.zeros_like(unlabelled)
             allowed[candidate_indices(candidates, self.pool_.shape[0])] = True
             unlabelled &= allowed
-        guess = self.guide_.correct_probability()
+        guess = self._guess()
         gap = self.certificate_.gap()
-        leader = int(np.argmin(gap - 1e-9 * self.p_top()))
+        p_top = self.p_top()
+        if self.leader == "pick":
+            leader = int(np.argmax(p_top + 1e-9 * self.p_best() - 1e-12 * gap))
+        else:
+            leader = int(np.argmin(gap - 1e-9 * p_top))
         lower = self.certificate_.lower[leader]
         rivals = np.flatnonzero((lower < -self.epsilon * self.pool_.shape[0]) & (np.arange(self.n_models) != leader))
+        if rivals.size > self.max_rivals:   # the most probable best first, then the least certified
+            rivals = rivals[np.lexsort((lower[rivals], -(p_top + 1e-6 * self.p_best())[rivals]))[:self.max_rivals]]
+        share = self.guided_share
         guided_item = None
-        if self.guided > 0 and (unlabelled & self._contested).any():
-            guided_item = self._most_informative(unlabelled & self._contested)
+        allowed = unlabelled & self._contested
+        if share > 0 and allowed.any():
+            if self.split:
+                w = self.trust
+                guided_item = [(self._most_informative(allowed, chooser), part * share)
+                               for chooser, part in ((self.guide_, w), (self.robust_, 1.0 - w))
+                               if part * share >= SPLIT_MIN_SHARE]
+            else:
+                guided_item = self._most_informative(allowed)
         return sampling_distribution(self.pool_, unlabelled, guess, leader, rivals, guided_item,
-                                     self.exploration, self.guided)
+                                     self.exploration, share, self.floor, self.residual, self.power)
 
-    def _most_informative(self, allowed: np.ndarray) -> int:
-        """The item the belief in charge (guide when trusted, else robust) would label next."""
-        chooser = self.guide_ if self.trust >= 0.5 else self.robust_
+    @property
+    def guided_share(self) -> float:
+        """Share of the guided part now: ``guided`` at full trust, ``guided_untrusted`` at none."""
+        w = self.trust
+        return w * self.guided + (1.0 - w) * self.guided_untrusted
+
+    def _guess(self) -> np.ndarray:
+        """The guide's ``correct_probability()``, computed once per label count."""
+        if self._guess_cache is None or self._guess_cache[0] != self.n_labels_:
+            self._guess_cache = (int(self.n_labels_), self.guide_.correct_probability())
+        return self._guess_cache[1]
+
+    def _most_informative(self, allowed: np.ndarray, chooser: Any = None) -> int:
+        """The item ``chooser`` (default: the belief in charge, guide when trusted, else robust) would label next."""
+        if chooser is None:
+            chooser = self.guide_ if self.trust >= 0.5 else self.robust_
         idx = np.flatnonzero(allowed)
-        scores = np.asarray(chooser.score(self.pool_[idx]), dtype=float)
+        if hasattr(chooser, "pattern_scores"):   # scores per pattern: the whole pool is one lookup, a subset a hash each
+            scores = np.asarray(chooser.score(self.pool_), dtype=float)[idx]
+        else:
+            scores = np.asarray(chooser.score(self.pool_[idx]), dtype=float)
         return int(idx[int(np.argmax(scores))])
 
     def draw(self, candidates: Any = None) -> int | None:
@@ -179,7 +263,7 @@ class Certified(Strategy):
             self.pending_ = None
             return None
         item = int(np.random.default_rng([self.draw_seed_, int(self.n_labels_)]).choice(q.size, p=q))
-        guess = self.guide_.correct_probability()
+        guess = self._guess()
         unlabelled = self.certificate_.unlabelled
         live = q > 0
         self.pending_ = (item, Draw(q=float(q[item]), q_min=float(q[live & self._contested].min()),
@@ -207,6 +291,10 @@ class Certified(Strategy):
     def observe(self, prediction_row: Any, label: int, query_probability: float = 1.0,
                 item: int | None = None) -> None:
         self._require_pool()
+        self._check_row(prediction_row)
+        self._check_label(label)
+        if not 0.0 < float(query_probability) <= 1.0:
+            raise ValueError(f"query_probability must be in (0, 1], got {query_probability}")
         if item is None:
             raise ValueError("the certified strategy needs the pool row (item) of every label")
         super().observe(prediction_row, label, query_probability, item)
@@ -216,8 +304,10 @@ class Certified(Strategy):
         if not np.array_equal(self.pool_[item], row):
             raise ValueError(f"prediction row does not match pool item {item}")
         if self._contested[item]:
-            informed = self.guide_.label_probability(item, label)
-            self.trust_log_odds_ += float(np.log(max(informed, 1e-12)) - np.log(_uninformed(row, label, self.n_classes)))
+            uninformed = _uninformed(row, label, self.n_classes)
+            informed = (1.0 - self.trust_outlier) * self.guide_.label_probability(item, label) \
+                + self.trust_outlier * uninformed
+            self.trust_log_odds_ += float(np.log(max(informed, 1e-12)) - np.log(uninformed))
         draw = self.pending_[1] if self.pending_ is not None and self.pending_[0] == item else None
         self.certificate_.observe(item, label, draw)
         self.guide_.observe(row, label, q, item=item)

@@ -10,8 +10,9 @@ accuracy gap):
 * ``exploration``: uniform over the open items, so every item that can move
   a gap has a probability of at least ``exploration / n_open`` (the bound's
   worst-case weight);
-* ``guided``: the guide strategy's most informative item (fast
-  identification when the guide's belief is right);
+* ``guided``: the most informative item of the guide belief, and of the
+  robust one, each with its own share (fast identification when the belief
+  is right);
 * the rest: proportional to the residual spread a label would remove from the
   pairs the stop waits for (the leader against each rival it is not yet
   certified against), ``sqrt(v_a + v_b - (v_a - v_b)^2 + floor)`` summed over
@@ -46,9 +47,27 @@ def residual_spread(predictions: np.ndarray, guess: np.ndarray, leader: int, riv
     return np.sum(np.sqrt(var + floor) * differ, axis=1)
 
 
+def exact_gain(predictions: np.ndarray, guess: np.ndarray, leader: int, rivals: np.ndarray,
+               power: float = 2.0) -> np.ndarray:
+    """``(n_items,)`` expected rise of the exact bounds ``S - m`` of the leader against ``rivals``.
+
+    Labelling an item where the leader and a rival disagree raises that pair's
+    exact bound by ``1 + x`` (2 when the leader is right and the rival wrong, 1
+    when both are wrong, 0 when only the rival is right); its expectation under
+    the guess is ``1 + v_leader - v_rival``, raised to ``power`` to favour the
+    likeliest gains, and summed over the rivals.
+    """
+    if rivals.size == 0:
+        return np.zeros(predictions.shape[0])
+    differ = predictions[:, rivals] != predictions[:, leader][:, None]
+    gain = np.clip(1.0 + guess[:, leader][:, None] - guess[:, rivals], 0.0, 2.0) ** power
+    return np.sum(gain * differ, axis=1)
+
+
 def sampling_distribution(predictions: np.ndarray, unlabelled: np.ndarray, guess: np.ndarray, leader: int,
-                          rivals: np.ndarray, guided_item: int | None, exploration: float = 0.2,
-                          guided: float = 0.4, floor: float = 0.1) -> np.ndarray:
+                          rivals: np.ndarray, guided_item, exploration: float = 0.2,
+                          guided: float = 0.4, floor: float = 0.1, residual: str = "spread",
+                          power: float = 2.0) -> np.ndarray:
     """``(n_items,)`` the distribution the next label is drawn from; 0 on labelled and unanimous items.
 
     Parameters
@@ -58,9 +77,14 @@ def sampling_distribution(predictions: np.ndarray, unlabelled: np.ndarray, guess
     guess : ``(n_items, n_models)`` belief's probability that each model is right.
     leader : the model the stop would name now.
     rivals : models the leader is not yet certified against.
-    guided_item : the guide's most informative item, or None.
+    guided_item : the guide's most informative item, or None; or a sequence of
+        ``(item, share)`` pairs (then ``guided`` is ignored and the shares,
+        summing to at most ``1 - exploration``, are used).
     exploration, guided : shares of the uniform and guided parts (the rest is the residual part).
     floor : added to each residual variance.
+    residual : what the residual part follows: ``"spread"`` (:func:`residual_spread`,
+        the variance of the estimate) or ``"gain"`` (:func:`exact_gain`, the rise of the exact bound).
+    power : the exponent of :func:`exact_gain`.
 
     Returns all zeros when no item is open (nothing left can change a gap).
     """
@@ -73,11 +97,26 @@ def sampling_distribution(predictions: np.ndarray, unlabelled: np.ndarray, guess
         return q
     q[live] = exploration / n_open
     rest = 1.0 - exploration
-    if guided_item is not None and live[guided_item] and guided > 0:
-        q[guided_item] += guided
-        rest -= guided
+    if guided_item is None:
+        parts = []
+    elif np.ndim(guided_item) == 0:
+        parts = [(int(guided_item), float(guided))]
+    else:
+        parts = [(int(i), float(w)) for i, w in guided_item]
+        if sum(w for _, w in parts) > 1.0 - exploration + 1e-12 or any(w < 0 for _, w in parts):
+            raise ValueError("guided shares must be >= 0 and sum to at most 1 - exploration")
+    for item, share in parts:
+        if live[item] and share > 0:
+            q[item] += share
+            rest -= share
     spread = np.zeros_like(q)
-    spread[live] = residual_spread(predictions[live], guess[live], leader, rivals, floor)
+    if residual == "gain":
+        spread[live] = exact_gain(predictions[live], guess[live], leader, rivals, power)
+    elif residual == "spread":
+        spread[live] = residual_spread(predictions[live], guess[live], leader, rivals, floor)
+    else:
+        raise ValueError(f"residual must be 'spread' or 'gain', got {residual!r}")
+    rest = max(rest, 0.0)
     if spread.sum() > 0:
         q += rest * spread / spread.sum()
     else:

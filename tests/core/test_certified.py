@@ -1,0 +1,137 @@
+"""The certified strategy: seeded draws, replayable JSON state, a positive draw on every open item, learned trust."""
+import json
+
+import numpy as np
+import pytest
+
+from modelpicker_core import from_state, make
+from modelpicker_core.sampling import exact_gain, open_items, sampling_distribution
+
+N_MODELS, N_CLASSES = 6, 3
+
+
+def _pool(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, N_CLASSES, n)
+    right = rng.random((n, N_MODELS)) < np.linspace(0.55, 0.85, N_MODELS)
+    preds = np.where(right, truth[:, None], (truth[:, None] + rng.integers(1, N_CLASSES, (n, N_MODELS))) % N_CLASSES)
+    preds[:10] = truth[:10, None]          # unanimous items: nothing to learn there
+    return preds, truth
+
+
+def _run(s, preds, truth, steps):
+    unlabelled = np.ones(len(truth), dtype=bool)
+    items = []
+    for _ in range(steps):
+        i = s.select(preds, candidates=unlabelled)
+        s.observe(preds[i], int(truth[i]), item=i)
+        unlabelled[i] = False
+        items.append(int(i))
+    return items, unlabelled
+
+
+@pytest.mark.parametrize("params", [{}, {"split": True, "residual": "gain", "leader": "pick"}])
+def test_draws_are_a_function_of_the_seed_and_the_labels(params):
+    preds, truth = _pool()
+    runs = []
+    for _ in range(2):
+        s = make("certified", N_MODELS, N_CLASSES, random_state=3, **params)
+        s.set_pool(preds)
+        runs.append(_run(s, preds, truth, 12)[0])
+        assert s.draw() == s.draw()        # drawing again without a label draws the same item
+    assert runs[0] == runs[1]
+    other = make("certified", N_MODELS, N_CLASSES, random_state=4, **params)
+    other.set_pool(preds)
+    assert _run(other, preds, truth, 12)[0] != runs[0]
+
+
+def test_json_round_trip_replays_the_draws_and_the_certificate():
+    preds, truth = _pool()
+    s = make("certified", N_MODELS, N_CLASSES, random_state=7)
+    s.set_pool(preds)
+    _, unlabelled = _run(s, preds, truth, 15)
+    restored = from_state(json.loads(json.dumps(s.get_state())))
+    assert restored.trust_log_odds_ == pytest.approx(s.trust_log_odds_)
+    np.testing.assert_array_equal(restored.certificate_.lower, s.certificate_.lower)
+    np.testing.assert_allclose(restored.p_top(), s.p_top())
+    np.testing.assert_allclose(restored.sampling_distribution(unlabelled), s.sampling_distribution(unlabelled))
+    assert restored.select(preds, candidates=unlabelled) == s.select(preds, candidates=unlabelled)
+    assert restored.best() == s.best()
+
+
+def test_a_label_the_strategy_did_not_draw_is_exact_knowledge_only():
+    preds, truth = _pool()
+    s = make("certified", N_MODELS, N_CLASSES, random_state=1)
+    s.set_pool(preds)
+    drawn = s.draw()
+    other = next(i for i in range(10, len(truth)) if i != drawn)
+    s.observe(preds[other], int(truth[other]), item=other)
+    assert s.certificate_.sampled == 0 and s.labelled_[-1] == [other, int(truth[other]), 0]
+    restored = from_state(json.loads(json.dumps(s.get_state())))
+    np.testing.assert_array_equal(restored.certificate_.lower, s.certificate_.lower)
+
+
+@pytest.mark.parametrize("params", [{}, {"exploration": 0.02, "guided": 0.9}, {"residual": "gain", "power": 4.0},
+                                    {"split": True}])
+def test_every_open_item_keeps_a_positive_probability(params):
+    preds, truth = _pool()
+    s = make("certified", N_MODELS, N_CLASSES, random_state=2, **params)
+    s.set_pool(preds)
+    unlabelled = np.ones(len(truth), dtype=bool)
+    for _ in range(25):
+        q = s.sampling_distribution(unlabelled)
+        live = open_items(preds, unlabelled)
+        assert q.sum() == pytest.approx(1.0)
+        assert np.all(q[live] >= s.exploration / live.sum() - 1e-12)
+        assert np.all(q[~live] == 0.0)
+        i = s.select(preds, candidates=unlabelled)
+        assert live[i]
+        s.observe(preds[i], int(truth[i]), item=i)
+        unlabelled[i] = False
+
+
+def test_sampling_distribution_shares_and_gain():
+    preds = np.array([[0, 0, 0], [0, 1, 1], [1, 0, 2], [2, 2, 1]])
+    unlabelled = np.array([True, True, True, False])
+    guess = np.full(preds.shape, 0.5)
+    q = sampling_distribution(preds, unlabelled, guess, 0, np.array([1, 2]), [(2, 0.5)], exploration=0.2)
+    assert q[0] == 0 and q[3] == 0 and q.sum() == pytest.approx(1.0)
+    assert q[2] > q[1] > 0
+    with pytest.raises(ValueError):
+        sampling_distribution(preds, unlabelled, guess, 0, np.array([1]), [(1, 0.9)], exploration=0.2)
+    sure = guess.copy()
+    sure[:, 0] = [1, 1, 0, 0]              # the leader is believed right on item 1, wrong on item 2
+    gain = exact_gain(preds, sure, 0, np.array([1, 2]), power=1.0)
+    np.testing.assert_allclose(gain, [0.0, 2 * 1.5, 2 * 0.5, 0.5])  # item 3: only rival 2 differs
+
+
+def _label_against_the_guide(s, preds, steps, likeliest):
+    """Label drawn items with the class the guide finds likeliest (or least likely) among the predicted ones."""
+    unlabelled = np.ones(len(preds), dtype=bool)
+    for _ in range(steps):
+        i = s.select(preds, candidates=unlabelled)
+        classes = np.unique(preds[i])
+        p = np.array([s.guide_.label_probability(i, c) for c in classes])
+        label = int(classes[np.argmax(p) if likeliest else np.argmin(p)])
+        s.observe(preds[i], label, item=i)
+        unlabelled[i] = False
+
+
+@pytest.mark.parametrize("likeliest", [False, True])
+def test_trust_falls_when_the_guide_mispredicts_the_labels_and_rises_when_it_predicts_them(likeliest):
+    preds, _ = _pool(200, seed=5)
+    s = make("certified", N_MODELS, N_CLASSES, random_state=0)
+    s.set_pool(preds)
+    _label_against_the_guide(s, preds, 30, likeliest)
+    if likeliest:
+        assert s.trust_log_odds_ > s.trust_prior + 3 and s.trust > 0.95
+    else:
+        assert s.trust_log_odds_ < s.trust_prior - 3 and s.trust < 0.05
+
+
+def test_bad_parameters_are_rejected():
+    for params in ({"exploration": 0.0}, {"guided": 0.9, "exploration": 0.2}, {"guided_untrusted": 0.95},
+                   {"max_rivals": 0}, {"trust_outlier": 1.0}, {"residual": "other"}, {"leader": "x"},
+                   {"floor": 0.0}):
+        with pytest.raises(ValueError):
+            make("certified", N_MODELS, N_CLASSES, **params)
