@@ -1,0 +1,167 @@
+"""Certified stops and identification on every collection: the figures of docs/certified-stop.md.
+
+Usage (from the repository root)::
+
+    python benchmarks/certified_stops.py                              # every collection, seed 1
+    python benchmarks/certified_stops.py --collections emocontext,shared-failure --realizations 100
+    python benchmarks/certified_stops.py --table-only                 # rebuild the table from saved runs
+
+Per collection, two harness runs in the pool setting (pool ``--pool-size``):
+
+* ``certified`` (the backend's default strategy) with the backend's default
+  stopping rule in every realisation (``bench --stop``), once per epsilon of
+  ``--epsilons``; a realisation keeps labelling until every rule stopped or
+  ``--horizon`` labels; a stop is wrong when the named candidate is more than
+  epsilon below the best of that pool;
+* the anchors ``random``, ``model_selector`` and ``modelpicker`` (identification
+  only, ``--anchor-realizations``).
+
+Outputs in ``--out`` (default ``benchmarks/results/stops``): ``<collection>.json``
+(both runs; reused unless ``--force`` or the settings changed) and
+``certified_stops.md`` (the table).  Same arguments, same numbers.
+"""
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import run_all  # noqa: E402
+from modelpicker_core.harness import BenchConfig, run_benchmark  # noqa: E402
+from modelpicker_core.loaders import load_collection  # noqa: E402
+
+ANCHORS = ("random", "model_selector", "modelpicker")
+BUDGETS = (5, 10, 20, 30, 50, 80, 100, 150, 200)
+
+
+def settings_key(args) -> dict:
+    return {"realizations": args.realizations, "anchor_realizations": args.anchor_realizations,
+            "seed": args.seed, "data_seed": args.data_seed, "pool_size": args.pool_size,
+            "epsilons": args.epsilons, "delta": args.delta, "horizon": args.horizon, "budgets": list(BUDGETS)}
+
+
+def run_collection(name: str, data: Path, args) -> dict:
+    path = Path(args.out) / f"{name}.json"
+    key = settings_key(args)
+    if path.is_file() and not args.force:
+        saved = json.loads(path.read_text())
+        if saved.get("key") == key or args.table_only:
+            return saved
+    if args.table_only:
+        return {}
+    collection = load_collection(data)
+    size = min(args.pool_size, collection.n_items)
+    budgets = [b for b in BUDGETS if b <= size]
+    common = dict(setting="pool", budgets=budgets, size=size, seed=args.seed, workers=args.workers,
+                  progress=not args.no_progress)
+    start = time.perf_counter()
+    certified = run_benchmark(collection, BenchConfig(
+        strategies=["certified"], realizations=args.realizations, stop=True, epsilons=args.epsilons,
+        delta=args.delta, stop_horizon=args.horizon, **common))
+    anchors = run_benchmark(collection, BenchConfig(strategies=list(ANCHORS),
+                                                    realizations=args.anchor_realizations, **common))
+    result = {"key": key, "collection": name, "n_items": collection.n_items, "n_models": collection.n_models,
+              "n_classes": collection.n_classes, "pool_size": size,
+              "strategies": {**certified["strategies"], **anchors["strategies"]},
+              "wall_seconds": round(time.perf_counter() - start, 1)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def _se(p: float, n: int) -> float:
+    return math.sqrt(max(p * (1 - p), 1e-12) / n)
+
+
+def table(results: dict[str, dict], args) -> str:
+    eps = [f"{e:g}" for e in args.epsilons]
+    head = ["collection"]
+    for e in eps:
+        head += [f"eps {e}: stopped / runs", f"eps {e}: wrong (rate, worst gap)", f"eps {e}: labels median / p90"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    ident = ["| collection | labels | certified | " + " | ".join(ANCHORS) + " |",
+             "|" + " --- |" * (3 + len(ANCHORS))]
+    to09 = ["| collection | certified | " + " | ".join(ANCHORS) + " |", "|" + " --- |" * (2 + len(ANCHORS))]
+    for name, res in results.items():
+        if not res:
+            lines.append(f"| {name} |" + " not run |" * (len(head) - 1))
+            continue
+        strat = res["strategies"]
+        row = [name]
+        for e in eps:
+            st = strat["certified"]["stops_by_epsilon"][e]
+            worst = max(st["wrong_gaps"]) if st["wrong_gaps"] else 0.0
+            row += [f"{st['stopped']} / {st['runs']}", f"{st['wrong']} ({st['wrong_rate']:.3f}, {100 * worst:.1f} pts)",
+                    f"{st['labels_median']} / {st['labels_p90']}"]
+        lines.append("| " + " | ".join(row) + " |")
+        for j, budget in enumerate(strat["certified"]["budgets"]):
+            cells = []
+            for s in ("certified", *ANCHORS):
+                p = strat[s]["identification"][j]
+                n = res["key"]["realizations"] if s == "certified" else res["key"]["anchor_realizations"]
+                cells.append(f"{p:.3f} ± {_se(p, n):.3f}")
+            ident.append(f"| {name} | {budget} | " + " | ".join(cells) + " |")
+        cell = lambda s: ">" + str(strat[s]["budgets"][-1]) if strat[s]["labels_to_0.9"] is None \
+            else str(strat[s]["labels_to_0.9"])  # noqa: E731
+        to09.append(f"| {name} | " + " | ".join(cell(s) for s in ("certified", *ANCHORS)) + " |")
+    return ("Certified stops (delta {d}, pool {p}, seed {s}, horizon {h} labels; a stop is wrong when the named "
+            "candidate is more than epsilon below the pool's best):\n\n".format(
+                d=args.delta, p=args.pool_size, s=args.seed, h=args.horizon)
+            + "\n".join(lines)
+            + "\n\nIdentification (the pick is a true best) after a number of labels, mean ± one standard error:\n\n"
+            + "\n".join(ident)
+            + "\n\nLabels until identification stays at or above 0.9 (`>B`: not within the budgets read):\n\n"
+            + "\n".join(to09) + "\n")
+
+
+def epsilon_list(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--collections", default=",".join(run_all.MAX_LABELS))
+    ap.add_argument("--realizations", type=int, default=500, help="certified realisations (stops) per collection")
+    ap.add_argument("--anchor-realizations", type=int, default=200)
+    ap.add_argument("--epsilons", type=epsilon_list, default=[0.01, 0.0])
+    ap.add_argument("--delta", type=float, default=0.05)
+    ap.add_argument("--horizon", type=int, default=400, help="labels per realisation at most, waiting for the stops")
+    run_all.add_realisation_arguments(ap)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "stops"))
+    ap.add_argument("--force", action="store_true")
+    ap.add_argument("--table-only", action="store_true")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    wanted = [c.strip() for c in args.collections.split(",") if c.strip()]
+    unknown = [c for c in wanted if c not in run_all.MAX_LABELS]
+    if unknown:
+        ap.error(f"unknown collection(s) {', '.join(unknown)}; choose from {', '.join(run_all.MAX_LABELS)}")
+    dirs = run_all.collection_dirs(args, wanted)
+    results = {}
+    for name in wanted:
+        results[name] = run_collection(name, dirs[name], args)
+        if results[name]:
+            cert = results[name]["strategies"]["certified"]["stops_by_epsilon"]
+            print(f"{name}: " + "; ".join(f"eps {e}: {v['wrong']}/{v['stopped']} wrong, median {v['labels_median']}"
+                                          for e, v in cert.items()) + f" ({results[name]['wall_seconds']} s)",
+                  flush=True)
+    text = table(results, args)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "certified_stops.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
