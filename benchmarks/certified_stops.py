@@ -54,12 +54,9 @@ def settings_key(args) -> dict:
 def run_collection(name: str, data: Path, args) -> dict:
     path = Path(args.out) / f"{name}.json"
     key = settings_key(args)
-    if path.is_file() and not args.force:
-        saved = json.loads(path.read_text())
-        if saved.get("key") == key or args.table_only:
-            return saved
-    if args.table_only:
-        return {}
+    saved = run_all.saved_run(path, key, args)
+    if saved is not None:
+        return saved
     collection = load_collection(data)
     size = min(args.pool_size, collection.n_items)
     budgets = [b for b in BUDGETS if b <= size]
@@ -115,9 +112,11 @@ def table(results: dict[str, dict], args) -> str:
         cell = lambda s: ">" + str(strat[s]["budgets"][-1]) if strat[s]["labels_to_0.9"] is None \
             else str(strat[s]["labels_to_0.9"])  # noqa: E731
         to09.append(f"| {name} | " + " | ".join(cell(s) for s in ("certified", *ANCHORS)) + " |")
-    return ("Certified stops (delta {d}, pool {p}, seed {s}, horizon {h} labels; a stop is wrong when the named "
-            "candidate is more than epsilon below the pool's best):\n\n".format(
-                d=args.delta, p=args.pool_size, s=args.seed, h=args.horizon)
+    key = next((r["key"] for r in results.values() if r), settings_key(args))   # the settings the runs used
+    return ("Certified stops (delta {d}, pool {p}, seed {s}, horizon {h} labels, {n} realisations, anchors {a}; "
+            "a stop is wrong when the named candidate is more than epsilon below the pool's best):\n\n".format(
+                d=key["delta"], p=key["pool_size"], s=key["seed"], h=key["horizon"], n=key["realizations"],
+                a=key["anchor_realizations"])
             + "\n".join(lines)
             + "\n\nIdentification (the pick is a true best) after a number of labels, mean ± one standard error:\n\n"
             + "\n".join(ident)

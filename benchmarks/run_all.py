@@ -104,16 +104,23 @@ def collection_dirs(args, wanted: list[str] | None = None) -> dict[str, Path]:
     return dirs
 
 
-def run_one(name: str, strategy: str, data: Path, args, raw: Path) -> dict:
-    path = raw / f"{name}__{strategy}.json"
-    budgets = list(range(1, (args.max_labels or MAX_LABELS[name]) + 1))
-    key = {"realizations": args.realizations, "seed": args.seed, "pool_size": args.pool_size, "budgets": budgets[-1]}
+def saved_run(path: Path, key: dict, args) -> dict | None:
+    """The run saved at ``path`` when its ``key`` matches (any saved run with ``--table-only``, ``{}`` when
+    none); None when it must be run (``--force`` or other settings)."""
     if path.is_file() and not args.force:
         saved = json.loads(path.read_text())
         if saved.get("key") == key or args.table_only:
             return saved
-    if args.table_only:
-        return {}
+    return {} if args.table_only else None
+
+
+def run_one(name: str, strategy: str, data: Path, args, raw: Path) -> dict:
+    path = raw / f"{name}__{strategy}.json"
+    budgets = list(range(1, (args.max_labels or MAX_LABELS[name]) + 1))
+    key = {"realizations": args.realizations, "seed": args.seed, "pool_size": args.pool_size, "budgets": budgets[-1]}
+    saved = saved_run(path, key, args)
+    if saved is not None:
+        return saved
     collection = load_collection(data)
     config = BenchConfig(setting="pool", strategies=[strategy], budgets=budgets, realizations=args.realizations,
                          size=min(args.pool_size, collection.n_items), seed=args.seed, workers=args.workers,

@@ -116,14 +116,8 @@ class StoppingRule:
         sure = float(min(p[model], 1.0))
         earlier = np.asarray(previous, dtype=float).ravel()[::-1][: self.patience - 1]
         held = earlier.size == self.patience - 1 and bool(np.all(earlier >= self.confidence))
-        if labels >= self.min_labels and sure >= self.confidence and held:
-            reason = "confident"
-        elif self.budget is not None and labels >= self.budget:
-            reason = "budget"
-        elif unlabelled is not None and int(unlabelled) <= 0:
-            reason = "exhausted"
-        else:
-            reason = "continue"
+        met = labels >= self.min_labels and sure >= self.confidence and held
+        reason = _reason(met, "confident", labels, self.budget, unlabelled)
         return Decision(reason != "continue", model, sure, reason, labels)
 
     def decide_for(self, strategy: Any, unlabelled: int | None = None, previous: Any = ()) -> Decision:
@@ -172,14 +166,8 @@ class CertifiedStop:
             raise ValueError(f"gap and p_best must be non-empty (n_models,) arrays, got {gap.shape} and {p.shape}")
         labels = _check_count(labels, "labels", 0)
         model = int(np.lexsort((-p, gap))[0])
-        if labels >= self.min_labels and gap[model] <= self.epsilon + 1e-12:
-            reason = "certified"
-        elif self.budget is not None and labels >= self.budget:
-            reason = "budget"
-        elif unlabelled is not None and int(unlabelled) <= 0:
-            reason = "exhausted"
-        else:
-            reason = "continue"
+        met = labels >= self.min_labels and gap[model] <= self.epsilon + 1e-12
+        reason = _reason(met, "certified", labels, self.budget, unlabelled)
         return Decision(reason != "continue", model, float(min(p[model], 1.0)), reason, labels, float(gap[model]))
 
     def decide_for(self, strategy: Any, unlabelled: int | None = None, previous: Any = (), gap: Any = None) -> Decision:
@@ -196,6 +184,17 @@ class CertifiedStop:
     def get_params(self) -> dict[str, Any]:
         return {"rule": self.name, "epsilon": self.epsilon, "delta": self.delta, "budget": self.budget,
                 "min_labels": self.min_labels}
+
+
+def _reason(met: bool, met_reason: str, labels: int, budget: int | None, unlabelled: int | None) -> str:
+    """``met_reason`` when the rule's own condition is met, else the budget, exhaustion or ``"continue"``."""
+    if met:
+        return met_reason
+    if budget is not None and labels >= budget:
+        return "budget"
+    if unlabelled is not None and int(unlabelled) <= 0:
+        return "exhausted"
+    return "continue"
 
 
 def _check_budget(budget: Any) -> int | None:

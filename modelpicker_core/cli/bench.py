@@ -40,27 +40,23 @@ def seed_int(text: str) -> int:
     return bounded_int(text, 0, "seed")
 
 
-def epsilon_list(text: str) -> list[float]:
-    out = []
-    for part in comma_list(text):
-        try:
-            value = float(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"epsilon {part!r} is not a number") from None
-        if not 0.0 <= value < 1.0:
-            raise argparse.ArgumentTypeError(f"epsilon must be in [0, 1), got {part}")
-        out.append(value)
-    return out
-
-
-def probability(text: str) -> float:
+def bounded_float(text: str, low: float, high: float, what: str = "value", include_low: bool = True) -> float:
+    """``text`` as a number in ``[low, high)`` (``(low, high)`` without ``include_low``); argparse's error names ``what``."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {text}")
+        raise argparse.ArgumentTypeError(f"{what} {text!r} is not a number") from None
+    if not (low <= value if include_low else low < value) or not value < high:
+        raise argparse.ArgumentTypeError(f"{what} must be in {'[' if include_low else '('}{low:g}, {high:g}), got {text}")
     return value
+
+
+def epsilon_list(text: str) -> list[float]:
+    return [bounded_float(part, 0.0, 1.0, "epsilon") for part in comma_list(text)]
+
+
+def probability(text: str) -> float:
+    return bounded_float(text, 0.0, 1.0, "probability", include_low=False)
 
 
 def strategy_params(text: str) -> dict:

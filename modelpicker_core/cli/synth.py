@@ -16,17 +16,11 @@ import json
 from pathlib import Path
 
 from ..synth import KINDS, generate, spec_for, write_collection
-from .bench import positive_int, seed_int
+from .bench import bounded_float, positive_int, seed_int
 
 
 def _correlation(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
+    return bounded_float(text, 0.0, 1.0, "rho")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
