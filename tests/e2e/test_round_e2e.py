@@ -25,7 +25,7 @@ period).  Checked on the way and at the end:
   its predictions.json;
 * a fresh batch imported after the decision starts round 2.
 
-Timings per refresh go to ``benchmarks/results/round_e2e.json``.
+Timings per refresh go to ``.cache/e2e-results/round_e2e.json`` (untracked).
 """
 from __future__ import annotations
 
@@ -53,8 +53,9 @@ MAX_LABELS = 40
 REFRESH_PERIOD_LIMIT = 90.0
 BACKEND_PORTS, REDIS_PORTS = (19400, 19500), (16400, 16500)
 ADMIN_TEXT = "Label each digit as shown.\nAsk the team lead when an image is unreadable."
+#: the run's figures, written under the untracked .cache/ (tests write no tracked file)
 RESULTS_PATH = Path(os.environ.get("MODELPICKER_ROUND_E2E_RESULTS",
-                                   REPO_ROOT / "benchmarks" / "results" / "round_e2e.json"))
+                                   REPO_ROOT / ".cache" / "e2e-results" / "round_e2e.json"))
 BEGIN = "=== ModelPicker ranking: begin"
 
 

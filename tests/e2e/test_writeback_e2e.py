@@ -25,8 +25,9 @@ from tests.support.labelstudio import LS_VERSION, REPO_ROOT
 P_BEST_STOP = 0.95
 MAX_LABELS = 40
 BACKEND_SEED = 0
+#: the run's figures, written under the untracked .cache/ (tests write no tracked file)
 RESULTS_PATH = Path(os.environ.get("MODELPICKER_E2E_WRITEBACK_RESULTS",
-                                   REPO_ROOT / "benchmarks" / "results" / "digits_e2e_writeback.json"))
+                                   REPO_ROOT / ".cache" / "e2e-results" / "digits_e2e_writeback.json"))
 
 
 @pytest.fixture(scope="module")
