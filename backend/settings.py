@@ -70,9 +70,13 @@ class Settings:
         configured, refreshes push priorities and write the ranking into the project.
     write_candidates : ``MODELPICKER_WRITE_CANDIDATES``; also store every
         candidate's predictions in Label Studio under ``model_version`` = its name.
-    push_limit : ``MODELPICKER_PUSH_LIMIT``; 0 = push a priority for every
-        unlabelled task; k > 0 = only for the k served first (a Label Studio on
-        SQLite deletes superseded predictions slowly, see the README).
+    push_limit : ``MODELPICKER_PUSH_LIMIT``; k > 0 = push a priority only for
+        the k tasks served first (default 100), 0 = for every unlabelled task.
+        Every refresh deletes the previous push, and Label Studio on SQLite
+        holds its write lock meanwhile (annotators' requests fail with "database
+        is locked" after 5 s); k tasks keep that short.  Label Studio serves the
+        pushed tasks in order, then at random if k labels arrive before the next
+        refresh.
     """
 
     pool_path: Path | None = None
@@ -101,7 +105,7 @@ class Settings:
     patience: int = 3
     writeback: bool = True
     write_candidates: bool = False
-    push_limit: int = 0
+    push_limit: int = 100
 
     @property
     def label_studio_configured(self) -> bool:
@@ -218,7 +222,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         patience=_int(env, "MODELPICKER_PATIENCE", 3, 1, 1000),
         writeback=_bool(env, "MODELPICKER_WRITEBACK", True),
         write_candidates=_bool(env, "MODELPICKER_WRITE_CANDIDATES", False),
-        push_limit=_int(env, "MODELPICKER_PUSH_LIMIT", 0, 0, 10**9),
+        push_limit=_int(env, "MODELPICKER_PUSH_LIMIT", 100, 0, 10**9),
     )
 
 

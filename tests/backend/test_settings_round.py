@@ -11,7 +11,7 @@ def test_defaults():
     assert (s.refresh_every_labels, s.refresh_min_seconds) == (1, 2.0)
     assert (s.confidence, s.label_budget, s.min_labels) == (0.95, None, 1)
     assert s.writeback is True and s.write_candidates is False and not s.label_studio_configured
-    assert s.push_limit == 0
+    assert s.push_limit == 100
 
 
 def test_values_are_read():

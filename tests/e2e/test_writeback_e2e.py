@@ -26,6 +26,8 @@ P_BEST_STOP = 0.95
 MAX_LABELS = 40
 BACKEND_SEED = 0
 #: the run's figures, written under the untracked .cache/ (tests write no tracked file)
+#: MODELPICKER_PUSH_LIMIT (the default): priorities only for the 100 tasks served first
+PUSH_LIMIT = 100
 RESULTS_PATH = Path(os.environ.get("MODELPICKER_E2E_WRITEBACK_RESULTS",
                                    REPO_ROOT / ".cache" / "e2e-results" / "digits_e2e_writeback.json"))
 
@@ -42,6 +44,7 @@ def writeback_backend(label_studio, digits, start_backend, tmp_path_factory):
         # the default certified strategy and stop have their own module (test_certified_e2e.py)
         "MODELPICKER_STRATEGY": "consensus", "MODELPICKER_STOP_RULE": "belief",
         "MODELPICKER_WRITEBACK": "true",
+        "MODELPICKER_PUSH_LIMIT": str(PUSH_LIMIT),
         "MODELPICKER_REFRESH_EVERY_LABELS": "1",
         "MODELPICKER_REFRESH_MIN_SECONDS": "0",
         "LOG_LEVEL": "WARNING",
@@ -58,7 +61,7 @@ def run(label_studio, writeback_backend, digits) -> dict:
         label_studio, writeback_backend, project,
         truth=lambda task: labels[task["data"][ref_field]], key=lambda task: task["data"][ref_field],
         from_name="digit", to_name="image", p_best_stop=P_BEST_STOP, max_labels=MAX_LABELS,
-        queue_by_backend=True, task_ids=import_order)
+        queue_by_backend=True, task_ids=import_order, push_limit=PUSH_LIMIT)
     top = result.ranking["candidates"][0]
     record = {
         "what": "labels until the backend's top candidate has P(best) >= p_best_stop; the backend "

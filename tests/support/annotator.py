@@ -220,6 +220,7 @@ def annotate_until_confident(
     task_ids: list[int] | None = None,
     queue_by_backend: bool = False,
     queue_timeout: float = 120.0,
+    push_limit: int | None = None,
 ) -> LoopResult:
     """Ask Label Studio for the next task, answer it truthfully, until the backend is sure enough.
 
@@ -242,6 +243,9 @@ def annotate_until_confident(
         seconds) until the project's ``model_version`` is the backend's current
         version under uncertainty sampling, then checks the served task's score
         like ``reprioritise_every`` does.  The loop itself changes nothing.
+    push_limit : with ``queue_by_backend``, the backend's ``MODELPICKER_PUSH_LIMIT``:
+        priorities are expected on exactly ``min(push_limit, unlabelled)``
+        tasks (None: on every unlabelled task).
     """
     if (reprioritise_every or queue_by_backend) and not task_ids:
         raise ValueError("checking the queue needs the project's task_ids")
@@ -271,9 +275,11 @@ def annotate_until_confident(
             version, locked = wait_for_queue_version(ls, backend, project, queue_timeout)
             locked_polls += locked
             scores = prediction_scores(ls, project, version)
-            missing = (all_tasks - labelled) - set(scores)
-            if missing:
-                raise ServerError(f"{len(missing)} unlabelled tasks have no prediction of {version}")
+            unlabelled = all_tasks - labelled
+            expected = len(unlabelled) if push_limit is None else min(push_limit, len(unlabelled))
+            if len(unlabelled & set(scores)) != expected:
+                raise ServerError(f"{len(unlabelled & set(scores))} unlabelled tasks have a prediction of {version}, "
+                                  f"expected {expected}")
         task = ls.api("GET", f"/api/projects/{project}/next/", expected=(200, 404))
         if not task or "id" not in task:
             stopped_by = "queue_empty"

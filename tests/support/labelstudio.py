@@ -51,7 +51,7 @@ BACKEND_START_TIMEOUT = 60.0
 _FOREIGN_ENV = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")
 
 
-#: retries of an annotation that Label Studio refused with HTTP 500 (its SQLite lock), and the wait between them
+#: retries of an annotation (or a next-task request) that Label Studio refused with HTTP 500 (its SQLite lock), and the wait between them
 LOCKED_RETRIES, LOCKED_RETRY_SECONDS = 3, 2.0
 
 
@@ -220,8 +220,9 @@ class _Server:
         response = self.session.request(method, self.url + path, **kwargs)
         for _ in range(LOCKED_RETRIES):
             # Label Studio on SQLite answers 500 while a refresh's clean-up holds its write lock ("database is
-            # locked", issue 13); an annotator's browser asks to try again, so the simulated one does too
-            if response.status_code != 500 or not path.endswith("/annotations/"):
+            # locked", issue 13); an annotator's browser asks to try again (or reloads the labelling page), so
+            # the simulated one does too
+            if response.status_code != 500 or not path.endswith(("/annotations/", "/next/")):
                 break
             time.sleep(LOCKED_RETRY_SECONDS)
             response = self.session.request(method, self.url + path, **kwargs)
