@@ -172,7 +172,7 @@ def check_markdown(path: Path, root: Path, ignored=lambda paths: set()) -> list[
 
 def _git_ignored(paths: list[str]) -> set[str]:
     """The subset of ``paths`` (relative to the repository) that git ignores."""
-    run = subprocess.run(["git", "check-ignore", "--no-index", "--stdin"], cwd=REPO, input="\n".join(paths),
+    run = subprocess.run(["git", "check-ignore", "--stdin"], cwd=REPO, input="\n".join(paths),
                          capture_output=True, text=True, check=False)
     if run.returncode not in (0, 1):
         raise RuntimeError(f"git check-ignore failed: {run.stderr.strip()}")
