@@ -1,36 +1,56 @@
 # Two commands do it all on a fresh machine (Python 3.11+, make, root or sudo for redis-server):
-#   make run    set up .venv and start the backend on embedded defaults (SQLite, inline jobs)
+#   make run    the demo: Label Studio 1.23.2, the backend, Redis + an rq worker (when redis-server is
+#               installed; inline jobs otherwise) and the digits project, connected; prints the URL,
+#               the login and what to click. Ctrl-C stops it all. (python -m demo run, see demo/)
 #   make test   set up .venv, Label Studio's own venv and redis-server, then run every test
+# More:
+#   make serve POOL=path/to/pool.yaml   the backend alone on your own candidate pool (127.0.0.1:9090 unless
+#                                       HOST/PORT say otherwise), for your own Label Studio
+#   make setup | ls-venv | redis | example   the pieces (each does nothing when already done)
+#   make constraints   rewrite constraints.txt (exact versions) from .venv after editing requirements.txt
+# Every install uses exact versions: constraints.txt for .venv (and the Docker image),
+# demo/label-studio-constraints.txt for Label Studio's venv.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 LS_VENV ?= $(CURDIR)/.cache/ls-venv
+LS_CONSTRAINTS := demo/label-studio-constraints.txt
 MODEL_DIR ?= $(CURDIR)/model_dir
-DEMO_POOL := $(CURDIR)/examples/digits/generated/pool.yaml
-POOL ?= $(DEMO_POOL)
+EXAMPLE_DIR ?= $(CURDIR)/examples/digits/generated
+DEMO_DIR ?= $(CURDIR)/.cache/demo
+# preferred ports of `make run`; the next free one is used when one is taken
+LS_PORT ?= 8080
+BACKEND_PORT ?= 9090
+REDIS_PORT ?= 6379
 
-.PHONY: setup run test ls-venv redis example
+.PHONY: setup run serve test ls-venv redis example constraints
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
 	touch $@
 
 setup: $(VENV)/.installed
 
-$(DEMO_POOL): | setup
-	$(PY) examples/digits/make_example.py --out $(dir $(DEMO_POOL))
+$(EXAMPLE_DIR)/pool.yaml: | setup
+	$(PY) examples/digits/make_example.py --out $(EXAMPLE_DIR)
 
-example: $(DEMO_POOL)
+example: $(EXAMPLE_DIR)/pool.yaml
 
-run: setup $(POOL)
-	MODEL_DIR=$(MODEL_DIR) MODELPICKER_POOL=$(POOL) $(PY) -m backend
+run: setup ls-venv example
+	$(PY) -m demo run --demo-dir "$(DEMO_DIR)" --example-dir "$(EXAMPLE_DIR)" --ls-venv "$(LS_VENV)" \
+	  --ls-port $(LS_PORT) --backend-port $(BACKEND_PORT) --redis-port $(REDIS_PORT)
+
+# POOL has no default on purpose: `python -m demo serve` says what is missing
+serve: setup
+	@MODEL_DIR="$(MODEL_DIR)" $(PY) -m demo serve --pool "$(POOL)"
 
 ls-venv:
 	@test -x $(LS_VENV)/bin/label-studio || { \
 	  echo "Installing label-studio==1.23.2 into its own venv $(LS_VENV) (about 2 minutes)"; \
-	  $(PYTHON) -m venv $(LS_VENV) && $(LS_VENV)/bin/pip install --progress-bar off label-studio==1.23.2 | grep -E '^(Collecting label-studio|Successfully)' ; }
+	  $(PYTHON) -m venv $(LS_VENV) && $(LS_VENV)/bin/pip install --progress-bar off \
+	    -c $(LS_CONSTRAINTS) label-studio==1.23.2 | grep -E '^(Collecting label-studio|Successfully)' ; }
 	@test -x $(LS_VENV)/bin/label-studio
 
 redis:
@@ -42,3 +62,6 @@ redis:
 
 test: setup ls-venv redis
 	MODELPICKER_LS_VENV=$(LS_VENV) $(PY) -m pytest -q tests
+
+constraints: setup
+	$(PY) -m demo.lock requirements.txt > constraints.txt.new && mv constraints.txt.new constraints.txt

@@ -1,0 +1,123 @@
+"""The Label Studio calls of the demo's set-up: admin token check, project, tasks, backend connection.
+
+Plain ``requests`` with the admin's legacy token (``Authorization: Token``):
+the set-up runs once per start and needs nothing of the SDK.  Every call is
+idempotent from the demo's point of view, so a second ``make run`` on the same
+data reuses the project, and a backend that moved to another port is
+reconnected (its old connection and webhook removed).  Calls and their
+answers were checked against Label Studio 1.23.2 (see
+``/work/shared/reference/label-studio.md`` and ``ml/models.py``: connecting a
+backend creates its webhook ``<url>/webhook``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+#: the demo project's title (the set-up finds the project again by it)
+PROJECT_TITLE = "Digits demo (ModelPicker)"
+PROJECT_DESCRIPTION = (
+    "Which of 13 digit classifiers is best? Label the digit shown; ModelPicker orders this queue so that "
+    "each label helps tell the candidates apart, and writes its ranking below after every label."
+)
+#: the backend's name on the project's Model page
+BACKEND_TITLE = "ModelPicker"
+
+
+class LabelStudioError(RuntimeError):
+    """A set-up call failed; the message names the call, the status and Label Studio's answer."""
+
+
+class LabelStudio:
+    """The demo admin's view of one Label Studio (``url`` like ``http://127.0.0.1:8080``)."""
+
+    def __init__(self, url: str, token: str, timeout: float = 120.0):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Token {token}"
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """``method url+path``; the decoded JSON (None when empty), :class:`LabelStudioError` unless 2xx."""
+        kwargs.setdefault("timeout", self.timeout)
+        try:
+            response = self.session.request(method, self.url + path, **kwargs)
+        except requests.RequestException as exc:
+            raise LabelStudioError(f"{method} {path}: no answer from {self.url} ({type(exc).__name__})") from None
+        if not response.ok:
+            raise LabelStudioError(f"{method} {path} answered HTTP {response.status_code}: {response.text[:300]}")
+        return response.json() if response.content else None
+
+    def healthy(self) -> bool:
+        """``GET /health`` answers 200 (Label Studio has finished starting)."""
+        try:
+            return requests.get(self.url + "/health", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def token_works(self) -> bool:
+        """The admin's token is accepted (False on 401: the data directory belongs to another admin)."""
+        response = self.session.get(self.url + "/api/projects/", params={"page_size": 1}, timeout=self.timeout)
+        if response.status_code == 401:
+            return False
+        if not response.ok:
+            raise LabelStudioError(f"GET /api/projects/ answered HTTP {response.status_code}: {response.text[:300]}")
+        return True
+
+    # -------------------------------------------------------------- project
+    def find_project(self, title: str = PROJECT_TITLE) -> dict | None:
+        """The admin's project titled exactly ``title`` (the lowest id when several), else None."""
+        answer = self.call("GET", "/api/projects/", params={"title": title, "page_size": 100})
+        rows = answer.get("results", []) if isinstance(answer, dict) else answer
+        matches = sorted((row for row in rows if row.get("title") == title), key=lambda row: row["id"])
+        return matches[0] if matches else None
+
+    def create_project(self, label_config: str, title: str = PROJECT_TITLE,
+                       description: str = PROJECT_DESCRIPTION) -> dict:
+        return self.call("POST", "/api/projects/",
+                         json={"title": title, "label_config": label_config, "description": description})
+
+    def project(self, project_id: int) -> dict:
+        return self.call("GET", f"/api/projects/{project_id}/")
+
+    def import_tasks(self, project_id: int, tasks: list[dict]) -> int:
+        """Import ``tasks`` (``[{"data": ...}]``); the number Label Studio created (checked equal)."""
+        answer = self.call("POST", f"/api/projects/{project_id}/import", json=tasks)
+        created = int(answer.get("task_count", -1))
+        if created != len(tasks):
+            raise LabelStudioError(f"importing {len(tasks)} tasks into project {project_id} created {created}")
+        return created
+
+    # -------------------------------------------------------------- backend
+    def ml_backends(self, project_id: int) -> list[dict]:
+        answer = self.call("GET", "/api/ml/", params={"project": project_id})
+        return answer.get("results", []) if isinstance(answer, dict) else answer
+
+    def webhooks(self, project_id: int) -> list[dict]:
+        answer = self.call("GET", "/api/webhooks/", params={"project": project_id})
+        return answer.get("results", []) if isinstance(answer, dict) else answer
+
+    def connect_backend(self, project_id: int, backend_url: str, title: str = BACKEND_TITLE) -> int:
+        """Connect the backend at ``backend_url`` to the project; the ML backend id.
+
+        Label Studio then calls the backend's ``/health`` and ``/setup`` and adds
+        the webhook ``<backend_url>/webhook`` that hands it every task and label.
+        Connections and ML webhooks left from a run on another port are removed
+        first (they would answer nothing and keep Label Studio waiting).
+        """
+        backend_url = backend_url.rstrip("/")
+        ours = None
+        for ml in self.ml_backends(project_id):
+            if str(ml.get("url", "")).rstrip("/") == backend_url and ours is None:
+                ours = int(ml["id"])
+            else:
+                self.call("DELETE", f"/api/ml/{ml['id']}/")
+        for hook in self.webhooks(project_id):
+            url = str(hook.get("url", ""))
+            if url.endswith("/webhook") and url != backend_url + "/webhook":
+                self.call("DELETE", f"/api/webhooks/{hook['id']}/")
+        if ours is not None:
+            return ours
+        return int(self.call("POST", "/api/ml/",
+                             json={"project": project_id, "url": backend_url, "title": title})["id"])
