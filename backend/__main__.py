@@ -8,15 +8,20 @@ Label Studio into that state (see ``Service.sync``).
 
 Reads the settings from the environment, loads and checks the candidate pool
 and opens the SQLite state under ``MODEL_DIR`` before serving; a bad setting
-or pool file stops the start with a message naming what is wrong (exit 2).
+or pool file stops the start with a message naming what is wrong (exit 2); a
+port it cannot listen on (taken, privileged) stops it before anything says
+"serving" (exit 1).  With ``LABEL_STUDIO_URL`` set it checks the API key
+once in the background: the outcome is one log line and ``/health``.
 Serves with Werkzeug's threaded server, the one label-studio-ml's own
 ``_wsgi.py`` uses; for production run a WSGI server on
 ``backend.wsgi:app`` instead (see the README).
 """
 from __future__ import annotations
 
+import errno
 import logging
 import sys
+import threading
 
 from .settings import SettingsError, from_env
 
@@ -130,12 +135,54 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(service, int):
         return service
     app = create_app(settings, service)
-    logging.getLogger("backend").info(
-        "serving %d candidates (%s) with strategy %r on %s:%d, state in %s, jobs %s",
-        len(service.pool.candidates), ", ".join(service.pool.names), service.strategy,
-        settings.host, settings.port, settings.db_path, service.runner.kind)
-    app.run(host=settings.host, port=settings.port, threaded=True, use_reloader=False)
+    try:
+        server = bind(app, settings.host, settings.port)
+    except OSError as exc:
+        print(f"backend: cannot listen on {settings.host}:{settings.port}: {listen_error(exc)}", file=sys.stderr)
+        service.store.close()
+        return 1
+    log = logging.getLogger("backend")
+    log.info("serving %d candidates (%s) with strategy %r on %s:%d, state in %s, jobs %s",
+             len(service.pool.candidates), ", ".join(service.pool.names), service.strategy,
+             settings.host, settings.port, settings.db_path, service.runner.kind)
+    if settings.label_studio_configured:
+        # in the background: a Label Studio still starting must not delay serving; the outcome is in /health
+        threading.Thread(target=_check_label_studio, args=(service, log), daemon=True,
+                         name="label-studio-check").start()
+    else:
+        log.info("Label Studio write-back is off: LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY are not both set")
+    server.serve_forever()
     return 0
+
+
+def bind(app, host: str, port: int):
+    """Werkzeug's threaded server, already listening on ``host:port`` (raises ``OSError`` when it cannot).
+
+    ``app.run`` binds inside ``run_simple``, after the start was announced;
+    binding first lets a taken port stop the start with one clear line.
+    The server is the one ``app.run(threaded=True)`` builds.
+    """
+    from werkzeug.serving import make_server
+
+    return make_server(host, port, app, threaded=True)
+
+
+def listen_error(exc: OSError) -> str:
+    """Why a port cannot be listened on, and what to do, in words."""
+    if exc.errno == errno.EADDRINUSE:
+        return "the address is already in use (another process listens there; stop it or set PORT to a free port)"
+    if exc.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need privileges; set PORT to 1024 or above)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "this machine has no such address (set HOST to one of its addresses, or 0.0.0.0)"
+    return exc.strerror or str(exc)
+
+
+def _check_label_studio(service, log) -> None:
+    """Check LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY once at start; a failure is logged as one line."""
+    status = service.check_label_studio()
+    if status["ok"]:
+        log.info("Label Studio at %s accepts the API key (%s)", status["url"], status["token"])
 
 
 if __name__ == "__main__":

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from modelpicker_core.stopping import Decision
 
 STOP, REOPENED = "stop", "reopened"
 #: a line for each reason the stopping rule can give; the rule reads the strategy's ``p_top()``
-#: when it has one, which can exceed the ranking's P(best) column when candidates tie
+#: (the probability of being *a* best candidate, ties counted) when it has one, which can exceed
+#: the ranking's P(best) column when candidates tie
 REASON_TEXT = {
     "certified": "guaranteed at most {gap:.1f} points below the best candidate on this batch "
                  "(probability >= {level:.0%}; epsilon {epsilon:.1f} points)",
@@ -29,20 +32,63 @@ REASON_TEXT = {
                  "(a belief, not a guarantee)",
     "budget": "the label budget of {budget} labels is spent",
     "exhausted": "every task of the round is labelled",
-    "continue": "P(best) is below the confidence {confidence:.2f}",
-    "continue_certified": "the guaranteed bound ({gap:.1f} points below the best candidate) is above "
-                          "epsilon ({epsilon:.1f} points)",
 }
 
 
-def reason_text(reason: str, rule: dict[str, Any], gap: float | None = None) -> str:
-    """A short human sentence for a :class:`Decision` reason under ``rule`` (the rule's ``get_params()``)."""
-    certified = rule.get("rule") == "certified"
-    key = "continue_certified" if reason == "continue" and certified else reason
-    return REASON_TEXT[key].format(
+def reason_text(reason: str, rule: dict[str, Any], gap: float | None = None, p_rule: float | None = None,
+                labels: int | None = None, previous: Any = ()) -> str:
+    """A short human sentence for a :class:`Decision` reason under ``rule`` (the rule's ``get_params()``).
+
+    For ``"continue"`` the sentence names what actually holds the stop back
+    (see :func:`holding_back`), so it needs ``p_rule`` (the value the rule
+    compared, the pick's ``p_top``), ``labels`` and, for the belief rule,
+    ``previous`` (the pick's earlier values, oldest first).
+    """
+    if reason == "continue":
+        return holding_back(rule, gap, p_rule, labels, previous)
+    return REASON_TEXT[reason].format(
         confidence=rule.get("confidence", 0.0), budget=rule.get("budget"),
         gap=100.0 * (gap if gap is not None else 1.0), epsilon=100.0 * rule.get("epsilon", 0.0),
         level=1.0 - rule.get("delta", 0.0))
+
+
+def holding_back(rule: dict[str, Any], gap: float | None, p_rule: float | None, labels: int | None,
+                 previous: Any = ()) -> str:
+    """What keeps the rule from stopping, each condition that fails (joined by "; ").
+
+    Mirrors :class:`modelpicker_core.stopping.StoppingRule` (P(best) >=
+    confidence, held for ``patience`` consecutive labels, at least
+    ``min_labels`` labels) and ``CertifiedStop`` (bound <= epsilon, at least
+    ``min_labels`` labels).  Saying "P(best) is below the confidence" while
+    P(best) was 0.98 and only the patience was missing misled users.
+    """
+    parts = []
+    min_labels = int(rule.get("min_labels") or 0)
+    if rule.get("rule") == "certified":
+        epsilon = float(rule.get("epsilon", 0.0))
+        if gap is None or gap > epsilon + 1e-12:
+            shown = "not computed" if gap is None else f"{100.0 * gap:.1f} points below the best candidate"
+            parts.append(f"the guaranteed bound ({shown}) is above epsilon ({100.0 * epsilon:.1f} points)")
+    else:
+        confidence = float(rule.get("confidence", 0.0))
+        if p_rule is None or p_rule < confidence:
+            shown = "unknown" if p_rule is None else f"{p_rule:.3f}"
+            parts.append(f"P(best) (ties counted) is {shown}, below the confidence {confidence:.2f}")
+        else:
+            patience = int(rule.get("patience") or 1)
+            earlier = [float(v) for v in np.asarray(previous, dtype=float).ravel()][::-1][:patience - 1]
+            streak = 1
+            for value in earlier:
+                if value < confidence:
+                    break
+                streak += 1
+            if streak < patience:
+                parts.append(f"P(best) (ties counted) is {p_rule:.3f}, at or above the confidence "
+                             f"{confidence:.2f}, for {streak} of the {patience} consecutive labels a stop needs "
+                             f"(MODELPICKER_PATIENCE)")
+    if labels is not None and labels < min_labels:
+        parts.append(f"{labels} of the {min_labels} labels a stop needs at least (MODELPICKER_MIN_LABELS)")
+    return "; ".join(parts) or "the stopping rule asks for more labels"
 
 
 def next_record(last: dict | None, decision: Decision, candidate: str) -> str | None:
@@ -67,14 +113,21 @@ def is_stopped(last: dict | None) -> bool:
     return last is not None and last["state"] == STOP
 
 
-def decision_summary(decision: Decision, candidate: str, rule: dict[str, Any]) -> dict[str, Any]:
-    """The live answer of the rule, JSON-ready (for /rankings and the write-back).
+def decision_summary(decision: Decision, candidate: str, rule: dict[str, Any], p_best: float | None = None,
+                     previous: Any = ()) -> dict[str, Any]:
+    """The live answer of the rule, JSON-ready (for /rankings, /export and the write-back).
 
     ``rule`` is the stopping rule's ``get_params()``; ``gap`` is the named
     candidate's certified bound (accuracy units, None when not computed).
+    ``p_best`` is the named candidate's P(best), the value of its row in the
+    ranking (default: the rule's value); ``p_top`` is what the rule compared
+    with the confidence (its probability of being *a* best candidate, ties
+    counted).  ``previous`` as in :func:`reason_text`.
     """
-    return {"stop": decision.stop, "candidate": candidate, "p_best": decision.p_best,
+    p_rule = float(decision.p_best)
+    return {"stop": decision.stop, "candidate": candidate,
+            "p_best": p_rule if p_best is None else float(p_best), "p_top": p_rule,
             "gap": decision.gap, "reason": decision.reason,
-            "reason_text": reason_text(decision.reason, rule, decision.gap),
+            "reason_text": reason_text(decision.reason, rule, decision.gap, p_rule, decision.labels, previous),
             "labels": decision.labels, "rule": rule.get("rule", "belief"), "confidence": rule.get("confidence"),
             "epsilon": rule.get("epsilon"), "delta": rule.get("delta"), "budget": rule.get("budget")}

@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +28,10 @@ import yaml
 from .errors import RequestError
 from .pool import PredictionError
 from .queue_writeback import choice_result
+from .timefmt import iso
 
 FILES = ("decision.json", "ranking.csv", "ranking.json", "predictions.json")
 RANKING_COLUMNS = ("rank", "name", "p_best", "gap", "accuracy", "accuracy_low", "accuracy_high", "labels")
-
-
-def _iso(stamp: float | None) -> str | None:
-    return None if stamp is None else datetime.fromtimestamp(stamp, timezone.utc).isoformat()
 
 
 def pool_entry(pool_path: Path, name: str) -> dict | None:
@@ -74,7 +70,7 @@ def build_export(service: Any, project_raw: Any, round_raw: Any = None) -> dict[
         evidence = last["evidence"]
         chosen, ranking = last["candidate"], evidence["ranking"]
         decision = {"stopped": True, "state": "stop", "p_best": last["p_best"],
-                    "labels": last["labels"], "reason": last["reason"], "decided_at": _iso(last["decided_at"]),
+                    "labels": last["labels"], "reason": last["reason"], "decided_at": iso(last["decided_at"]),
                     **evidence}
     elif round_ == current:
         belief = service.belief(project)
@@ -83,7 +79,8 @@ def build_export(service: Any, project_raw: Any, round_raw: Any = None) -> dict[
 
         chosen, ranking = live["candidate"], ranking_records(belief, pool.names)
         decision = {"stopped": False, "state": "open" if last is None else last["state"],
-                    "p_best": live["p_best"], "gap": live["gap"], "labels": live["labels"], "reason": live["reason"],
+                    "p_best": live["p_best"], "p_top": live["p_top"], "gap": live["gap"], "labels": live["labels"],
+                    "reason": live["reason"],
                     "reason_text": live["reason_text"], "decided_at": None, "rule": live["rule"],
                     "epsilon": live["epsilon"], "delta": live["delta"], "confidence": live["confidence"],
                     "budget": live["budget"], "model_version": belief.model_version, "strategy": service.strategy,
@@ -106,7 +103,7 @@ def build_export(service: Any, project_raw: Any, round_raw: Any = None) -> dict[
     return {
         "decision": {"project": project, "round": round_, "chosen": chosen,
                      "pool_entry": pool_entry(pool.path, chosen), "pool_file": str(pool.path),
-                     "exported_at": _iso(service.clock()), "evidence": {**decision, "ranking": ranking},
+                     "exported_at": iso(service.clock()), "evidence": {**decision, "ranking": ranking},
                      "stopped": decision["stopped"], "decided_at": decision["decided_at"],
                      "tasks_without_predictions": service.task_prediction_errors(project)},
         "ranking": ranking,

@@ -1,12 +1,25 @@
 """Every call the backend makes to Label Studio's REST API, in one place.
 
 The backend steers Label Studio's labelling queue and writes its ranking back;
-this module is the only code that talks to Label Studio.  It uses
-``label-studio-sdk`` (``LabelStudio``) for the calls the SDK has and that were
-checked against Label Studio 1.23.2 (project get/update, task list, bulk
-prediction import, project creation, task import), and plain ``requests``
-with the ``Authorization: Token <key>`` header for the ones the SDK lacks
-(model versions, annotation export, the next task of the queue).
+this module is the only code that talks to Label Studio.  Every call goes
+through ``label-studio-sdk`` (``LabelStudio``): its methods for the calls it
+has and that were checked against Label Studio 1.23.2 (project get/update,
+task list, bulk prediction import, project creation, task import), and its
+own authenticated HTTP client for the ones it lacks (model versions,
+annotation export, the next task of the queue).
+
+Why the SDK's transport for everything: one API key setting
+(``LABEL_STUDIO_API_KEY``) has to work with both kinds of Label Studio token.
+Label Studio 1.23.2 hands out a Personal Access Token by default, a JWT
+refresh token that is never sent as such: the SDK (2.1.2,
+``tokens/client_ext.py``) recognises it (it decodes as a JWT with an
+expiry), exchanges it for a short-lived access token at
+``POST /api/token/refresh/``, sends ``Authorization: Bearer <access>`` and
+refreshes again when the access token has expired.  A key that is not a JWT
+is a legacy token, sent as ``Authorization: Token <key>`` (accepted only when
+Label Studio runs with ``LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true``).
+Hand-written ``Token`` headers made every call with a Personal Access Token
+fail with 401 "Invalid token".
 
 How Label Studio 1.23.2 orders the queue (``projects/functions/next_task.py``):
 with project ``sampling = "Uncertainty sampling"`` the next task is the
@@ -39,7 +52,6 @@ from typing import Any, Iterator, Mapping, Sequence
 from urllib.parse import urlparse
 
 import numpy as np
-import requests
 
 #: the project sampling under which Label Studio serves tasks by prediction score
 UNCERTAINTY_SAMPLING = "Uncertainty sampling"
@@ -47,6 +59,10 @@ UNCERTAINTY_SAMPLING = "Uncertainty sampling"
 DEFAULT_CHUNK_SIZE = 5000
 #: the longest part of an error body quoted in an exception message
 _MAX_MESSAGE = 600
+#: seconds to wait for a connection: an unreachable Label Studio fails fast, a slow bulk import does not
+CONNECT_TIMEOUT = 10.0
+#: what can go wrong with a call, as :attr:`LabelStudioAPIError.kind` (``/health`` and the log name it)
+FAILURE_KINDS = ("unauthorized", "forbidden", "refused", "unreachable", "http_error", "bad_answer")
 
 
 class LabelStudioAPIError(RuntimeError):
@@ -59,12 +75,42 @@ class LabelStudioAPIError(RuntimeError):
         timeout).
     message : Label Studio's own message (its ``detail`` and
         ``validation_errors``), or the reason no answer came.
+    kind : one of :data:`FAILURE_KINDS`: ``"unauthorized"`` (401: the API key
+        was refused), ``"forbidden"`` (403), ``"refused"`` (nothing listens at
+        the URL), ``"unreachable"`` (no connection or no answer in time: DNS,
+        routing, timeout), ``"http_error"`` (any other error status) or
+        ``"bad_answer"`` (an answer that is not what Label Studio sends).
+        Given, or derived from ``status`` (no status: ``"unreachable"``).
     """
 
-    def __init__(self, method: str, path: str, status: int | None, message: str):
+    def __init__(self, method: str, path: str, status: int | None, message: str, kind: str | None = None):
         self.method, self.path, self.status, self.message = method, path, status, message
+        if kind is None:
+            kind = {401: "unauthorized", 403: "forbidden", None: "unreachable"}.get(status, "http_error")
+        if kind not in FAILURE_KINDS:
+            raise ValueError(f"kind must be one of {FAILURE_KINDS}, got {kind!r}")
+        self.kind = kind
         where = f"HTTP {status}" if status is not None else "no answer"
         super().__init__(f"Label Studio {method} {path} failed ({where}): {message}")
+
+
+def _no_answer(method: str, path: str, exc: BaseException) -> LabelStudioAPIError:
+    """The error for a call that got no answer: ``"refused"`` when the connection was refused, else ``"unreachable"``.
+
+    httpx wraps the socket error (``ConnectionRefusedError``) two levels deep;
+    the chain of causes tells a stopped Label Studio from an unreachable one.
+    """
+    seen, cause = set(), exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ConnectionRefusedError):
+            return LabelStudioAPIError(method, path, None, "connection refused (nothing listens at that "
+                                                           "address and port)", kind="refused")
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc) or "no detail"
+    if "connection refused" in text.lower():
+        return LabelStudioAPIError(method, path, None, f"connection refused: {text}", kind="refused")
+    return LabelStudioAPIError(method, path, None, f"{type(exc).__name__}: {text}", kind="unreachable")
 
 
 def error_message(body: Any) -> str:
@@ -106,16 +152,17 @@ class LabelStudioAPI:
     Parameters
     ----------
     url : Label Studio's base address, e.g. ``http://localhost:8080``.
-    api_key : an API token (Account & Settings > Access Token; the legacy
-        token, sent as ``Authorization: Token <key>``).
+    api_key : a Personal Access Token (Account & Settings; the SDK exchanges
+        it for access tokens) or a legacy token (sent as ``Token <key>``).
     timeout : seconds to wait for any single answer.  Bulk imports of
         10,000 predictions take tens of seconds on SQLite, so keep it large.
+        Connecting waits at most :data:`CONNECT_TIMEOUT` seconds.
     chunk_size : predictions per import request.
 
     Every method raises :class:`LabelStudioAPIError` naming the call, the HTTP
     status and Label Studio's message.  The SDK's automatic retries are off:
     retrying a bulk import after an error whose outcome is unknown could store
-    every prediction twice.
+    every prediction twice.  No message carries the API key or an access token.
     """
 
     def __init__(self, url: str, api_key: str, timeout: float = 300.0,
@@ -132,26 +179,48 @@ class LabelStudioAPI:
         self.timeout = float(timeout)
         self.chunk_size = _check_id(chunk_size, "chunk_size")
         self._client = None
-        self._session = requests.Session()
-        self._session.headers["Authorization"] = f"Token {self.api_key}"
 
     def __repr__(self) -> str:
         return f"LabelStudioAPI(url={self.url!r}, timeout={self.timeout})"
 
+    @property
+    def token_kind(self) -> str | None:
+        """``"personal access token"`` or ``"legacy token"``: how the SDK treats the key (None before the first call)."""
+        if self._client is None:
+            return None
+        tokens = getattr(self._client._client_wrapper, "_tokens_client", None)
+        legacy = getattr(tokens, "_use_legacy_token", None)
+        return None if legacy is None else ("legacy token" if legacy else "personal access token")
+
     # ------------------------------------------------------------ transport
     @property
     def client(self):
-        """The ``label_studio_sdk.LabelStudio`` client (created on first use; importing the SDK takes ~1 s)."""
+        """The ``label_studio_sdk.LabelStudio`` client (created on first use; importing the SDK takes ~1 s).
+
+        Raises :class:`LabelStudioAPIError` (``"unauthorized"``) when the key is
+        a Personal Access Token that has expired or has no expiry: the SDK
+        checks that here, before any call.
+        """
         if self._client is None:
+            import httpx
             from label_studio_sdk import LabelStudio
 
-            self._client = LabelStudio(base_url=self.url, api_key=self.api_key,
-                                       timeout=self.timeout, max_retries=0)
+            # the SDK joins the token refresh path to base_url with urljoin: a trailing "/" keeps a path prefix
+            http = httpx.Client(timeout=httpx.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout)),
+                                follow_redirects=True)
+            with self._sdk("POST", "/api/token/refresh/"):
+                self._client = LabelStudio(base_url=self.url + "/", api_key=self.api_key, max_retries=0,
+                                           httpx_client=http)
         return self._client
 
     @contextlib.contextmanager
     def _sdk(self, method: str, path: str) -> Iterator[None]:
-        """Turn the SDK's and httpx's exceptions into :class:`LabelStudioAPIError`."""
+        """Turn the SDK's and httpx's exceptions into :class:`LabelStudioAPIError`.
+
+        Also those of the SDK's token refresh, which runs inside any call made
+        with a Personal Access Token: a refused refresh is an ``ApiError`` 401,
+        a refresh answer that is not JSON a ``JSONDecodeError``.
+        """
         import httpx
         from label_studio_sdk.core.api_error import ApiError
 
@@ -159,17 +228,26 @@ class LabelStudioAPI:
             yield
         except ApiError as exc:
             raise LabelStudioAPIError(method, path, exc.status_code, error_message(exc.body)) from None
+        except (httpx.ConnectError, httpx.TimeoutException, httpx.NetworkError) as exc:
+            raise _no_answer(method, path, exc) from None
         except httpx.HTTPError as exc:
             raise LabelStudioAPIError(method, path, None, f"{type(exc).__name__}: {exc}") from None
+        except json.JSONDecodeError:
+            raise LabelStudioAPIError(method, path, None, "an answer was not JSON (is LABEL_STUDIO_URL the "
+                                                          "address of Label Studio?)", kind="bad_answer") from None
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Call ``method url+path``; return the decoded JSON (None for an empty body)."""
-        kwargs.setdefault("timeout", self.timeout)
-        try:
-            response = self._session.request(method, self.url + path, **kwargs)
-        except requests.RequestException as exc:
-            raise LabelStudioAPIError(method, path, None, f"{type(exc).__name__}: {exc}") from None
-        if not response.ok:
+    def _request(self, method: str, path: str, params: Mapping[str, Any] | None = None, json: Any = None) -> Any:
+        """Call ``method url+path`` with the SDK's authenticated client; return the decoded JSON (None when empty).
+
+        For the calls the SDK has no method for: the SDK's own HTTP client adds
+        the authorization header (refreshing a Personal Access Token's access
+        token when needed), so these calls authenticate exactly as the SDK's.
+        """
+        with self._sdk(method, path):
+            response = self.client._client_wrapper.httpx_client.request(
+                path.lstrip("/"), method=method, params=dict(params) if params else None, json=json,
+                request_options={"max_retries": 0})
+        if not 200 <= response.status_code < 300:
             raise LabelStudioAPIError(method, path, response.status_code, error_message(response.content))
         if not response.content:
             return None
@@ -177,7 +255,12 @@ class LabelStudioAPI:
             return response.json()
         except ValueError:
             raise LabelStudioAPIError(method, path, response.status_code,
-                                      f"answer is not JSON: {response.text[:200]!r}") from None
+                                      f"answer is not JSON: {response.text[:200]!r}", kind="bad_answer") from None
+
+    def whoami(self) -> dict:
+        """The user the API key belongs to (``GET /api/current-user/whoami``): the cheapest check that it works."""
+        with self._sdk("GET", "/api/current-user/whoami"):
+            return self._as_dict(self.client.users.whoami())
 
     @staticmethod
     def _as_dict(model: Any) -> dict:

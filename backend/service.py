@@ -20,7 +20,7 @@ import numpy as np
 import modelpicker_core as core
 from modelpicker_core.stopping import Decision, make_rule
 
-from . import jobs
+from . import jobs, ls_status
 from .belief import Belief, fit_belief, model_version, prediction_matrix, ranking_records
 from .debounce import plan_refresh
 from .decisions import decision_summary, is_stopped, next_record
@@ -30,6 +30,7 @@ from .labelconfig import ChoicesControl, LabelConfigError, parse_choices
 from .pool import Pool, PoolError, PredictionError, load_pool
 from .settings import Settings, SettingsError, resolve_strategy
 from .store import SQLiteStore, Store
+from .timefmt import iso_fields
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ PREDICT_CHUNK = 256
 FAILED_IN_A_ROW = 8
 #: a refresh record still "queued" after this many seconds is taken as lost (worker gone) and not waited for
 STALE_QUEUED_SECONDS = 600.0
+#: the time fields of a job record (POSIX seconds in the store, ISO 8601 UTC in answers)
+JOB_TIMES = ("created_at", "started_at", "finished_at", "run_after")
 #: webhook actions after which a refresh is considered (labels changed)
 LABEL_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED")
 
@@ -446,21 +449,20 @@ class Service:
         project = self._known_project(project_raw, "sync")
         self._require_pool()
         choices = self._project_choices(project)
-        api = self._api
-        if api is None:
-            if not self.settings.label_studio_configured:
-                raise RequestError(409, "sync reads Label Studio's export: set LABEL_STUDIO_URL and "
-                                        "LABEL_STUDIO_API_KEY")
-            from .labelstudio_api import LabelStudioAPI
-
-            api = self._api = LabelStudioAPI(self.settings.label_studio_url, self.settings.label_studio_api_key)
+        if self._api is None and not self.settings.label_studio_configured:
+            raise RequestError(409, "sync reads Label Studio's export: set LABEL_STUDIO_URL and "
+                                    "LABEL_STUDIO_API_KEY")
+        api = self._label_studio_api()
         from .labelstudio_api import LabelStudioAPIError
 
         known = self.store.annotation_ids(project)
         try:
             exported = api.annotated_tasks(project)
         except LabelStudioAPIError as exc:
-            raise RequestError(502, f"cannot read project {project}'s export from Label Studio: {exc}") from None
+            ls_status.record_failure(self.store, exc, self.settings.label_studio_url, self.clock())
+            raise RequestError(502, f"cannot read project {project}'s export from Label Studio: "
+                                    f"{ls_status.describe_failure(exc, self.settings.label_studio_url)}") from None
+        ls_status.record_success(self.store, self.clock())
         tasks, annotations = [], []
         for i, item in enumerate(exported):
             task = _sync_task(item, i)
@@ -537,7 +539,9 @@ class Service:
             tasks = set(self.store.round_tasks(project, info["round"]))
             history = self.store.decisions(project, info["round"])
             state = "decided" if is_stopped(history[-1] if history else None) else "open"
-            out.append({**info, "tasks": len(tasks), "labelled_tasks": len({x.task for x in labels if x.task in tasks}),
+            history = [iso_fields(record, ("decided_at",)) for record in history]
+            out.append({**iso_fields(info, ("started_at",)), "tasks": len(tasks),
+                        "labelled_tasks": len({x.task for x in labels if x.task in tasks}),
                         "state": state, "current": info["round"] == current,
                         "decision": history[-1] if history and state == "decided" else None,
                         "decisions": history})
@@ -571,7 +575,11 @@ class Service:
         else:
             d = rule.decide_for(belief.strategy, unlabelled, previous=previous)
             d = dataclasses.replace(d, gap=float(belief.gap[d.model]) if belief.gap is not None else None)
-        live = decision_summary(d, self.pool.names[d.model], rule.get_params())
+        # the named candidate's P(best) (its ranking row), not the rule's p_top: one value in
+        # /rankings, the description's decision line and /export
+        p_best = float(belief.strategy.ranking().p_best[d.model])
+        live = decision_summary(d, self.pool.names[d.model], rule.get_params(), p_best=p_best,
+                                previous=previous if rule.name != "certified" else ())
         in_round = set(self.store.round_tasks(project, self.store.current_round(project)))
         unscored = sorted({e["task"] for e in self.store.prediction_errors(project, self.pool.cache_keys)}
                           & in_round)
@@ -597,7 +605,7 @@ class Service:
             last = self.store.add_decision(project, round_, {
                 "state": state, "candidate": live["candidate"], "p_best": live["p_best"], "labels": live["labels"],
                 "reason": live["reason"], "decided_at": self.clock(),
-                "evidence": {"gap": live["gap"], "reason_text": live["reason_text"], "confidence": self.settings.confidence,
+                "evidence": {"gap": live["gap"], "p_top": live["p_top"], "reason_text": live["reason_text"], "confidence": self.settings.confidence,
                              "budget": self.settings.label_budget, "min_labels": self.settings.min_labels,
                              "patience": self.settings.patience, "rule": live["rule"],
                              "epsilon": self.settings.epsilon, "delta": self.settings.delta,
@@ -606,7 +614,7 @@ class Service:
             logger.info("project %s round %s: decision %s (%s, P(best)=%.3f, %d labels)", project, round_, state,
                         live["candidate"], live["p_best"], live["labels"])
         return {**live, "round": round_, "state": None if last is None else last["state"],
-                "recorded": last}
+                "recorded": None if last is None else iso_fields(last, ("decided_at",))}
 
     # ------------------------------------------------------------------ refresh
     @property
@@ -614,11 +622,37 @@ class Service:
         """The :class:`~backend.labelstudio_api.LabelStudioAPI` client, or None when write-back is off."""
         if not (self.settings.writeback and self.settings.label_studio_configured):
             return None
+        return self._label_studio_api()
+
+    def _label_studio_api(self):
+        """The client of LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY (created once), whether write-back is on or not."""
         if self._api is None:
             from .labelstudio_api import LabelStudioAPI
 
             self._api = LabelStudioAPI(self.settings.label_studio_url, self.settings.label_studio_api_key)
         return self._api
+
+    def check_label_studio(self) -> dict:
+        """Ask Label Studio who the API key belongs to (at start): records the outcome for /health.
+
+        Returns the ``label_studio`` part of /health.  A failure is logged as
+        one line by :mod:`backend.ls_status`, never raised.
+        """
+        if self.settings.label_studio_configured:
+            from .labelstudio_api import LabelStudioAPIError
+
+            try:
+                self._label_studio_api().whoami()
+            except LabelStudioAPIError as exc:
+                ls_status.record_failure(self.store, exc, self.settings.label_studio_url, self.clock())
+            else:
+                ls_status.record_success(self.store, self.clock())
+        return self.label_studio_health()
+
+    def label_studio_health(self) -> dict:
+        """The ``label_studio`` part of /health: configured, URL (no credentials), token kind, last problem."""
+        token = getattr(self._api, "token_kind", None)
+        return ls_status.health(self.store, self.settings, token)
 
     def request_refresh(self, project: int, force: bool = False) -> dict:
         """Queue (or run, inline) a refresh if the debounce rule says so; at most one waits per project.
@@ -665,13 +699,22 @@ class Service:
         with self._refresh_lock:
             self.store.update_job(job_id, self.clock(), state="started", progress=0.0,
                                   message="computing missing candidate predictions")
+            from .labelstudio_api import LabelStudioAPIError
+
             try:
                 result = self._refresh(project, job_id)
+            except LabelStudioAPIError as exc:  # a setting or Label Studio itself: one log line per kind, no traceback
+                message = ls_status.describe_failure(exc, self.settings.label_studio_url)
+                ls_status.record_failure(self.store, exc, self.settings.label_studio_url, self.clock())
+                self.store.update_job(job_id, self.clock(), state="failed", message=message)
+                return {"job": job_id, "state": "failed", "error": message, "problem": exc.kind}
             except Exception as exc:  # recorded for /jobs; the webhook answer must not fail
                 logger.exception("refresh of project %s failed", project)
                 message = f"{type(exc).__name__}: {exc}"
                 self.store.update_job(job_id, self.clock(), state="failed", message=message)
                 return {"job": job_id, "state": "failed", "error": message}
+            if result.get("wrote_back"):
+                ls_status.record_success(self.store, self.clock())
             self.store.update_job(job_id, self.clock(), state="finished", progress=1.0,
                                   message=result["message"], result=result)
             return {"job": job_id, "state": "finished", **result}
@@ -736,6 +779,7 @@ class Service:
             result.update(deleted=removed["deleted"], superseded=removed["superseded"])
             result["seconds"].update(removed["seconds"])
         result["seconds"]["total"] = time.perf_counter() - start
+        result["wrote_back"] = True
         result["message"] = (f"queue follows {belief.model_version}; pushed {result['pushed']}, "
                              f"deleted {result['deleted']} superseded; decision: "
                              f"{'stop' if decision['stop'] else 'keep labelling'}")
@@ -749,7 +793,8 @@ class Service:
             if not str(limit_raw).isdigit() or not 1 <= int(limit_raw) <= 1000:
                 raise RequestError(400, f"'limit' must be an integer between 1 and 1000, got {limit_raw!r}")
             limit = int(limit_raw)
-        return {"project": project, "runner": self.runner.kind, "jobs": self.store.jobs(project, limit)}
+        return {"project": project, "runner": self.runner.kind,
+                "jobs": [iso_fields(j, JOB_TIMES) for j in self.store.jobs(project, limit)]}
 
     def versions(self, project_raw: Any = None) -> dict:
         """GET/POST /versions: the current priority version of one project, or of every known project."""
@@ -801,6 +846,7 @@ class Service:
                      "path": None if self.settings.pool_path is None else str(self.settings.pool_path),
                      "error": self.pool_error, "project_errors": {str(k): v for k, v in self.project_errors.items()}},
             "store": {"ok": ok, "path": self.store.describe(), "error": error},
+            "label_studio": self.label_studio_health(),
         }
 
 

@@ -123,6 +123,14 @@ class Store(abc.ABC):
         """A counter that grows with every change of the project's tasks or cached predictions."""
 
     @abc.abstractmethod
+    def label_studio_status(self) -> dict | None:
+        """``{"kind", "message", "since", "last_ok_at"}`` of the backend's last call to Label Studio, or None."""
+
+    @abc.abstractmethod
+    def set_label_studio_status(self, kind: str, message: str | None, now: float) -> None:
+        """Record the outcome of a call (``kind`` ``"ok"`` or a failure kind); ``since`` changes with the kind."""
+
+    @abc.abstractmethod
     def check(self) -> tuple[bool, str | None]:
         """``(usable, error message)``."""
 
@@ -157,6 +165,8 @@ CREATE TABLE IF NOT EXISTS refresh_state (project INTEGER PRIMARY KEY, label_cha
 CREATE TABLE IF NOT EXISTS candidates_pushed (project INTEGER, task INTEGER, PRIMARY KEY (project, task));
 CREATE TABLE IF NOT EXISTS prediction_errors (project INTEGER, task INTEGER, candidate TEXT, error TEXT NOT NULL,
     PRIMARY KEY (project, task, candidate));
+CREATE TABLE IF NOT EXISTS label_studio_status (id INTEGER PRIMARY KEY CHECK (id = 1), kind TEXT NOT NULL,
+    message TEXT, since REAL NOT NULL, last_ok_at REAL);
 """
 #: job states, in the order a job goes through them
 JOB_STATES = ("queued", "started", "finished", "failed")
@@ -549,6 +559,24 @@ class SQLiteStore(Store):
                                  [(project, t) for t in task_ids])
 
     # -------------------------------------------------------------------- health
+    # ------------------------------------------------------------- Label Studio
+    def label_studio_status(self) -> dict | None:
+        rows = self._query("SELECT kind, message, since, last_ok_at FROM label_studio_status WHERE id = 1")
+        if not rows:
+            return None
+        kind, message, since, ok_at = rows[0]
+        return {"kind": kind, "message": message, "since": since, "last_ok_at": ok_at}
+
+    def set_label_studio_status(self, kind: str, message: str | None, now: float) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO label_studio_status (id, kind, message, since, last_ok_at) VALUES (1, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET message = excluded.message, "
+                "since = CASE WHEN label_studio_status.kind = excluded.kind THEN label_studio_status.since "
+                "ELSE excluded.since END, kind = excluded.kind, "
+                "last_ok_at = COALESCE(excluded.last_ok_at, label_studio_status.last_ok_at)",
+                (kind, message, float(now), float(now) if kind == "ok" else None))
+
     def check(self) -> tuple[bool, str | None]:
         try:
             self._query("SELECT COUNT(*) FROM projects")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from backend.timefmt import iso
 from backend.writeback import BEGIN_MARKER, END_MARKER
 
 
@@ -137,7 +138,7 @@ def test_rq_refreshes_coalesce_and_wait_for_t(backend_factory, events):
     assert delayed["status"] == "queued" and delayed["delay"] == pytest.approx(6.0)
     assert runner.submitted[-1][2] == pytest.approx(6.0)
     jobs = ok(b.client.get("/jobs?project=1"))["jobs"]
-    assert jobs[0]["state"] == "queued" and jobs[0]["run_after"] == pytest.approx(clock.now + 6.0)
+    assert jobs[0]["state"] == "queued" and jobs[0]["run_after"] == iso(clock.now + 6.0)
 
 
 def test_refresh_pushes_then_switches_then_deletes_and_writes_the_ranking(backend_factory, events):
