@@ -30,7 +30,7 @@ from . import credentials, processes, stack
 from .config import (LS_VERSION, REPO_ROOT, ConfigError, DemoPaths, Example, backend_env, label_studio_command,
                      label_studio_env, pick_port, redis_command, server_env, worker_command)
 from .instructions import format_instructions
-from .lsapi import PROJECT_TITLE, LabelStudio
+from .lsapi import PROJECT_TITLE, LabelStudio, LabelStudioError
 
 LS_START_TIMEOUT, BACKEND_START_TIMEOUT, REDIS_START_TIMEOUT = 300.0, 90.0, 20.0
 #: the backend's first ranking: scoring the pool, pushing priorities, writing the description
@@ -93,7 +93,11 @@ class Stack:
 def run(options: Options, out: TextIO = sys.stdout) -> int:
     """Start the demo (or show the one already running); returns the exit code."""
     paths = DemoPaths(options.demo_dir)
-    lock = stack.try_lock(paths.lock)
+    try:
+        lock = stack.try_lock(paths.lock)
+    except OSError as exc:
+        print(f"[demo] error: cannot use the demo directory {paths.root}: {exc.strerror}", file=sys.stderr)
+        return 1
     if lock is None:
         return show_running(paths, out)
     stopping = {"now": False}
@@ -115,8 +119,11 @@ def run(options: Options, out: TextIO = sys.stdout) -> int:
     except Interrupted as exc:
         print(f"\n[demo] {exc}: stopping everything this demo started", file=out, flush=True)
         return 0
-    except (ConfigError, processes.StartError) as exc:
+    except (ConfigError, processes.StartError, LabelStudioError) as exc:
         print(f"[demo] error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except OSError as exc:  # a file of the demo directory or the example could not be read or written
+        print(f"[demo] error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr, flush=True)
         return 1
     finally:
         stopping["now"] = True
@@ -280,8 +287,11 @@ def first_ranking(api: LabelStudio, backend_url: str, project: int) -> dict | No
         return None
     if response.status_code != 200:
         return None
-    ranking = response.json()
-    settings = api.project(project)
+    try:
+        ranking = response.json()
+        settings = api.project(project)
+    except (ValueError, LabelStudioError):  # e.g. "database is locked" while the first push is cleaned up
+        return None
     if (ranking.get("model_version") and settings.get("model_version") == ranking["model_version"]
             and settings.get("sampling") == UNCERTAINTY_SAMPLING
             and MARKER_PREFIX in (settings.get("description") or "")):
