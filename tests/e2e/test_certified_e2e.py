@@ -31,7 +31,7 @@ WAIT = 120.0
 def certified_run(label_studio, digits, tmp_path_factory):
     ls = label_studio
     logs = tmp_path_factory.mktemp("certified-logs")
-    env = {"LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.token,
+    env = {"LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.personal_token,
            "MODEL_DIR": str(tmp_path_factory.mktemp("model_dir")),
            "MODELPICKER_POOL": str(digits["dir"] / "pool.yaml"), "LOG_LEVEL": "INFO",
            "MODELPICKER_EPSILON": str(EPSILON)}

@@ -60,7 +60,7 @@ def backend(label_studio, digits, start_backend, tmp_path_factory):
     model_dir = tmp_path_factory.mktemp("model_dir")
     return start_backend({
         "LABEL_STUDIO_URL": label_studio.url,
-        "LABEL_STUDIO_API_KEY": label_studio.token,
+        "LABEL_STUDIO_API_KEY": label_studio.personal_token,
         "MODEL_DIR": str(model_dir),
         "MODELPICKER_POOL": str(digits["dir"] / "pool.yaml"),
         "MODELPICKER_SEED": str(BACKEND_SEED),

@@ -72,7 +72,7 @@ def stack(label_studio, digits, tmp_path_factory):
         try:
             model_dir = tmp_path_factory.mktemp("model_dir")
             env = {
-                "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.token, "MODEL_DIR": str(model_dir),
+                "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.personal_token, "MODEL_DIR": str(model_dir),
                 "MODELPICKER_POOL": str(digits["dir"] / "pool.yaml"), "MODELPICKER_SEED": str(SEED),
                 "MODELPICKER_CONFIDENCE": str(CONFIDENCE), "REDIS_URL": redis_url, "LOG_LEVEL": "INFO",
                 # this module checks the round mechanics with the P(best) rule (a belief); the certified

@@ -36,7 +36,7 @@ RESULTS_PATH = Path(os.environ.get("MODELPICKER_E2E_WRITEBACK_RESULTS",
 def writeback_backend(label_studio, digits, start_backend, tmp_path_factory):
     return start_backend({
         "LABEL_STUDIO_URL": label_studio.url,
-        "LABEL_STUDIO_API_KEY": label_studio.token,
+        "LABEL_STUDIO_API_KEY": label_studio.personal_token,
         "MODEL_DIR": str(tmp_path_factory.mktemp("model_dir_writeback")),
         "MODELPICKER_POOL": str(digits["dir"] / "pool.yaml"),
         "MODELPICKER_SEED": str(BACKEND_SEED),

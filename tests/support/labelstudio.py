@@ -10,8 +10,12 @@ Public API (kept stable; other suites import it):
 * :func:`ls_venv_path`, :func:`ensure_label_studio` -- find or install
   ``label-studio==LS_VERSION`` in ``$MODELPICKER_LS_VENV``
   (default ``<repo>/.cache/ls-venv``).
-* :func:`start_label_studio` -> :class:`LabelStudioServer` (``url``, ``token``,
-  ``session``, :meth:`LabelStudioServer.api`, :meth:`LabelStudioServer.stop`).
+* :func:`start_label_studio` -> :class:`LabelStudioServer` (``url``, ``token``
+  (legacy), ``personal_token`` (a Personal Access Token, what Label Studio
+  hands out by default), ``session``, :meth:`LabelStudioServer.api`,
+  :meth:`LabelStudioServer.stop`).
+* :func:`create_personal_token` -- a Personal Access Token for the admin, made through Label Studio's API.
+* :data:`QUIET_ENV` -- the settings that keep a Label Studio from sending anything off the machine.
 * :func:`start_backend` -> :class:`BackendServer` (``url``, ``session``,
   :meth:`BackendServer.stop`), running ``python -m backend`` as a subprocess.
 * :func:`start_rq_worker` -> :class:`WorkerProcess` (``rq worker`` for a backend with ``REDIS_URL``).
@@ -50,6 +54,16 @@ BACKEND_START_TIMEOUT = 60.0
 #: server that runs from another virtual environment
 _FOREIGN_ENV = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")
 
+
+#: Label Studio 1.23.2 settings (``core/settings/base.py``, ``label_studio.py``) that keep it on the machine:
+#: errors go to Sentry by default (server and browser DSNs), the start asks PyPI for the latest
+#: version, and usage events go to tele.labelstud.io.  An empty DSN turns Sentry off.
+QUIET_ENV = {
+    "SENTRY_DSN": "",
+    "FRONTEND_SENTRY_DSN": "",
+    "LATEST_VERSION_CHECK": "false",
+    "COLLECT_ANALYTICS": "false",
+}
 
 #: retries of an annotation (or a next-task request) that Label Studio refused with HTTP 500 (its SQLite lock), and the wait between them
 LOCKED_RETRIES, LOCKED_RETRY_SECONDS = 3, 2.0
@@ -253,14 +267,19 @@ class _Server:
 
 @dataclass
 class LabelStudioServer(_Server):
-    """A running Label Studio: ``url``, admin ``username``/``password``, API ``token``.
+    """A running Label Studio: ``url``, admin ``username``/``password``, API tokens.
 
+    ``token`` is the admin's legacy token (accepted because the server runs
+    with ``LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true``); ``personal_token`` is
+    the admin's Personal Access Token (a JWT refresh token, the default kind
+    of token of Label Studio 1.23.2; clients exchange it for access tokens).
     ``session`` sends ``Authorization: Token <token>``.  ``data_dir`` is the
     temporary LABEL_STUDIO_BASE_DATA_DIR, removed by :meth:`stop` unless
     ``keep_data`` is set.
     """
 
     token: str = ""
+    personal_token: str = ""
     username: str = ""
     password: str = ""
     data_dir: Path | None = None
@@ -290,6 +309,27 @@ def fast_temp_root() -> str | None:
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
+def create_personal_token(server: "LabelStudioServer") -> str:
+    """A new Personal Access Token for the admin (``POST /api/token/``, authenticated with the legacy token).
+
+    Label Studio keeps one valid token per user and answers 409 when one
+    exists (a restart on a kept data directory): the existing ones are then
+    revoked (``POST /api/token/blacklist/``) and a new one is created.
+    Only the creation answer carries the full token (the list shows it
+    without its signature).
+    """
+    response = server.session.post(server.url + "/api/token/", timeout=60)
+    if response.status_code == 409:
+        for item in server.api("GET", "/api/token/"):
+            server.api("POST", "/api/token/blacklist/", json={"refresh": item["token"]}, expected=(204, 404))
+        response = server.session.post(server.url + "/api/token/", timeout=60)
+    _raise_for_status(response, (200, 201))
+    token = response.json().get("token")
+    if not token or token.count(".") != 2:
+        raise ServerError(f"POST {server.url}/api/token/ did not answer a full JWT: {response.text[:200]}")
+    return token
+
+
 def start_label_studio(
     port_range: tuple[int, int] = (18100, 18200),
     venv: Path | str | None = None,
@@ -308,11 +348,13 @@ def start_label_studio(
     work_dir : where the data directory and ``label-studio.log`` go; if None a
         new temporary directory, in RAM when possible (:func:`fast_temp_root`),
         removed on :meth:`LabelStudioServer.stop` (kept when the start fails).
-    extra_env : more environment variables for Label Studio.
+    extra_env : more environment variables for Label Studio (they override the
+        defaults, :data:`QUIET_ENV` included).
 
     Returns
     -------
-    LabelStudioServer, already answering; stop it with ``.stop()`` or ``with``.
+    LabelStudioServer, already answering, with a legacy ``token`` and a
+    ``personal_token``; stop it with ``.stop()`` or ``with``.
     """
     executable = ensure_label_studio(venv)
     if work_dir is None:
@@ -336,6 +378,7 @@ def start_label_studio(
             # the backend runs on loopback: allow connecting it and its webhook
             "ML_BLOCK_LOCAL_IP": "false",
             "SSRF_PROTECTION_ENABLED": "false",
+            **QUIET_ENV,
             **(extra_env or {}),
         },
         executable.parent,
@@ -360,6 +403,7 @@ def start_label_studio(
     try:
         wait_for_http(server.url + "/health", timeout, process, log_path, "Label Studio")
         server.api("GET", "/api/projects/")  # the token works
+        server.personal_token = create_personal_token(server)
     except BaseException as exc:
         if isinstance(exc, ServerError):
             print(f"[labelstudio] start failed:\n{exc}", file=sys.stderr)
