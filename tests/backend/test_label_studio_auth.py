@@ -231,6 +231,15 @@ def test_failures_show_in_health_and_log_one_line_per_kind(backend_factory, even
     b.service.refresh(1, force=True)
     assert b.client.get("/health").get_json()["label_studio"]["problem"] == "refused"
     assert len(_label_studio_lines(caplog)) == 2 and "nothing listens" in _label_studio_lines(caplog)[1].getMessage()
+    # a Label Studio that takes connections but never answers: unreachable, a third line
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        b.service._api = LabelStudioAPI(f"http://127.0.0.1:{silent.getsockname()[1]}", LEGACY, timeout=0.5)
+        b.service.refresh(1, force=True)
+        b.service.refresh(1, force=True)
+    assert b.client.get("/health").get_json()["label_studio"]["problem"] == "unreachable"
+    assert len(_label_studio_lines(caplog)) == 3 and "did not answer" in _label_studio_lines(caplog)[2].getMessage()
     # the key is fixed (here: a working client): one line says so, /health is OK again
     b.service._api = LabelStudioAPI(fake_ls.url, make_jwt("refresh", 3600), timeout=10)
     assert b.service.check_label_studio()["ok"] is True
@@ -238,7 +247,8 @@ def test_failures_show_in_health_and_log_one_line_per_kind(backend_factory, even
     assert health["problem"] is None and health["error"] is None and health["last_ok_at"].endswith("+00:00")
     assert health["token"] == "personal access token"
     lines = _label_studio_lines(caplog)
-    assert len(lines) == 3 and lines[2].levelno == logging.INFO and "answers again" in lines[2].getMessage()
+    assert len(lines) == 4 and lines[3].levelno == logging.INFO and "answers again" in lines[3].getMessage()
+    assert not [r for r in caplog.records if r.exc_info]
 
 
 def test_the_start_check_records_an_unreachable_label_studio(backend_factory, caplog):
