@@ -22,6 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .labelstudio_api import LabelStudioAPI
+from .timefmt import iso
 from .writeback import decision_text, merge_description, render_ranking
 
 
@@ -96,7 +97,7 @@ def write_ranking(api: LabelStudioAPI, project: int, records: list[dict], decisi
         if decision.get("state") == "reopened":
             reason = f"decision reopened by new labels: {reason}"
         line = decision_text(False, reason=reason)
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    stamp = iso(time.time())  # the one time format of everything the backend writes
     block = render_ranking(records, line, updated=f"{stamp}, round {round_}", strategy=strategy)
     current = api.get_project(project).get("description") or ""
     merged = merge_description(current, block)

@@ -109,7 +109,9 @@ def test_decision_p_best_is_the_named_candidates_p_best_everywhere(twin_backend,
 
 # ---------------------------------------------------------------------- one time format
 def test_every_time_that_leaves_the_backend_is_iso_8601_utc(backend_factory, events, truth):
-    b = backend_factory(MODELPICKER_LABEL_BUDGET="2", MODELPICKER_CONFIDENCE="0.999999")
+    b = backend_factory(MODELPICKER_LABEL_BUDGET="2", MODELPICKER_CONFIDENCE="0.999999",
+                        LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret")
+    b.service._api = FakeLabelStudio()
     ok(b.post("/setup", {"project": 1, "schema": events.config}))
     ok(b.webhook(events.tasks_created(*range(1, 11))))
     for task in (1, 2):
@@ -122,6 +124,7 @@ def test_every_time_that_leaves_the_backend_is_iso_8601_utc(backend_factory, eve
     stamps += [exported["decided_at"], exported["exported_at"]]
     for job in ok(b.client.get("/jobs?project=1"))["jobs"]:
         stamps += [job[k] for k in ("created_at", "started_at", "finished_at") if job[k] is not None]
+    stamps.append(re.search(r"updated: ([^,|]+), round", b.service._api.description).group(1))  # the description
     for stamp in stamps:
         assert isinstance(stamp, str) and ISO_UTC.match(stamp), stamp
     assert exported["decided_at"] == decided                         # the same record reads the same everywhere
