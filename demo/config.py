@@ -41,8 +41,8 @@ LOOPBACK_BACKEND = {
     "ML_BLOCK_LOCAL_IP": "false",
     # without it the webhook to the backend is refused as well (and the connect call answers 403)
     "SSRF_PROTECTION_ENABLED": "false",
-    # the backend sends "Authorization: Token <key>"; Label Studio 1.23.2 accepts that only from a
-    # legacy token (its default Personal Access Tokens need the backend's PAT support)
+    # the demo's own set-up calls use the admin's legacy token, fixed at the first start (so the demo can
+    # act before anyone opens the UI); the backend gets a Personal Access Token, Label Studio's default kind
     "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
 }
 

@@ -1,9 +1,12 @@
-"""The demo admin's login and API token: generated on the first run, kept for the next ones.
+"""The demo admin's login and API tokens: generated on the first run, kept for the next ones.
 
 Label Studio creates its admin (and fixes the admin's legacy API token) only on
 the first start of a data directory, so the password and token must survive
 between runs: they live in ``<demo dir>/admin.json``, readable by this user
-only, next to the Label Studio data they belong to.
+only, next to the Label Studio data they belong to.  The admin's Personal
+Access Token (the kind of token Label Studio 1.23.2 hands out by default, which
+the backend is given) is made through Label Studio's API on the first run and
+kept there too.
 """
 from __future__ import annotations
 
@@ -23,11 +26,13 @@ _TOKEN = re.compile(r"[0-9a-f]{40}")
 
 @dataclass(frozen=True)
 class Admin:
-    """Label Studio's demo admin: ``email``/``password`` for the browser, ``token`` for the API."""
+    """Label Studio's demo admin: ``email``/``password`` for the browser, the legacy ``token`` for the
+    demo's own set-up calls, ``personal_token`` (a Personal Access Token; '' until made) for the backend."""
 
     email: str
     password: str
     token: str
+    personal_token: str = ""
 
 
 def generate(email: str = ADMIN_EMAIL) -> Admin:
@@ -44,12 +49,23 @@ def load(path: Path) -> Admin | None:
     hint = f"remove {path.parent} to start the demo over with a new Label Studio"
     try:
         data = json.loads(path.read_text())
-        admin = Admin(email=str(data["email"]), password=str(data["password"]), token=str(data["token"]))
+        admin = Admin(email=str(data["email"]), password=str(data["password"]), token=str(data["token"]),
+                      personal_token=str(data.get("personal_token") or ""))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"cannot read the demo admin from {path} ({exc}); {hint}") from None
     if not admin.password or not _TOKEN.fullmatch(admin.token) or "@" not in admin.email:
         raise ConfigError(f"{path} holds no usable admin (email, password, 40-hex token); {hint}")
     return admin
+
+
+def save(path: Path, admin: Admin) -> None:
+    """Replace ``path`` with ``admin`` atomically, mode 0600 from the start."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(asdict(admin), handle, indent=2)
+    os.replace(tmp, path)
 
 
 def load_or_create(path: Path) -> Admin:
@@ -59,8 +75,5 @@ def load_or_create(path: Path) -> Admin:
     if admin is not None:
         return admin
     admin = generate()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(asdict(admin), handle, indent=2)
+    save(path, admin)
     return admin

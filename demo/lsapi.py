@@ -1,7 +1,10 @@
 """The Label Studio calls of the demo's set-up: admin token check, project, tasks, backend connection.
 
 Plain ``requests`` with the admin's legacy token (``Authorization: Token``):
-the set-up runs once per start and needs nothing of the SDK.  Every call is
+the set-up runs once per start and needs nothing of the SDK.  The backend gets
+a Personal Access Token instead (:meth:`LabelStudio.personal_token`), the kind
+Label Studio 1.23.2 hands out by default, so the demo runs the backend as a
+user would.  Every call is
 idempotent from the demo's point of view, so a second ``make run`` on the same
 data reuses the project, and a backend that moved to another port is
 reconnected (its old connection and webhook removed).  Calls and their
@@ -64,6 +67,38 @@ class LabelStudio:
         if not response.ok:
             raise LabelStudioError(f"GET /api/projects/ answered HTTP {response.status_code}: {response.text[:300]}")
         return True
+
+    def personal_token(self, kept: str = "") -> str:
+        """The admin's Personal Access Token: ``kept`` while Label Studio still accepts it, else a new one.
+
+        A PAT is a JWT refresh token; Label Studio keeps one valid PAT per user
+        and answers 409 to ``POST /api/token/`` while one exists, so the ones it
+        lists are revoked (``POST /api/token/blacklist/``) before asking again.
+        Only the creation answer carries the whole token.
+        """
+        if kept and self.refreshes(kept):
+            return kept
+        response = self.session.post(self.url + "/api/token/", timeout=self.timeout)
+        if response.status_code == 409:
+            for item in self.call("GET", "/api/token/") or []:
+                self.session.post(self.url + "/api/token/blacklist/", json={"refresh": item.get("token")},
+                                  timeout=self.timeout)
+            response = self.session.post(self.url + "/api/token/", timeout=self.timeout)
+        if not response.ok:
+            raise LabelStudioError(f"POST /api/token/ answered HTTP {response.status_code}: {response.text[:300]}")
+        token = str(response.json().get("token") or "")
+        if token.count(".") != 2:
+            raise LabelStudioError("POST /api/token/ answered no Personal Access Token (a JWT)")
+        return token
+
+    def refreshes(self, personal_token: str) -> bool:
+        """Label Studio exchanges ``personal_token`` for an access token (it is valid and not revoked)."""
+        try:
+            response = requests.post(self.url + "/api/token/refresh/", json={"refresh": personal_token},
+                                     timeout=self.timeout)
+        except requests.RequestException:
+            return False
+        return response.status_code == 200 and "access" in response.text
 
     # -------------------------------------------------------------- project
     def find_project(self, title: str = PROJECT_TITLE) -> dict | None:

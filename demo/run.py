@@ -1,9 +1,10 @@
 """``python -m demo run``: start the demo stack, set up the digits project, print where to click, supervise.
 
-Order: Redis (when ``redis-server`` is installed), then Label Studio, the
-backend and its rq worker side by side (Label Studio's first start takes
-about 45 s), then the project set-up through Label Studio's API, then a wait
-for the backend's first ranking (the queue is ordered before anyone clicks).
+Order: Redis (when ``redis-server`` is installed), then Label Studio (its
+first start takes about 45 s), the admin's Personal Access Token (the backend
+is given one, as a user would give it), the backend and its rq worker, then
+the project set-up through Label Studio's API, then a wait for the backend's
+first ranking (the queue is ordered before anyone clicks).
 Every server runs in its own process group and is recorded in
 ``stack.json`` as soon as it starts, so Ctrl-C, SIGTERM, a server that dies or
 a failed set-up all end in the same clean-up, and a later run can stop the
@@ -17,7 +18,7 @@ import shutil
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -194,34 +195,39 @@ def start_and_set_up(options: Options, paths: DemoPaths, servers: Stack, out: Te
         directory.mkdir(parents=True, exist_ok=True)
 
     redis_url = start_redis(options, paths, servers, out) if options.use_redis else None
-    ls_port, backend_port = pick_port(options.ls_port), pick_port(options.backend_port)
-    if backend_port == ls_port:
-        backend_port = pick_port(backend_port + 1)
-    ls_url, backend_url = f"http://127.0.0.1:{ls_port}", f"http://127.0.0.1:{backend_port}"
-    for wanted, got, what in ((options.ls_port, ls_port, "Label Studio"), (options.backend_port, backend_port,
-                                                                          "the backend")):
-        if wanted != got:
-            print(f"[demo] port {wanted} is taken: {what} uses {got}", file=out, flush=True)
-
+    ls_port = pick_port(options.ls_port)
+    _say_port(options.ls_port, ls_port, "Label Studio", out)
+    ls_url = f"http://127.0.0.1:{ls_port}"
     ls_env = label_studio_env(paths, os.environ, admin.email, admin.password, admin.token)
     ls = servers.start("Label Studio", label_studio_command(ls_executable, ls_port),
                        server_env(ls_env, {}, ls_executable.parent), paths.root)
-    settings = backend_env(paths, example.pool, backend_port, ls_url, admin.token, redis_url)
+    servers.save(ls_url=ls_url)
+    api = LabelStudio(ls_url, admin.token)
+    processes.wait_until(api.healthy, f"Label Studio on {ls_url}", LS_START_TIMEOUT, [ls], out,
+                         note="its first start migrates its database: about 45 s; later starts about 15 s")
+    if not api.token_works():
+        raise ConfigError(f"Label Studio's data in {paths.ls_data} belongs to another admin than "
+                          f"{paths.credentials}; remove {paths.root} to start the demo over")
+    # the backend authenticates as a user would: with a Personal Access Token (kept between runs)
+    personal_token = api.personal_token(admin.personal_token)
+    if personal_token != admin.personal_token:
+        admin = replace(admin, personal_token=personal_token)
+        credentials.save(paths.credentials, admin)
+
+    backend_port = pick_port(options.backend_port)
+    if backend_port == ls_port:
+        backend_port = pick_port(backend_port + 1)
+    _say_port(options.backend_port, backend_port, "the backend", out)
+    backend_url = f"http://127.0.0.1:{backend_port}"
+    settings = backend_env(paths, example.pool, backend_port, ls_url, personal_token, redis_url)
     backend = servers.start("backend", [sys.executable, "-m", "backend"], server_env(os.environ, settings), REPO_ROOT)
     watch = [ls, backend]
     if redis_url:
         watch.append(servers.start("rq worker", worker_command(redis_url), server_env(os.environ, settings),
                                    REPO_ROOT))
-    servers.save(ls_url=ls_url, backend_url=backend_url)
-
+    servers.save(backend_url=backend_url)
     processes.wait_until(lambda: _answers(backend_url + "/health"), f"the backend on {backend_url}",
                          BACKEND_START_TIMEOUT, watch, out)
-    api = LabelStudio(ls_url, admin.token)
-    processes.wait_until(api.healthy, f"Label Studio on {ls_url}", LS_START_TIMEOUT, watch, out,
-                         note="its first start migrates its database: about 45 s; later starts about 15 s")
-    if not api.token_works():
-        raise ConfigError(f"Label Studio's data in {paths.ls_data} belongs to another admin than "
-                          f"{paths.credentials}; remove {paths.root} to start the demo over")
     project = set_up_project(api, example, backend_url, out)
     processes.wait_until(lambda: first_ranking(api, backend_url, project), "the backend's first ranking",
                          FIRST_RANKING_TIMEOUT, watch, out,
@@ -307,6 +313,11 @@ def supervise(servers: Stack, out: TextIO) -> int:
             print(f"[demo] error: {dead.failure()}\n[demo] stopping the rest", file=sys.stderr, flush=True)
             return 1
         time.sleep(1.0)
+
+
+def _say_port(wanted: int, got: int, what: str, out: TextIO) -> None:
+    if wanted != got:
+        print(f"[demo] port {wanted} is taken: {what} uses {got}", file=out, flush=True)
 
 
 def _answers(url: str) -> bool:

@@ -4,11 +4,12 @@ from __future__ import annotations
 import json
 import re
 import stat
+from dataclasses import replace
 
 import pytest
 
 from demo.config import ConfigError
-from demo.credentials import generate, load, load_or_create
+from demo.credentials import generate, load, load_or_create, save
 
 
 def test_the_admin_is_created_once_with_mode_0600_and_reused(tmp_path):
@@ -38,3 +39,12 @@ def test_an_unusable_file_is_named_with_the_way_out(tmp_path, content):
     with pytest.raises(ConfigError) as info:
         load_or_create(path)
     assert str(path) in str(info.value) and f"remove {tmp_path}" in str(info.value)
+
+
+def test_the_personal_token_is_kept_with_the_login(tmp_path):
+    path = tmp_path / "admin.json"
+    admin = load_or_create(path)
+    assert admin.personal_token == ""
+    save(path, replace(admin, personal_token="a.b.c"))
+    assert load(path) == replace(admin, personal_token="a.b.c")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

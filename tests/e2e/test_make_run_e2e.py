@@ -223,6 +223,13 @@ def test_every_server_runs_on_loopback_with_the_settings_the_backend_needs(demo,
     assert "sentry_dsn: null" in page and "collect_analytics: false" in page
     health = requests.get(_printed(demo, "backend") + "/health", timeout=30).json()
     assert health["jobs"] == ("rq" if shutil.which("redis-server") else "inline")
+    # the backend writes back into Label Studio with a Personal Access Token, Label Studio's default kind
+    backend_pid = next(s["pid"] for s in demo["servers"] if s["name"] == "backend")
+    backend_env = dict(item.split("=", 1) for item in Path(f"/proc/{backend_pid}/environ").read_bytes()
+                       .decode().split("\0") if "=" in item)
+    assert backend_env["LABEL_STUDIO_API_KEY"] == ls["admin"]["personal_token"] != ""
+    assert backend_env["LABEL_STUDIO_URL"] == ls["url"]
+    assert health["label_studio"]["token"] == "personal access token" and health["label_studio"]["ok"], health
     assert health["pool"]["ok"] and health["pool"]["candidates"] == 13
 
 
