@@ -605,8 +605,9 @@ class Service:
             last = self.store.add_decision(project, round_, {
                 "state": state, "candidate": live["candidate"], "p_best": live["p_best"], "labels": live["labels"],
                 "reason": live["reason"], "decided_at": self.clock(),
-                "evidence": {"gap": live["gap"], "p_top": live["p_top"], "reason_text": live["reason_text"], "confidence": self.settings.confidence,
-                             "budget": self.settings.label_budget, "min_labels": self.settings.min_labels,
+                "evidence": {"gap": live["gap"], "p_top": live["p_top"], "reason_text": live["reason_text"],
+                             "confidence": self.settings.confidence, "budget": self.settings.label_budget,
+                             "min_labels": self.settings.min_labels,
                              "patience": self.settings.patience, "rule": live["rule"],
                              "epsilon": self.settings.epsilon, "delta": self.settings.delta,
                              "unlabelled": int((belief.labels < 0).sum()), "ranking": records,
