@@ -33,6 +33,10 @@ ADVICE = {
 }
 
 
+#: failures about one call (logged again when the message changes), not a standing condition
+PER_CALL_KINDS = ("http_error", "bad_answer")
+
+
 def public_url(url: str | None) -> str | None:
     """``url`` without user and password (a URL may carry credentials; /health must not)."""
     if not url:
@@ -51,11 +55,17 @@ def describe_failure(exc: LabelStudioAPIError, url: str | None) -> str:
 
 
 def record_failure(store, exc: LabelStudioAPIError, url: str | None, now: float) -> None:
-    """Remember a failed call; log one line when it is a new kind of failure (no traceback)."""
+    """Remember a failed call; log one line when it is a new failure (no traceback).
+
+    New means another kind; for the kinds that are about one call rather than
+    a standing condition (``http_error``, ``bad_answer``) also another message.
+    """
     line = describe_failure(exc, url)
     previous = store.label_studio_status()
     store.set_label_studio_status(exc.kind, line, now)
-    if previous is None or previous["kind"] != exc.kind:
+    new = previous is None or previous["kind"] != exc.kind or \
+        (exc.kind in PER_CALL_KINDS and previous["message"] != line)
+    if new:
         logger.error("%s (logged once until the problem changes; GET /health shows it)", line)
 
 

@@ -263,3 +263,24 @@ def test_health_without_label_studio_settings(backend_factory):
     health = b.client.get("/health").get_json()["label_studio"]
     assert health == {"configured": False, "writeback": False, "url": None, "token": None, "ok": None,
                       "problem": None, "error": None, "since": None, "last_ok_at": None}
+
+
+def test_error_answers_log_once_per_distinct_message(backend_factory, events, caplog):
+    from tests.backend.test_refresh import FakeLabelStudio as RecordingLabelStudio
+
+    b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY=LEGACY)
+    ls = b.service._api = RecordingLabelStudio()
+    errors = iter([LabelStudioAPIError("POST", "/api/projects/1/import/predictions", 500, "database is locked")] * 2
+                  + [LabelStudioAPIError("POST", "/api/projects/1/import/predictions", 400, "bad score")])
+
+    def broken(project, predictions):
+        raise next(errors)
+
+    ls.import_predictions = broken
+    assert b.post("/setup", {"project": 1, "schema": events.config}).status_code == 200
+    b.webhook(events.tasks_created(*range(1, 11)))
+    b.service.refresh(1, force=True)
+    b.service.refresh(1, force=True)
+    lines = [r.getMessage() for r in _label_studio_lines(caplog)]
+    assert len(lines) == 2 and "database is locked" in lines[0] and "bad score" in lines[1]
+    assert b.client.get("/health").get_json()["label_studio"]["problem"] == "http_error"
