@@ -32,6 +32,13 @@ class LabelStudioError(RuntimeError):
     """A set-up call failed; the message names the call, the status and Label Studio's answer."""
 
 
+def answer_text(response: requests.Response, limit: int = 300) -> str:
+    """An error answer for a message: its text, or "an HTML page" (Label Studio's 404 page is 40 kB)."""
+    if "html" in response.headers.get("Content-Type", ""):
+        return "an HTML page (no such API route?)"
+    return response.text[:limit]
+
+
 class LabelStudio:
     """The demo admin's view of one Label Studio (``url`` like ``http://127.0.0.1:8080``)."""
 
@@ -49,7 +56,7 @@ class LabelStudio:
         except requests.RequestException as exc:
             raise LabelStudioError(f"{method} {path}: no answer from {self.url} ({type(exc).__name__})") from None
         if not response.ok:
-            raise LabelStudioError(f"{method} {path} answered HTTP {response.status_code}: {response.text[:300]}")
+            raise LabelStudioError(f"{method} {path} answered HTTP {response.status_code}: {answer_text(response)}")
         return response.json() if response.content else None
 
     def healthy(self) -> bool:
@@ -65,7 +72,7 @@ class LabelStudio:
         if response.status_code == 401:
             return False
         if not response.ok:
-            raise LabelStudioError(f"GET /api/projects/ answered HTTP {response.status_code}: {response.text[:300]}")
+            raise LabelStudioError(f"GET /api/projects/ answered HTTP {response.status_code}: {answer_text(response)}")
         return True
 
     def personal_token(self, kept: str = "") -> str:
@@ -85,7 +92,7 @@ class LabelStudio:
                                   timeout=self.timeout)
             response = self.session.post(self.url + "/api/token/", timeout=self.timeout)
         if not response.ok:
-            raise LabelStudioError(f"POST /api/token/ answered HTTP {response.status_code}: {response.text[:300]}")
+            raise LabelStudioError(f"POST /api/token/ answered HTTP {response.status_code}: {answer_text(response)}")
         token = str(response.json().get("token") or "")
         if token.count(".") != 2:
             raise LabelStudioError("POST /api/token/ answered no Personal Access Token (a JWT)")
@@ -147,7 +154,7 @@ class LabelStudio:
             if str(ml.get("url", "")).rstrip("/") == backend_url and ours is None:
                 ours = int(ml["id"])
             else:
-                self.call("DELETE", f"/api/ml/{ml['id']}/")
+                self.call("DELETE", f"/api/ml/{ml['id']}")  # no trailing slash in 1.23.2's route
         for hook in self.webhooks(project_id):
             url = str(hook.get("url", ""))
             if url.endswith("/webhook") and url != backend_url + "/webhook":
