@@ -68,7 +68,10 @@ class LabelStudio:
 
     def token_works(self) -> bool:
         """The admin's token is accepted (False on 401: the data directory belongs to another admin)."""
-        response = self.session.get(self.url + "/api/projects/", params={"page_size": 1}, timeout=self.timeout)
+        try:
+            response = self.session.get(self.url + "/api/projects/", params={"page_size": 1}, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise LabelStudioError(f"GET /api/projects/: no answer from {self.url} ({type(exc).__name__})") from None
         if response.status_code == 401:
             return False
         if not response.ok:
@@ -85,12 +88,15 @@ class LabelStudio:
         """
         if kept and self.refreshes(kept):
             return kept
-        response = self.session.post(self.url + "/api/token/", timeout=self.timeout)
-        if response.status_code == 409:
-            for item in self.call("GET", "/api/token/") or []:
-                self.session.post(self.url + "/api/token/blacklist/", json={"refresh": item.get("token")},
-                                  timeout=self.timeout)
+        try:
             response = self.session.post(self.url + "/api/token/", timeout=self.timeout)
+            if response.status_code == 409:
+                for item in self.call("GET", "/api/token/") or []:
+                    self.session.post(self.url + "/api/token/blacklist/", json={"refresh": item.get("token")},
+                                      timeout=self.timeout)
+                response = self.session.post(self.url + "/api/token/", timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise LabelStudioError(f"POST /api/token/: no answer from {self.url} ({type(exc).__name__})") from None
         if not response.ok:
             raise LabelStudioError(f"POST /api/token/ answered HTTP {response.status_code}: {answer_text(response)}")
         token = str(response.json().get("token") or "")
