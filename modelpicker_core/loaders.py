@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 from pathlib import Path
 
 import numpy as np
@@ -81,20 +82,57 @@ def format_classes(classes: np.ndarray) -> str:
 
 
 # ------------------------------------------------------------------ parsing
+#: class values are stored as int64; a value outside this range cannot be one
+INT64_MIN, INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+
+
 def _as_integer(text: str, where: str) -> int:
+    """``text`` as an int64 class value; DataError naming ``where`` and the text otherwise.
+
+    Integer text is parsed exactly (a float would round ``2**53 + 1``); float
+    text such as ``3.0e+00`` (the original tool's files) must hold an integer.
+    """
     try:
-        value = float(text)
+        value = int(text)
     except ValueError:
-        raise DataError(f"{where}: {text!r} is not a number") from None
-    if not np.isfinite(value) or not value.is_integer():
-        raise DataError(f"{where}: {text!r} is not an integer class")
-    return int(value)
+        try:
+            number = float(text)
+        except ValueError:
+            raise DataError(f"{where}: {text!r} is not a number") from None
+        if not np.isfinite(number) or not number.is_integer():
+            raise DataError(f"{where}: {text!r} is not an integer class") from None
+        value = int(number)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise DataError(f"{where}: {text!r} is out of range for a class value "
+                        f"(classes must lie in {INT64_MIN}..{INT64_MAX})")
+    return value
+
+
+def _decode(path: Path) -> str:
+    """The text of ``path`` as UTF-8 (a leading byte-order mark is dropped).
+
+    Why not the locale's encoding: the same file must load the same way on
+    every machine, and a decoding error must name the file and the row
+    instead of surfacing as a bare codec error.
+    """
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise DataError(
+            f"{path.name} row {line}: byte 0x{data[exc.start]:02x} is not UTF-8 text; "
+            "the CSV files must be UTF-8 (save or convert the file as UTF-8)"
+        ) from None
 
 
 def _read_csv_rows(path: Path) -> list[tuple[int, list[str]]]:
     """Non-blank rows as ``(line_number, fields)``; blank lines only at the end."""
-    with open(path, newline="") as handle:
-        rows = [(n, [f.strip() for f in fields]) for n, fields in enumerate(csv.reader(handle), start=1)]
+    reader = csv.reader(io.StringIO(_decode(path), newline=""))
+    try:
+        rows = [(n, [f.strip() for f in fields]) for n, fields in enumerate(reader, start=1)]
+    except csv.Error as exc:  # NUL bytes, an oversized field
+        raise DataError(f"{path.name} row {reader.line_num}: not a CSV row ({exc})") from None
     while rows and not any(rows[-1][1]):
         rows.pop()
     for line, fields in rows:
@@ -156,15 +194,31 @@ def _integer_npy(path: Path, ndim: int) -> np.ndarray:
         raise DataError(f"{path.name}: expected a {ndim}-D array {shape}, got shape {arr.shape}")
     if arr.size == 0:
         raise DataError(f"{path.name} is empty")
-    if np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool:
+    def where(bad: np.ndarray) -> tuple[str, object]:
+        pos = np.argwhere(bad)[0]
+        return f"row {pos[0] + 1}" + (f", column {pos[1] + 1}" if ndim == 2 else ""), arr[tuple(pos)].item()
+
+    if arr.dtype == bool or (np.issubdtype(arr.dtype, np.integer) and np.iinfo(arr.dtype).max <= INT64_MAX):
+        return arr.astype(np.int64)
+    if np.issubdtype(arr.dtype, np.integer):  # uint64: values above INT64_MAX would wrap around
+        too_large = arr > INT64_MAX
+        if too_large.any():
+            at, value = where(too_large)
+            raise DataError(f"{path.name} {at}: {value} is out of range for a class value "
+                            f"(classes must lie in {INT64_MIN}..{INT64_MAX})")
         return arr.astype(np.int64)
     if not np.issubdtype(arr.dtype, np.floating):
         raise DataError(f"{path.name}: expected numbers, got dtype {arr.dtype}")
     bad = ~(np.isfinite(arr) & (np.mod(arr, 1) == 0))
     if bad.any():
-        pos = np.argwhere(bad)[0]
-        where = f"row {pos[0] + 1}" + (f", column {pos[1] + 1}" if ndim == 2 else "")
-        raise DataError(f"{path.name} {where}: {float(arr[tuple(pos)])!r} is not an integer class")
+        at, value = where(bad)
+        raise DataError(f"{path.name} {at}: {value!r} is not an integer class")
+    # 2**63 is a float64 exactly; anything from there up (or below -2**63) does not fit int64
+    out_of_range = (arr >= 2.0**63) | (arr < -(2.0**63))
+    if out_of_range.any():
+        at, value = where(out_of_range)
+        raise DataError(f"{path.name} {at}: {value!r} is out of range for a class value "
+                        f"(classes must lie in {INT64_MIN}..{INT64_MAX})")
     return arr.astype(np.int64)
 
 

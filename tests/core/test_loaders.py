@@ -144,3 +144,63 @@ def test_csv_and_npy_together_is_ambiguous(csv_dir):
     np.save(csv_dir / "predictions.npy", np.zeros((4, 3)))
     with pytest.raises(DataError, match="both predictions.csv and predictions.npy"):
         load_collection(csv_dir)
+
+
+@pytest.mark.parametrize("name, text, message", [
+    pytest.param("predictions.csv", "10,-1,7\n7,1e30,7\n-1,10,10\n10,10,-1\n",
+                 r"predictions\.csv row 2, column 2: '1e30' is out of range for a class value",
+                 id="float_too_large_for_int64"),
+    pytest.param("predictions.csv", "10,-1,7\n7,7,7\n-1,10,99999999999999999999\n10,10,-1\n",
+                 r"predictions\.csv row 3, column 3: '99999999999999999999' is out of range",
+                 id="integer_text_too_large_for_int64"),
+    pytest.param("oracle.csv", "10\n7\n-1e19\n10\n",
+                 r"oracle\.csv row 3: '-1e19' is out of range", id="negative_too_large"),
+    pytest.param("labelspace.csv", "10,-1,7,1e300\n",
+                 r"labelspace\.csv row 1: '1e300' is out of range", id="labelspace_on_one_line"),
+])
+def test_values_outside_int64_name_file_row_column_and_value(csv_dir, name, text, message):
+    """Issue 12: 1e30 in predictions.csv gave OverflowError from NumPy."""
+    write(csv_dir, name, text)
+    with pytest.raises(DataError, match=message):
+        load_collection(csv_dir)
+
+
+def test_integer_text_is_read_exactly_beyond_float_precision(csv_dir):
+    big = 2**53 + 1  # float(big) == 2**53: a float parse would merge it with 2**53
+    write(csv_dir, "labelspace.csv", f"{big}\n{2**53}\n")
+    write(csv_dir, "predictions.csv", f"{big},{2**53}\n{2**53},{big}\n")
+    write(csv_dir, "oracle.csv", f"{big}\n{big}\n")
+    col = load_collection(csv_dir)
+    assert col.classes.tolist() == [big, 2**53]
+    assert col.predictions.tolist() == [[0, 1], [1, 0]]
+
+
+def test_npy_values_outside_int64(tmp_path):
+    np.save(tmp_path / "oracle.npy", np.array([0, 1]))
+    np.save(tmp_path / "predictions.npy", np.array([[0, 1], [1, 1e30]]))
+    with pytest.raises(DataError, match=r"predictions\.npy row 2, column 2: 1e\+30 is out of range for a class value"):
+        load_collection(tmp_path)
+    np.save(tmp_path / "predictions.npy", np.array([[0, 1], [2**64 - 1, 1]], dtype=np.uint64))
+    with pytest.raises(DataError, match=r"predictions\.npy row 2, column 1: 18446744073709551615 is out of range"):
+        load_collection(tmp_path)
+    np.save(tmp_path / "predictions.npy", np.array([[0, 1], [1, 0]], dtype=np.uint64))
+    assert load_collection(tmp_path).predictions.tolist() == [[0, 1], [1, 0]]
+
+
+def test_non_utf8_csv_names_file_row_and_expected_encoding(csv_dir):
+    """Issue 12: a Latin-1 file gave a bare codec error without the file name."""
+    (csv_dir / "oracle.csv").write_bytes(b"10\n7\n-1 caf\xe9\n10\n")
+    with pytest.raises(DataError, match=r"oracle\.csv row 3: byte 0xe9 is not UTF-8 text; the CSV files must be UTF-8"):
+        load_collection(csv_dir)
+
+
+def test_utf8_byte_order_mark_is_accepted(csv_dir):
+    """Spreadsheets save "CSV UTF-8" with a byte-order mark; it is not part of the first value."""
+    (csv_dir / "predictions.csv").write_bytes(b"\xef\xbb\xbf" + (csv_dir / "predictions.csv").read_bytes())
+    assert load_collection(csv_dir).predictions.tolist()[0] == [0, 1, 2]
+
+
+def test_csv_field_over_the_csv_module_limit_is_a_data_error(csv_dir):
+    write(csv_dir, "oracle.csv", "10\n7\n" + "1" * 200_000 + "\n10\n")
+    with pytest.raises(DataError, match=r"oracle\.csv row 3: not a CSV row \(field larger than field limit"):
+        load_collection(csv_dir)
