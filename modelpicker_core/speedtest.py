@@ -37,6 +37,8 @@ from .modelpicker import ModelPicker, compact_predictions
 LOOP_STRATEGIES = ("modelpicker", "model_selector")
 #: work (models x classes x items) of the default literal-loop subset
 LOOP_WORK = 2_000_000
+#: labels taken before a timed round, so the belief is not uniform
+PREPARED_LABELS = 20
 
 
 # ------------------------------------------------------------------ data
@@ -178,23 +180,38 @@ def peak_rss_mb() -> float:
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
 
+def _n_prepared(n_items: int) -> int:
+    """Labels taken before timing: ``PREPARED_LABELS``, leaving at least one item unlabelled."""
+    return max(0, min(PREPARED_LABELS, n_items - 1))
+
+
 def _prepared(strategy: str, predictions: np.ndarray, labels: np.ndarray, n_classes: int, seed: int):
-    """A strategy with a non-uniform belief: 20 labels taken on the first items."""
+    """A strategy with a non-uniform belief: labels taken on the first items.
+
+    The whole matrix is given as the pool first (:meth:`~.base.Strategy.set_pool`)
+    and each label names its pool row: the pool strategies (``consensus``,
+    ``certified``) refuse labels and scores without them; the others ignore both.
+    """
     s = registry.make(strategy, predictions.shape[1], n_classes, random_state=seed)
-    for j in range(min(20, predictions.shape[0])):
-        s.observe(predictions[j], int(labels[j]))
+    s.set_pool(predictions)
+    for j in range(_n_prepared(predictions.shape[0])):
+        s.observe(predictions[j], int(labels[j]), item=j)
     return s
 
 
-def _vectorised_round(s, predictions: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Score every item, then take the top item's label (the timed unit)."""
+def _vectorised_round(s, predictions: np.ndarray, labels: np.ndarray, skip: int = 0) -> np.ndarray:
+    """Score every item, then take the label of the top item after the first ``skip`` (the timed unit).
+
+    ``skip`` is the number of items already labelled by :func:`_prepared`; a
+    pool strategy refuses a second label of the same item.
+    """
     if isinstance(s, ModelPicker):
         scores = s.query_probability(predictions)
     else:
         scores = s.score(predictions)
-    j = int(np.argmax(scores))
+    j = skip + int(np.argmax(scores[skip:])) if skip < scores.shape[0] else int(np.argmax(scores))
     q = float(scores[j]) if isinstance(s, ModelPicker) and scores[j] > 0 else 1.0
-    s.observe(predictions[j], int(labels[j]), query_probability=q)
+    s.observe(predictions[j], int(labels[j]), query_probability=q, item=j)
     return scores
 
 
@@ -273,7 +290,8 @@ def run_speed(n_items: int, n_models: int, n_classes: int, seed: int = 0,
     def prepare():
         return _prepared(strategy, predictions, labels, n_classes, seed)
 
-    seconds, _ = _best_time(prepare, lambda s: _vectorised_round(s, predictions, labels), repeats)
+    skip = _n_prepared(n_items)
+    seconds, _ = _best_time(prepare, lambda s: _vectorised_round(s, predictions, labels, skip), repeats)
     result: dict[str, Any] = {
         "strategy": strategy, "n_items": n_items, "n_models": n_models, "n_classes": n_classes,
         "seed": seed, "dtype": str(predictions.dtype),

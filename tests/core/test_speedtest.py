@@ -70,3 +70,38 @@ def test_cli_bad_arguments_exit_2_with_a_message(argv, capsys):
         main(argv)
     assert exc.value.code == 2
     assert "error: argument" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("strategy", ["consensus", "certified"])
+def test_pool_strategies_are_timed(strategy):
+    """Issue 12: `speed --strategy consensus` (offered by --help) always failed: it needs set_pool."""
+    r = run_speed(400, 4, 3, seed=0, strategy=strategy, repeats=1)
+    assert r["strategy"] == strategy and r["vectorised_seconds"] > 0
+    assert r["loop_items"] is None  # no per-item reference for these
+    assert "n/a" in format_speed(r)
+
+
+@pytest.mark.parametrize("n_items", [1, 2, 21])
+def test_pool_strategy_with_few_items_labels_an_unlabelled_item(n_items):
+    """The timed round's label goes to an item the preparation left unlabelled (consensus refuses a second)."""
+    r = run_speed(n_items, 3, 2, strategy="consensus", repeats=2)
+    assert r["n_items"] == n_items
+
+
+def test_cli_consensus_prints_a_table(capsys):
+    assert main(["speed", "--strategy", "consensus", "--items", "500", "--models", "4", "--classes", "3",
+                 "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "strategy consensus: 500 items" in out and "vectorised (all)" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["speed", "--seed", "-1"], "seed must be >= 0, got -1"),
+    (["speed", "--classes", "99999999999"], "must be <= 2,147,483,647"),
+])
+def test_cli_bad_seed_and_classes_are_argument_errors(argv, capsys, message):
+    """Before: a negative seed and 10**11 classes failed inside NumPy (exit 1, NumPy's wording)."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
