@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 from pathlib import Path
 
+from .. import registry
 from ..harness import BenchConfig, run_benchmark, summary_table
 from ..loaders import load_collection
+from . import check_output
 
 
 def comma_list(text: str) -> list[str]:
@@ -17,14 +20,16 @@ def comma_list(text: str) -> list[str]:
     return items
 
 
-def bounded_int(text: str, minimum: int, what: str = "") -> int:
-    """``text`` as an integer of at least ``minimum``; argparse's error names ``what`` when given."""
+def bounded_int(text: str, minimum: int, what: str = "", maximum: int | None = None) -> int:
+    """``text`` as an integer in ``minimum..maximum``; argparse's error names ``what`` when given."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{what + ' ' if what else ''}{text!r} is not an integer") from None
     if value < minimum:
         raise argparse.ArgumentTypeError(f"{what or 'value'} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise argparse.ArgumentTypeError(f"{what or 'value'} must be <= {maximum:,}, got {value:,}")
     return value
 
 
@@ -38,6 +43,21 @@ def positive_int(text: str) -> int:
 
 def seed_int(text: str) -> int:
     return bounded_int(text, 0, "seed")
+
+
+#: most realisations / pilot streams: each is one task in a list built before the
+#: run, so a typo such as 10**12 would exhaust memory instead of starting
+MAX_RUNS = 1_000_000
+#: most worker processes: more than a few per core only add processes (results do not depend on it)
+MAX_WORKERS = 4 * (os.cpu_count() or 1)
+
+
+def runs_int(text: str) -> int:
+    return bounded_int(text, 1, maximum=MAX_RUNS)
+
+
+def workers_int(text: str) -> int:
+    return bounded_int(text, 1, "workers", maximum=MAX_WORKERS)
 
 
 def bounded_float(text: str, low: float, high: float, what: str = "value", include_low: bool = True) -> float:
@@ -84,15 +104,15 @@ def register(subparsers) -> None:
     p.add_argument("--setting", required=True, choices=("stream", "pool"))
     p.add_argument("--strategies", required=True, type=comma_list, help="comma-separated registry names")
     p.add_argument("--budgets", required=True, type=budget_list, help="comma-separated label budgets, e.g. 30,50,70")
-    p.add_argument("--realizations", type=positive_int, default=500, help="random realisations (default 500)")
+    p.add_argument("--realizations", type=runs_int, default=500, help="random realisations (default 500)")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--stream-size", type=positive_int, help="items per stream (stream setting; default all items)")
     size.add_argument("--pool-size", type=positive_int, help="items per pool (pool setting; default all items)")
     p.add_argument("--seed", type=seed_int, default=0, help="root seed (default 0); same seed, same numbers")
-    p.add_argument("--pilots", type=positive_int, default=100,
+    p.add_argument("--pilots", type=runs_int, default=100,
                    help="pilot streams per calibration step of C (stream setting; default 100)")
-    p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
-                   help="worker processes (default: CPU count); results do not depend on it")
+    p.add_argument("--workers", type=workers_int, default=os.cpu_count() or 1,
+                   help=f"worker processes (default: CPU count, at most {MAX_WORKERS}); results do not depend on it")
     p.add_argument("--json", metavar="OUT", help="write the result as JSON here")
     p.add_argument("--plot", metavar="OUT.png", help="write identification vs labels as PNG here")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -109,6 +129,34 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def check_outputs(args: argparse.Namespace) -> None:
+    """Every output argument can be written (and ``--plot`` drawn) before the benchmark runs."""
+    if args.json:
+        check_output(args.json, "--json")
+    if args.plot:
+        check_output(args.plot, "--plot", suffix=".png")
+        if importlib.util.find_spec("matplotlib") is None:
+            raise ValueError("--plot needs matplotlib, which is not installed (pip install matplotlib)")
+
+
+def check_params(params: dict, strategies: list[str], n_models: int, n_classes: int) -> None:
+    """``--params`` names only strategies being run and parameters their constructors take.
+
+    Each strategy is built once with its parameters, so a bad value fails
+    here with the strategy's own message instead of inside the run.
+    """
+    for name, values in params.items():
+        if name not in strategies:
+            raise ValueError(f"--params names {name!r}, which is not in --strategies ({', '.join(strategies)})")
+        for key in values:
+            if key in ("self", "n_models", "n_classes", "random_state") or not registry.accepts(name, key):
+                raise ValueError(f"--params: strategy {name!r} has no parameter {key!r}")
+        try:
+            registry.make(name, n_models, n_classes, **values)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"--params for {name}: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     if args.setting == "stream" and args.pool_size is not None:
         raise ValueError("--pool-size goes with --setting pool; use --stream-size with --setting stream")
@@ -116,9 +164,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--stream-size goes with --setting stream; use --pool-size with --setting pool")
     if args.stop and args.setting != "pool":
         raise ValueError("--stop goes with --setting pool (stops are read after every pool label)")
-    if args.plot and not args.plot.lower().endswith(".png"):
-        raise ValueError(f"--plot must name a .png file, got {args.plot!r}")
+    check_outputs(args)
     collection = load_collection(args.data, require_labels=True)
+    check_params(args.params, args.strategies, collection.n_models, collection.n_classes)
     config = BenchConfig(
         setting=args.setting,
         strategies=args.strategies,

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from ..synth import KINDS, generate, spec_for, write_collection
+from . import check_output
 from .bench import bounded_float, positive_int, seed_int
 
 
@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     kinds = KINDS if args.kind == "all" else (args.kind,)
-    out = Path(args.out)
+    out = check_output(args.out, "--out", directory=True)  # before generating anything
     for kind in kinds:
         target = out / kind if args.kind == "all" else out
         spec = spec_for(kind, n_items=args.items, rho=args.rho)
