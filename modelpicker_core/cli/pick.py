@@ -44,7 +44,7 @@ class TerminalLabels:
 
     def __call__(self, item: int, step: int, budget: int) -> int:
         col = self.collection
-        shown = "  ".join(f"m{j}={col.class_value(c)}" for j, c in enumerate(col.predictions[item]))
+        shown = "  ".join(f"{model_name(j)}={col.class_value(c)}" for j, c in enumerate(col.predictions[item]))
         self.stderr.write(f"\n[{step}/{budget}] item {item} (row {item + 1}); predictions: {shown}\n")
         while True:
             self.stderr.write(f"label ({format_classes(col.classes)}): ")
@@ -78,28 +78,42 @@ class TerminalLabels:
         return self.collection.class_index(int(value))
 
 
+def model_name(index: int) -> str:
+    """The name a model goes by in ``pick``'s questions and result: ``m<column index>``.
+
+    Why one function: the questions show ``m5=...`` and the result must name
+    the same model ``m5``, not ``5`` (nor ``6``, its 1-based CSV column).
+    """
+    return f"m{index}"
+
+
 def format_result(result: PickResult) -> str:
+    """The result table; every model is named as in the questions (:func:`model_name`)."""
     ranking = result.ranking
+    names = [model_name(j) for j in range(len(ranking.p_best))]
+    best = names[result.best]
     lines = [f"Labelled {len(result.labelled)} item(s) with {result.strategy.name}."]
     if result.stopped_early:
         lines.append(f"Stopped early: {result.stopped_early}.")
-    lines.append(f"Best model: {result.best} (P(best) = {ranking.p_best[result.best]:.3f})")
+    lines.append(f"Best model: {best} (column {result.best + 1} of the predictions; "
+                 f"P(best) = {ranking.p_best[result.best]:.3f})")
     if result.gap is not None:
         level = f"{1 - result.delta:.0%}"
-        lines.append(f"Guaranteed: model {result.best} is at most {100 * result.gap[result.best]:.1f} accuracy points "
+        lines.append(f"Guaranteed: model {best} is at most {100 * result.gap[result.best]:.1f} accuracy points "
                      f"worse than the best model on these items ({level})")
     lines.append("")
     bound = result.gap is not None
-    lines.append(f"{'rank':>4} {'model':>5} {'P(best)':>8}" + (f" {'at most (pts)':>13}" if bound else "")
+    width = max(5, *(len(n) for n in names))
+    lines.append(f"{'rank':>4} {'model':>{width}} {'P(best)':>8}" + (f" {'at most (pts)':>13}" if bound else "")
                  + f" {'accuracy':>9}  {'95% interval':<15} {'labels':>6}")
-    for rec in ranking.to_records():
+    for rec in ranking.to_records(names):
         gap = f" {100 * result.gap[rec['index']]:>13.1f}" if bound else ""
         lines.append(
-            f"{rec['rank']:>4} {rec['model']:>5} {rec['p_best']:>8.3f}{gap} {rec['accuracy']:>9.3f}  "
+            f"{rec['rank']:>4} {rec['model']:>{width}} {rec['p_best']:>8.3f}{gap} {rec['accuracy']:>9.3f}  "
             f"[{rec['accuracy_low']:.3f}, {rec['accuracy_high']:.3f}]{'':<1} {rec['labels']:>6}"
         )
     lines.append("")
-    lines.append("posterior: " + " ".join(f"{p:.4f}" for p in ranking.p_best))
+    lines.append("posterior P(best): " + " ".join(f"{n}={p:.4f}" for n, p in zip(names, ranking.p_best)))
     return "\n".join(lines)
 
 

@@ -129,8 +129,8 @@ def test_pick_with_piped_labels_prints_the_best_model(separable_dir, capsys, mon
                               stdin_text="10\n10\n10.0\n10\n", monkeypatch=monkeypatch)
     assert code == 0
     assert "Labelled 4 item(s) with modelpicker." in out
-    assert "Best model: 0 " in out  # model 0 predicted 10, the label given every time
-    assert "posterior:" in out
+    assert "Best model: m0 (column 1 of the predictions; " in out  # m0 predicted 10, the label given every time
+    assert "posterior P(best): m0=" in out
     assert "m0=10  m1=5  m2=20" in err  # the question shows each model's prediction as a label-space value
 
 
@@ -155,7 +155,7 @@ def test_pick_stops_when_no_item_can_separate_the_models(tmp_path, capsys, monke
     code, out, _ = run_main(["pick", "--data", str(tmp_path), "--budget", "5"], capsys,
                             stdin_text="1\n", monkeypatch=monkeypatch)
     assert code == 0
-    assert "Labelled 1 item(s)" in out and "Stopped early" in out and "Best model: 1 " in out
+    assert "Labelled 1 item(s)" in out and "Stopped early" in out and "Best model: m1 " in out
 
 
 def test_interactive_input_is_asked_again(separable_dir):
@@ -188,10 +188,33 @@ def test_pick_stops_once_a_model_is_certified_and_states_the_bound(separable_dir
     labelled = int(out.split("Labelled ")[1].split(" ")[0])
     assert labelled <= 6
     assert "Stopped early: a model is certified at most 0.0 points below the best (95%)" in out
-    assert "Guaranteed: model 0 is at most 0.0 accuracy points worse than the best model on these items (95%)" in out
+    assert "Guaranteed: model m0 is at most 0.0 accuracy points worse than the best model on these items (95%)" in out
     assert "at most (pts)" in out
 
 
 def test_pick_rejects_a_bad_epsilon(separable_dir, capsys):
     code, _, err = run_main(["pick", "--data", str(separable_dir), "--budget", "3", "--epsilon", "1.5"], capsys)
     assert code == 2 and "epsilon must be in [0, 1)" in err
+
+
+def test_pick_names_every_model_as_the_questions_do(tmp_path, capsys, monkeypatch):
+    """Issue 12: the questions showed m5=... and the result said "Best model: 5".
+
+    Six models; only m5 predicts the label given, so the result must call it
+    m5 everywhere (best line, guarantee, table, posterior) and never by a bare
+    index or its 1-based column alone.
+    """
+    (tmp_path / "predictions.csv").write_text("0,0,0,0,0,1\n" * 8)
+    (tmp_path / "labelspace.csv").write_text("0\n1\n")
+    code, out, err = run_main(["pick", "--data", str(tmp_path), "--budget", "4"], capsys,
+                              stdin_text="1\n" * 4, monkeypatch=monkeypatch)
+    assert code == 0
+    assert "m0=0  m1=0  m2=0  m3=0  m4=0  m5=1" in err
+    assert "Best model: m5 (column 6 of the predictions; P(best) = " in out
+    assert "Guaranteed: model m5 is at most" in out
+    table = out.split("\n\n")[1].splitlines()
+    assert table[1].split()[:2] == ["1", "m5"]
+    assert sorted(row.split()[1] for row in table[1:]) == [f"m{j}" for j in range(6)]
+    posterior = out.split("posterior P(best): ")[1].split()
+    assert [p.split("=")[0] for p in posterior] == [f"m{j}" for j in range(6)]
+    assert "Best model: 5" not in out and "model 5 " not in out
