@@ -115,8 +115,13 @@ class Example:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Nobody listens on ``host:port`` and this process may bind it."""
+    """Nobody listens on ``host:port`` and this process may bind it.
+
+    With ``SO_REUSEADDR``, as the servers bind: connections of a server that just stopped (TIME_WAIT)
+    do not make its port look taken, so a restarted demo gets the same ports again.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

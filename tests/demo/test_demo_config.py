@@ -77,3 +77,17 @@ def test_missing_example_names_the_files_and_the_command(tmp_path):
     message = str(info.value)
     assert "tasks.json" in message and "label_config.xml" in message and "pool.yaml" not in message.split("lacks")[1]
     assert "make example" in message
+
+
+def test_a_port_whose_server_just_stopped_counts_as_free():
+    """A stopped server leaves connections in TIME_WAIT; the servers bind with SO_REUSEADDR, so must the check."""
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server side closes first: its end of the connection stays in TIME_WAIT
+        client.close()
+    assert port_is_free(port) and pick_port(port) == port

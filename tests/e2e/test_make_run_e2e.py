@@ -9,7 +9,8 @@ Studio's API must show what a user is told to look at: the demo project with its
 backend's priority version under uncertainty sampling, and the ranking in the
 description.  Three labels through the API must change the ranking; a second
 run must print the same instructions instead of failing; Ctrl-C must stop every
-process the demo started.
+process the demo started; the next run must reuse the project, the login and the
+token, and move the connection to a backend on another port.
 """
 from __future__ import annotations
 
@@ -251,6 +252,13 @@ def test_the_demo_project_is_connected_and_its_queue_follows_the_backend(demo, l
     assert project["model_version"] == ranking["model_version"] != ""
     block = _ranking_block(project["description"])
     assert ranking["candidates"][0]["name"] in block and "Labels used: 0" in block
+    # what "Label All Tasks" serves first: the task the backend gave the lowest score under that version
+    rows = _api(ls, "GET", "/api/predictions/", params={"project": project["id"]})
+    rows = rows["results"] if isinstance(rows, dict) else rows
+    scores = {int(r["task"]): float(r["score"]) for r in rows if r["model_version"] == project["model_version"]}
+    assert 0 < len(scores) <= 100  # MODELPICKER_PUSH_LIMIT's default
+    served = _api(ls, "GET", f"/api/projects/{project['id']}/next/")
+    assert scores[int(served["id"])] == min(scores.values())
 
 
 def test_a_second_run_prints_the_same_instructions(demo):
@@ -298,3 +306,43 @@ def test_ctrl_c_stops_every_process_it_started(demo):
     for port in demo["ports"].values():
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0, f"something still listens on port {port}"
+
+
+def test_a_run_after_ctrl_c_reuses_the_project_and_the_login_and_moves_the_connection(demo, ls):
+    """The next ``make run`` on the same state: same project, login and token; a backend on another port
+    (the old one taken) replaces the old connection and its webhook."""
+    assert demo["run"].process.poll() is not None, "runs after test_ctrl_c_stops_every_process_it_started"
+    new_backend_port = free_port(demo["ports"]["backend"] + 1, BACKEND_PORTS[1])
+    args = list(demo["args"])
+    args[args.index("--backend-port") + 1] = str(new_backend_port)
+    again, servers = DemoProcess(args), []
+    try:
+        again.wait_for("Press Ctrl-C", READY_TIMEOUT)
+        assert "from an earlier run" in again.output
+        servers = json.loads((demo["demo_dir"] / "stack.json").read_text())["servers"]
+        url = re.search(r"^\s+Label Studio\s+(\S+)", again.output, re.MULTILINE).group(1)
+        assert url == ls["url"], "the stopped demo's port is free again: the same one is used"
+        project = _project(ls)  # exactly one demo project, still with its tasks and labels
+        assert project["task_number"] == 400 and project["num_tasks_with_annotations"] == N_LABELS
+        backend_url = f"http://127.0.0.1:{new_backend_port}"
+        assert re.search(rf"^\s+backend\s+{re.escape(backend_url)}\s", again.output, re.MULTILINE)
+        assert re.search(rf"^\s+password\s+{re.escape(ls['admin']['password'])}$", again.output, re.MULTILINE)
+        ml = _api(ls, "GET", "/api/ml/", params={"project": project["id"]})
+        ml = ml["results"] if isinstance(ml, dict) else ml
+        assert [m["url"].rstrip("/") for m in ml] == [backend_url]
+        hooks = _api(ls, "GET", "/api/webhooks/", params={"project": project["id"]})
+        hooks = hooks["results"] if isinstance(hooks, dict) else hooks
+        assert [h["url"] for h in hooks] == [backend_url + "/webhook"]
+        kept = json.loads((demo["demo_dir"] / "admin.json").read_text())
+        assert kept["personal_token"] == ls["admin"]["personal_token"]
+        health = requests.get(backend_url + "/health", timeout=30).json()
+        assert health["label_studio"]["ok"] and health["label_studio"]["token"] == "personal access token"
+        ranking = _settled_ranking(backend_url, ls, project["id"], N_LABELS)
+        assert f"Labels used: {N_LABELS}" in _ranking_block(_api(ls, "GET", f"/api/projects/{project['id']}/")
+                                                             ["description"])
+        assert ranking["labels"] == N_LABELS
+    finally:
+        code = again.ctrl_c()
+    assert code == 0, again.output[-3000:]
+    for server in servers:
+        assert not _pgid_alive(int(server["pid"])), f"{server['name']} survived"
