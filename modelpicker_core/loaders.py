@@ -285,6 +285,8 @@ def load_collection(directory: str | Path, require_labels: bool = True) -> Colle
     :class:`Collection` with predictions ``(n_items, n_models)`` and labels
     ``(n_items,)`` as class indices.
     """
+    if not str(directory).strip():  # Path("") is the working directory: never what was meant
+        raise DataError("the collection directory is empty (''); name a directory")
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError(f"{directory} is not a directory")

@@ -43,6 +43,8 @@ def check_output(path: str | Path, option: str, suffix: str | None = None, direc
     permission bits alone do not tell (root, read-only mounts, ``/proc``).
     Raises ValueError naming the option and the path.
     """
+    if not str(path).strip():  # Path("") is ".": an empty argument would write into the working directory
+        raise ValueError(f"{option} is empty; name a {'directory' if directory else 'file'}")
     out = Path(path)
     if suffix is not None and out.suffix.lower() != suffix:
         raise ValueError(f"{option} must name a {suffix} file, got {str(path)!r}")

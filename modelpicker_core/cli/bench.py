@@ -131,9 +131,9 @@ def register(subparsers) -> None:
 
 def check_outputs(args: argparse.Namespace) -> None:
     """Every output argument can be written (and ``--plot`` drawn) before the benchmark runs."""
-    if args.json:
+    if args.json is not None:
         check_output(args.json, "--json")
-    if args.plot:
+    if args.plot is not None:
         check_output(args.plot, "--plot", suffix=".png")
         if importlib.util.find_spec("matplotlib") is None:
             raise ValueError("--plot needs matplotlib, which is not installed (pip install matplotlib)")

@@ -143,3 +143,19 @@ def test_check_output_probes_writability(tmp_path):
 def test_every_subcommand_has_help(command, capsys):
     code, out, _ = run_main([*command, "--help"], capsys)
     assert code == 0 and "usage: python -m modelpicker_core" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (lambda d: bench(d, "--json", ""), "--json is empty; name a file"),
+    (lambda d: bench(d, "--plot", ""), "--plot is empty; name a file"),
+    (lambda d: ["synth", "--kind", "imbalanced", "--out", ""], "--out is empty; name a directory"),
+    (lambda d: ["pick", "--data", "", "--budget", "1"], "the collection directory is empty"),
+])
+def test_empty_paths_are_refused(data, tmp_path, monkeypatch, capsys, argv, message):
+    """Before: --json '' was ignored after the run, and synth --out '' wrote into the working directory."""
+    monkeypatch.chdir(tmp_path / "data")
+    before = sorted(p.name for p in (tmp_path / "data").iterdir())
+    code, out, err = run_main(argv(data), capsys)
+    assert code == 1 and out == ""
+    assert message in err
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == before
