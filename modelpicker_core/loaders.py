@@ -86,11 +86,12 @@ def format_classes(classes: np.ndarray) -> str:
 INT64_MIN, INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 
 
-def _as_integer(text: str, where: str) -> int:
+def _as_integer(text: str, where: str, first_row: bool = False) -> int:
     """``text`` as an int64 class value; DataError naming ``where`` and the text otherwise.
 
     Integer text is parsed exactly (a float would round ``2**53 + 1``); float
     text such as ``3.0e+00`` (the original tool's files) must hold an integer.
+    Text on the first row is most often a header, which the message says.
     """
     try:
         value = int(text)
@@ -98,7 +99,8 @@ def _as_integer(text: str, where: str) -> int:
         try:
             number = float(text)
         except ValueError:
-            raise DataError(f"{where}: {text!r} is not a number") from None
+            hint = " (the files have no header row: the first row is an item)" if first_row else ""
+            raise DataError(f"{where}: {text!r} is not a number{hint}") from None
         if not np.isfinite(number) or not number.is_integer():
             raise DataError(f"{where}: {text!r} is not an integer class") from None
         value = int(number)
@@ -154,7 +156,7 @@ def read_prediction_csv(path: Path) -> np.ndarray:
                 f"{path.name} row {line}: {len(fields)} values, expected {width} (one per model, as in row {rows[0][0]})"
             )
         for j, text in enumerate(fields):
-            matrix[i, j] = _as_integer(text, f"{path.name} row {line}, column {j + 1}")
+            matrix[i, j] = _as_integer(text, f"{path.name} row {line}, column {j + 1}", i == 0)
     return matrix
 
 
@@ -165,7 +167,7 @@ def read_column_csv(path: Path) -> np.ndarray:
     for i, (line, fields) in enumerate(rows):
         if len(fields) != 1:
             raise DataError(f"{path.name} row {line}: {len(fields)} values, expected 1")
-        values[i] = _as_integer(fields[0], f"{path.name} row {line}")
+        values[i] = _as_integer(fields[0], f"{path.name} row {line}", i == 0)
     return values
 
 
@@ -173,7 +175,7 @@ def read_labelspace_csv(path: Path) -> np.ndarray:
     """Class values, one per line or all on one line, in file order."""
     rows = _read_csv_rows(path)
     if len(rows) == 1:
-        return np.array([_as_integer(t, f"{path.name} row {rows[0][0]}") for t in rows[0][1]], dtype=np.int64)
+        return np.array([_as_integer(t, f"{path.name} row {rows[0][0]}", True) for t in rows[0][1]], dtype=np.int64)
     return read_column_csv(path)
 
 

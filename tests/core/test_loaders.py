@@ -204,3 +204,13 @@ def test_csv_field_over_the_csv_module_limit_is_a_data_error(csv_dir):
     write(csv_dir, "oracle.csv", "10\n7\n" + "1" * 200_000 + "\n10\n")
     with pytest.raises(DataError, match=r"oracle\.csv row 3: not a CSV row \(field larger than field limit"):
         load_collection(csv_dir)
+
+
+def test_a_header_row_is_named_as_such(csv_dir):
+    write(csv_dir, "predictions.csv", "model_a,model_b,model_c\n10,-1,7\n7,7,7\n-1,10,10\n")
+    with pytest.raises(DataError, match=r"predictions\.csv row 1, column 1: 'model_a' is not a number "
+                                        r"\(the files have no header row"):
+        load_collection(csv_dir)
+    write(csv_dir, "predictions.csv", "10,-1,7\nx,7,7\n-1,10,10\n10,10,-1\n")
+    with pytest.raises(DataError, match=r"row 2, column 1: 'x' is not a number$"):
+        load_collection(csv_dir)
