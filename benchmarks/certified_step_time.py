@@ -7,7 +7,7 @@ Usage::
     python benchmarks/certified_step_time.py --profile           # cProfile of the timed steps
 
 A step is what the labelling loop does per label: take the label
-(``observe``: trust, certificate, guide and robust beliefs), read the pick and
+(``observe``: certificate, guide and belief), read the pick and
 P(best) (``best``, ``p_top``) and draw the next item (``select``).  The
 certificate update (``GapCertificate.observe`` of the drawn label, with its
 recorded draw) is timed separately, inside the same steps.  Same synthetic
@@ -86,7 +86,7 @@ def time_steps(n_items, n_models, n_classes, steps, warmup, seed, params, profil
             "certificate_ms_median": round(float(np.median(cert_wall)) * 1e3, 2),
             "certificate_ms_p90": round(float(np.percentile(cert_wall, 90)) * 1e3, 2),
             "certificate_cpu_ms_median": round(float(np.median(cert_cpu)) * 1e3, 2),
-            "steps": steps, "trust_last": round(s.trust, 3),
+            "steps": steps,
             "load_average_1min": round(os.getloadavg()[0], 2)}
 
 

@@ -1,4 +1,4 @@
-"""Every strategy on every collection: the README's labels-to-0.9 table and curves.
+"""Every strategy on every collection: the labels-to-0.9 table and curves of docs/benchmarks.md.
 
 Usage (from the repository root)::
 

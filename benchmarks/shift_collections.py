@@ -18,7 +18,7 @@ the candidates is wrong on a sizeable share of the items, while the few
 candidates whose date saw the shift are minority voters there and the most
 accurate of them is the true best.
 
-Collections (see ``benchmarks/README_collections.md`` for the measured figures):
+Collections (see ``benchmarks/README.md``, "Shifted collections", for the measured figures):
 
 ``shift-digits-rotate``
     ``load_digits`` 8x8 images; the batch is the held-out images, two copies

@@ -6,7 +6,7 @@ true best model with a confidence level.  ``consensus`` reports a calibrated
 P(best) (EmoContext, 200 simulated runs: of 10,975 picks reported at >= 0.95,
 98.3% were a true best), but the *first* time a noisy estimate crosses the level
 is biased upwards, so by default the level must hold for 3 consecutive labels
-(see :class:`StoppingRule` and the README's stopping section).
+(see :class:`StoppingRule` and docs/strategies.md, "Stopping rules").
 
 Which probability is used: a strategy that offers ``p_top()`` (the probability
 that a model is *a* true best, ties counting for every tied model) is asked
@@ -70,7 +70,7 @@ class StoppingRule:
         counters that (default 3: on EmoContext, stopping at the first
         crossing of 0.95 named a true best in 88% of 200 simulated runs,
         requiring 3 consecutive labels at 0.95 in 94%, at 0.97 in 95.5%; see
-        the README's stopping section).
+        docs/strategies.md, "Stopping rules").
     """
 
     name = "belief"

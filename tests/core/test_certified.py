@@ -1,4 +1,4 @@
-"""The certified strategy: seeded draws, replayable JSON state, a positive draw on every open item, learned trust."""
+"""The certified strategy: seeded draws, replayable JSON state, a positive draw on every open item, a belief the labels outvote."""
 import json
 
 import numpy as np
@@ -30,7 +30,7 @@ def _run(s, preds, truth, steps):
     return items, unlabelled
 
 
-@pytest.mark.parametrize("params", [{}, {"split": True, "residual": "gain", "leader": "pick"}])
+@pytest.mark.parametrize("params", [{}, {"residual": "gain", "leader": "pick", "prior_power": 1.0}])
 def test_draws_are_a_function_of_the_seed_and_the_labels(params):
     preds, truth = _pool()
     runs = []
@@ -51,7 +51,7 @@ def test_json_round_trip_replays_the_draws_and_the_certificate():
     s.set_pool(preds)
     _, unlabelled = _run(s, preds, truth, 15)
     restored = from_state(json.loads(json.dumps(s.get_state())))
-    assert restored.trust_log_odds_ == pytest.approx(s.trust_log_odds_)
+    np.testing.assert_allclose(restored.p_best(), s.p_best())
     np.testing.assert_array_equal(restored.certificate_.lower, s.certificate_.lower)
     np.testing.assert_allclose(restored.p_top(), s.p_top())
     np.testing.assert_allclose(restored.sampling_distribution(unlabelled), s.sampling_distribution(unlabelled))
@@ -72,7 +72,7 @@ def test_a_label_the_strategy_did_not_draw_is_exact_knowledge_only():
 
 
 @pytest.mark.parametrize("params", [{}, {"exploration": 0.02, "guided": 0.9}, {"residual": "gain", "power": 4.0},
-                                    {"split": True}])
+                                    {"prior_power": 0.0}])
 def test_every_open_item_keeps_a_positive_probability(params):
     preds, truth = _pool()
     s = make("certified", N_MODELS, N_CLASSES, random_state=2, **params)
@@ -105,33 +105,49 @@ def test_sampling_distribution_shares_and_gain():
     np.testing.assert_allclose(gain, [0.0, 2 * 1.5, 2 * 0.5, 0.5])  # item 3: only rival 2 differs
 
 
-def _label_against_the_guide(s, preds, steps, likeliest):
-    """Label drawn items with the class the guide finds likeliest (or least likely) among the predicted ones."""
-    unlabelled = np.ones(len(preds), dtype=bool)
-    for _ in range(steps):
-        i = s.select(preds, candidates=unlabelled)
-        classes = np.unique(preds[i])
-        p = np.array([s.guide_.label_probability(i, c) for c in classes])
-        label = int(classes[np.argmax(p) if likeliest else np.argmin(p)])
-        s.observe(preds[i], label, item=i)
-        unlabelled[i] = False
+def test_belief_is_the_tempered_guide_times_the_labels_likelihood():
+    preds, truth = _pool(200, seed=5)
+    for cap in (None, 1.5):
+        s = make("certified", N_MODELS, N_CLASSES, random_state=0, prior_power=0.5, label_noise=0.25,
+                 prior_labels=cap)
+        s.set_pool(preds)
+        _run(s, preds, truth, 20)
+        prior = 0.5 * np.log(np.maximum(s.guide_.p_best(), 1e-12))   # the PRIOR_FLOOR of the strategy
+        if cap is not None:      # no model is more than 1.5 labels (log 3 each) behind the guide's favourite
+            prior = np.maximum(prior, prior.max() - 1.5 * np.log(3.0))
+        logits = prior + np.log(3.0) * s.correct_
+        expected = np.exp(logits - logits.max())
+        np.testing.assert_allclose(s.p_best(), expected / expected.sum(), rtol=1e-9)
+        assert s.best() == int(np.argmax(expected))
 
 
-@pytest.mark.parametrize("likeliest", [False, True])
-def test_trust_falls_when_the_guide_mispredicts_the_labels_and_rises_when_it_predicts_them(likeliest):
-    preds, _ = _pool(200, seed=5)
-    s = make("certified", N_MODELS, N_CLASSES, random_state=0)
+@pytest.mark.parametrize("prior_power", [0.3, 1.0])
+def test_labels_outvote_a_confidently_wrong_guide_after_the_margin_its_prior_is_worth(prior_power):
+    """Most candidates share their errors on a slice; the true best (model 0) is the only one right there."""
+    rng = np.random.default_rng(0)
+    n, k = 300, 5
+    truth = rng.integers(0, 2, n)
+    preds = np.repeat(truth[:, None], k, axis=1)
+    noise = rng.random((n, k)) < 0.08                     # independent errors: consensus learns from these
+    preds[noise] = 1 - preds[noise]
+    slice_ = np.arange(n) < 90                             # the shared failure: models 1..4 wrong together
+    preds[slice_, 1:] = 1 - truth[slice_, None]
+    preds[slice_, 0] = truth[slice_]
+    s = make("certified", k, 2, random_state=0, prior_power=prior_power, label_noise=0.3, prior_labels=None)
     s.set_pool(preds)
-    _label_against_the_guide(s, preds, 30, likeliest)
-    if likeliest:
-        assert s.trust_log_odds_ > s.trust_prior + 3 and s.trust > 0.95
-    else:
-        assert s.trust_log_odds_ < s.trust_prior - 3 and s.trust < 0.05
+    favourite = int(np.argmax(s.guide_.p_best()))
+    assert favourite != 0                                  # the consensus is fooled before any label
+    margin = prior_power * np.log(s.guide_.p_best()[favourite] / max(s.guide_.p_best()[0], 1e-12)) / np.log(s.gamma)
+    # label the slice items first (what the draws eventually reach): every label there is one more for model 0
+    steps = int(np.ceil(margin)) + 15
+    for i in range(steps):
+        s.observe(preds[i], int(truth[i]), item=i)
+    assert s.best() == 0, (margin, s.p_best())
 
 
 def test_bad_parameters_are_rejected():
-    for params in ({"exploration": 0.0}, {"guided": 0.9, "exploration": 0.2}, {"guided_untrusted": 0.95},
-                   {"max_rivals": 0}, {"trust_outlier": 1.0}, {"residual": "other"}, {"leader": "x"},
-                   {"floor": 0.0}):
+    for params in ({"exploration": 0.0}, {"guided": 0.9, "exploration": 0.2}, {"prior_power": -0.1},
+                   {"max_rivals": 0}, {"prior_labels": -1.0}, {"label_noise": 0.5}, {"label_noise": 0.0}, {"residual": "other"},
+                   {"leader": "x"}, {"floor": 0.0}):
         with pytest.raises(ValueError):
             make("certified", N_MODELS, N_CLASSES, **params)

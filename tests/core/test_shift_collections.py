@@ -3,7 +3,7 @@
 The collections are built small (``SCALE``: a tenth of the batch, a fifth of
 the training slices; the cheap cancer collection at full size) so the file
 runs in about half a minute of CPU; the full-size figures are in
-benchmarks/README_collections.md.
+benchmarks/README.md ("Shifted collections").
 """
 import hashlib
 import json
