@@ -126,6 +126,18 @@ def demo(digits):
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses (hex, as /proc/net/tcp writes them) of the sockets listening on ``port``."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, hex_port = fields[1].split(":")
+            if fields[3] == "0A" and int(hex_port, 16) == port:
+                found.add(address)
+    return found
+
+
 def _printed(demo, label: str) -> str:
     match = re.search(rf"^\s+{label}\s+(\S+)", demo["run"].output, re.MULTILINE)
     assert match, f"the instructions print no {label!r} line:\n{demo['run'].output[-3000:]}"
@@ -210,6 +222,9 @@ def test_instructions_give_the_url_the_login_and_what_to_click(demo, ls):
 
 
 def test_every_server_runs_on_loopback_with_the_settings_the_backend_needs(demo, ls):
+    # every server listens on 127.0.0.1 only (0100007F in /proc/net/tcp), none on all interfaces
+    for port in (int(_printed(demo, "Label Studio").rsplit(":", 1)[1]), int(_printed(demo, "backend").rsplit(":", 1)[1])):
+        assert _listening_addresses(port) == {"0100007F"}, port
     names = [s["name"] for s in demo["servers"]]
     expected = ["Label Studio", "backend"] + (["redis", "rq worker"] if shutil.which("redis-server") else [])
     assert sorted(names) == sorted(expected)
