@@ -17,7 +17,9 @@ Per collection, two harness runs in the pool setting (pool ``--pool-size``):
   only, ``--anchor-realizations``).
 
 Outputs in ``--out`` (default ``benchmarks/results/stops``): ``<collection>.json``
-(both runs; reused unless ``--force`` or the settings changed) and
+(both runs; reused unless ``--force`` or the settings, the certified strategy's
+defaults included, changed), ``<collection>__anchors.json`` (the anchors' run,
+reused while their own settings stay) and
 ``certified_stops.md`` (the table).  Same arguments, same numbers.
 """
 from __future__ import annotations
@@ -39,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import run_all  # noqa: E402
 from modelpicker_core.harness import BenchConfig, run_benchmark  # noqa: E402
+from modelpicker_core import registry  # noqa: E402
 from modelpicker_core.loaders import load_collection  # noqa: E402
 
 ANCHORS = ("random", "model_selector", "modelpicker")
@@ -46,9 +49,17 @@ BUDGETS = (5, 10, 20, 30, 50, 80, 100, 150, 200)
 
 
 def settings_key(args) -> dict:
+    """What the certified run of a collection depends on (the strategy's defaults included)."""
     return {"realizations": args.realizations, "anchor_realizations": args.anchor_realizations,
             "seed": args.seed, "data_seed": args.data_seed, "pool_size": args.pool_size,
-            "epsilons": args.epsilons, "delta": args.delta, "horizon": args.horizon, "budgets": list(BUDGETS)}
+            "epsilons": args.epsilons, "delta": args.delta, "horizon": args.horizon, "budgets": list(BUDGETS),
+            "certified": registry.make("certified", 2, 2).get_params()}
+
+
+def anchors_key(args) -> dict:
+    """What the anchors' run depends on: not the certified strategy, so a change there reuses them."""
+    return {"anchor_realizations": args.anchor_realizations, "seed": args.seed, "data_seed": args.data_seed,
+            "pool_size": args.pool_size, "budgets": list(BUDGETS)}
 
 
 def run_collection(name: str, data: Path, args) -> dict:
@@ -66,8 +77,12 @@ def run_collection(name: str, data: Path, args) -> dict:
     certified = run_benchmark(collection, BenchConfig(
         strategies=["certified"], realizations=args.realizations, stop=True, epsilons=args.epsilons,
         delta=args.delta, stop_horizon=args.horizon, **common))
-    anchors = run_benchmark(collection, BenchConfig(strategies=list(ANCHORS),
-                                                    realizations=args.anchor_realizations, **common))
+    anchors_path = Path(args.out) / f"{name}__anchors.json"
+    anchors = run_all.saved_run(anchors_path, anchors_key(args), args)
+    if not anchors:
+        anchors = {"key": anchors_key(args), **run_benchmark(collection, BenchConfig(
+            strategies=list(ANCHORS), realizations=args.anchor_realizations, **common))}
+        anchors_path.write_text(json.dumps(anchors, indent=1) + "\n")
     result = {"key": key, "collection": name, "n_items": collection.n_items, "n_models": collection.n_models,
               "n_classes": collection.n_classes, "pool_size": size,
               "strategies": {**certified["strategies"], **anchors["strategies"]},

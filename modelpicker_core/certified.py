@@ -47,6 +47,9 @@ from .model_selector import expected_information_gain
 from .modelpicker import all_agree
 from .sampling import sampling_distribution
 
+#: the guide's settings by default: its P(best) enters only as a prior worth at most ``prior_labels``
+#: labels, so fewer Monte Carlo draws than the consensus strategy's own 512 do (they are most of a step's time)
+GUIDE_PARAMS = {"consensus": {"n_samples": 128}}
 #: smallest guide P(best) taken into the tempered prior (keeps log finite; a model the guide rules out
 #: still wins with ``prior_power * log(1 / PRIOR_FLOOR) / log(gamma)`` more correct labels)
 PRIOR_FLOOR = 1e-12
@@ -60,6 +63,7 @@ class Certified(Strategy):
     n_models, n_classes, random_state : see :class:`~modelpicker_core.base.Strategy`.
     guide : registry name of the guide belief; it must offer ``correct_probability()``
         (``consensus`` does).
+    guide_params : the guide's constructor parameters (None: :data:`GUIDE_PARAMS`).
     delta : error probability of the certified bound.
     epsilon : gap the sampling aims to certify (the leader's rivals are the
         models it is not yet certified within ``epsilon`` of).
@@ -91,11 +95,12 @@ class Certified(Strategy):
     stochastic = False
 
     def __init__(self, n_models: int, n_classes: int, random_state: int | None = None,
-                 guide: str = "consensus", delta: float = 0.05, epsilon: float = 0.01,
+                 guide: str = "consensus", guide_params: dict | None = None, delta: float = 0.05, epsilon: float = 0.01,
                  exploration: float = 0.1, guided: float = 0.7, prior_power: float = 0.3,
                  label_noise: float = 0.3, prior_labels: float | None = 2.0, floor: float = 0.1, residual: str = "spread", power: float = 2.0,
                  leader: str = "gap", max_rivals: int = 16):
         self.guide = str(guide)
+        self.guide_params = dict(GUIDE_PARAMS.get(self.guide, {}) if guide_params is None else guide_params)
         self.delta = float(delta)
         self.epsilon = float(epsilon)
         self.exploration = float(exploration)
@@ -132,7 +137,7 @@ class Certified(Strategy):
         super().__init__(n_models, n_classes, random_state)
 
     def get_params(self) -> dict[str, Any]:
-        return {**super().get_params(), "guide": self.guide, "delta": self.delta, "epsilon": self.epsilon,
+        return {**super().get_params(), "guide": self.guide, "guide_params": self.guide_params, "delta": self.delta, "epsilon": self.epsilon,
                 "exploration": self.exploration, "guided": self.guided, "prior_power": self.prior_power,
                 "label_noise": self.label_noise, "prior_labels": self.prior_labels, "floor": self.floor, "residual": self.residual,
                 "power": self.power, "leader": self.leader, "max_rivals": self.max_rivals}
@@ -143,7 +148,8 @@ class Certified(Strategy):
         seeds = self.rng_.integers(2**31 - 1, size=3)
         #: draws are a function of this seed and the label count: the same state draws the same item
         self.draw_seed_ = int(seeds[2])
-        self.guide_ = registry.make(self.guide, self.n_models, self.n_classes, random_state=int(seeds[0]))
+        self.guide_ = registry.make(self.guide, self.n_models, self.n_classes, random_state=int(seeds[0]),
+                                    **self.guide_params)
         self.pool_ = None
         self.certificate_ = None
         self.pending_: tuple[int, Draw] | None = None

@@ -10,9 +10,8 @@ accuracy gap):
 * ``exploration``: uniform over the open items, so every item that can move
   a gap has a probability of at least ``exploration / n_open`` (the bound's
   worst-case weight);
-* ``guided``: the most informative item of the guide belief, and of the
-  robust one, each with its own share (fast identification when the belief
-  is right);
+* ``guided``: the belief's most informative item (or several items, each
+  with its own share): fast identification when the belief is right;
 * the rest: proportional to the residual spread a label would remove from the
   pairs the stop waits for (the leader against each rival it is not yet
   certified against), ``sqrt(v_a + v_b - (v_a - v_b)^2 + floor)`` summed over
@@ -77,7 +76,7 @@ def sampling_distribution(predictions: np.ndarray, unlabelled: np.ndarray, guess
     guess : ``(n_items, n_models)`` belief's probability that each model is right.
     leader : the model the stop would name now.
     rivals : models the leader is not yet certified against.
-    guided_item : the guide's most informative item, or None; or a sequence of
+    guided_item : the belief's most informative item, or None; or a sequence of
         ``(item, share)`` pairs (then ``guided`` is ignored and the shares,
         summing to at most ``1 - exploration``, are used).
     exploration, guided : shares of the uniform and guided parts (the rest is the residual part).
