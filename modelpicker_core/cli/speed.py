@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 from .. import registry
 from ..speedtest import format_speed, run_speed
@@ -55,12 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    try:
-        result = run_speed(args.items, args.models, args.classes, seed=args.seed,
-                           loop_items=args.loop_items, strategy=args.strategy, repeats=args.repeats)
-    except (ValueError, MemoryError) as exc:
-        print(f"speed: error: {exc}", file=sys.stderr)
-        return 1
+    # ValueError and MemoryError (sizes beyond memory) reach cli.main, which prints them like every subcommand's
+    result = run_speed(args.items, args.models, args.classes, seed=args.seed,
+                       loop_items=args.loop_items, strategy=args.strategy, repeats=args.repeats)
     result["load_average_1min"] = load
     if args.json:
         print(json.dumps(result, indent=2))

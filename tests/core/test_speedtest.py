@@ -105,3 +105,11 @@ def test_cli_bad_seed_and_classes_are_argument_errors(argv, capsys, message):
         main(argv)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_cli_sizes_beyond_memory_are_an_error(capsys):
+    """10**15 items x 100 models cannot be allocated anywhere: exit 1 and a message, no traceback."""
+    assert main(["speed", "--items", str(10**15), "--models", "100", "--repeats", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "python -m modelpicker_core speed: error: not enough memory for these sizes" in err
+    assert "Traceback" not in err
