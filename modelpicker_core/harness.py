@@ -281,9 +281,13 @@ class _Mapper:
         chunk = max(1, len(tasks) // (8 * self.workers))
         return self.pool.imap(func, tasks, chunksize=chunk)
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """Wait for the workers; with ``abort`` (an error or Ctrl-C) stop them without finishing their tasks."""
         if self.pool is not None:
-            self.pool.close()
+            if abort:
+                self.pool.terminate()
+            else:
+                self.pool.close()
             self.pool.join()
 
 
@@ -406,8 +410,10 @@ def run_benchmark(collection: Collection, config: BenchConfig) -> dict[str, Any]
                           for k, e in enumerate(config.epsilons)}
                 result["strategies"][name]["stops"] = by_eps[f"{config.epsilons[0]:g}"]
                 result["strategies"][name]["stops_by_epsilon"] = by_eps
-    finally:
-        mapper.close()
+    except BaseException:
+        mapper.close(abort=True)
+        raise
+    mapper.close()
     return result
 
 
