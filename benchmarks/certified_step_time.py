@@ -26,7 +26,6 @@ import argparse
 import cProfile
 import itertools
 import json
-import platform
 import pstats
 import sys
 import time
@@ -39,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from modelpicker_core import registry  # noqa: E402
 from modelpicker_core.certificate import GapCertificate  # noqa: E402
 
-from step_time import pool  # noqa: E402
+from step_time import pool, write_rows  # noqa: E402
 
 
 class TimedCertificate(GapCertificate):
@@ -112,9 +111,7 @@ def main(argv=None) -> int:
               f"{row['step_cpu_ms_median']:>7} {row['certificate_ms_median']:>8} {row['certificate_ms_p90']:>6} "
               f"{row['load_average_1min']:>5}", flush=True)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"machine": platform.processor() or platform.machine(),
-                                              "python": platform.python_version(), "rows": rows}, indent=2) + "\n")
+        write_rows(args.out, rows)
     return 0
 
 

@@ -392,18 +392,7 @@ def _tabular(shift: str, seed: int, scale: float, progress: Callable[[str], None
 
 
 # ------------------------------------------------------------------ breast cancer
-_CANCER = [dataclasses.replace(c, date="2021-old-instrument", share=0.8) for c in [
-    Candidate("logreg", "logreg", {"scaled": True}, "", 0),
-    Candidate("svc-rbf-C3", "svc", {"C": 3.0, "scaled": True}, "", 0),
-    Candidate("knn-15", "knn", {"n_neighbors": 15, "scaled": True}, "", 0),
-    Candidate("random-forest-100", "random_forest", {"n_estimators": 100, "min_samples_leaf": 2}, "", 0),
-    Candidate("extra-trees-100", "extra_trees", {"n_estimators": 100}, "", 0),
-    Candidate("hist-gboost-100", "hist_gradient_boosting", {"max_iter": 100}, "", 0),
-    Candidate("mlp-64-32", "mlp", {"hidden_layer_sizes": [64, 32], "max_iter": 300, "scaled": True}, "", 0),
-    Candidate("naive-bayes", "naive_bayes", {}, "", 0),
-    Candidate("tree-depth6", "decision_tree", {"max_depth": 6}, "", 0),
-    Candidate("tree-depth12", "decision_tree", {"max_depth": 12}, "", 0),
-]] + [
+_CANCER = [dataclasses.replace(c, date="2021-old-instrument", share=0.8) for c in _TABULAR_BASE] + [
     Candidate("svc-rbf-C3@2024", "svc", {"C": 3.0, "scaled": True}, "2024-new-instrument", 0.6),
     Candidate("logreg@2024", "logreg", {"scaled": True}, "2024-new-instrument", 0.5),
     Candidate("random-forest-100@2023", "random_forest", {"n_estimators": 100, "min_samples_leaf": 2},

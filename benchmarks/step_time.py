@@ -91,10 +91,15 @@ def main(argv=None) -> int:
         print(f"{n:>7} {m:>7} {k:>8} {row['set_pool_ms']:>12} {row['step_ms_median']:>17} {row['step_ms_p90']:>7} "
               f"{row['step_cpu_ms_median']:>7} {row['load_average_1min']:>5}", flush=True)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"machine": platform.processor() or platform.machine(),
-                                              "python": platform.python_version(), "rows": rows}, indent=2) + "\n")
+        write_rows(args.out, rows)
     return 0
+
+
+def write_rows(path: str, rows: list[dict]) -> None:
+    """The timing rows as JSON at ``path``, with the machine and Python they were measured on."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps({"machine": platform.processor() or platform.machine(),
+                                      "python": platform.python_version(), "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
