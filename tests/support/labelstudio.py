@@ -27,10 +27,10 @@ and print the tail of the server log when starting fails.
 """
 from __future__ import annotations
 
+import io
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -40,6 +40,9 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import requests
+
+from demo import config as demo_config
+from demo import lsapi, processes
 
 from .ports import free_port
 
@@ -51,19 +54,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LS_START_TIMEOUT = 180.0
 BACKEND_START_TIMEOUT = 60.0
 #: environment variables of the calling process that must not leak into a
-#: server that runs from another virtual environment
-_FOREIGN_ENV = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")
+#: server that runs from another virtual environment (the demo's list)
+_FOREIGN_ENV = demo_config.FOREIGN_ENV
 
 
-#: Label Studio 1.23.2 settings (``core/settings/base.py``, ``label_studio.py``) that keep it on the machine:
-#: errors go to Sentry by default (server and browser DSNs), the start asks PyPI for the latest
-#: version, and usage events go to tele.labelstud.io.  An empty DSN turns Sentry off.
-QUIET_ENV = {
-    "SENTRY_DSN": "",
-    "FRONTEND_SENTRY_DSN": "",
-    "LATEST_VERSION_CHECK": "false",
-    "COLLECT_ANALYTICS": "false",
-}
+#: the settings that keep Label Studio on the machine (no Sentry, no analytics, no PyPI version check):
+#: the demo's :data:`demo.config.NOTHING_LEAVES`, with the ``LABEL_STUDIO_`` names Label Studio reads
+#: first, so a caller's ``LABEL_STUDIO_SENTRY_DSN`` cannot switch Sentry back on
+QUIET_ENV = demo_config.NOTHING_LEAVES
 
 #: retries of an annotation (or a next-task request) that Label Studio refused with HTTP 500 (its SQLite lock), and the wait between them
 LOCKED_RETRIES, LOCKED_RETRY_SECONDS = 3, 2.0
@@ -91,57 +89,57 @@ def wait_for_http(
     what: str = "server",
     interval: float = 0.5,
 ) -> None:
-    """Poll ``GET url`` until it answers 200.
+    """Poll ``GET url`` until it answers 200 (the demo's :func:`demo.processes.wait_until`).
 
     Fails early, with the log tail, when ``process`` exits; fails with the log
-    tail after ``timeout`` seconds.
+    tail after ``timeout`` seconds.  Raises :class:`ServerError`.
     """
-    deadline = time.monotonic() + timeout
-    last = "no answer yet"
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise ServerError(
-                f"{what} exited with code {process.returncode} before {url} answered\n"
-                f"--- last lines of {log_path} ---\n{log_tail(log_path) if log_path else ''}"
-            )
+    last = ["no answer yet"]
+
+    def answers() -> bool:
         try:
             response = requests.get(url, timeout=5)
-            if response.status_code == 200:
-                return
-            last = f"HTTP {response.status_code}: {response.text[:200]}"
         except requests.RequestException as exc:
-            last = f"{type(exc).__name__}"
-        time.sleep(interval)
-    raise ServerError(
-        f"{what} did not answer 200 on {url} within {timeout:.0f} s (last: {last})\n"
-        f"--- last lines of {log_path} ---\n{log_tail(log_path) if log_path else ''}"
-    )
+            last[0] = type(exc).__name__
+            return False
+        if response.status_code == 200:
+            return True
+        last[0] = f"HTTP {response.status_code}: {response.text[:200]}"
+        return False
+
+    watch = [processes.Server(what, process, Path(log_path or os.devnull))] if process is not None else []
+    try:
+        # the demo's progress lines go nowhere: a test run stays as quiet as before
+        processes.wait_until(answers, url, timeout, watch, out=io.StringIO(), interval=interval)
+    except processes.StartError as exc:
+        if process is not None and process.poll() is not None:
+            raise ServerError(f"{exc}") from None
+        raise ServerError(
+            f"{what} did not answer 200 on {url} within {timeout:.0f} s (last: {last[0]})\n"
+            f"--- last lines of {log_path} ---\n{log_tail(log_path) if log_path else ''}"
+        ) from None
 
 
 def _server_env(extra: Mapping[str, str], venv_bin: Path | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
-    if venv_bin is not None:
-        env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
+    """This process's environment without its venv variables, ``venv_bin`` first on PATH, plus ``extra``."""
+    return demo_config.server_env(os.environ, extra, venv_bin)
 
 
 def _stop_process_group(process: subprocess.Popen, grace: float = 20.0) -> None:
-    """SIGTERM the process group started with ``start_new_session``; SIGKILL after ``grace`` s."""
-    if process.poll() is not None:
-        return
+    """SIGTERM the process group started with ``start_new_session``; SIGKILL what is left after ``grace`` s.
+
+    The demo's :func:`demo.processes.stop`: members of the group that outlive its leader are stopped too.
+    """
+    processes.stop(processes.Server("server", process, Path(os.devnull)), grace)
+
+
+def _popen(name: str, command: list[str], env: Mapping[str, str], log_path: Path, cwd: Path) -> subprocess.Popen:
+    """``command`` in its own session, output appended to ``log_path`` (the demo's :func:`demo.processes.start`:
+    on Linux the server also gets SIGTERM when the test process dies)."""
     try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait(timeout=10)
+        return processes.start(name, command, env, log_path, cwd).process
+    except processes.StartError as exc:
+        raise ServerError(str(exc)) from None
 
 
 #: public name (other suites stop their own helper processes with it)
@@ -312,22 +310,17 @@ def fast_temp_root() -> str | None:
 def create_personal_token(server: "LabelStudioServer") -> str:
     """A new Personal Access Token for the admin (``POST /api/token/``, authenticated with the legacy token).
 
-    Label Studio keeps one valid token per user and answers 409 when one
-    exists (a restart on a kept data directory): the existing ones are then
-    revoked (``POST /api/token/blacklist/``) and a new one is created.
-    Only the creation answer carries the full token (the list shows it
-    without its signature).
+    The demo's :meth:`demo.lsapi.LabelStudio.personal_token`: Label Studio keeps one valid token per
+    user and answers 409 when one exists (a restart on a kept data directory); the existing ones are
+    then revoked and a new one is created.  Raises :class:`ServerError`.
     """
-    response = server.session.post(server.url + "/api/token/", timeout=60)
-    if response.status_code == 409:
-        for item in server.api("GET", "/api/token/"):
-            server.api("POST", "/api/token/blacklist/", json={"refresh": item["token"]}, expected=(204, 404))
-        response = server.session.post(server.url + "/api/token/", timeout=60)
-    _raise_for_status(response, (200, 201))
-    token = response.json().get("token")
-    if not token or token.count(".") != 2:
-        raise ServerError(f"POST {server.url}/api/token/ did not answer a full JWT: {response.text[:200]}")
-    return token
+    api = lsapi.LabelStudio(server.url, server.token, timeout=60)
+    try:
+        return api.personal_token()
+    except lsapi.LabelStudioError as exc:
+        raise ServerError(f"{server.url}: {exc}") from None
+    finally:
+        api.session.close()
 
 
 def start_label_studio(
@@ -364,35 +357,20 @@ def start_label_studio(
         root = Path(work_dir)
         root.mkdir(parents=True, exist_ok=True)
         keep = True
-    data_dir = root / "data"
-    data_dir.mkdir(exist_ok=True)
+    paths = demo_config.DemoPaths(root)
+    paths.ls_data.mkdir(exist_ok=True)
     log_path = root / "label-studio.log"
     port = free_port(*port_range)
     token = secrets.token_hex(20)
-    username = "admin@example.com"
-    password = "pw-" + secrets.token_hex(16)  # token_urlsafe may start with "-", which argparse reads as an option
-    env = _server_env(
-        {
-            "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
-            "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
-            # the backend runs on loopback: allow connecting it and its webhook
-            "ML_BLOCK_LOCAL_IP": "false",
-            "SSRF_PROTECTION_ENABLED": "false",
-            **QUIET_ENV,
-            **(extra_env or {}),
-        },
-        executable.parent,
+    username = demo_config.ADMIN_EMAIL
+    password = "pw-" + secrets.token_hex(16)
+    # the demo's environment (loopback backend allowed, nothing sent off the machine): the admin's
+    # password and token go through it, not the command line, which every user can read with ps
+    env = demo_config.server_env(
+        demo_config.label_studio_env(paths, os.environ, username, password, token),
+        extra_env or {}, executable.parent,
     )
-    command = [
-        str(executable), "start", "--no-browser",
-        "--internal-host", "127.0.0.1", "--port", str(port),
-        "--username", username, "--password", password, "--user-token", token,
-    ]
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )
+    process = _popen("Label Studio", demo_config.label_studio_command(executable, port), env, log_path, root)
     session = requests.Session()
     session.headers["Authorization"] = f"Token {token}"
     server = LabelStudioServer(
@@ -442,16 +420,10 @@ def start_backend(
     python : interpreter (default :func:`backend_python`).
     """
     log_path = Path(log_path)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     port = int(env["PORT"]) if "PORT" in env else free_port(*port_range)
     settings = {**env, "HOST": "127.0.0.1", "PORT": str(port)}
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [python or backend_python(), "-m", "backend"], cwd=REPO_ROOT,
-            env=_server_env({"PYTHONUNBUFFERED": "1", **settings}),
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    process = _popen("backend", [python or backend_python(), "-m", "backend"],
+                     _server_env({"PYTHONUNBUFFERED": "1", **settings}), log_path, REPO_ROOT)
     server = BackendServer(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path,
                            env=dict(settings))
     try:
@@ -486,13 +458,9 @@ def start_rq_worker(env: Mapping[str, str], redis_url: str, log_path: Path | str
     repository root, with the backend's settings ``env``; stdout and stderr go to ``log_path``.
     """
     log_path = Path(log_path)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     rq = str(Path(python or backend_python()).parent / "rq")
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [rq, "worker", "--with-scheduler", "--worker-class", "rq.worker.SimpleWorker",
-             "-u", redis_url, "--path", str(REPO_ROOT), queue],
-            cwd=REPO_ROOT, env=_server_env({"PYTHONUNBUFFERED": "1", **env}),
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )
+    process = _popen("rq worker",
+                     [rq, "worker", "--with-scheduler", "--worker-class", "rq.worker.SimpleWorker",
+                      "-u", redis_url, "--path", str(REPO_ROOT), queue],
+                     _server_env({"PYTHONUNBUFFERED": "1", **env}), log_path, REPO_ROOT)
     return WorkerProcess(process=process, log_path=log_path)
