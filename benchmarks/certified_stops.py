@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import run_all  # noqa: E402
-from modelpicker_core.harness import BenchConfig, run_benchmark  # noqa: E402
+from modelpicker_core.harness import BELIEF_RULE, BenchConfig, run_benchmark  # noqa: E402
 from modelpicker_core import registry  # noqa: E402
 from modelpicker_core.loaders import load_collection  # noqa: E402
 
@@ -53,7 +53,7 @@ def settings_key(args) -> dict:
     return {"realizations": args.realizations, "anchor_realizations": args.anchor_realizations,
             "seed": args.seed, "data_seed": args.data_seed, "pool_size": args.pool_size,
             "epsilons": args.epsilons, "delta": args.delta, "horizon": args.horizon, "budgets": list(BUDGETS),
-            "certified": registry.make("certified", 2, 2).get_params()}
+            "certified": registry.make("certified", 2, 2).get_params(), "belief_rule": BELIEF_RULE}
 
 
 def anchors_key(args) -> dict:
@@ -76,7 +76,7 @@ def run_collection(name: str, data: Path, args) -> dict:
     start = time.perf_counter()
     certified = run_benchmark(collection, BenchConfig(
         strategies=["certified"], realizations=args.realizations, stop=True, epsilons=args.epsilons,
-        delta=args.delta, stop_horizon=args.horizon, **common))
+        delta=args.delta, stop_horizon=args.horizon, belief_stop=True, **common))
     anchors_path = Path(args.out) / f"{name}__anchors.json"
     anchors = run_all.saved_run(anchors_path, anchors_key(args), args)
     if not anchors:
@@ -92,6 +92,13 @@ def run_collection(name: str, data: Path, args) -> dict:
     return result
 
 
+def _stop_cells(st: dict) -> list[str]:
+    """Stopped / runs, wrong (rate, worst gap in points), labels median / p90 of one rule's stops."""
+    worst = max(st["wrong_gaps"]) if st["wrong_gaps"] else 0.0
+    return [f"{st['stopped']} / {st['runs']}", f"{st['wrong']} ({st['wrong_rate']:.3f}, {100 * worst:.1f} pts)",
+            f"{st['labels_median']} / {st['labels_p90']}"]
+
+
 def _se(p: float, n: int) -> float:
     return math.sqrt(max(p * (1 - p), 1e-12) / n)
 
@@ -101,6 +108,7 @@ def table(results: dict[str, dict], args) -> str:
     head = ["collection"]
     for e in eps:
         head += [f"eps {e}: stopped / runs", f"eps {e}: wrong (rate, worst gap)", f"eps {e}: labels median / p90"]
+    head += ["P(best) rule: stopped / runs", "P(best) rule: wrong (rate, worst gap)", "P(best) rule: labels median / p90"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     ident = ["| collection | labels | certified | " + " | ".join(ANCHORS) + " |",
              "|" + " --- |" * (3 + len(ANCHORS))]
@@ -113,9 +121,9 @@ def table(results: dict[str, dict], args) -> str:
         row = [name]
         for e in eps:
             st = strat["certified"]["stops_by_epsilon"][e]
-            worst = max(st["wrong_gaps"]) if st["wrong_gaps"] else 0.0
-            row += [f"{st['stopped']} / {st['runs']}", f"{st['wrong']} ({st['wrong_rate']:.3f}, {100 * worst:.1f} pts)",
-                    f"{st['labels_median']} / {st['labels_p90']}"]
+            row += _stop_cells(st)
+        belief = strat["certified"].get("stops_belief")
+        row += _stop_cells(belief) if belief else ["not run"] * 3
         lines.append("| " + " | ".join(row) + " |")
         for j, budget in enumerate(strat["certified"]["budgets"]):
             cells = []
@@ -129,7 +137,8 @@ def table(results: dict[str, dict], args) -> str:
         to09.append(f"| {name} | " + " | ".join(cell(s) for s in ("certified", *ANCHORS)) + " |")
     key = next((r["key"] for r in results.values() if r), settings_key(args))   # the settings the runs used
     return ("Certified stops (delta {d}, pool {p}, seed {s}, horizon {h} labels, {n} realisations, anchors {a}; "
-            "a stop is wrong when the named candidate is more than epsilon below the pool's best):\n\n".format(
+            "a stop is wrong when the named candidate is more than epsilon below the pool's best), and the P(best) "
+            "rule's stops in the same runs (P(best) >= 0.95 held for 3 labels; wrong: not a true best):\n\n".format(
                 d=key["delta"], p=key["pool_size"], s=key["seed"], h=key["horizon"], n=key["realizations"],
                 a=key["anchor_realizations"])
             + "\n".join(lines)

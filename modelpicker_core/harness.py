@@ -76,6 +76,10 @@ class BenchConfig:
     stop : run the certified stopping rule (:func:`modelpicker_core.stopping.make_rule`,
         the backend's default) in every pool realisation, once per ``epsilons``.
     epsilons, delta : its settings; ``delta`` also goes to strategies that take it.
+    belief_stop : with ``stop``, also run the P(best) rule with the backend's
+        defaults (:data:`BELIEF_RULE`: P(best) >= 0.95 held for 3 labels) and
+        report its stops as ``"stops_belief"`` (wrong: the named candidate is
+        not a true best).
     stop_horizon : keep labelling up to this many labels (beyond the largest
         budget) until every rule stopped; a run that has not stopped by then
         counts as not stopped.
@@ -98,6 +102,11 @@ class BenchConfig:
     delta: float = 0.05
     stop_horizon: int = 0
     params: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    belief_stop: bool = False
+
+
+#: the P(best) rule as the backend builds it by default (MODELPICKER_STOP_RULE=belief)
+BELIEF_RULE = {"rule": "belief", "confidence": 0.95, "patience": 3, "min_labels": 1}
 
 
 # --------------------------------------------------------------- metrics
@@ -179,8 +188,10 @@ def run_pool(strategy: Strategy, predictions: np.ndarray, labels: np.ndarray,
     strategy.set_pool(predictions, probabilities)
     unlabelled = np.ones(predictions.shape[0], dtype=bool)
     picks = np.empty(n_labels, dtype=np.int64)
-    side = GapCertificate(predictions, rules[0].delta) if rules and not hasattr(strategy, "gap") else None
+    deltas = [rule.delta for rule in rules if hasattr(rule, "delta")]
+    side = GapCertificate(predictions, deltas[0]) if deltas and not hasattr(strategy, "gap") else None
     stops: list = [None] * len(rules)
+    history: list[list[float]] = [[] for _ in rules]
     for step in range(min(max(n_labels, horizon), predictions.shape[0])):
         if step >= n_labels and all(d is not None for d in stops):
             break
@@ -193,7 +204,9 @@ def run_pool(strategy: Strategy, predictions: np.ndarray, labels: np.ndarray,
             side.observe(i, labels[i])
         for r, rule in enumerate(rules):
             if stops[r] is None:
-                decision = rule.decide_for(strategy, int(unlabelled.sum()), gap=None if side is None else side.gap())
+                decision = rule.decide_for(strategy, int(unlabelled.sum()), previous=history[r],
+                                           gap=None if side is None else side.gap())
+                history[r].append(decision.p_best)   # the P(best) rule's patience reads the earlier ones
                 if decision.stop:
                     stops[r] = decision
     return picks, stops
@@ -255,7 +268,7 @@ def _pool_realisation(task: tuple) -> tuple:
     name, seed, purpose, index, size, budgets, params, rule_settings, horizon = task
     col, seq, items, preds, labels, accuracy, best = _realisation(seed, purpose, index, size)
     probs = None if col.probabilities is None else col.probabilities[items]
-    rules = [make_rule("certified", **settings) for settings in rule_settings]
+    rules = [make_rule(**settings) for settings in rule_settings]
     picks, stops = run_pool(_make(name, col, seq, **params), preds, labels, probs, max(budgets), rules, horizon)
     picks = picks[np.asarray(budgets) - 1]
     records = [None if d is None else (d.labels, float(accuracy.max() - accuracy[d.model]), d.reason)
@@ -379,7 +392,10 @@ def run_benchmark(collection: Collection, config: BenchConfig) -> dict[str, Any]
             if config.setting == "pool":
                 func, plan = _pool_realisation, budgets
                 extra["protocol"] = "pool: pick after each label"
-                rule_settings = [{"epsilon": e, "delta": config.delta} for e in config.epsilons] if config.stop else []
+                rule_settings = [{"rule": "certified", "epsilon": e, "delta": config.delta}
+                                 for e in config.epsilons] if config.stop else []
+                if config.stop and config.belief_stop:
+                    rule_settings.append(dict(BELIEF_RULE))
             elif registry.get(name).stochastic:
                 func, plan, extra = _stream_realisation, *_calibrated_plan(mapper, name, budgets, config, size)
             else:
@@ -410,6 +426,9 @@ def run_benchmark(collection: Collection, config: BenchConfig) -> dict[str, Any]
                           for k, e in enumerate(config.epsilons)}
                 result["strategies"][name]["stops"] = by_eps[f"{config.epsilons[0]:g}"]
                 result["strategies"][name]["stops_by_epsilon"] = by_eps
+                if config.belief_stop:
+                    result["strategies"][name]["stops_belief"] = stop_summary(
+                        [row[3][len(config.epsilons)] for row in rows], 0.0)
     except BaseException:
         mapper.close(abort=True)
         raise

@@ -120,8 +120,9 @@ class StoppingRule:
         reason = _reason(met, "confident", labels, self.budget, unlabelled)
         return Decision(reason != "continue", model, sure, reason, labels)
 
-    def decide_for(self, strategy: Any, unlabelled: int | None = None, previous: Any = ()) -> Decision:
-        """Decide from a strategy's belief (``p_top()`` when it has one, else ``p_best()``)."""
+    def decide_for(self, strategy: Any, unlabelled: int | None = None, previous: Any = (), gap: Any = None) -> Decision:
+        """Decide from a strategy's belief (``p_top()`` when it has one, else ``p_best()``); ``gap`` is not read
+        (the same call as :meth:`CertifiedStop.decide_for`)."""
         p = strategy.p_top() if hasattr(strategy, "p_top") else strategy.p_best()
         return self.decide(p, int(strategy.n_labels_), unlabelled, previous)
 

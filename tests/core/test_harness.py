@@ -135,3 +135,18 @@ def test_config_errors():
     unlabelled = Collection(col.predictions, None, col.classes, None, "x")
     with pytest.raises(ValueError, match="needs true labels"):
         run_benchmark(unlabelled, BenchConfig("pool", ["modelpicker"], [3], realizations=2))
+
+
+def test_belief_stops_are_reported_beside_the_certified_ones():
+    """``belief_stop``: the P(best) rule runs in the same realisations; a stop needs its patience of 3 labels."""
+    col = synthetic(n_items=400, accuracies=(0.95, 0.6, 0.55, 0.5))
+    config = BenchConfig("pool", [FirstUnlabelled.name], [5, 20], realizations=5, size=200, seed=2, stop=True,
+                         epsilons=(0.01,), stop_horizon=200, belief_stop=True)
+    res = run_benchmark(col, config)["strategies"][FirstUnlabelled.name]
+    belief, certified = res["stops_belief"], res["stops"]
+    assert belief["runs"] == certified["runs"] == 5
+    # the counts' P(best) puts 1.0 on the leader as soon as it leads alone: 3 labels in a row, from label 1
+    assert belief["stopped"] == 5 and belief["labels_median"] >= 3
+    assert belief["wrong"] == sum(1 for g in belief["wrong_gaps"] if g > 0)
+    assert certified["stopped"] == 5 and certified["wrong"] == 0
+    assert belief["labels_median"] < certified["labels_median"]
