@@ -96,7 +96,11 @@ def _stop_cells(st: dict) -> list[str]:
     """Stopped / runs, wrong (rate, worst gap in points), labels median / p90 of one rule's stops."""
     worst = max(st["wrong_gaps"]) if st["wrong_gaps"] else 0.0
     return [f"{st['stopped']} / {st['runs']}", f"{st['wrong']} ({st['wrong_rate']:.3f}, {100 * worst:.1f} pts)",
-            f"{st['labels_median']} / {st['labels_p90']}"]
+            f"{_labels(st['labels_median'])} / {_labels(st['labels_p90'])}"]
+
+
+def _labels(value: float | None) -> str:
+    return "no stop" if value is None else f"{value:.0f}"
 
 
 def _se(p: float, n: int) -> float:
