@@ -36,6 +36,7 @@ from werkzeug.exceptions import HTTPException
 
 from .errors import RequestError
 from .model import ModelPickerModel
+from .redact import redact_text
 from .service import Service
 from .settings import Settings, from_env
 
@@ -160,7 +161,7 @@ def train_view():
 
 
 def _error(status: int, message: str):
-    response = jsonify({"error": message})
+    response = jsonify({"error": redact_text(message)})
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Basic realm="modelpicker"'
@@ -168,10 +169,11 @@ def _error(status: int, message: str):
 
 
 def _handle_request_error(exc: RequestError):
+    message = redact_text(exc.message)
     if exc.status >= 500:
-        logger.error("%s %s -> %s: %s", request.method, request.path, exc.status, exc.message)
+        logger.error("%s %s -> %s: %s", request.method, request.path, exc.status, message)
     else:
-        logger.info("%s %s -> %s: %s", request.method, request.path, exc.status, exc.message)
+        logger.info("%s %s -> %s: %s", request.method, request.path, exc.status, message)
     return _error(exc.status, exc.message)
 
 
@@ -182,7 +184,11 @@ def _handle_http_error(exc: HTTPException):
 def _handle_unexpected(exc: Exception):
     if isinstance(exc, HTTPException):
         return _handle_http_error(exc)
-    logger.exception("unhandled error in %s %s", request.method, request.path)
+    import traceback
+
+    # the traceback's text may quote a URL with credentials: logged redacted, never raw
+    logger.error("unhandled error in %s %s\n%s", request.method, request.path,
+                 redact_text("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
     return _error(500, f"internal error: {type(exc).__name__}: {exc}")
 
 

@@ -28,6 +28,7 @@ import yaml
 from .errors import RequestError
 from .pool import PredictionError
 from .queue_writeback import choice_result
+from .redact import redact, redact_text
 from .timefmt import iso
 
 FILES = ("decision.json", "ranking.csv", "ranking.json", "predictions.json")
@@ -35,14 +36,19 @@ RANKING_COLUMNS = ("rank", "name", "p_best", "gap", "accuracy", "accuracy_low", 
 
 
 def pool_entry(pool_path: Path, name: str) -> dict | None:
-    """The candidate's entry as written in the pool YAML file (None if it cannot be read back)."""
+    """The candidate's entry as written in the pool YAML file, secrets redacted (None if it cannot be read back).
+
+    HTTP ``headers`` values, tokens, passwords and credentials in URLs are
+    replaced by :func:`backend.redact.redact`: ``decision.json`` and
+    ``GET /export`` show which headers a source sends, never their values.
+    """
     try:
         document = yaml.safe_load(Path(pool_path).read_text())
     except (OSError, yaml.YAMLError):
         return None
     for entry in (document or {}).get("candidates", []) or []:
         if isinstance(entry, dict) and entry.get("name") == name:
-            return entry
+            return redact(entry)
     return None
 
 
@@ -91,7 +97,7 @@ def build_export(service: Any, project_raw: Any, round_raw: Any = None) -> dict[
     try:
         service.compute_predictions(project)  # tasks a candidate cannot predict are recorded, not raised
     except PredictionError as exc:  # a candidate failing as a whole (e.g. its model server is down)
-        raise RequestError(422, str(exc)) from None
+        raise RequestError(422, redact_text(str(exc))) from None
     choices = service._project_choices(project)
     key = pool.candidates[pool.names.index(chosen)].cache_key
     answers = service.store.predictions(project)

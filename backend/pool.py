@@ -35,6 +35,7 @@ from typing import Any, Callable
 import yaml
 
 from .labelconfig import ChoicesControl
+from .redact import redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +218,8 @@ class HttpSource(Source):
     def __init__(self, url: str, field: str, timeout: float, retries: int, headers: dict[str, str]):
         super().__init__(field)
         self.url, self.timeout, self.retries, self.headers = url, timeout, retries, headers
+        #: the URL as messages show it: no user or password
+        self.shown_url = redact_text(url)
 
     def _post(self, values: list[Any]):
         import requests
@@ -229,16 +232,16 @@ class HttpSource(Source):
                 response = requests.post(self.url, json={"inputs": values}, timeout=self.timeout,
                                          headers=self.headers)
             except requests.Timeout:
-                last = f"no answer from {self.url} within {self.timeout} s"
+                last = f"no answer from {self.shown_url} within {self.timeout} s"
                 continue
             except requests.RequestException as exc:
-                last = f"cannot reach {self.url}: {type(exc).__name__}"
+                last = f"cannot reach {self.shown_url}: {type(exc).__name__}"
                 continue
             if response.status_code >= 500:
-                last = f"{self.url} answered HTTP {response.status_code}"
+                last = f"{self.shown_url} answered HTTP {response.status_code}"
                 continue
             if response.status_code >= 400:
-                raise SourceError(f"{self.url} answered HTTP {response.status_code}: {response.text[:200]}")
+                raise SourceError(f"{self.shown_url} answered HTTP {response.status_code}: {response.text[:200]}")
             return response
         raise SourceError(f"{last} (after {self.retries + 1} attempts)")
 
@@ -247,10 +250,10 @@ class HttpSource(Source):
         try:
             body = response.json()
         except ValueError:
-            raise SourceError(f"{self.url} did not answer JSON") from None
+            raise SourceError(f"{self.shown_url} did not answer JSON") from None
         predictions = body.get("predictions") if isinstance(body, dict) else None
         if not isinstance(predictions, list) or len(predictions) != len(values):
-            raise SourceError(f"{self.url} must answer {{\"predictions\": [...]}} with {len(values)} items")
+            raise SourceError(f"{self.shown_url} must answer {{\"predictions\": [...]}} with {len(values)} items")
         return predictions
 
 
@@ -527,7 +530,7 @@ def _source(spec: dict, label: str, default_field: str | None, base: Path) -> So
     if kind == "http":
         url = text("url")
         if not url.startswith(("http://", "https://")):
-            raise PoolError(f"{label}: source.url: must start with http:// or https://, got {url!r}")
+            raise PoolError(f"{label}: source.url: must start with http:// or https://, got {redact_text(url)!r}")
         timeout = spec.get("timeout", 10)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise PoolError(f"{label}: source.timeout: must be a number of seconds > 0, got {timeout!r}")

@@ -28,6 +28,7 @@ from .errors import RequestError
 from .events import MAX_ID, annotation_versions, parse_event
 from .labelconfig import ChoicesControl, LabelConfigError, parse_choices
 from .pool import Pool, PoolError, PredictionError, load_pool
+from .redact import basename, redact_text, strip_dirs
 from .settings import Settings, SettingsError, resolve_strategy
 from .store import SQLiteStore, Store
 from .timefmt import iso_fields
@@ -328,7 +329,7 @@ class Service:
         try:
             self.compute_predictions(project, ids)
         except PredictionError as exc:
-            raise RequestError(422, str(exc)) from None
+            raise RequestError(422, redact_text(str(exc))) from None
         failures = self.task_prediction_errors(project, ids)
         failed = {e["task"] for e in failures}
         if failed >= set(ids):
@@ -399,8 +400,8 @@ class Service:
                 if job:
                     answer["job"] = job
             except PredictionError as exc:  # a candidate failing as a whole; the next computation retries
-                logger.error("%s: %s", event.action, exc)
-                answer["prediction_error"] = str(exc)
+                logger.error("%s: %s", event.action, redact_text(str(exc)))
+                answer["prediction_error"] = redact_text(str(exc))
             failures = self.task_prediction_errors(project, stored_tasks)
             if failures:
                 # the event itself is stored; those tasks stay out of the belief until their data changes
@@ -491,7 +492,7 @@ class Service:
                 if job:
                     answer["job"] = job
             except PredictionError as exc:
-                answer["prediction_error"] = str(exc)
+                answer["prediction_error"] = redact_text(str(exc))
         if changed + removed:
             answer["refresh"] = self.request_refresh(project, force=True)
         answer["tasks_without_predictions"] = self.task_prediction_errors(project, stored)
@@ -710,8 +711,11 @@ class Service:
                 self.store.update_job(job_id, self.clock(), state="failed", message=message)
                 return {"job": job_id, "state": "failed", "error": message, "problem": exc.kind}
             except Exception as exc:  # recorded for /jobs; the webhook answer must not fail
-                logger.exception("refresh of project %s failed", project)
-                message = f"{type(exc).__name__}: {exc}"
+                import traceback
+
+                logger.error("refresh of project %s failed\n%s", project, redact_text(
+                    "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
+                message = redact_text(f"{type(exc).__name__}: {exc}")
                 self.store.update_job(job_id, self.clock(), state="failed", message=message)
                 return {"job": job_id, "state": "failed", "error": message}
             if result.get("wrote_back"):
@@ -810,7 +814,8 @@ class Service:
                     versions.append(self.belief(project).model_version)
                 except RequestError:
                     continue  # a project the pool does not fit has no version
-        return {"versions": versions, "model_dir": str(self.settings.model_dir), "v2": True}
+        # the directory's name only: no absolute path leaves the process
+        return {"versions": versions, "model_dir": basename(self.settings.model_dir), "v2": True}
 
     def rankings(self, project_raw: Any) -> dict:
         """/rankings: the ranking as JSON, best first."""
@@ -836,7 +841,10 @@ class Service:
         }
 
     def health(self) -> dict:
+        """/health: no absolute path (file names only) and no secret (see :mod:`backend.redact`)."""
         ok, error = self.store.check()
+        store_path = self.store.describe()
+        pool_path = self.settings.pool_path
         return {
             "status": "UP",
             "model_class": "ModelPickerModel",
@@ -844,9 +852,12 @@ class Service:
             "jobs": self.runner.kind,
             "pool": {"ok": self.pool is not None,
                      "candidates": 0 if self.pool is None else len(self.pool.candidates),
-                     "path": None if self.settings.pool_path is None else str(self.settings.pool_path),
-                     "error": self.pool_error, "project_errors": {str(k): v for k, v in self.project_errors.items()}},
-            "store": {"ok": ok, "path": self.store.describe(), "error": error},
+                     "path": basename(pool_path),
+                     "error": redact_text(strip_dirs(self.pool_error, pool_path, store_path))
+                     if self.pool_error else None,
+                     "project_errors": {str(k): redact_text(v) for k, v in self.project_errors.items()}},
+            "store": {"ok": ok, "path": basename(store_path),
+                      "error": strip_dirs(error, store_path, pool_path)},
             "label_studio": self.label_studio_health(),
         }
 
