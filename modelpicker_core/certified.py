@@ -97,7 +97,7 @@ class Certified(Strategy):
     def __init__(self, n_models: int, n_classes: int, random_state: int | None = None,
                  guide: str = "consensus", guide_params: dict | None = None, delta: float = 0.05, epsilon: float = 0.01,
                  exploration: float = 0.1, guided: float = 0.7, prior_power: float = 0.3,
-                 label_noise: float = 0.3, prior_labels: float | None = 2.0, floor: float = 0.1, residual: str = "spread", power: float = 2.0,
+                 label_noise: float = 0.4, prior_labels: float | None = 2.0, floor: float = 0.1, residual: str = "spread", power: float = 2.0,
                  leader: str = "gap", max_rivals: int = 16):
         self.guide = str(guide)
         self.guide_params = dict(GUIDE_PARAMS.get(self.guide, {}) if guide_params is None else guide_params)
