@@ -35,6 +35,7 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .errors import RequestError
+from .inputs import parse_json
 from .model import ModelPickerModel
 from .redact import redact_text
 from .service import Service
@@ -73,12 +74,33 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
 
 def _body() -> dict:
-    data = request.get_json(silent=True, force=True)
-    if data is None:
-        raise RequestError(400, "request body is not valid JSON" if request.get_data()
-                           else "request body is empty; send a JSON object")
+    """The request's JSON object, parsed strictly (:func:`backend.inputs.parse_json`: nesting limit,
+    no lone surrogates); a 400 naming the problem otherwise."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise RequestError(400, "request body is empty; send a JSON object")
+    data = parse_json(raw)
     if not isinstance(data, dict):
         raise RequestError(400, "request body must be a JSON object")
+    return data
+
+
+def _optional_body(tolerant: bool = False) -> dict:
+    """The request's JSON object, or ``{}`` for an empty body; ``tolerant``: also ``{}`` for a
+    body that is not JSON or not an object (the nesting and text checks still apply)."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return {}
+    try:
+        data = parse_json(raw)
+    except RequestError as exc:
+        if tolerant and exc.message == "request body is not valid JSON":
+            return {}
+        raise
+    if not isinstance(data, dict):
+        if tolerant:
+            return {}
+        raise RequestError(400, "request body must be a JSON object (or empty)")
     return data
 
 
@@ -117,9 +139,7 @@ def jobs_view():
 def rounds_view():
     service = current_service()
     if request.method == "POST":
-        body = request.get_json(silent=True, force=True) if request.get_data() else {}
-        if not isinstance(body, dict):
-            raise RequestError(400, "request body must be a JSON object (or empty)")
+        body = _optional_body()
         return jsonify(service.start_round(request.args.get("project", body.get("project")), body.get("reason")))
     return jsonify(service.rounds(request.args.get("project")))
 
@@ -147,8 +167,7 @@ def export_view():
 def versions_view():
     project = request.args.get("project")
     if project is None and request.method == "POST":
-        body = request.get_json(silent=True, force=True)
-        project = body.get("project") if isinstance(body, dict) else None
+        project = _optional_body(tolerant=True).get("project")
     return jsonify(current_service().versions(project))
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from .errors import RequestError
+from .inputs import parse_int
 from .pool import PredictionError
 from .queue_writeback import choice_result
 from .redact import redact, redact_text
@@ -65,9 +66,7 @@ def build_export(service: Any, project_raw: Any, round_raw: Any = None) -> dict[
     current = service.store.current_round(project)
     round_ = current
     if round_raw not in (None, ""):
-        if not str(round_raw).isdigit() or int(round_raw) < 1:
-            raise RequestError(400, f"'round' must be a positive integer, got {round_raw!r}")
-        round_ = int(round_raw)
+        round_ = parse_int(round_raw, "round", 1, 10**9)
         if round_ > current:
             raise RequestError(404, f"project {project} has no round {round_} (current round: {current})")
     history = service.store.decisions(project, round_)

@@ -26,6 +26,7 @@ from .debounce import plan_refresh
 from .decisions import decision_summary, is_stopped, next_record
 from .errors import RequestError
 from .events import MAX_ID, annotation_versions, parse_event
+from .inputs import MAX_DIGITS, parse_int
 from .labelconfig import ChoicesControl, LabelConfigError, parse_choices
 from .pool import Pool, PoolError, PredictionError, load_pool
 from .redact import basename, redact_text, strip_dirs
@@ -48,18 +49,21 @@ LABEL_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATE
 
 
 def parse_project(raw: Any) -> int:
-    """Project id from ``12``, ``"12"`` or Label Studio's ``"12.1700000000"`` (id.created-timestamp)."""
-    if isinstance(raw, bool):
-        raw = None
-    project = None
-    if isinstance(raw, int):
-        project = raw
-    elif isinstance(raw, str) and re.fullmatch(r"[0-9]+(\.[0-9]+)?", raw):
-        project = int(raw.split(".", 1)[0])
-    if project is None or not 0 <= project <= MAX_ID:
+    """Project id from ``12``, ``"12"`` or Label Studio's ``"12.1700000000"`` (id.created-timestamp).
+
+    Strings are ASCII digits only (see :func:`backend.inputs.parse_int`); a
+    400 names the parameter for anything else (``²``, 5,000 digits, a sign).
+    """
+    if isinstance(raw, str) and raw.count(".") == 1:
+        head, tail = raw.split(".")
+        if tail.isascii() and tail.isdigit() and len(tail) <= MAX_DIGITS:
+            raw = head
+    try:
+        return parse_int(raw, "project", 0, MAX_ID)
+    except RequestError:
+        shown = raw if not isinstance(raw, str) or len(raw) <= 40 else raw[:40] + f"... ({len(raw)} characters)"
         raise RequestError(400, f"'project' must be a project id like 12 or '12.1700000000' "
-                                f"(an integer from 0 to {MAX_ID}), got {raw!r}")
-    return project
+                                f"(an integer from 0 to {MAX_ID}, ASCII digits), got {shown!r}") from None
 
 
 def _predict_one_by_one(cand, todo: list[dict], choices: ChoicesControl) -> tuple[list, list[tuple[int, str, str]]]:
@@ -218,6 +222,13 @@ class Service:
             self._beliefs[project] = (revision, config, belief)
             return belief
 
+    def _forget_cached(self, project: int) -> None:
+        """Drop the project's cached belief and matrix (after a rolled-back transaction: the
+        store's revision counters went back, so a cache keyed by them could be stale)."""
+        with self._lock:
+            self._beliefs.pop(project, None)
+            self._matrices.pop(project, None)
+
     def _round_matrix(self, project: int, pool: Pool, choices: ChoicesControl, round_: int) -> tuple:
         """``(key, config, (task_ids, matrix), in_round)`` of the round, cached until tasks or predictions change."""
         with self._lock:
@@ -317,23 +328,29 @@ class Service:
                 raise RequestError(400, f"task {task['id']}: 'data' must be an object")
             parsed.append((task["id"], task["data"]))
         self._require_pool()
-        choices = self._project_choices(project, label_config or None)
         ids = [t for t, _ in parsed]
-        with self.store.transaction():
-            new_tasks = self.store.new_task_ids(project, ids)
-            # tasks first seen here after the round was decided are a new batch, as with TASKS_CREATED
-            new_round = self._round_after_decision(project) if new_tasks else None
-            self.store.upsert_tasks(project, parsed)
-            # asking again is how a failure of unchanged data (e.g. a model server that was down) is retried
-            self.store.clear_prediction_errors(project, ids)
+        # one transaction: a 422 (no candidate can predict any task) rolls back the tasks, the label
+        # config, a new round and the predictions, so a refused /predict changes nothing
         try:
-            self.compute_predictions(project, ids)
-        except PredictionError as exc:
-            raise RequestError(422, redact_text(str(exc))) from None
-        failures = self.task_prediction_errors(project, ids)
-        failed = {e["task"] for e in failures}
-        if failed >= set(ids):
-            raise RequestError(422, "; ".join(e["error"] for e in failures))
+            with self.store.transaction():
+                choices = self._project_choices(project, label_config or None)
+                new_tasks = self.store.new_task_ids(project, ids)
+                # tasks first seen here after the round was decided are a new batch, as with TASKS_CREATED
+                new_round = self._round_after_decision(project) if new_tasks else None
+                self.store.upsert_tasks(project, parsed)
+                # asking again is how a failure of unchanged data (e.g. a model server that was down) is retried
+                self.store.clear_prediction_errors(project, ids)
+                try:
+                    self.compute_predictions(project, ids)
+                except PredictionError as exc:
+                    raise RequestError(422, redact_text(str(exc))) from None
+                failures = self.task_prediction_errors(project, ids)
+                failed = {e["task"] for e in failures}
+                if failed >= set(ids):
+                    raise RequestError(422, "; ".join(e["error"] for e in failures))
+        except RequestError:
+            self._forget_cached(project)
+            raise
         if new_tasks and self.runner.delays and self.label_studio is not None:
             # tasks imported before the backend was connected reach it here (Label Studio's
             # "Retrieve predictions"); order them in the background, never inside /predict
@@ -793,11 +810,7 @@ class Service:
     def jobs(self, project_raw: Any, limit_raw: Any = None) -> dict:
         """GET /jobs: the project's latest job records, newest first."""
         project = self._known_project(project_raw, "jobs")
-        limit = 50
-        if limit_raw not in (None, ""):
-            if not str(limit_raw).isdigit() or not 1 <= int(limit_raw) <= 1000:
-                raise RequestError(400, f"'limit' must be an integer between 1 and 1000, got {limit_raw!r}")
-            limit = int(limit_raw)
+        limit = 50 if limit_raw in (None, "") else parse_int(limit_raw, "limit", 1, 1000)
         return {"project": project, "runner": self.runner.kind,
                 "jobs": [iso_fields(j, JOB_TIMES) for j in self.store.jobs(project, limit)]}
 

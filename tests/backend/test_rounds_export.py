@@ -142,7 +142,7 @@ def test_post_rounds_starts_a_round_by_hand(backend, events):
     ("post", "/rounds?project=1", [1], 400, "must be a JSON object"),
     ("get", "/export", None, 400, "query parameter 'project' is required"),
     ("get", "/export?project=9", None, 404, "project 9 is unknown"),
-    ("get", "/export?project=1&round=x", None, 400, "'round' must be a positive integer"),
+    ("get", "/export?project=1&round=x", None, 400, "'round' must be an integer between 1 and"),
     ("get", "/export?project=1&round=4", None, 404, "has no round 4"),
     ("get", "/export?project=1&file=model.pkl", None, 400, "'file' must be one of"),
 ])
