@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelpicker_core.cli import main
 from modelpicker_core.cli.pick import TerminalLabels
+from tests.support.cli import run_main
 from modelpicker_core.loaders import load_collection
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,18 +39,6 @@ def separable_dir(tmp_path):
     (tmp_path / "predictions.csv").write_text("10,5,20\n" * 12)
     (tmp_path / "labelspace.csv").write_text("5\n10\n20\n")
     return tmp_path
-
-
-def run_main(argv, capsys, stdin_text=None, monkeypatch=None):
-    if stdin_text is not None:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin_text))
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 def test_bench_writes_json_with_the_exact_schema_and_a_png(labelled_dir, tmp_path, capsys):

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from modelpicker_core.cli import check_output, main
+from modelpicker_core.cli import check_output
+from tests.support.cli import run_main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,16 +27,6 @@ def data(tmp_path):
     (d / "labelspace.csv").write_text("0\n1\n")
     (d / "oracle.csv").write_text("0\n1\n1\n0\n1\n0\n")
     return d
-
-
-def run_main(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 def bench(data, *extra):
