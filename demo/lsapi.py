@@ -14,6 +14,7 @@ backend creates its webhook ``<url>/webhook``).
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import requests
@@ -104,14 +105,28 @@ class LabelStudio:
             raise LabelStudioError("POST /api/token/ answered no Personal Access Token (a JWT)")
         return token
 
-    def refreshes(self, personal_token: str) -> bool:
-        """Label Studio exchanges ``personal_token`` for an access token (it is valid and not revoked)."""
-        try:
-            response = requests.post(self.url + "/api/token/refresh/", json={"refresh": personal_token},
-                                     timeout=self.timeout)
-        except requests.RequestException:
-            return False
-        return response.status_code == 200 and "access" in response.text
+    def refreshes(self, personal_token: str, attempts: int = 4, pause: float = 2.0) -> bool:
+        """Whether Label Studio still exchanges ``personal_token`` for an access token (valid, not revoked).
+
+        Only a refusal (HTTP 400, 401 or 403) says no.  A Label Studio that has
+        just started can time out or answer 5xx while its SQLite is busy: that
+        is asked again (``attempts`` times, ``pause`` seconds apart) and, if it
+        never settles, the kept token is trusted rather than replaced (the
+        backend's ``/health`` names a refused token).
+        """
+        for attempt in range(attempts):
+            try:
+                response = requests.post(self.url + "/api/token/refresh/", json={"refresh": personal_token},
+                                         timeout=self.timeout)
+            except requests.RequestException:
+                response = None
+            if response is not None and response.status_code == 200:
+                return "access" in response.text
+            if response is not None and response.status_code in (400, 401, 403):
+                return False
+            if attempt + 1 < attempts:
+                time.sleep(pause)
+        return True
 
     # -------------------------------------------------------------- project
     def find_project(self, title: str = PROJECT_TITLE) -> dict | None:

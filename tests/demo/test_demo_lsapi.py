@@ -61,6 +61,9 @@ class FakeLabelStudio(BaseHTTPRequestHandler):
             s["tokens"].clear()
             return self._send(204)
         if method == "POST" and path == "/api/token/refresh/":
+            if s.get("busy_refreshes", 0) > 0:       # a Label Studio just started, its SQLite busy
+                s["busy_refreshes"] -= 1
+                return self._send(500, html=True)
             return self._send(200 if body["refresh"] in s["tokens"] else 401,
                               {"access": "a"} if body["refresh"] in s["tokens"] else {"detail": "invalid"})
         return self._send(404, html=True)
@@ -112,6 +115,19 @@ def test_a_kept_personal_token_is_reused_and_a_revoked_one_replaced(fake):
     state["tokens"][:] = ["other.valid.token"]  # made elsewhere (e.g. in the UI); ours no longer refreshes
     assert api.personal_token("stale.kept.token") == "new.personal.token"
     assert "POST /api/token/blacklist/" in state["calls"]
+
+
+def test_a_busy_label_studio_does_not_make_the_kept_token_look_revoked(fake):
+    """A 5xx (or a timeout) on the refresh check is asked again, never read as a refusal."""
+    state, api = fake
+    first = api.personal_token("")
+    state["busy_refreshes"] = 2
+    assert api.refreshes(first, pause=0.0) is True and state["busy_refreshes"] == 0
+    state["busy_refreshes"] = 10                     # never settles: the kept token is trusted, not replaced
+    assert api.personal_token(first) == first
+    assert state["calls"].count("POST /api/token/") == 1
+    state["busy_refreshes"] = 0
+    assert api.refreshes("revoked.or.foreign.token", pause=0.0) is False   # a 401 is a refusal at once
 
 
 def test_an_html_error_page_is_named_not_quoted(fake):
