@@ -13,7 +13,16 @@ version.  That makes every webhook delivery idempotent and order-independent:
 * a cancelled or empty annotation is stored as "no label", so it removes an
   earlier label of the same annotation and is not resurrected by a late one;
 * deleted annotations and tasks leave a tombstone, so a late create after the
-  delete stores nothing (Label Studio never reuses ids).
+  delete stores nothing (Label Studio never reuses ids);
+* two deliveries of one annotation with equal ``updated_at``, or without one,
+  are ordered by a deterministic tie-break (the canonical JSON of the state), so
+  the outcome does not depend on the delivery order.
+
+That is *payload mode*, trusted payloads.  In *confirmation mode* (Label
+Studio's API configured, see :mod:`backend.confirm`) webhooks only leave
+:meth:`SQLiteStore.add_hint` records, and :meth:`SQLiteStore.mirror_tasks`
+makes the stored tasks equal to what Label Studio answered: no payload value,
+tombstone or ``updated_at`` from a caller decides anything there.
 """
 from __future__ import annotations
 
@@ -165,9 +174,25 @@ CREATE TABLE IF NOT EXISTS refresh_state (project INTEGER PRIMARY KEY, label_cha
 CREATE TABLE IF NOT EXISTS candidates_pushed (project INTEGER, task INTEGER, PRIMARY KEY (project, task));
 CREATE TABLE IF NOT EXISTS prediction_errors (project INTEGER, task INTEGER, candidate TEXT, error TEXT NOT NULL,
     PRIMARY KEY (project, task, candidate));
+CREATE TABLE IF NOT EXISTS hints (id INTEGER PRIMARY KEY AUTOINCREMENT, project INTEGER NOT NULL,
+    action TEXT NOT NULL, tasks TEXT NOT NULL, annotations TEXT NOT NULL, config INTEGER NOT NULL DEFAULT 0,
+    received_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS hints_by_project ON hints (project, id);
+CREATE TABLE IF NOT EXISTS task_reads (project INTEGER, task INTEGER, read_at REAL NOT NULL,
+    PRIMARY KEY (project, task));
 CREATE TABLE IF NOT EXISTS label_studio_status (id INTEGER PRIMARY KEY CHECK (id = 1), kind TEXT NOT NULL,
     message TEXT, since REAL NOT NULL, last_ok_at REAL);
 """
+def _order(version: float | None, task: int, choice: str | None) -> tuple:
+    """The key that orders two delivered states of one annotation (payload mode).
+
+    A later ``updated_at`` wins; a state with ``updated_at`` wins over one
+    without; equal (or missing) ones are decided by the canonical JSON of the
+    state, so every delivery order of the same set ends in the same state.
+    """
+    return (version is not None, version or 0.0, json.dumps([task, choice], sort_keys=True))
+
+
 #: job states, in the order a job goes through them
 JOB_STATES = ("queued", "started", "finished", "failed")
 
@@ -368,10 +393,10 @@ class SQLiteStore(Store):
                                   (project, v.annotation))
                 if old:
                     task, choice, version = old[0]
-                    if version is not None and v.version is not None and v.version < version:
-                        continue  # a stale delivery: a newer state of this annotation is stored
                     if (task, choice, version) == (v.task, v.choice, v.version):
                         continue  # the same delivery again
+                    if _order(v.version, v.task, v.choice) < _order(version, task, choice):
+                        continue  # stale, or the loser of the tie-break: the stored state stays
                 self._db.execute("INSERT OR REPLACE INTO annotations VALUES (?, ?, ?, ?, ?)",
                                  (project, v.annotation, v.task, v.choice, v.version))
                 changed += 1
@@ -399,6 +424,143 @@ class SQLiteStore(Store):
         rows = self._query("SELECT annotation, task, choice FROM annotations "
                            "WHERE project = ? AND choice IS NOT NULL ORDER BY annotation", (project,))
         return [Label(int(a), int(t), c) for a, t, c in rows]
+
+    # --------------------------------------------------------------- hints
+    def add_hint(self, project: int, action: str, tasks: Iterable[int], annotations: Iterable[int],
+                 config: bool, now: float) -> int:
+        """Record (and commit) that a webhook named these tasks/annotations; returns the hint id.
+
+        One row per webhook whatever the number of ids, so the webhook's
+        write is one short insert.
+        """
+        with self.transaction():
+            cur = self._db.execute("INSERT INTO hints (project, action, tasks, annotations, config, received_at) "
+                                   "VALUES (?, ?, ?, ?, ?, ?)",
+                                   (project, action, json.dumps(sorted(set(tasks))),
+                                    json.dumps(sorted(set(annotations))), int(bool(config)), float(now)))
+            return int(cur.lastrowid)
+
+    def pending_hints(self, project: int, limit: int | None = None) -> list[dict]:
+        """The project's unconfirmed hints, oldest first: ``{"id", "action", "tasks", "annotations", "config",
+        "received_at"}``."""
+        rows = self._query("SELECT id, action, tasks, annotations, config, received_at FROM hints "
+                           "WHERE project = ? ORDER BY id" + ("" if limit is None else f" LIMIT {int(limit)}"),
+                           (project,))
+        return [{"id": int(i), "action": a, "tasks": json.loads(t), "annotations": json.loads(n),
+                 "config": bool(c), "received_at": r} for i, a, t, n, c, r in rows]
+
+    def pending_count(self, project: int | None = None) -> int:
+        """How many hints wait for confirmation (of one project, or of all)."""
+        if project is None:
+            return int(self._query("SELECT COUNT(*) FROM hints")[0][0])
+        return int(self._query("SELECT COUNT(*) FROM hints WHERE project = ?", (project,))[0][0])
+
+    def hint_projects(self) -> list[int]:
+        """Projects with pending hints."""
+        return [int(r[0]) for r in self._query("SELECT DISTINCT project FROM hints ORDER BY project")]
+
+    def remove_hints(self, ids: Iterable[int]) -> None:
+        """Forget confirmed hints (inside the transaction that stored their confirmation)."""
+        ids = list(ids)
+        with self.transaction():
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                self._db.execute(f"DELETE FROM hints WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+
+    def tasks_of_annotations(self, project: int, annotation_ids: Iterable[int]) -> set[int]:
+        """Tasks of the stored annotations among ``annotation_ids`` (ids never stored name no task)."""
+        ids, out = sorted(set(annotation_ids)), set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            out |= {int(r[0]) for r in self._query(
+                f"SELECT task FROM annotations WHERE project = ? AND annotation IN ({','.join('?' * len(chunk))})",
+                [project, *chunk])}
+        return out
+
+    def stored_task_ids(self, project: int, task_ids: Iterable[int]) -> set[int]:
+        """Those of ``task_ids`` the store holds."""
+        ids, out = sorted(set(task_ids)), set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            out |= {int(r[0]) for r in self._query(
+                f"SELECT task FROM tasks WHERE project = ? AND task IN ({','.join('?' * len(chunk))})",
+                [project, *chunk])}
+        return out
+
+    def tasks_with_annotations(self, project: int) -> set[int]:
+        """Tasks that have at least one stored annotation."""
+        return {int(r[0]) for r in self._query("SELECT DISTINCT task FROM annotations WHERE project = ?",
+                                              (project,))}
+
+    def mirror_tasks(self, project: int, present: dict[int, tuple[dict, list[AnnotationVersion]]],
+                     gone: Iterable[int], read_at: float) -> dict:
+        """Make the stored tasks equal to what Label Studio answered for them (confirmation mode).
+
+        ``present``: ``task -> (data, annotation states)`` as read from Label
+        Studio; ``gone``: tasks Label Studio does not have.  For a present task
+        the data is stored, its annotations become exactly those given (others
+        of the task removed), and tombstones of them are cleared (Label Studio
+        has them, so they exist).  A gone task is removed with its labels and
+        predictions, without a tombstone (Label Studio never reuses an id, so
+        none is needed, and a later import is never blocked).  A read older
+        than the last stored read of a task (``read_at``, the time the read
+        started) changes nothing for that task, so two overlapping
+        confirmations cannot leave the older answer.
+
+        Returns ``{"changed", "removed", "tasks_removed", "stored"}``:
+        annotation states written, annotations removed, tasks removed, ids of
+        present tasks whose data was stored.
+        """
+        changed = removed = tasks_removed = 0
+        stored: list[int] = []
+        with self.transaction():
+            def fresh(task: int) -> bool:
+                rows = self._query("SELECT read_at FROM task_reads WHERE project = ? AND task = ?", (project, task))
+                if rows and rows[0][0] > read_at:
+                    return False
+                self._db.execute("INSERT OR REPLACE INTO task_reads VALUES (?, ?, ?)", (project, task, read_at))
+                return True
+
+            for task in sorted(set(gone)):
+                if not fresh(task):
+                    continue
+                removed += int(self._query("SELECT COUNT(*) FROM annotations WHERE project = ? AND task = ? "
+                                           "AND choice IS NOT NULL", (project, task))[0][0])
+                if self._query("SELECT 1 FROM tasks WHERE project = ? AND task = ?", (project, task)):
+                    tasks_removed += 1
+                    for table in ("tasks", "predictions", "annotations", "task_rounds", "candidates_pushed",
+                                  "prediction_errors"):
+                        self._db.execute(f"DELETE FROM {table} WHERE project = ? AND task = ?", (project, task))
+                    self._bump(project, pool=True)
+                else:
+                    self._db.execute("DELETE FROM annotations WHERE project = ? AND task = ?", (project, task))
+            for task in sorted(present):
+                if not fresh(task):
+                    continue
+                data, versions = present[task]
+                self._db.execute("DELETE FROM deleted_tasks WHERE project = ? AND task = ?", (project, task))
+                if self.upsert_tasks(project, [(task, data)]):
+                    stored.append(task)
+                keep = {v.annotation for v in versions}
+                for annotation, choice in self._query("SELECT annotation, choice FROM annotations "
+                                                      "WHERE project = ? AND task = ?", (project, task)):
+                    if annotation not in keep:
+                        self._db.execute("DELETE FROM annotations WHERE project = ? AND annotation = ?",
+                                         (project, annotation))
+                        removed += choice is not None
+                        self._bump(project)
+                for v in versions:
+                    self._db.execute("DELETE FROM deleted_annotations WHERE project = ? AND annotation = ?",
+                                     (project, v.annotation))
+                    old = self._query("SELECT task, choice, version FROM annotations WHERE project = ? "
+                                      "AND annotation = ?", (project, v.annotation))
+                    if old and tuple(old[0]) == (v.task, v.choice, v.version):
+                        continue
+                    self._db.execute("INSERT OR REPLACE INTO annotations VALUES (?, ?, ?, ?, ?)",
+                                     (project, v.annotation, v.task, v.choice, v.version))
+                    changed += 1
+                    self._bump(project)
+        return {"changed": changed, "removed": removed, "tasks_removed": tasks_removed, "stored": stored}
 
     # -------------------------------------------------------------------- rounds
     def current_round(self, project: int) -> int:
