@@ -21,12 +21,22 @@ Label Studio 1.23 asks with GET).  Why replace them, for label-studio-ml 1.0.9:
   :class:`ModelPickerModel` is built per request for the request's project.
 * its error handling answers 500 with a traceback for bad input; here bad
   input gets a 4xx ``{"error": "..."}`` naming what is wrong.
+* its ``before_request``/``after_request`` hooks log every request's headers
+  and body at DEBUG: the ``Authorization`` header, and the ``access_token``
+  Label Studio puts in ``/setup``.  They are removed; :func:`_log_request`
+  logs the method, path, size and type only.
+
+Before any view runs, each request passes, in this order: the Host allow-list
+(400), the loopback rule for an unauthenticated backend (403), basic auth
+(401), the body size by ``Content-Length`` (413; chunked bodies are capped
+while read, :mod:`backend.request_limits`) and the JSON-only rule (415).
 
 label-studio-ml keeps one module-level Flask app; calling :func:`create_app`
 again (tests, a restart in the same process) rebinds it to a new service.
 """
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 from typing import Any
@@ -38,8 +48,9 @@ from .errors import RequestError
 from .inputs import parse_json
 from .model import ModelPickerModel
 from .redact import redact_text
+from .request_limits import LimitBody, allowed_hosts, check_content_type, check_host, too_large
 from .service import Service
-from .settings import Settings, from_env
+from .settings import Settings, check_bind, from_env, is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +69,15 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     ``settings`` default to the environment; ``service`` defaults to one built
     from the settings (pool loaded, SQLite store opened under ``MODEL_DIR``).
+    Raises :class:`~backend.settings.SettingsError` when ``HOST`` is not
+    loopback and no credentials are set (:func:`backend.settings.check_bind`),
+    so no server, gunicorn included, serves an open backend by accident.
     """
     from label_studio_ml.api import init_app
 
     global _service
     settings = settings or (service.settings if service else from_env())
+    check_bind(settings)
     service = service or Service.from_settings(settings)
     _service = service
     app = init_app(model_class=ModelPickerModel, model_dir=str(settings.model_dir))
@@ -106,7 +121,12 @@ def _optional_body(tolerant: bool = False) -> dict:
 
 def setup_view():
     data = _body()
-    return jsonify(current_service().setup(data.get("project"), data.get("schema")))
+    answer = current_service().setup(data.get("project"), data.get("schema"))
+    # an authenticated /setup comes from a Label Studio that has our credentials: give its webhook them too
+    from .webhook_auth import ensure_in_background
+
+    ensure_in_background(current_service().settings, data.get("project"))
+    return jsonify(answer)
 
 
 def predict_view():
@@ -184,6 +204,9 @@ def _error(status: int, message: str):
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Basic realm="modelpicker"'
+    if status == 413:
+        # the rest of the body is not read: the connection cannot carry another request
+        response.headers["Connection"] = "close"
     return response
 
 
@@ -211,18 +234,51 @@ def _handle_unexpected(exc: Exception):
     return _error(500, f"internal error: {type(exc).__name__}: {exc}")
 
 
-def _check_size():
-    """Refuse an oversized body before anything reads it.
+def _check_host():
+    """400 unless the Host header names an allowed host (DNS rebinding; :func:`backend.request_limits.check_host`)."""
+    settings = current_service().settings
+    check_host(request.headers.get("Host"), _allowed(settings.allowed_hosts, settings.host))
 
-    label-studio-ml's ``before_request`` hook reads every body (``request.get_data()``
-    for its debug log) and Werkzeug 2.0 applies ``MAX_CONTENT_LENGTH`` only to form
-    parsing, so the limit is checked here, first.
+
+@functools.lru_cache(maxsize=8)
+def _allowed(configured: tuple[str, ...], bind_host: str) -> frozenset[str]:
+    return allowed_hosts(configured, bind_host)
+
+
+def _check_remote():
+    """403 for a caller from another machine when the backend has no credentials.
+
+    :func:`backend.settings.check_bind` stops ``python -m backend`` and the
+    gunicorn config from listening beyond loopback without credentials; this
+    holds whatever server was started with whatever bind address.
     """
-    limit = current_service().settings.max_body_mb * 2**20
-    if request.content_length is not None and request.content_length > limit:
-        return _error(413, f"Request Entity Too Large: the body exceeds {limit // 2**20} MB "
-                           f"(MODELPICKER_MAX_BODY_MB)")
+    settings = current_service().settings
+    if settings.auth_enabled or settings.allow_unauthenticated:
+        return None
+    # no address: a unix socket or an in-process client, this machine either way
+    if not request.remote_addr or is_loopback(request.remote_addr):
+        return None
+    return _error(403, "this backend has no credentials and serves this machine only: set BASIC_AUTH_USER and "
+                       "BASIC_AUTH_PASS (or MODELPICKER_ALLOW_UNAUTHENTICATED=true)")
+
+
+def _check_size():
+    """Refuse a body whose ``Content-Length`` is over the limit before anything reads it.
+
+    Werkzeug 2.0 applies ``MAX_CONTENT_LENGTH`` only to form parsing; a body
+    without ``Content-Length`` (chunked) is capped while it is read
+    (:class:`backend.request_limits.CappedInput`).
+    """
+    limit_mb = current_service().settings.max_body_mb
+    if request.content_length is not None and request.content_length > limit_mb * 2**20:
+        raise too_large(limit_mb)
     return None
+
+
+def _check_content_type():
+    """415 for a body that is not ``application/json`` (forms, text/plain, multipart: cross-site posts)."""
+    check_content_type(request.method, request.mimetype, request.content_length,
+                       request.headers.get("Transfer-Encoding"))
 
 
 def _check_auth():
@@ -235,6 +291,24 @@ def _check_auth():
             not hmac.compare_digest((auth.password or "").encode(), (settings.basic_auth_pass or "").encode()):
         return _error(401, "authentication required: HTTP basic auth with BASIC_AUTH_USER/BASIC_AUTH_PASS")
     return None
+
+
+def _log_request():
+    """The request at DEBUG without its headers or body (they carry credentials and tokens)."""
+    logger.debug("%s %s (%s bytes, %s)", request.method, request.path,
+                 request.content_length if request.content_length is not None else "chunked/unknown",
+                 request.mimetype or "no content type")
+
+
+def _log_response(response):
+    logger.debug("%s %s -> %s", request.method, request.path, response.status_code)
+    return response
+
+
+def _without_label_studio_ml_logging(app: Flask) -> None:
+    """Drop label-studio-ml's hooks that log headers and bodies (Authorization, access_token) at DEBUG."""
+    for funcs in (app.before_request_funcs.get(None, []), app.after_request_funcs.get(None, [])):
+        funcs[:] = [f for f in funcs if getattr(f, "__module__", "") != "label_studio_ml.api"]
 
 
 def _install(app: Flask) -> None:
@@ -254,7 +328,11 @@ def _install(app: Flask) -> None:
     if "get_version" in app.view_functions:
         app.view_functions["get_version"] = versions_view
     app.add_url_rule("/versions", "versions_get", versions_view, methods=["GET"])
-    app.before_request_funcs.setdefault(None, [])[:0] = [_check_size, _check_auth]
+    _without_label_studio_ml_logging(app)
+    app.before_request_funcs.setdefault(None, [])[:0] = [_check_host, _check_remote, _check_auth, _check_size,
+                                                         _check_content_type, _log_request]
+    app.after_request_funcs.setdefault(None, []).append(_log_response)
+    app.wsgi_app = LimitBody(app.wsgi_app, lambda: current_service().settings.max_body_mb)
     app.register_error_handler(RequestError, _handle_request_error)
     app.register_error_handler(HTTPException, _handle_http_error)
     # label-studio-ml registers text/500 handlers for these; answer JSON instead

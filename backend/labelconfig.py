@@ -7,8 +7,16 @@ the order they appear, are the classes ``0 .. n_classes-1`` of the core.
 from __future__ import annotations
 
 import dataclasses
+import re
 import xml.etree.ElementTree as ET
 
+#: the longest label config accepted, in characters (Label Studio's own configs are a few kB; 1 MB
+#: leaves room for long instructions while keeping a /setup's parse in milliseconds)
+MAX_CONFIG_CHARS = 1_000_000
+#: the most <Choice> tags accepted: the core keeps an n_classes-wide matrix per candidate, and
+#: 50,000 choices made /setup take 51 s (issue 11); 1,000 classes is beyond any labelling UI
+MAX_CHOICES = 1_000
+_CHOICE_TAG = re.compile(r"<Choice[\s/>]")
 
 
 class LabelConfigError(ValueError):
@@ -59,12 +67,22 @@ def parse_choices(label_config: str) -> ChoicesControl:
     Raises
     ------
     LabelConfigError
-        when the XML does not parse, when there are zero or several Choices
+        when the config is longer than :data:`MAX_CONFIG_CHARS` or has more
+        than :data:`MAX_CHOICES` ``<Choice>`` tags (checked on the text, before
+        parsing), when the XML does not parse, when there are zero or several Choices
         controls, when the control allows several answers, or when it has fewer
         than two distinct Choice values.
     """
     if not isinstance(label_config, str) or not label_config.strip():
         raise LabelConfigError("label config is empty")
+    # the limits are checked on the raw text, before the XML parser (the expensive part) runs
+    if len(label_config) > MAX_CONFIG_CHARS:
+        raise LabelConfigError(f"label config is {len(label_config):,} characters long; at most "
+                               f"{MAX_CONFIG_CHARS:,} are accepted (MAX_CONFIG_CHARS)")
+    n_tags = len(_CHOICE_TAG.findall(label_config))
+    if n_tags > MAX_CHOICES:
+        raise LabelConfigError(f"label config has {n_tags:,} <Choice> tags; at most {MAX_CHOICES:,} are accepted "
+                               f"(MAX_CHOICES)")
     if "<!DOCTYPE" in label_config or "<!ENTITY" in label_config:
         # Label Studio configs never declare entities; refusing them rules out entity expansion attacks.
         raise LabelConfigError("label config must not contain <!DOCTYPE> or <!ENTITY> declarations")

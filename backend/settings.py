@@ -42,11 +42,23 @@ class Settings:
         ``LABEL_STUDIO_HOST``) and ``LABEL_STUDIO_API_KEY``, for the calls back
         into Label Studio.
     basic_auth_user, basic_auth_pass : ``BASIC_AUTH_USER`` / ``BASIC_AUTH_PASS``;
-        when set, every endpoint asks for HTTP basic auth.
+        when set, every endpoint asks for HTTP basic auth (Label Studio sends
+        it to ``/health``, ``/setup``, ``/predict`` when entered in the connect
+        form, and to ``/webhook`` once the webhook carries the header, see
+        :mod:`backend.webhook_auth`).
+    allow_unauthenticated : ``MODELPICKER_ALLOW_UNAUTHENTICATED``; without
+        credentials the backend serves loopback only (``HOST`` 127.0.0.1,
+        localhost or ::1) unless this is true: anyone who can reach an
+        unauthenticated backend decides which model gets deployed.
+    allowed_hosts : ``MODELPICKER_ALLOWED_HOSTS``, comma-separated host names
+        accepted in the ``Host`` header besides the defaults (see
+        :func:`backend.request_limits.host_allowed`); ``("*",)`` = no check.
     log_level : ``LOG_LEVEL``.
     redis_url : ``REDIS_URL``; None = background work runs inline.
     redis_queue : ``RQ_QUEUE_NAME``.
-    host, port : ``HOST`` / ``PORT`` for ``python -m backend``.
+    host, port : ``HOST`` / ``PORT`` for ``python -m backend`` (default
+        127.0.0.1: this machine only; the Docker image sets 0.0.0.0 and then
+        needs credentials).
     max_body_mb : ``MODELPICKER_MAX_BODY_MB``, the largest request body accepted
         (bigger ones get 413 before they are read into memory).
     refresh_every_labels, refresh_min_seconds : ``MODELPICKER_REFRESH_EVERY_LABELS``
@@ -91,8 +103,10 @@ class Settings:
     log_level: str = "INFO"
     redis_url: str | None = None
     redis_queue: str = "modelpicker"
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = 9090
+    allow_unauthenticated: bool = False
+    allowed_hosts: tuple[str, ...] = ()
     max_body_mb: int = 100
     refresh_every_labels: int = 1
     refresh_min_seconds: float = 2.0
@@ -120,6 +134,57 @@ class Settings:
     @property
     def auth_enabled(self) -> bool:
         return bool(self.basic_auth_user)
+
+    @property
+    def loopback_only(self) -> bool:
+        """``HOST`` is a loopback address: only this machine can reach the server."""
+        return is_loopback(self.host)
+
+
+#: bind addresses only this machine can reach
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a bind address) is reachable from this machine only."""
+    import ipaddress
+
+    host = (host or "").strip().lower()
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(settings: "Settings", host: str | None = None) -> None:
+    """:class:`SettingsError` when the server would listen beyond this machine without credentials.
+
+    Anyone who can reach an unauthenticated backend can forge labels and so
+    choose the deployed model; serving other machines needs
+    ``BASIC_AUTH_USER``/``BASIC_AUTH_PASS`` or an explicit
+    ``MODELPICKER_ALLOW_UNAUTHENTICATED=true``.
+    """
+    host = settings.host if host is None else host
+    if settings.auth_enabled or settings.allow_unauthenticated or is_loopback(host):
+        return
+    raise SettingsError(
+        f"refusing to listen on {host} without credentials: set BASIC_AUTH_USER and BASIC_AUTH_PASS "
+        f"(and enter them in Label Studio), or HOST=127.0.0.1, or MODELPICKER_ALLOW_UNAUTHENTICATED=true "
+        f"to serve other machines without authentication")
+
+
+def _hosts(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = _text(env, name)
+    if raw is None:
+        return ()
+    hosts = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
+    for host in hosts:
+        if host != "*" and (any(c in host for c in "/@ ?#") or not host.isascii()):
+            raise SettingsError(f"{name} must list host names separated by commas (no scheme, path or port "
+                                f"needed), got {host!r}")
+    return hosts
 
 
 def _text(env: Mapping[str, str], name: str) -> str | None:
@@ -208,7 +273,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         redis_url=redis_url,
         redis_queue=_text(env, "RQ_QUEUE_NAME") or "modelpicker",
-        host=_text(env, "HOST") or "0.0.0.0",
+        host=_text(env, "HOST") or "127.0.0.1",
+        allow_unauthenticated=_bool(env, "MODELPICKER_ALLOW_UNAUTHENTICATED", False),
+        allowed_hosts=_hosts(env, "MODELPICKER_ALLOWED_HOSTS"),
         port=_int(env, "PORT", 9090, 1, 65535),
         max_body_mb=_int(env, "MODELPICKER_MAX_BODY_MB", 100, 1, 100_000),
         refresh_every_labels=_int(env, "MODELPICKER_REFRESH_EVERY_LABELS", 1, 1, 1_000_000),

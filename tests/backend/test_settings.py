@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from backend.settings import SettingsError, from_env, resolve_strategy
+from backend.settings import SettingsError, check_bind, from_env, resolve_strategy
 
 
-def test_defaults_are_label_studio_ml_like():
+def test_defaults_are_label_studio_ml_like_but_on_loopback():
     s = from_env({})
-    assert (s.host, s.port, s.log_level, s.redis_url) == ("0.0.0.0", 9090, "INFO", None)
+    assert (s.host, s.port, s.log_level, s.redis_url) == ("127.0.0.1", 9090, "INFO", None)
+    assert not s.allow_unauthenticated and s.allowed_hosts == () and s.loopback_only
     assert s.model_dir == Path("model_dir") and s.db_path == Path("model_dir") / "modelpicker.sqlite3"
     assert s.pool_path is None and s.strategy is None and not s.show_best and not s.auth_enabled
 
@@ -44,6 +45,8 @@ def test_label_studio_host_is_accepted_as_the_url():
     ({"BASIC_AUTH_USER": "u"}, "BASIC_AUTH_PASS"),
     ({"BASIC_AUTH_PASS": "p"}, "BASIC_AUTH_USER"),
     ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
+    ({"MODELPICKER_ALLOW_UNAUTHENTICATED": "perhaps"}, "MODELPICKER_ALLOW_UNAUTHENTICATED"),
+    ({"MODELPICKER_ALLOWED_HOSTS": "http://example.org/"}, "MODELPICKER_ALLOWED_HOSTS"),
 ])
 def test_bad_values_name_the_variable(env, named):
     with pytest.raises(SettingsError, match=named):
@@ -64,3 +67,24 @@ def test_default_strategy_falls_back_with_a_log_line(caplog):
     assert sum("'certified' is not registered" in r.getMessage() for r in caplog.records) == 2
     with pytest.raises(SettingsError, match="no usable strategy"):
         resolve_strategy(None, [])
+
+
+def test_allowed_hosts_are_a_lower_case_list():
+    s = from_env({"MODELPICKER_ALLOWED_HOSTS": " ML.example.org, backend2 ,"})
+    assert s.allowed_hosts == ("ml.example.org", "backend2")
+    assert from_env({"MODELPICKER_ALLOWED_HOSTS": "*"}).allowed_hosts == ("*",)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2"])
+def test_loopback_needs_no_credentials(host):
+    check_bind(from_env({"HOST": host}))
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "backend.example.org"])
+def test_other_addresses_need_credentials_or_an_explicit_opt_out(host):
+    with pytest.raises(SettingsError) as caught:
+        check_bind(from_env({"HOST": host}))
+    assert str(caught.value).startswith(f"refusing to listen on {host} without credentials")
+    assert "BASIC_AUTH_USER" in str(caught.value) and "MODELPICKER_ALLOW_UNAUTHENTICATED" in str(caught.value)
+    check_bind(from_env({"HOST": host, "BASIC_AUTH_USER": "ls", "BASIC_AUTH_PASS": "pw"}))
+    check_bind(from_env({"HOST": host, "MODELPICKER_ALLOW_UNAUTHENTICATED": "true"}))
