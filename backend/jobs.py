@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 JOB_TIMEOUT = 1800
 
 #: Service methods a job may call.
-JOBS = ("compute_predictions", "refresh")
+JOBS = ("compute_predictions", "refresh", "confirm_pending")
 
 
 class JobRunner(abc.ABC):
@@ -115,4 +115,6 @@ def run_job(job: str, *args: Any) -> Any:
         from .service import Service
 
         _worker_service = Service.from_settings(settings_module.from_env(), inline=True)
+        # a worker (re)started after a crash or a Label Studio outage: confirm what webhooks left pending
+        _worker_service.resume_pending()
     return getattr(_worker_service, job)(*args)

@@ -338,6 +338,38 @@ class LabelStudioAPI:
         return [{"id": task["id"], "data": task.get("data", {}),
                  "annotations": task.get("annotations", [])} for task in exported]
 
+    def tasks_by_id(self, project_id: int, task_ids: Sequence[int], batch: int = 200) -> dict[int, dict]:
+        """The named tasks of the project as Label Studio has them now: ``{id: {"id", "data", "annotations"}}``.
+
+        Reads ``GET /api/projects/{id}/export?exportType=JSON&download_all_tasks=true&ids[]=...``
+        (``batch`` ids per request, so the URL stays short).  Checked on Label
+        Studio 1.23.2 (``data_export/api.py``): it returns every named task of
+        this project, annotated or not, with all its annotations (cancelled
+        ones included, each with ``id``, ``result``, ``was_cancelled``,
+        ``updated_at``); ids of other projects or of deleted tasks are simply
+        absent, so an id missing from the answer is a task Label Studio does
+        not have (the "404" of a batch read).  Unlike ``GET /api/tasks/{id}/``
+        it never makes Label Studio call the ML backend's ``/predict`` (the
+        task view does, for a task without predictions).
+        """
+        project_id = _check_id(project_id, "project id")
+        ids = sorted({_check_id(t, "task id") for t in task_ids})
+        path = f"/api/projects/{project_id}/export"
+        out: dict[int, dict] = {}
+        for start in range(0, len(ids), max(1, int(batch))):
+            chunk = ids[start:start + batch]
+            answer = self._request("GET", path, params={"exportType": "JSON", "download_all_tasks": "true",
+                                                        "ids[]": chunk})
+            if not isinstance(answer, list):
+                raise LabelStudioAPIError("GET", path, 200, f"expected a list of tasks, got {type(answer).__name__}",
+                                          kind="bad_answer")
+            wanted = set(chunk)
+            for task in answer:
+                if isinstance(task, dict) and task.get("id") in wanted:
+                    out[int(task["id"])] = {"id": int(task["id"]), "data": task.get("data"),
+                                            "annotations": task.get("annotations") or []}
+        return out
+
     def next_task(self, project_id: int) -> dict | None:
         """The task Label Studio would show this API user next (``GET /api/projects/{id}/next/``).
 

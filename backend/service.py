@@ -22,12 +22,15 @@ from modelpicker_core.stopping import Decision, make_rule
 
 from . import jobs, ls_status
 from .belief import Belief, fit_belief, model_version, prediction_matrix, ranking_records
+from .confirm import confirm_project, hint_of
 from .debounce import plan_refresh
 from .decisions import decision_summary, is_stopped, next_record
 from .errors import RequestError
 from .events import MAX_ID, annotation_versions, parse_event
 from .inputs import MAX_DIGITS, parse_int
 from .labelconfig import ChoicesControl, LabelConfigError, parse_choices
+from .locks import ProjectLocks
+from .lru import BoundedCache, digest
 from .pool import Pool, PoolError, PredictionError, load_pool
 from .redact import basename, redact_text, strip_dirs
 from .settings import Settings, SettingsError, resolve_strategy
@@ -46,6 +49,14 @@ STALE_QUEUED_SECONDS = 600.0
 JOB_TIMES = ("created_at", "started_at", "finished_at", "run_after")
 #: webhook actions after which a refresh is considered (labels changed)
 LABEL_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED")
+#: parsed label configs kept at most (entries, and total bytes of the configs they came from)
+CONFIG_CACHE_ENTRIES, CONFIG_CACHE_BYTES = 64, 32 * 1024 * 1024
+#: seconds before a confirmation that could not read Label Studio is tried again (rq runner only)
+CONFIRM_RETRY_SECONDS = 30.0
+#: what /health and the start-up log say when webhooks cannot be confirmed
+UNCONFIRMED = ("labels are UNCONFIRMED: webhook payloads are stored as sent, so anyone who can reach /webhook "
+               "can plant, overwrite or delete labels; set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY so every "
+               "annotation and task event is confirmed with Label Studio's API before it counts")
 
 
 def parse_project(raw: Any) -> int:
@@ -116,12 +127,15 @@ class Service:
         self.strategy = strategy
         self.runner = jobs.make_runner(None if inline else settings.redis_url, settings.redis_queue, self)
         self.clock = clock
-        self._lock = threading.RLock()
-        self._refresh_lock = threading.Lock()
+        # one lock per project (beliefs and caches; refreshes; confirmations): a slow project never
+        # makes another one wait (issue 11: /rankings of B waited 34 s behind a /setup of A)
+        self._locks, self._refresh_locks, self._confirm_locks = ProjectLocks(), ProjectLocks(), ProjectLocks()
         self._api = None
         self._beliefs: dict[int, tuple[int, str, Belief]] = {}
         self._matrices: dict[int, tuple[int, str, Any]] = {}
-        self._checked: dict[str, ChoicesControl] = {}
+        self._checked: BoundedCache[ChoicesControl] = BoundedCache(CONFIG_CACHE_ENTRIES, CONFIG_CACHE_BYTES)
+        #: confirmation mode: webhooks are hints and labels are read from Label Studio's API (see backend.confirm)
+        self.confirm_labels: bool = bool(settings.label_studio_configured)
         #: project -> why the pool does not fit its stored label config (found at start)
         self.project_errors: dict[int, str] = self.check_known_projects() if pool is not None else {}
 
@@ -143,6 +157,8 @@ class Service:
                 error = str(exc)
         if error:
             logger.error("candidate pool unusable: %s", error)
+        if not settings.label_studio_configured:
+            logger.warning(UNCONFIRMED)
         return cls(settings, pool, error, SQLiteStore(settings.db_path), strategy, inline=inline)
 
     # ----------------------------------------------------------------- helpers
@@ -169,16 +185,16 @@ class Service:
     def choices_for(self, label_config: str) -> ChoicesControl:
         """Parse a label config and check the pool against it (cached per config text)."""
         pool = self._require_pool()
-        with self._lock:
-            if label_config in self._checked:
-                return self._checked[label_config]
-        try:
+        key = digest(label_config)
+        choices = self._checked.get(key)
+        if choices is not None:
+            return choices
+        try:  # outside every lock: a huge config delays only its own request
             choices = parse_choices(label_config)
             pool.check(choices)
         except (LabelConfigError, PoolError) as exc:
             raise RequestError(422, str(exc)) from None
-        with self._lock:
-            self._checked[label_config] = choices
+        self._checked.put(key, choices, len(label_config))
         return choices
 
     def _project_choices(self, project: int, label_config: str | None = None) -> ChoicesControl:
@@ -206,7 +222,7 @@ class Service:
         """
         pool = self._require_pool()
         choices = self._project_choices(project)
-        with self._lock:
+        with self._locks.hold(project):
             revision = self.store.revision(project)
             config = self.store.get_label_config(project)
             cached = self._beliefs.get(project)
@@ -225,13 +241,13 @@ class Service:
     def _forget_cached(self, project: int) -> None:
         """Drop the project's cached belief and matrix (after a rolled-back transaction: the
         store's revision counters went back, so a cache keyed by them could be stale)."""
-        with self._lock:
+        with self._locks.hold(project):
             self._beliefs.pop(project, None)
             self._matrices.pop(project, None)
 
     def _round_matrix(self, project: int, pool: Pool, choices: ChoicesControl, round_: int) -> tuple:
         """``(key, config, (task_ids, matrix), in_round)`` of the round, cached until tasks or predictions change."""
-        with self._lock:
+        with self._locks.hold(project):
             pool_revision, config = self.store.pool_revision(project), self.store.get_label_config(project)
             matrix = self._matrices.get(project)
             if not (matrix and matrix[0] == (pool_revision, round_) and matrix[1] == config):
@@ -269,30 +285,42 @@ class Service:
         cached = self.store.predictions(project, missing)
         for start in range(0, len(missing), PREDICT_CHUNK):
             chunk = missing[start:start + PREDICT_CHUNK]
-            data = self.store.task_data(project, chunk)
-            rows, errors = [], []
-            for cand in pool.candidates:
-                todo = [{"id": t, "data": data[t]} for t in chunk
-                        if t in data and cand.cache_key not in cached.get(t, {})]
-                if not todo:
-                    continue
-                try:
-                    values = cand.predict_tasks(todo, choices)
-                except PredictionError:
-                    try:
-                        values, failed_here = _predict_one_by_one(cand, todo, choices)
-                    except PredictionError:
-                        self.store.save_predictions(project, rows)  # what the other candidates answered
-                        raise
-                    errors.extend(failed_here)
-                    for _, _, message in failed_here:
-                        logger.error("project %s: %s", project, message)
-                rows.extend((task["id"], cand.cache_key, value) for task, value in zip(todo, values)
-                            if value is not None)
-            self.store.save_predictions(project, rows)
+            rows, errors, whole = self._predict_chunk(pool, choices, chunk, self.store.task_data(project, chunk),
+                                                      cached)
+            self.store.save_predictions(project, rows)  # what the other candidates answered, even on a failure
+            if whole is not None:
+                raise whole
             if errors:
                 self.store.save_prediction_errors(project, errors)
         return len(missing)
+
+    @staticmethod
+    def _predict_chunk(pool: Pool, choices: ChoicesControl, chunk: list[int], data: dict[int, dict],
+                       cached: dict[int, dict[str, str]]) -> tuple[list, list, PredictionError | None]:
+        """Every candidate's answer for ``chunk`` (tasks in ``data``) lacking in ``cached``; in memory, no store.
+
+        Returns ``(rows, errors, whole)``: ``(task, cache key, choice)`` rows,
+        ``(task, cache key, message)`` per failed task, and the error of a
+        candidate that fails as a whole (then the rows of the candidates
+        before it, and nothing after).
+        """
+        rows, errors = [], []
+        for cand in pool.candidates:
+            todo = [{"id": t, "data": data[t]} for t in chunk if t in data and cand.cache_key not in cached.get(t, {})]
+            if not todo:
+                continue
+            try:
+                values = cand.predict_tasks(todo, choices)
+            except PredictionError:
+                try:
+                    values, failed_here = _predict_one_by_one(cand, todo, choices)
+                except PredictionError as exc:
+                    return rows, errors, exc
+                errors.extend(failed_here)
+                for _, _, message in failed_here:
+                    logger.error("%s", message)
+            rows.extend((task["id"], cand.cache_key, value) for task, value in zip(todo, values) if value is not None)
+        return rows, errors, None
 
     def task_prediction_errors(self, project: int, task_ids: list[int] | None = None) -> list[dict]:
         """``[{"task", "candidate", "error"}]``: tasks left out of the belief because a candidate
@@ -327,30 +355,49 @@ class Service:
             if not isinstance(task.get("data"), dict):
                 raise RequestError(400, f"task {task['id']}: 'data' must be an object")
             parsed.append((task["id"], task["data"]))
-        self._require_pool()
+        pool = self._require_pool()
         ids = [t for t, _ in parsed]
-        # one transaction: a 422 (no candidate can predict any task) rolls back the tasks, the label
-        # config, a new round and the predictions, so a refused /predict changes nothing
+        if label_config:
+            if not isinstance(label_config, str):
+                raise RequestError(400, "'label_config' must be a string")
+            choices = self.choices_for(label_config)
+        else:
+            choices = self._project_choices(project)
+        # 1. predict in memory, no lock and no write transaction held: candidates may be slow (an http
+        #    model server) and must not hold up other requests; predictions still valid (same task data)
+        #    are reused, and asking again retries failures (e.g. a model server that was down)
+        data = dict(parsed)
+        stored = self.store.task_data(project, ids)
+        cached = self.store.predictions(project, [t for t in data if stored.get(t) == data[t]])
+        rows, errors = [], []
+        order = list(data)
+        for start in range(0, len(order), PREDICT_CHUNK):
+            chunk = order[start:start + PREDICT_CHUNK]
+            chunk_rows, chunk_errors, whole = self._predict_chunk(pool, choices, chunk, data, cached)
+            if whole is not None:
+                raise RequestError(422, redact_text(str(whole)))
+            rows += chunk_rows
+            errors += chunk_errors
+        if errors and {t for t, _, _ in errors} >= set(ids):
+            raise RequestError(422, "; ".join(message for _, _, message in errors))  # nothing stored
+        # 2. store it all in one short transaction
         try:
             with self.store.transaction():
-                choices = self._project_choices(project, label_config or None)
+                if label_config:
+                    self._project_choices(project, label_config)
                 new_tasks = self.store.new_task_ids(project, ids)
                 # tasks first seen here after the round was decided are a new batch, as with TASKS_CREATED
                 new_round = self._round_after_decision(project) if new_tasks else None
                 self.store.upsert_tasks(project, parsed)
-                # asking again is how a failure of unchanged data (e.g. a model server that was down) is retried
                 self.store.clear_prediction_errors(project, ids)
-                try:
-                    self.compute_predictions(project, ids)
-                except PredictionError as exc:
-                    raise RequestError(422, redact_text(str(exc))) from None
-                failures = self.task_prediction_errors(project, ids)
-                failed = {e["task"] for e in failures}
-                if failed >= set(ids):
-                    raise RequestError(422, "; ".join(e["error"] for e in failures))
-        except RequestError:
+                self.store.save_predictions(project, rows)
+                if errors:
+                    self.store.save_prediction_errors(project, errors)
+        except BaseException:
             self._forget_cached(project)
             raise
+        failures = self.task_prediction_errors(project, ids)
+        failed = {e["task"] for e in failures}
         if new_tasks and self.runner.delays and self.label_studio is not None:
             # tasks imported before the backend was connected reach it here (Label Studio's
             # "Retrieve predictions"); order them in the background, never inside /predict
@@ -383,11 +430,168 @@ class Service:
         return answer
 
     def webhook(self, payload: Any) -> dict:
-        """/webhook: store what the event says (synchronously), then report the belief."""
+        """/webhook: a hint to re-read (confirmation mode), or the payload stored as sent (payload mode).
+
+        Either way the request only parses, stores, commits and enqueues:
+        confirmation, predictions and refreshes run on the rq worker when
+        ``REDIS_URL`` is set (inline otherwise, after the commit).
+        """
         event = parse_event(payload)
         if event is None:
             return {"status": "ignored", "action": payload["action"]}
         self._require_pool()
+        if self.confirm_labels:
+            return self._webhook_hint(event)
+        return self._webhook_payload(event)
+
+    def _webhook_hint(self, event) -> dict:
+        """Confirmation mode: commit a hint naming the event's ids, then confirm (job or inline).
+
+        Nothing of the payload but ids is kept: Label Studio's API decides
+        what the store holds (:mod:`backend.confirm`).
+        """
+        project = event.project
+        tasks, annotations, config = hint_of(event)
+        now = self.clock()
+        job_id = waiting = None
+        with self.store.transaction():  # one commit: the hint and, with rq, the job record
+            if self.store.get_label_config(project) is None:
+                config = True  # a project never set up: its config is read from Label Studio too
+            hint = self.store.add_hint(project, event.action, tasks, annotations, config, now)
+            if self.runner.kind != "inline":
+                waiting = self.store.waiting_job(project, "confirm", now - STALE_QUEUED_SECONDS)
+                if waiting is None:
+                    job_id = uuid.uuid4().hex
+                    self.store.add_job(job_id, project, "confirm", now)
+                else:
+                    job_id = waiting
+        answer = {"status": "ok", "action": event.action, "project": project, "hint": hint}
+        if self.runner.kind == "inline":
+            answer["confirmation"] = self.confirm_pending(project)
+        elif waiting is None:
+            answer["rq_job"] = self.runner.submit("confirm_pending", project, job_id)
+        answer["job"] = job_id if job_id is not None else answer["confirmation"].get("job")
+        answer["pending"] = self.store.pending_count(project)
+        return answer
+
+    def confirm_pending(self, project: int, job_id: str | None = None, refresh: bool = True) -> dict:
+        """The confirmation job: read the tasks the project's hints name from Label Studio, mirror them.
+
+        Then, as the payload flow did: candidates' predictions for the tasks
+        stored, and a refresh when labels or tasks changed (``refresh``).
+        Never raises for Label Studio being down: the hints stay pending, the
+        failure is recorded (job, /health) and, with rq, a retry is queued.
+        """
+        from .labelstudio_api import LabelStudioAPIError
+
+        with self._confirm_locks.hold(project):
+            if job_id is None:
+                job_id = uuid.uuid4().hex
+                self.store.add_job(job_id, project, "confirm", self.clock())
+            # marked started before the hints are read: a webhook arriving now queues a new job
+            self.store.update_job(job_id, self.clock(), state="started", message="reading the hinted tasks")
+            if not self.store.pending_count(project):
+                self.store.update_job(job_id, self.clock(), state="finished", progress=1.0, message="nothing pending")
+                return {"job": job_id, "state": "finished", "hints": 0, "pending": 0}
+            try:
+                api = self._label_studio_api()
+                choices = self._confirmed_choices(project, api)
+                if choices is None:
+                    self.store.update_job(job_id, self.clock(), state="finished", progress=1.0,
+                                          message="Label Studio has no such project: its hints were dropped")
+                    return {"job": job_id, "state": "finished", "dropped": True, "pending": 0}
+                result = confirm_project(self.store, api, project, choices, self.clock,
+                                         on_new_tasks=lambda new, hints: self._new_batch_round(project, new, hints))
+            except LabelStudioAPIError as exc:
+                message = ls_status.describe_failure(exc, self.settings.label_studio_url)
+                ls_status.record_failure(self.store, exc, self.settings.label_studio_url, self.clock())
+                self.store.update_job(job_id, self.clock(), state="failed",
+                                      message=f"hints kept for a retry: {message}")
+                retry = None
+                if self.runner.delays:
+                    retry = self.runner.submit("confirm_pending", project, None, True, delay=CONFIRM_RETRY_SECONDS)
+                return {"job": job_id, "state": "failed", "error": message, "problem": exc.kind,
+                        "pending": self.store.pending_count(project), "retry": retry}
+            except RequestError as exc:  # the pool does not fit the config Label Studio has: hints wait for /setup
+                self.project_errors[project] = exc.message
+                self.store.update_job(job_id, self.clock(), state="failed", message=exc.message)
+                return {"job": job_id, "state": "failed", "error": exc.message,
+                        "pending": self.store.pending_count(project)}
+            ls_status.record_success(self.store, self.clock())
+            self.store.update_job(job_id, self.clock(), state="finished", progress=1.0,
+                                  message=f"confirmed {result['tasks_read']} task(s) of {result['hints']} hint(s)",
+                                  result={k: v for k, v in result.items() if k != "stored"})
+        answer = {"job": job_id, "state": "finished", **{k: v for k, v in result.items() if k != "stored"}}
+        if result["stored"]:
+            todo = self.store.tasks_without_predictions(project, self.pool.cache_keys, result["stored"])
+            if todo:
+                try:
+                    self.compute_predictions(project, todo)
+                except PredictionError as exc:  # a candidate failing as a whole; the next computation retries
+                    logger.error("project %s: %s", project, redact_text(str(exc)))
+                    answer["prediction_error"] = redact_text(str(exc))
+        if refresh and (result["new_tasks"] or result["changed"] or result["removed"] or result["tasks_removed"]):
+            answer["refresh"] = self.request_refresh(project, force=bool(result["new_tasks"]))
+        return answer
+
+    def _confirmed_choices(self, project: int, api) -> ChoicesControl | None:
+        """The project's Choices; its label config re-read from Label Studio when a hint asks for it.
+
+        None when Label Studio has no such project (a forged or stale hint).
+        """
+        from .labelstudio_api import LabelStudioAPIError
+
+        hints = self.store.pending_hints(project)
+        if self.store.get_label_config(project) is None or any(h["config"] for h in hints):
+            try:
+                config = api.get_project(project).get("label_config")
+            except LabelStudioAPIError as exc:
+                if exc.status == 404:
+                    self.store.remove_hints([h["id"] for h in hints])
+                    return None
+                raise
+            if not isinstance(config, str) or not config.strip():
+                raise RequestError(422, f"Label Studio's project {project} has no label config")
+            choices = self._project_choices(project, config)
+            self.store.remove_hints([h["id"] for h in hints if h["config"] and not h["tasks"]
+                                     and not h["annotations"]])
+            return choices
+        return self._project_choices(project)
+
+    def _new_batch_round(self, project: int, new_tasks: list[int], hints: list[dict]) -> int | None:
+        """A new round when a ``TASKS_CREATED`` hint named only tasks new to the backend (as in payload mode)."""
+        new = set(new_tasks)
+        if any(h["action"] == "TASKS_CREATED" and h["tasks"] and set(h["tasks"]) <= new for h in hints):
+            return self._round_after_decision(project)
+        return None
+
+    def resume_pending(self) -> dict:
+        """Submit a confirmation for every project with pending hints (at start of the service or a worker)."""
+        out = {}
+        if not self.confirm_labels:
+            return out
+        for project in self.store.hint_projects():
+            try:
+                if self.runner.kind == "inline":
+                    out[project] = self.confirm_pending(project).get("state")
+                else:
+                    job_id = uuid.uuid4().hex
+                    self.store.add_job(job_id, project, "confirm", self.clock())
+                    out[project] = self.runner.submit("confirm_pending", project, job_id)
+            except Exception as exc:  # start-up must go on; the next webhook, refresh or /sync retries
+                logger.error("project %s: could not resume its pending hints: %s", project,
+                             redact_text(f"{type(exc).__name__}: {exc}"))
+        return out
+
+    def labels_health(self) -> dict:
+        """The ``labels`` part of /health: confirmed or not, hints waiting, and how to fix unconfirmed labels."""
+        if self.confirm_labels:
+            return {"confirmed": True, "pending_hints": self.store.pending_count(),
+                    "how": "webhooks are hints; labels and tasks are read from Label Studio's API"}
+        return {"confirmed": False, "pending_hints": 0, "warning": UNCONFIRMED}
+
+    def _webhook_payload(self, event) -> dict:
+        """Payload mode (no Label Studio API configured): store what the event says, as sent."""
         project = event.project
         choices = self._project_choices(project) if event.label_config is None else \
             self.choices_for(event.label_config)
@@ -430,7 +634,8 @@ class Service:
             answer["refresh"] = self.request_refresh(project, force=True)
         elif event.action in LABEL_ACTIONS and changed + removed:
             answer["refresh"] = self.request_refresh(project)
-        answer.update(self.label_summary(project))
+        if self.runner.kind == "inline":  # with rq the answer stays cheap: the summary is /rankings' job
+            answer.update(self.label_summary(project))
         return answer
 
     def label_summary(self, project: int) -> dict:
@@ -441,7 +646,7 @@ class Service:
         answer with it at once; with rq the fit happens in the worker, not in
         the request.
         """
-        with self._lock:
+        with self._locks.hold(project):
             cached = self._beliefs.get(project)
             if cached and cached[0] == self.store.revision(project) and \
                     cached[1] == self.store.get_label_config(project):
@@ -454,15 +659,17 @@ class Service:
             project, labels, self.strategy, self.settings.seed, pool.fingerprint, round_, matrix[2][0])}
 
     def sync(self, project_raw: Any) -> dict:
-        """POST /sync: read the labels back from Label Studio and store them as webhooks would.
+        """POST /sync: make the store mirror Label Studio for every labelled task (after downtime, lost webhooks).
 
-        Label Studio's JSON export (tasks with annotations) is applied through
-        the same idempotent path as the webhook events: tasks are upserted,
-        each annotation's state is stored unless a newer one is, and stored
-        annotations that existed before the export was read but are missing
-        from it are deleted (Label Studio deleted them, or the delete webhook
-        was lost).  Annotations delivered by webhooks while the export is read
-        are kept.  Tasks new to the backend join the current round.
+        First the pending hints are confirmed (:meth:`confirm_pending`), then
+        Label Studio's JSON export (tasks with annotations) is mirrored task by
+        task (:meth:`~backend.store.SQLiteStore.mirror_tasks`): each exported
+        task's annotations become exactly Label Studio's, with its
+        ``updated_at``; stored tasks with annotations that the export does not
+        list are read by id, so a task Label Studio deleted is removed and one
+        whose annotations were deleted loses them.  Nothing a webhook caller
+        sent (values, tombstones, future ``updated_at``) survives a sync.
+        Tasks new to the backend join the current round.
         """
         project = self._known_project(project_raw, "sync")
         self._require_pool()
@@ -471,37 +678,41 @@ class Service:
             raise RequestError(409, "sync reads Label Studio's export: set LABEL_STUDIO_URL and "
                                     "LABEL_STUDIO_API_KEY")
         api = self._label_studio_api()
+        from .confirm import confirmed_rows
         from .labelstudio_api import LabelStudioAPIError
 
-        known = self.store.annotation_ids(project)
         try:
+            # hints first (what webhooks named and a down Label Studio left pending), then the export
+            drained = self.confirm_pending(project, refresh=False) if self.confirm_labels else None
+            if drained is not None and drained.get("state") == "failed" and "problem" in drained:
+                raise LabelStudioAPIError("GET", f"/api/projects/{project}/export", None, drained["error"])
+            read_at = self.clock()
             exported = api.annotated_tasks(project)
+            read = {}
+            for i, item in enumerate(exported):
+                task_id, _ = _sync_task(item, i)
+                read[task_id] = item
+            # tasks holding stored annotations that the export (annotated tasks only) does not list:
+            # their annotations were deleted, or the task itself; read them one by one to know which
+            unlisted = sorted(self.store.tasks_with_annotations(project) - set(read))
+            if unlisted:
+                read.update(api.tasks_by_id(project, unlisted))
         except LabelStudioAPIError as exc:
             ls_status.record_failure(self.store, exc, self.settings.label_studio_url, self.clock())
             raise RequestError(502, f"cannot read project {project}'s export from Label Studio: "
                                     f"{ls_status.describe_failure(exc, self.settings.label_studio_url)}") from None
         ls_status.record_success(self.store, self.clock())
-        tasks, annotations = [], []
-        for i, item in enumerate(exported):
-            task = _sync_task(item, i)
-            tasks.append(task)
-            for annotation in item.get("annotations") or []:
-                if not isinstance(annotation, dict):
-                    raise RequestError(502, f"Label Studio export: task {task[0]}: an annotation is not an object")
-                annotations.append({**annotation, "task": task[0]})
-        try:
-            versions = annotation_versions(annotations, choices)
-        except RequestError as exc:
-            raise RequestError(502 if exc.status == 400 else exc.status,
-                               f"Label Studio export: {exc.message}") from None
-        missing = sorted(known - {v.annotation for v in versions})
+        present, gone, problems = confirmed_rows(read, set(read) | set(unlisted), choices)
         with self.store.transaction():
-            stored = self.store.upsert_tasks(project, tasks)
-            changed = self.store.apply_annotations(project, versions)
-            removed = self.store.delete_annotations(project, missing)
-            self.store.count_label_changes(project, changed + removed)
-        answer = {"status": "ok", "project": project, "tasks": len(tasks), "annotations": len(versions),
-                  "annotations_changed": changed, "annotations_removed": removed}
+            outcome = self.store.mirror_tasks(project, present, gone, read_at)
+            self.store.count_label_changes(project, outcome["changed"] + outcome["removed"])
+        changed, removed, stored = outcome["changed"], outcome["removed"], outcome["stored"]
+        answer = {"status": "ok", "project": project, "tasks": len(exported),
+                  "annotations": sum(len(v) for _, v in present.values()),
+                  "annotations_changed": changed, "annotations_removed": removed,
+                  "tasks_removed": outcome["tasks_removed"], "hints_confirmed": (drained or {}).get("hints", 0)}
+        if problems:
+            answer["unreadable_annotations"] = problems
         todo = self.store.tasks_without_predictions(project, self.pool.cache_keys, stored) if stored else []
         if todo:
             try:
@@ -510,7 +721,7 @@ class Service:
                     answer["job"] = job
             except PredictionError as exc:
                 answer["prediction_error"] = redact_text(str(exc))
-        if changed + removed:
+        if changed + removed + outcome["tasks_removed"] or (drained or {}).get("hints"):
             answer["refresh"] = self.request_refresh(project, force=True)
         answer["tasks_without_predictions"] = self.task_prediction_errors(project, stored)
         answer.update(self.label_summary(project))
@@ -666,6 +877,7 @@ class Service:
                 ls_status.record_failure(self.store, exc, self.settings.label_studio_url, self.clock())
             else:
                 ls_status.record_success(self.store, self.clock())
+            self.resume_pending()  # hints a previous run acknowledged but could not confirm
         return self.label_studio_health()
 
     def label_studio_health(self) -> dict:
@@ -679,7 +891,7 @@ class Service:
         Returns what happened: ``{"status": "queued"|"done"|"coalesced"|"deferred"|"not needed", ...}``.
         """
         now = self.clock()
-        with self._lock:
+        with self._locks.hold(project):
             state = self.store.refresh_state(project)
             last = state["last_refresh_at"]
             plan = plan_refresh(state["label_changes"] - state["changes_at_refresh"],
@@ -715,7 +927,7 @@ class Service:
         if job_id is None:
             job_id = uuid.uuid4().hex
             self.store.add_job(job_id, project, "refresh", self.clock())
-        with self._refresh_lock:
+        with self._refresh_locks.hold(project):
             self.store.update_job(job_id, self.clock(), state="started", progress=0.0,
                                   message="computing missing candidate predictions")
             from .labelstudio_api import LabelStudioAPIError
@@ -743,6 +955,9 @@ class Service:
 
     def _refresh(self, project: int, job_id: str) -> dict:
         start = time.perf_counter()
+        if self.confirm_labels and self.store.pending_count(project):
+            # hints a failed confirmation left behind are retried by every refresh
+            self.confirm_pending(project, refresh=False)
         self.compute_predictions(project)
         skipped = self.task_prediction_errors(project)
         covered = self.store.mark_refresh_started(project, self.clock())
@@ -872,6 +1087,7 @@ class Service:
             "store": {"ok": ok, "path": basename(store_path),
                       "error": strip_dirs(error, store_path, pool_path)},
             "label_studio": self.label_studio_health(),
+            "labels": self.labels_health(),
         }
 
 
