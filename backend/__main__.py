@@ -1,4 +1,4 @@
-"""``python -m backend``: serve the ML backend on ``HOST:PORT`` (default 0.0.0.0:9090).
+"""``python -m backend``: the development server of the ML backend on ``HOST:PORT`` (default 127.0.0.1:9090).
 
 ``python -m backend export --project ID --out DIR [--round N]`` writes the
 project's decision files instead (see :mod:`backend.export`), from the state
@@ -12,9 +12,13 @@ or pool file stops the start with a message naming what is wrong (exit 2); a
 port it cannot listen on (taken, privileged) stops it before anything says
 "serving" (exit 1).  With ``LABEL_STUDIO_URL`` set it checks the API key
 once in the background: the outcome is one log line and ``/health``.
+Without ``BASIC_AUTH_USER``/``BASIC_AUTH_PASS`` it refuses a ``HOST`` other
+than loopback (exit 2, one line saying why and what to set) unless
+``MODELPICKER_ALLOW_UNAUTHENTICATED`` is true, and its start line says
+whether authentication is on.
 Serves with Werkzeug's threaded server, the one label-studio-ml's own
-``_wsgi.py`` uses; for production run a WSGI server on
-``backend.wsgi:app`` instead (see the README).
+``_wsgi.py`` uses: for development.  Production runs gunicorn with
+:mod:`backend.gunicorn_conf` on ``backend.wsgi:app`` (see the README).
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ import logging
 import sys
 import threading
 
-from .settings import SettingsError, from_env
+from .settings import SettingsError, check_bind, from_env
 
 
 def _open_service(command: str, settings=None, inline: bool = True, pool_exit: int = 1):
@@ -124,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         settings = from_env()
+        check_bind(settings)
     except SettingsError as exc:
         print(f"backend: {exc}", file=sys.stderr)
         return 2
@@ -145,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("serving %d candidates (%s) with strategy %r on %s:%d, state in %s, jobs %s",
              len(service.pool.candidates), ", ".join(service.pool.names), service.strategy,
              settings.host, settings.port, settings.db_path, service.runner.kind)
+    log.info("%s", auth_line(settings))
     if settings.label_studio_configured:
         # in the background: a Label Studio still starting must not delay serving; the outcome is in /health
         threading.Thread(target=_check_label_studio, args=(service, log), daemon=True,
@@ -153,6 +159,18 @@ def main(argv: list[str] | None = None) -> int:
         log.info("Label Studio write-back is off: LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY are not both set")
     server.serve_forever()
     return 0
+
+
+def auth_line(settings) -> str:
+    """The start line saying who may call the backend."""
+    if settings.auth_enabled:
+        return (f"authentication: HTTP basic auth required on every route (user {settings.basic_auth_user!r}); "
+                f"enter it in Label Studio's model connection form")
+    if settings.allow_unauthenticated and not settings.loopback_only:
+        return (f"authentication: OFF and listening on {settings.host} (MODELPICKER_ALLOW_UNAUTHENTICATED=true): "
+                f"anyone who reaches this port can change the labels")
+    return ("authentication: off (no BASIC_AUTH_USER/BASIC_AUTH_PASS), so this backend serves this machine only "
+            "(127.0.0.1)")
 
 
 def bind(app, host: str, port: int):

@@ -204,7 +204,7 @@ def _error(status: int, message: str):
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Basic realm="modelpicker"'
-    if status == 413:
+    if status in (408, 413):
         # the rest of the body is not read: the connection cannot carry another request
         response.headers["Connection"] = "close"
     return response

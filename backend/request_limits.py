@@ -39,6 +39,27 @@ def too_large(limit_mb: int) -> RequestError:
     return RequestError(413, f"Request Entity Too Large: the body exceeds {limit_mb} MB (MODELPICKER_MAX_BODY_MB)")
 
 
+def _read_error(exc: BaseException) -> RequestError:
+    """What a failed read of the body means for the client (never a 500: the client caused it)."""
+    if isinstance(exc, (BlockingIOError, TimeoutError, socket.timeout)):
+        # SO_RCVTIMEO (backend.gunicorn_conf) expired: the client stopped sending mid-body
+        return RequestError(408, "Request Timeout: the body stopped arriving (MODELPICKER_CLIENT_TIMEOUT)")
+    return RequestError(400, f"the request body could not be read ({type(exc).__name__}: broken chunked "
+                             f"framing or a client that went away)")
+
+
+def _guarded(read):
+    """``read`` with every transport failure turned into :func:`_read_error`'s 4xx."""
+    def call(*args):
+        try:
+            return read(*args)
+        except RequestError:
+            raise
+        except Exception as exc:  # gunicorn's ParseException subclasses, OSError, Werkzeug's IOError/ValueError
+            raise _read_error(exc) from None
+    return call
+
+
 class CappedInput:
     """A WSGI input stream that raises a 413 :class:`RequestError` once more than ``limit`` bytes were read.
 
@@ -50,6 +71,9 @@ class CappedInput:
         self._stream, self._limit_mb = stream, limit_mb
         self._limit, self._seen = limit_mb * 2**20, 0
 
+    def _raw_read(self, size: int) -> bytes:
+        return _guarded(self._stream.read)(size)
+
     def _count(self, data: bytes) -> bytes:
         self._seen += len(data)
         if self._seen > self._limit:
@@ -58,17 +82,17 @@ class CappedInput:
 
     def read(self, size: int | None = -1) -> bytes:
         if size is not None and size >= 0:
-            return self._count(self._stream.read(min(size, self._limit - self._seen + 1)))
+            return self._count(self._raw_read(min(size, self._limit - self._seen + 1)))
         parts = []
         while True:
-            chunk = self._count(self._stream.read(_CHUNK))
+            chunk = self._count(self._raw_read(_CHUNK))
             if not chunk:
                 return b"".join(parts)
             parts.append(chunk)
 
     def readline(self, size: int | None = -1) -> bytes:
         room = self._limit - self._seen + 1
-        return self._count(self._stream.readline(room if size is None or size < 0 else min(size, room)))
+        return self._count(_guarded(self._stream.readline)(room if size is None or size < 0 else min(size, room)))
 
     def readlines(self, hint: int | None = -1) -> list[bytes]:
         return list(iter(self.readline, b""))

@@ -1,7 +1,9 @@
-"""WSGI entry point for a production server, e.g. ``gunicorn 'backend.wsgi:app'``.
+"""WSGI entry point of the production server:
+``gunicorn -c python:backend.gunicorn_conf backend.wsgi:app`` (see :mod:`backend.gunicorn_conf`).
 
 Settings come from the environment exactly as for ``python -m backend``; a
-bad setting raises at import, so the server does not start.
+bad setting, or a non-loopback ``HOST`` without credentials
+(:func:`backend.settings.check_bind`), raises at import, so no worker starts.
 """
 import logging
 
