@@ -167,8 +167,9 @@ def label_studio_command(executable: Path, port: int) -> list[str]:
 
 
 def backend_env(paths: DemoPaths, pool: Path, port: int, ls_url: str, token: str,
-                redis_url: str | None) -> dict[str, str]:
-    """The backend's settings (also the rq worker's): write-back into the demo's Label Studio on."""
+                redis_url: str | None, auth: tuple[str, str] | None = None) -> dict[str, str]:
+    """The backend's settings (also the rq worker's): write-back into the demo's Label Studio on, and
+    ``auth`` (user, password) as the basic-auth login every caller must give."""
     env = {
         "HOST": "127.0.0.1", "PORT": str(port),
         "MODEL_DIR": str(paths.model_dir), "MODELPICKER_POOL": str(pool),
@@ -177,6 +178,8 @@ def backend_env(paths: DemoPaths, pool: Path, port: int, ls_url: str, token: str
     }
     if redis_url:
         env.update(REDIS_URL=redis_url, RQ_QUEUE_NAME=RQ_QUEUE)
+    if auth is not None:
+        env.update(BASIC_AUTH_USER=auth[0], BASIC_AUTH_PASS=auth[1])
     return env
 
 

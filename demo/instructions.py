@@ -27,6 +27,8 @@ def format_instructions(state: dict[str, Any]) -> str:
         f"  (kept in {state['demo_dir']}/admin.json; the same on every run)",
         "",
         f"  backend        {state['backend_url']}  ({jobs})",
+        f"                 basic auth on: user {state.get('backend_user', 'modelpicker')!r}, password in "
+        f"{state['demo_dir']}/admin.json",
         f"  logs           {state['logs']}",
         "",
         "What to do:",

@@ -14,6 +14,7 @@ backend creates its webhook ``<url>/webhook``).
 """
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
@@ -161,13 +162,19 @@ class LabelStudio:
         answer = self.call("GET", "/api/webhooks/", params={"project": project_id})
         return answer.get("results", []) if isinstance(answer, dict) else answer
 
-    def connect_backend(self, project_id: int, backend_url: str, title: str = BACKEND_TITLE) -> int:
+    def connect_backend(self, project_id: int, backend_url: str, title: str = BACKEND_TITLE,
+                        auth: tuple[str, str] | None = None) -> int:
         """Connect the backend at ``backend_url`` to the project; the ML backend id.
 
         Label Studio then calls the backend's ``/health`` and ``/setup`` and adds
         the webhook ``<backend_url>/webhook`` that hands it every task and label.
         Connections and ML webhooks left from a run on another port are removed
         first (they would answer nothing and keep Label Studio waiting).
+
+        ``auth`` (user, password): the connection uses HTTP basic auth (what the
+        connect form's "Basic Authentication" sets), and, because Label Studio
+        1.23.2 sends the webhook without it, the webhook gets the
+        ``Authorization`` header too (:meth:`authorize_webhook`).
         """
         backend_url = backend_url.rstrip("/")
         ours = None
@@ -180,7 +187,29 @@ class LabelStudio:
             url = str(hook.get("url", ""))
             if url.endswith("/webhook") and url != backend_url + "/webhook":
                 self.call("DELETE", f"/api/webhooks/{hook['id']}/")
+        fields = {} if auth is None else {"auth_method": "BASIC_AUTH", "basic_auth_user": auth[0],
+                                          "basic_auth_pass": auth[1]}
         if ours is not None:
-            return ours
-        return int(self.call("POST", "/api/ml/",
-                             json={"project": project_id, "url": backend_url, "title": title})["id"])
+            if auth is not None:  # a connection made before auth was on (or with an older password)
+                self.call("PATCH", f"/api/ml/{ours}", json=fields)
+        else:
+            ours = int(self.call("POST", "/api/ml/",
+                                 json={"project": project_id, "url": backend_url, "title": title, **fields})["id"])
+        if auth is not None:
+            self.authorize_webhook(project_id, backend_url, *auth)
+        return ours
+
+    def authorize_webhook(self, project_id: int, backend_url: str, user: str, password: str) -> int:
+        """Put ``Authorization: Basic ...`` on the project's webhooks to ``<backend_url>/webhook``; how many
+        were changed (0 when they already carry it).  Other headers are kept."""
+        header = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        target = backend_url.rstrip("/") + "/webhook"
+        changed = 0
+        for hook in self.webhooks(project_id):
+            if str(hook.get("url", "")).rstrip("/") != target:
+                continue
+            headers = hook.get("headers") if isinstance(hook.get("headers"), dict) else {}
+            if headers.get("Authorization") != header:
+                self.call("PATCH", f"/api/webhooks/{hook['id']}/", json={"headers": {**headers, "Authorization": header}})
+                changed += 1
+        return changed

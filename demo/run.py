@@ -219,20 +219,23 @@ def start_and_set_up(options: Options, paths: DemoPaths, servers: Stack, out: Te
         backend_port = pick_port(backend_port + 1)
     _say_port(options.backend_port, backend_port, "the backend", out)
     backend_url = f"http://127.0.0.1:{backend_port}"
-    settings = backend_env(paths, example.pool, backend_port, ls_url, personal_token, redis_url)
+    # the backend asks every caller, Label Studio included, for this login (kept in admin.json, mode 0600)
+    auth = (admin.backend_user, admin.backend_password)
+    settings = backend_env(paths, example.pool, backend_port, ls_url, personal_token, redis_url, auth)
     backend = servers.start("backend", [sys.executable, "-m", "backend"], server_env(os.environ, settings), REPO_ROOT)
     watch = [ls, backend]
     if redis_url:
         watch.append(servers.start("rq worker", worker_command(redis_url), server_env(os.environ, settings),
                                    REPO_ROOT))
     servers.save(backend_url=backend_url)
-    processes.wait_until(lambda: _answers(backend_url + "/health"), f"the backend on {backend_url}",
+    processes.wait_until(lambda: _answers(backend_url + "/health", auth), f"the backend on {backend_url}",
                          BACKEND_START_TIMEOUT, watch, out)
-    project = set_up_project(api, example, backend_url, out)
-    processes.wait_until(lambda: first_ranking(api, backend_url, project), "the backend's first ranking",
+    project = set_up_project(api, example, backend_url, out, auth)
+    processes.wait_until(lambda: first_ranking(api, backend_url, project, auth), "the backend's first ranking",
                          FIRST_RANKING_TIMEOUT, watch, out,
                          note="it scores the pool, pushes the queue order and writes the project description")
     servers.save(ready=True, project=project, title=PROJECT_TITLE, email=admin.email, password=admin.password,
+                 backend_user=admin.backend_user,
                  jobs="rq" if redis_url else "inline", logs=str(paths.logs), demo_dir=str(paths.root))
     print(format_instructions(servers.state), file=out, flush=True)
 
@@ -262,11 +265,13 @@ def start_redis(options: Options, paths: DemoPaths, servers: Stack, out: TextIO)
     return url
 
 
-def set_up_project(api: LabelStudio, example: Example, backend_url: str, out: TextIO) -> int:
+def set_up_project(api: LabelStudio, example: Example, backend_url: str, out: TextIO,
+                   auth: tuple[str, str] | None = None) -> int:
     """The digits project (created once, reused later), connected to the backend, with its tasks.
 
     The backend is connected before the tasks are imported, so Label Studio's
-    TASKS_CREATED webhook hands it every task (it ranks them at once).
+    TASKS_CREATED webhook hands it every task (it ranks them at once).  With
+    ``auth`` the connection uses basic auth and the webhook carries the header.
     """
     found = api.find_project()
     if found is None:
@@ -275,8 +280,9 @@ def set_up_project(api: LabelStudio, example: Example, backend_url: str, out: Te
     else:
         project = int(found["id"])
         print(f"[demo] using project {project} \"{PROJECT_TITLE}\" from an earlier run", file=out, flush=True)
-    api.connect_backend(project, backend_url)
-    print(f"[demo] connected the backend {backend_url} to project {project}", file=out, flush=True)
+    api.connect_backend(project, backend_url, auth=auth)
+    print(f"[demo] connected the backend {backend_url} to project {project}"
+          f"{' with basic auth (the webhook carries it too)' if auth else ''}", file=out, flush=True)
     if int(api.project(project).get("task_number") or 0) == 0:
         tasks = json.loads(example.tasks.read_text())
         api.import_tasks(project, tasks)
@@ -284,11 +290,12 @@ def set_up_project(api: LabelStudio, example: Example, backend_url: str, out: Te
     return project
 
 
-def first_ranking(api: LabelStudio, backend_url: str, project: int) -> dict | None:
+def first_ranking(api: LabelStudio, backend_url: str, project: int,
+                  auth: tuple[str, str] | None = None) -> dict | None:
     """The backend's ranking once Label Studio follows it: the project's queue version is the backend's,
     sampling is by uncertainty and the ranking block is in the description; else None."""
     try:
-        response = requests.get(backend_url + "/rankings", params={"project": project}, timeout=10)
+        response = requests.get(backend_url + "/rankings", params={"project": project}, timeout=10, auth=auth)
     except requests.RequestException:
         return None
     if response.status_code != 200:
@@ -320,8 +327,8 @@ def _say_port(wanted: int, got: int, what: str, out: TextIO) -> None:
         print(f"[demo] port {wanted} is taken: {what} uses {got}", file=out, flush=True)
 
 
-def _answers(url: str) -> bool:
+def _answers(url: str, auth: tuple[str, str] | None = None) -> bool:
     try:
-        return requests.get(url, timeout=5).status_code == 200
+        return requests.get(url, timeout=5, auth=auth).status_code == 200
     except requests.RequestException:
         return False

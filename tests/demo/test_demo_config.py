@@ -40,7 +40,9 @@ def test_backend_env_writes_back_and_uses_redis_only_when_given(tmp_path):
     assert inline["HOST"] == "127.0.0.1" and inline["PORT"] == "9191"
     assert inline["LABEL_STUDIO_URL"] == "http://127.0.0.1:8080" and inline["LABEL_STUDIO_API_KEY"] == "t" * 40
     assert inline["MODEL_DIR"] == str(tmp_path / "model_dir") and inline["MODELPICKER_WRITEBACK"] == "true"
-    assert "REDIS_URL" not in inline
+    assert "REDIS_URL" not in inline and "BASIC_AUTH_USER" not in inline
+    authed = backend_env(paths, tmp_path / "pool.yaml", 9191, "http://x:1", "t", None, ("modelpicker", "pw"))
+    assert (authed["BASIC_AUTH_USER"], authed["BASIC_AUTH_PASS"]) == ("modelpicker", "pw")
     queued = backend_env(paths, tmp_path / "pool.yaml", 9191, "http://x:1", "t", "redis://127.0.0.1:6380/0")
     assert queued["REDIS_URL"] == "redis://127.0.0.1:6380/0" and queued["RQ_QUEUE_NAME"] == "modelpicker"
     worker = worker_command("redis://127.0.0.1:6380/0", "/venv/bin/python")

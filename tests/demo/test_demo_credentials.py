@@ -48,3 +48,17 @@ def test_the_personal_token_is_kept_with_the_login(tmp_path):
     save(path, replace(admin, personal_token="a.b.c"))
     assert load(path) == replace(admin, personal_token="a.b.c")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_the_backend_login_is_generated_kept_and_added_to_older_files(tmp_path):
+    path = tmp_path / "admin.json"
+    admin = load_or_create(path)
+    assert admin.backend_user == "modelpicker" and len(admin.backend_password) == 32
+    assert admin.backend_password.isalnum() and admin.backend_password != admin.password
+    assert load_or_create(path).backend_password == admin.backend_password
+    older = {"email": "a@b.c", "password": "pw", "token": "0" * 40}  # a file written before issue 11
+    path.write_text(json.dumps(older))
+    upgraded = load_or_create(path)
+    assert len(upgraded.backend_password) == 32 and json.loads(path.read_text())["backend_password"] == \
+        upgraded.backend_password
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -47,9 +47,17 @@ class FakeLabelStudio(BaseHTTPRequestHandler):
             s["hooks"] = [h for h in s["hooks"] if h["id"] != int(path.split("/")[3])]
             return self._send(204)
         if method == "POST" and path == "/api/ml/":
-            s["ml"].append({"id": 99, "url": body["url"]})
-            s["hooks"].append({"id": 98, "url": body["url"] + "/webhook"})
+            s["ml"].append({"id": 99, "url": body["url"], **{k: v for k, v in body.items() if "auth" in k}})
+            s["hooks"].append({"id": 98, "url": body["url"] + "/webhook", "headers": {}})
             return self._send(201, {"id": 99})
+        if method == "PATCH" and re.fullmatch(r"/api/ml/\d+", path):
+            ml = next(m for m in s["ml"] if m["id"] == int(path.rsplit("/", 1)[1]))
+            ml.update(body)
+            return self._send(200, ml)
+        if method == "PATCH" and re.fullmatch(r"/api/webhooks/\d+/", path):
+            hook = next(h for h in s["hooks"] if h["id"] == int(path.split("/")[3]))
+            hook.update(body)
+            return self._send(200, hook)
         if method == "POST" and path == "/api/token/":
             if s["tokens"]:
                 return self._send(409, {"detail": "You already have a valid token"})
@@ -76,6 +84,9 @@ class FakeLabelStudio(BaseHTTPRequestHandler):
 
     def do_DELETE(self):
         self._route("DELETE")
+
+    def do_PATCH(self):
+        self._route("PATCH")
 
 
 @pytest.fixture
@@ -105,6 +116,29 @@ def test_the_same_backend_stays_connected(fake):
     state["hooks"] = [{"id": 5, "url": "http://127.0.0.1:9090/webhook"}]
     assert api.connect_backend(3, "http://127.0.0.1:9090") == 1
     assert not [c for c in state["calls"] if not c.startswith("GET")]
+
+
+def test_with_auth_the_connection_and_its_webhook_carry_basic_auth(fake):
+    state, api = fake
+    state["hooks"] = [{"id": 6, "url": "http://elsewhere/hook", "headers": {}}]
+    assert api.connect_backend(3, "http://127.0.0.1:9090", auth=("modelpicker", "pw")) == 99
+    assert state["ml"][0]["auth_method"] == "BASIC_AUTH"
+    assert (state["ml"][0]["basic_auth_user"], state["ml"][0]["basic_auth_pass"]) == ("modelpicker", "pw")
+    ours = next(h for h in state["hooks"] if h["id"] == 98)
+    assert ours["headers"] == {"Authorization": "Basic bW9kZWxwaWNrZXI6cHc="}  # base64("modelpicker:pw")
+    assert state["hooks"][0]["headers"] == {}  # another service's webhook never gets the password
+    calls = len(state["calls"])
+    assert api.connect_backend(3, "http://127.0.0.1:9090", auth=("modelpicker", "pw")) == 99
+    assert not [c for c in state["calls"][calls:] if c.startswith("PATCH /api/webhooks")]  # already there
+
+
+def test_an_earlier_connection_without_auth_gets_it(fake):
+    state, api = fake
+    state["ml"] = [{"id": 1, "url": "http://127.0.0.1:9090"}]
+    state["hooks"] = [{"id": 5, "url": "http://127.0.0.1:9090/webhook", "headers": {"X-Other": "kept"}}]
+    assert api.connect_backend(3, "http://127.0.0.1:9090", auth=("u", "p")) == 1
+    assert state["ml"][0]["auth_method"] == "BASIC_AUTH" and "PATCH /api/ml/1" in state["calls"]
+    assert state["hooks"][0]["headers"] == {"X-Other": "kept", "Authorization": "Basic dTpw"}
 
 
 def test_a_kept_personal_token_is_reused_and_a_revoked_one_replaced(fake):

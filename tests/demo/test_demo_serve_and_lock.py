@@ -11,7 +11,7 @@ from packaging.requirements import Requirement
 
 from demo.config import ConfigError
 from demo.lock import LockError, closure, parse_requirements, render
-from demo.serve import check_pool
+from demo.serve import backend_login, check_pool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,6 +30,17 @@ def test_check_pool_rejects_a_directory_and_resolves_a_file(tmp_path):
         check_pool(str(tmp_path))
     (tmp_path / "pool.yaml").write_text("x")
     assert check_pool(str(tmp_path / "pool.yaml")) == (tmp_path / "pool.yaml").resolve()
+
+
+def test_make_serve_login_is_made_once_with_mode_0600(tmp_path):
+    import json
+    import stat
+
+    user, password, path = backend_login(tmp_path / "state")
+    assert path == tmp_path / "state" / "basic-auth.json" and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert user == "modelpicker" and len(password) == 32
+    assert backend_login(tmp_path / "state") == (user, password, path)
+    assert json.loads(path.read_text()) == {"user": user, "password": password}
 
 
 def _make(*args: str) -> subprocess.CompletedProcess:
