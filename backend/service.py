@@ -466,8 +466,15 @@ class Service:
                 else:
                     job_id = waiting
         answer = {"status": "ok", "action": event.action, "project": project, "hint": hint}
-        if self.runner.kind == "inline":
-            answer["confirmation"] = self.confirm_pending(project)
+        if self.runner.kind == "inline":  # development set-ups: the effects are there before the answer
+            confirmed = answer["confirmation"] = self.confirm_pending(project)
+            answer.update({"annotations_changed": confirmed.get("changed", 0),
+                           "annotations_removed": confirmed.get("removed", 0)})
+            answer.update({k: confirmed[k] for k in ("refresh", "prediction_error") if k in confirmed})
+            if confirmed.get("new_round") is not None:
+                answer["new_round"] = confirmed["new_round"]
+            if confirmed.get("state") == "finished":
+                answer.update(self.label_summary(project))
         elif waiting is None:
             answer["rq_job"] = self.runner.submit("confirm_pending", project, job_id)
         answer["job"] = job_id if job_id is not None else answer["confirmation"].get("job")
@@ -516,6 +523,15 @@ class Service:
                 self.project_errors[project] = exc.message
                 self.store.update_job(job_id, self.clock(), state="failed", message=exc.message)
                 return {"job": job_id, "state": "failed", "error": exc.message,
+                        "pending": self.store.pending_count(project)}
+            except Exception as exc:  # recorded for /jobs; the hints stay, the acknowledged webhook stays 200
+                import traceback
+
+                logger.error("confirmation of project %s failed\n%s", project, redact_text(
+                    "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
+                message = redact_text(f"{type(exc).__name__}: {exc}")
+                self.store.update_job(job_id, self.clock(), state="failed", message=f"hints kept: {message}")
+                return {"job": job_id, "state": "failed", "error": message,
                         "pending": self.store.pending_count(project)}
             ls_status.record_success(self.store, self.clock())
             self.store.update_job(job_id, self.clock(), state="finished", progress=1.0,
@@ -687,6 +703,8 @@ class Service:
             if drained is not None and drained.get("state") == "failed" and "problem" in drained:
                 raise LabelStudioAPIError("GET", f"/api/projects/{project}/export", None, drained["error"])
             read_at = self.clock()
+            # the tasks with stored annotations before the export is read: one stored meanwhile is kept
+            had_annotations = self.store.tasks_with_annotations(project)
             exported = api.annotated_tasks(project)
             read = {}
             for i, item in enumerate(exported):
@@ -694,7 +712,7 @@ class Service:
                 read[task_id] = item
             # tasks holding stored annotations that the export (annotated tasks only) does not list:
             # their annotations were deleted, or the task itself; read them one by one to know which
-            unlisted = sorted(self.store.tasks_with_annotations(project) - set(read))
+            unlisted = sorted(had_annotations - set(read))
             if unlisted:
                 read.update(api.tasks_by_id(project, unlisted))
         except LabelStudioAPIError as exc:
@@ -704,7 +722,7 @@ class Service:
         ls_status.record_success(self.store, self.clock())
         present, gone, problems = confirmed_rows(read, set(read) | set(unlisted), choices)
         with self.store.transaction():
-            outcome = self.store.mirror_tasks(project, present, gone, read_at)
+            outcome = self.store.mirror_tasks(project, present, gone, read_at, tombstones=not self.confirm_labels)
             self.store.count_label_changes(project, outcome["changed"] + outcome["removed"])
         changed, removed, stored = outcome["changed"], outcome["removed"], outcome["stored"]
         answer = {"status": "ok", "project": project, "tasks": len(exported),

@@ -493,7 +493,7 @@ class SQLiteStore(Store):
                                               (project,))}
 
     def mirror_tasks(self, project: int, present: dict[int, tuple[dict, list[AnnotationVersion]]],
-                     gone: Iterable[int], read_at: float) -> dict:
+                     gone: Iterable[int], read_at: float, tombstones: bool = False) -> dict:
         """Make the stored tasks equal to what Label Studio answered for them (confirmation mode).
 
         ``present``: ``task -> (data, annotation states)`` as read from Label
@@ -506,6 +506,10 @@ class SQLiteStore(Store):
         than the last stored read of a task (``read_at``, the time the read
         started) changes nothing for that task, so two overlapping
         confirmations cannot leave the older answer.
+
+        ``tombstones`` (payload mode's ``/sync`` only): removed annotations and
+        tasks are also remembered as deleted, so a late payload delivery of
+        them, which nothing confirms, cannot bring them back.
 
         Returns ``{"changed", "removed", "tasks_removed", "stored"}``:
         annotation states written, annotations removed, tasks removed, ids of
@@ -526,6 +530,10 @@ class SQLiteStore(Store):
                     continue
                 removed += int(self._query("SELECT COUNT(*) FROM annotations WHERE project = ? AND task = ? "
                                            "AND choice IS NOT NULL", (project, task))[0][0])
+                if tombstones:
+                    self._db.execute("INSERT OR IGNORE INTO deleted_tasks VALUES (?, ?)", (project, task))
+                    self._db.execute("INSERT OR IGNORE INTO deleted_annotations SELECT project, annotation "
+                                     "FROM annotations WHERE project = ? AND task = ?", (project, task))
                 if self._query("SELECT 1 FROM tasks WHERE project = ? AND task = ?", (project, task)):
                     tasks_removed += 1
                     for table in ("tasks", "predictions", "annotations", "task_rounds", "candidates_pushed",
@@ -547,6 +555,9 @@ class SQLiteStore(Store):
                     if annotation not in keep:
                         self._db.execute("DELETE FROM annotations WHERE project = ? AND annotation = ?",
                                          (project, annotation))
+                        if tombstones:
+                            self._db.execute("INSERT OR IGNORE INTO deleted_annotations VALUES (?, ?)",
+                                             (project, annotation))
                         removed += choice is not None
                         self._bump(project)
                 for v in versions:

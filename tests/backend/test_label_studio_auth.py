@@ -36,7 +36,8 @@ def make_jwt(token_type: str, lifetime: float, key: str = SIGNING_KEY) -> str:
 
 
 class FakeLabelStudio(ThreadingHTTPServer):
-    """Answers the token refresh, ``whoami``, ``model-versions`` and ``next``, like Label Studio 1.23.2."""
+    """Answers the token refresh, ``whoami``, ``model-versions``, ``next`` and the export of tasks 1-30 by id,
+    like Label Studio 1.23.2."""
 
     daemon_threads = True
 
@@ -92,6 +93,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(200, {"id": 1, "email": "admin@example.com", "username": "admin"})
         if self.path == "/api/projects/1/model-versions/":
             return self._answer(200, {"modelpicker-p1-abc": 3})
+        if self.path.startswith("/api/projects/1/export?"):  # the confirmation's read: tasks 1-30, unlabelled
+            from urllib.parse import parse_qs, urlparse
+
+            ids = [int(t) for t in parse_qs(urlparse(self.path).query).get("ids[]", [])]
+            return self._answer(200, [{"id": t, "data": {"key": f"k{t - 1}"}, "annotations": []}
+                                      for t in ids if 1 <= t <= 30])
         if self.path == "/api/projects/1/next/":
             return self._answer(404, {"detail": "No more tasks found"})
         return self._answer(404, {"detail": "Not found."})
@@ -210,7 +217,9 @@ def test_failures_show_in_health_and_log_one_line_per_kind(backend_factory, even
     assert health["url"] == fake_ls.url                              # no credentials of the URL
     assert b.post("/setup", {"project": 1, "schema": events.config}).status_code == 200
     answer = b.webhook(events.tasks_created(*range(1, 31))).get_json()
-    assert answer["refresh"]["state"] == "failed"
+    # confirmation mode: the hint is kept, its confirmation failed on the refused key
+    assert answer["confirmation"]["state"] == "failed" and answer["confirmation"]["problem"] == "unauthorized"
+    assert answer["pending"] == 1
     for i in range(3):                                              # more labels, more failed refreshes
         b.webhook(events.created(100 + i, i + 1, "zero"))
         b.service.refresh(1, force=True)
@@ -242,13 +251,23 @@ def test_failures_show_in_health_and_log_one_line_per_kind(backend_factory, even
     assert len(_label_studio_lines(caplog)) == 3 and "did not answer" in _label_studio_lines(caplog)[2].getMessage()
     # the key is fixed (here: a working client): one line says so, /health is OK again
     b.service._api = LabelStudioAPI(fake_ls.url, make_jwt("refresh", 3600), timeout=10)
+    assert b.service.store.pending_count(1) == 4                      # the webhooks' hints, never confirmed
+    health = b.service.check_label_studio()
+    lines = _label_studio_lines(caplog)
+    assert len(lines) >= 4 and lines[3].levelno == logging.INFO and "answers again" in lines[3].getMessage()
+    assert b.service.store.pending_count(1) == 0                      # the start check confirmed them
+    # (this fake has no prediction import: the refresh that follows the confirmation logs its 404 after that)
+    assert [x.getMessage() for x in lines[4:]] == [] or "import/predictions" in lines[4].getMessage()
+    assert health["token"] == "personal access token"
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_the_start_check_says_ok_when_the_key_works(backend_factory, fake_ls):
+    b = backend_factory(LABEL_STUDIO_URL=fake_ls.url, LABEL_STUDIO_API_KEY=make_jwt("refresh", 3600))
     assert b.service.check_label_studio()["ok"] is True
     health = b.client.get("/health").get_json()["label_studio"]
     assert health["problem"] is None and health["error"] is None and health["last_ok_at"].endswith("+00:00")
     assert health["token"] == "personal access token"
-    lines = _label_studio_lines(caplog)
-    assert len(lines) == 4 and lines[3].levelno == logging.INFO and "answers again" in lines[3].getMessage()
-    assert not [r for r in caplog.records if r.exc_info]
 
 
 def test_the_start_check_records_an_unreachable_label_studio(backend_factory, caplog):

@@ -73,6 +73,38 @@ class FakeLabelStudio:
         self.calls.append(("set_description", project))
         self.description = description
 
+    # --- Label Studio's record of tasks and annotations, read by the confirmation job (not a call of the refresh,
+    # so not in ``calls``).  ``record_event`` keeps what a real Label Studio holds when it sends that webhook.
+    def record_event(self, payload: dict) -> None:
+        self.tasks = getattr(self, "tasks", {})
+        action = payload.get("action")
+        tasks = payload.get("tasks") if action in ("TASKS_CREATED", "TASKS_DELETED") else \
+            payload.get("task") if isinstance(payload.get("task"), list) else [payload.get("task")]
+        if action == "TASKS_DELETED":
+            for t in tasks:
+                self.tasks.pop(t["id"], None)
+            return
+        for t in tasks or []:
+            if isinstance(t, dict) and "data" in t:
+                self.tasks.setdefault(t["id"], {"id": t["id"], "annotations": []})["data"] = t["data"]
+        annotations = payload.get("annotation", payload.get("annotations"))
+        annotations = annotations if isinstance(annotations, list) else [annotations] if annotations else []
+        for a in annotations:
+            for task in self.tasks.values():
+                task["annotations"] = [x for x in task["annotations"] if x["id"] != a["id"]]
+            if action != "ANNOTATIONS_DELETED":
+                self.tasks[a["task"]]["annotations"].append(dict(a))
+
+    def tasks_by_id(self, project, task_ids):
+        import copy
+
+        return {t: copy.deepcopy(self.tasks[t]) for t in task_ids if t in getattr(self, "tasks", {})}
+
+    def annotated_tasks(self, project):
+        import copy
+
+        return [copy.deepcopy(t) for t in getattr(self, "tasks", {}).values() if t["annotations"]]
+
 
 def test_a_label_runs_an_inline_refresh_recorded_in_jobs(backend, events):
     ok(backend.webhook(events.tasks_created(*range(1, 31))))
