@@ -473,7 +473,7 @@ class Service:
             answer.update({k: confirmed[k] for k in ("refresh", "prediction_error") if k in confirmed})
             if confirmed.get("new_round") is not None:
                 answer["new_round"] = confirmed["new_round"]
-            if confirmed.get("state") == "finished":
+            if confirmed.get("state") == "finished" and self.store.get_label_config(project) is not None:
                 answer.update(self.label_summary(project))
         elif waiting is None:
             answer["rq_job"] = self.runner.submit("confirm_pending", project, job_id)

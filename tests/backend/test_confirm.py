@@ -1,0 +1,180 @@
+"""Confirmation mode (issue 11): a webhook is a hint to re-read; only Label Studio's record is stored.
+
+The Label Studio here is the recording fake of ``test_refresh.py``: ``Backend.webhook`` (conftest) first
+tells it what a real Label Studio would hold when it sends that webhook, while a *forged* webhook is
+posted straight to the backend (``client.post``), so the fake holds nothing of it.  The same behaviour
+against the real Label Studio 1.23.2 is in ``tests/e2e/test_confirm_e2e.py``.
+"""
+from __future__ import annotations
+
+import pytest
+
+from tests.backend.test_refresh import FakeLabelStudio
+
+
+def ok(response):
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+@pytest.fixture
+def confirmed(backend_factory, events):
+    """A backend in confirmation mode (Label Studio API configured) on a recording fake, 30 tasks imported."""
+    b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret",
+                        MODELPICKER_WRITEBACK="false")
+    b.service._api = FakeLabelStudio()
+    assert b.service.confirm_labels
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    answer = ok(b.webhook(events.tasks_created(*range(1, 31))))
+    assert answer["pending"] == 0 and answer["confirmation"]["tasks_read"] == 30
+    for aid, task, choice in ((100, 1, "zero"), (101, 2, "one"), (102, 3, "two")):
+        ok(b.webhook(events.created(aid, task, choice, second=1)))
+    assert b.labels() == [(100, 1, "zero"), (101, 2, "one"), (102, 3, "two")]
+    return b
+
+
+def forge(b, body):
+    """A webhook Label Studio never sent: posted to the backend only."""
+    return ok(b.client.post("/webhook", json=body))
+
+
+def test_the_webhook_stores_a_hint_and_the_confirmation_reads_label_studio(confirmed, events):
+    b = confirmed
+    ls = b.service._api
+    body = events.created(103, 4, "one", second=2)
+    ls.record_event(body)
+    ls.tasks[4]["annotations"][0]["result"][0]["value"]["choices"] = ["two"]  # Label Studio's record differs
+    answer = forge(b, body)
+    assert answer["status"] == "ok" and answer["pending"] == 0 and answer["hint"] >= 1
+    assert (103, 4, "two") in b.labels()                  # Label Studio's answer, not the payload's
+    assert b.service.store.pending_count() == 0
+    job = ok(b.client.get("/jobs?project=1"))["jobs"]
+    assert any(j["kind"] == "confirm" and j["state"] == "finished" for j in job)
+
+
+def test_a_forged_label_changes_nothing(confirmed, events):
+    b = confirmed
+    before = (b.labels(), b.ranking())
+    for aid in range(200, 240):                           # 40 forged labels, as in the issue
+        answer = forge(b, events.created(aid, 5 + aid % 20, "two", second=3))
+        assert answer["annotations_changed"] == 0
+    after = (b.labels(), b.ranking())
+    assert after[0] == before[0] and after[1]["candidates"] == before[1]["candidates"]
+    assert after[1]["model_version"] == before[1]["model_version"]
+
+
+def test_a_forged_future_update_changes_nothing_and_a_later_genuine_update_applies(confirmed, events):
+    b = confirmed
+    forged = events.updated(100, 1, "two")
+    forged["annotation"]["updated_at"] = "2099-01-01T00:00:00Z"
+    forge(b, forged)
+    assert (100, 1, "zero") in b.labels()
+    ok(b.webhook(events.updated(100, 1, "one", second=9)))  # the genuine update, older than the forged stamp
+    assert (100, 1, "one") in b.labels() and (100, 1, "zero") not in b.labels()
+
+
+def test_a_forged_delete_of_200000_unseen_ids_tombstones_nothing(confirmed, events):
+    b = confirmed
+    ids = list(range(1000, 201000))
+    answer = forge(b, events.deleted(*ids))
+    assert answer["annotations_removed"] == 0 and answer["pending"] == 0
+    assert b.service.store._query("SELECT COUNT(*) FROM deleted_annotations")[0][0] == 0
+    for aid in range(1000, 1010):                         # genuine annotations with those ids arrive later
+        ok(b.webhook(events.created(aid, 10 + aid - 1000, "zero", second=4)))
+    assert len([x for x in b.labels() if 1000 <= x[0] < 1010]) == 10
+
+
+def test_a_forged_delete_of_a_real_annotation_changes_nothing(confirmed, events):
+    b = confirmed
+    forge(b, events.deleted(100, 101))
+    assert b.labels() == [(100, 1, "zero"), (101, 2, "one"), (102, 3, "two")]
+    ok(b.webhook(events.deleted(101)))                    # Label Studio really deletes it
+    assert b.labels() == [(100, 1, "zero"), (102, 3, "two")]
+
+
+def test_a_forged_tasks_deleted_does_not_delete_or_block_re_imports(confirmed, events):
+    b = confirmed
+    forge(b, {"action": "TASKS_DELETED", "project": events.project(), "tasks": [{"id": 1}, {"id": 31}]})
+    assert (100, 1, "zero") in b.labels() and b.ranking()["tasks"] == 30
+    body = events.tasks_created(31, 32)                   # a genuine import of the forged-deleted id 31
+    for i, task in enumerate(body["tasks"]):
+        task["data"] = {"key": f"k{i}"}                   # (the demo pool knows 30 keys)
+    ok(b.webhook(body))
+    assert b.ranking()["tasks"] == 32
+    ok(b.webhook({"action": "TASKS_DELETED", "project": events.project(), "tasks": [{"id": 1}]}))
+    assert (100, 1, "zero") not in b.labels() and b.ranking()["tasks"] == 31
+
+
+def test_label_studio_down_keeps_the_hints_and_a_later_confirmation_stores_them(confirmed, events):
+    from backend.labelstudio_api import LabelStudioAPIError
+
+    b = confirmed
+    ls = b.service._api
+    real = ls.tasks_by_id
+
+    def down(project, ids):
+        raise LabelStudioAPIError("GET", f"/api/projects/{project}/export", None, "connection refused", kind="refused")
+
+    ls.tasks_by_id = down
+    for aid in (110, 111, 112):
+        answer = ok(b.webhook(events.created(aid, aid - 100, "one", second=5)))
+        assert answer["confirmation"]["state"] == "failed"
+    assert answer["pending"] == 3
+    health = ok(b.client.get("/health"))
+    assert health["labels"]["confirmed"] and health["labels"]["pending_hints"] == 3
+    assert health["label_studio"]["problem"] == "refused"
+    assert not [x for x in b.labels() if x[0] >= 110]     # not stored yet, not lost either
+    ls.tasks_by_id = real                                 # Label Studio is back: the next refresh retries
+    b.service.refresh(1, force=True)
+    assert [x for x in b.labels() if x[0] >= 110] == [(110, 10, "one"), (111, 11, "one"), (112, 12, "one")]
+    assert b.service.store.pending_count() == 0
+
+
+@pytest.mark.parametrize("retry", ["sync", "restart"])
+def test_hints_left_pending_are_confirmed_by_sync_or_at_start(confirmed, events, backend_factory, retry):
+    from backend.labelstudio_api import LabelStudioAPIError
+
+    b = confirmed
+    ls = b.service._api
+    real = ls.tasks_by_id
+    ls.tasks_by_id = lambda project, ids: (_ for _ in ()).throw(
+        LabelStudioAPIError("GET", "/api/projects/1/export", 503, "maintenance"))
+    ok(b.webhook(events.created(120, 20, "two", second=6)))
+    assert b.service.store.pending_count(1) == 1
+    ls.tasks_by_id = real
+    if retry == "sync":
+        answer = ok(b.client.post("/sync?project=1"))
+        assert answer["hints_confirmed"] == 1
+    else:
+        b.service.store.close()
+        again = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret",
+                                MODELPICKER_WRITEBACK="false")
+        again.service._api = ls
+        assert again.service.store.pending_count(1) == 1  # the hint survived the process
+        again.service.resume_pending()                    # what the start check and a new worker do
+        b = again
+    assert (120, 20, "two") in b.labels() and b.service.store.pending_count(1) == 0
+
+
+def test_health_and_start_log_say_labels_are_unconfirmed_without_label_studio(backend_factory, caplog):
+    b = backend_factory()
+    labels = ok(b.client.get("/health"))["labels"]
+    assert labels["confirmed"] is False and "LABEL_STUDIO_URL" in labels["warning"]
+    assert any("labels are UNCONFIRMED" in r.getMessage() and "LABEL_STUDIO_API_KEY" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_a_hint_for_a_project_label_studio_does_not_have_is_dropped(confirmed, events):
+    from backend.labelstudio_api import LabelStudioAPIError
+
+    b = confirmed
+    ls = b.service._api
+
+    def no_project(project):
+        raise LabelStudioAPIError("GET", f"/api/projects/{project}/", 404, "Not found.")
+
+    ls.get_project = no_project
+    body = events.created(300, 1, "one")
+    body["project"]["id"] = 77
+    answer = forge(b, body)
+    assert answer["pending"] == 0 and b.service.store.get_label_config(77) is None
