@@ -19,7 +19,6 @@ at least 10,000.
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 import pytest
@@ -29,6 +28,7 @@ from hypothesis import strategies as st
 from tests.support.fuzz_requests import (CONTENT_TYPES, ROUTES_GET, ROUTES_POST, UNKNOWN_ROUTES, FuzzRequest,
                                          auth_header, encode_json, json_values, label_configs, query_strings,
                                          raw_bodies, webhook_payloads)
+from tests.support.store_snapshot import snapshot_store
 
 USER, PASSWORD = "fuzz", "fuzz-password-not-a-secret"
 #: requests each test sends (one per hypothesis example); together at least 10,000
@@ -40,13 +40,6 @@ def fuzz_settings(name: str):
     """Fixed seed, no deadline, no example database (nothing written into the tree)."""
     return settings(max_examples=QUOTA[name], derandomize=True, database=None, deadline=None,
                     print_blob=False, suppress_health_check=list(HealthCheck))
-
-
-def snapshot_store(db_path) -> dict[str, list]:
-    """Every row of every table of the store, read through a connection of its own."""
-    with sqlite3.connect(db_path) as db:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-        return {t: sorted(map(repr, db.execute(f'SELECT * FROM "{t}"').fetchall())) for t in tables}
 
 
 class Fuzzer:
