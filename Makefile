@@ -1,11 +1,15 @@
 # Two commands do it all on a fresh machine (Python 3.11+, make, root or sudo for redis-server):
 #   make run    the demo: Label Studio 1.23.2, the backend, Redis + an rq worker (when redis-server is
-#               installed; inline jobs otherwise) and the digits project, connected; prints the URL,
-#               the login and what to click. Ctrl-C stops it all. (python -m demo run, see demo/)
+#               installed; inline jobs otherwise) and the digits project, connected with basic auth (the
+#               backend's login is generated and kept in .cache/demo/admin.json, mode 0600); prints the
+#               URL, the login and what to click. Ctrl-C stops it all. (python -m demo run, see demo/)
 #   make test   set up .venv, Label Studio's own venv and redis-server, then run every test
 # More:
-#   make serve POOL=path/to/pool.yaml   the backend alone on your own candidate pool (127.0.0.1:9090 unless
-#                                       HOST/PORT say otherwise), for your own Label Studio
+#   make serve POOL=path/to/pool.yaml   the backend alone (development server) on your own candidate pool
+#                                       (127.0.0.1:9090 unless HOST/PORT say otherwise), for your own Label
+#                                       Studio; basic auth on, login kept in $(MODEL_DIR)/basic-auth.json
+#   make serve-prod POOL=...            the same with the production server (gunicorn, backend/gunicorn_conf.py)
+#   make compose-env                    write .env with the secrets docker-compose.yml requires (mode 0600)
 #   make setup | ls-venv | redis | example   the pieces (each does nothing when already done)
 #   make constraints   rewrite constraints.txt (exact versions) from .venv after editing requirements.txt
 # Every install uses exact versions: constraints.txt for .venv (and the Docker image),
@@ -23,7 +27,7 @@ LS_PORT ?= 8080
 BACKEND_PORT ?= 9090
 REDIS_PORT ?= 6379
 
-.PHONY: setup run serve test ls-venv redis example constraints
+.PHONY: setup run serve serve-prod compose-env test ls-venv redis example constraints
 
 $(VENV)/.installed: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +49,14 @@ run: setup ls-venv example
 # POOL has no default on purpose: `python -m demo serve` says what is missing
 serve: setup
 	@MODEL_DIR="$(MODEL_DIR)" $(PY) -m demo serve --pool "$(POOL)"
+
+# the production server on your pool: credentials from BASIC_AUTH_USER/BASIC_AUTH_PASS, else the login
+# make serve keeps in $(MODEL_DIR)/basic-auth.json (python -m demo serve --gunicorn)
+serve-prod: setup
+	@MODEL_DIR="$(MODEL_DIR)" $(PY) -m demo serve --pool "$(POOL)" --gunicorn
+
+compose-env:
+	@$(PYTHON) -m demo.compose_env $(CURDIR)/.env
 
 ls-venv:
 	@test -x $(LS_VENV)/bin/label-studio || { \

@@ -51,6 +51,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--pool", default=env("POOL"), help="the candidate pool file (default: $POOL)")
     serve.add_argument("--model-dir", default=env("MODEL_DIR"), help="the backend's state directory "
                                                                       "(default: $MODEL_DIR or ./model_dir)")
+    serve.add_argument("--gunicorn", action="store_true", help="the production server (gunicorn with "
+                                                                "backend/gunicorn_conf.py) instead of the development one")
     return top
 
 
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         from .serve import serve
-        return serve(args.pool, args.model_dir)
+        return serve(args.pool, args.model_dir, production=args.gunicorn)
     from .run import Options, run
     return run(Options(demo_dir=args.demo_dir.resolve(), example_dir=args.example_dir.resolve(),
                        ls_venv=args.ls_venv.resolve(), ls_port=args.ls_port, backend_port=args.backend_port,

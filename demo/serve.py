@@ -60,8 +60,9 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def serve(pool: str | None, model_dir: str | None) -> int:
-    """Exec ``python -m backend`` with ``MODELPICKER_POOL`` (and ``MODEL_DIR``) set; returns only on error."""
+def serve(pool: str | None, model_dir: str | None, production: bool = False) -> int:
+    """Exec ``python -m backend`` (``production``: gunicorn with :mod:`backend.gunicorn_conf`) with
+    ``MODELPICKER_POOL`` (and ``MODEL_DIR``) set; returns only on error."""
     try:
         path = check_pool(pool)
     except ConfigError as exc:
@@ -79,5 +80,8 @@ def serve(pool: str | None, model_dir: str | None) -> int:
         print(f"make serve: basic auth on: user {user!r}, password in {path} (mode 0600); enter both in Label "
               f"Studio's Connect Model form (Authentication: Basic)", file=sys.stderr, flush=True)
     os.chdir(REPO_ROOT)
+    if production:
+        gunicorn = str(Path(sys.executable).parent / "gunicorn")
+        os.execve(gunicorn, [gunicorn, "-c", "python:backend.gunicorn_conf", "backend.wsgi:app"], env)
     os.execve(sys.executable, [sys.executable, "-m", "backend"], env)
     return 0  # pragma: no cover - execve does not return

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from backend.settings import from_env
+from backend.settings import check_bind, from_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_PATH = REPO_ROOT / "docker-compose.yml"
@@ -37,6 +37,21 @@ def default_of(value: str) -> str:
     """``${NAME:-default}`` -> ``default`` (what compose uses when NAME is unset)."""
     match = re.fullmatch(r"\$\{[A-Z_]+:-(.*)\}", value)
     return match.group(1) if match else value
+
+
+def required(value: str) -> str | None:
+    """``${NAME:?message}`` -> ``NAME`` (compose stops with the message when NAME is unset), else None."""
+    match = re.fullmatch(r"\$\{([A-Z_]+):\?(.+)\}", value)
+    return match.group(1) if match else None
+
+
+#: what `make compose-env` would put in .env (any values of the right form)
+SAMPLE_ENV = {"LS_TOKEN": "0" * 40, "LS_PASSWORD": "pw", "BACKEND_PASSWORD": "backend-pw"}
+
+
+def resolved(value: str) -> str:
+    name = required(value)
+    return SAMPLE_ENV[name] if name else default_of(value)
 
 
 def mounts(service: dict) -> dict[str, str]:
@@ -80,13 +95,36 @@ def test_backend_service(services):
 
 
 def test_backend_token_is_label_studios_admin_token(services):
-    backend_key = default_of(environment(services["backend"])["LABEL_STUDIO_API_KEY"])
-    ls_token = default_of(environment(services["label-studio"])["LABEL_STUDIO_USER_TOKEN"])
-    assert backend_key == ls_token and re.fullmatch(r"[0-9a-f]{40}", ls_token)
+    backend_key = required(environment(services["backend"])["LABEL_STUDIO_API_KEY"])
+    ls_token = required(environment(services["label-studio"])["LABEL_STUDIO_USER_TOKEN"])
+    assert backend_key == ls_token == "LS_TOKEN"
+
+
+SECRETS = ("LABEL_STUDIO_API_KEY", "LABEL_STUDIO_USER_TOKEN", "LABEL_STUDIO_PASSWORD", "BASIC_AUTH_PASS")
+
+
+def test_no_secret_has_a_shared_default_every_one_is_required(services):
+    for service in services.values():
+        for name, value in environment(service).items():
+            if name in SECRETS:
+                assert required(value), f"{name} must be ${{VAR:?message}}, got {value!r}"
+    env = environment(services["backend"])
+    assert required(env["BASIC_AUTH_PASS"]) == "BACKEND_PASSWORD"
+    assert default_of(env["BASIC_AUTH_USER"]) == "modelpicker"
+
+
+def test_backend_runs_gunicorn_with_auth_on_and_the_worker_rq(services):
+    backend = services["backend"]
+    assert backend["command"] == ["gunicorn", "-c", "python:backend.gunicorn_conf", "backend.wsgi:app"]
+    env = {k: resolved(v) for k, v in environment(backend).items()}
+    settings = from_env({**env, "HOST": "0.0.0.0"})  # the image's HOST
+    assert settings.auth_enabled and settings.basic_auth_pass == "backend-pw"
+    check_bind(settings)  # would raise without credentials
+    assert "backend" in settings.allowed_hosts
 
 
 def test_backend_environment_is_accepted_by_the_settings(services):
-    env = {k: default_of(v) for k, v in environment(services["backend"]).items()}
+    env = {k: resolved(v) for k, v in environment(services["backend"]).items()}
     settings = from_env(env)
     assert settings.label_studio_url == "http://label-studio:8080"
     assert str(settings.model_dir) == "/data" and str(settings.pool_path) == "/pool/pool.yaml"
@@ -172,7 +210,9 @@ def test_dockerfile():
     for name, args in instructions:
         by_name.setdefault(name, []).append(args)
     assert by_name["EXPOSE"] == ["9090"]
-    assert json.loads(by_name["CMD"][-1]) == ["python", "-m", "backend"]
+    assert json.loads(by_name["CMD"][-1]) == ["gunicorn", "-c", "python:backend.gunicorn_conf", "backend.wsgi:app"]
+    env_line = " ".join(by_name["ENV"])
+    assert "HOST=0.0.0.0" in env_line and "BASIC_AUTH_PASS" not in env_line  # credentials come from outside
     assert any("requirements.txt" in args for args in by_name["COPY"])
     assert any("pip install -r requirements.txt" in args for args in by_name["RUN"])
     users = by_name["USER"]
