@@ -39,3 +39,45 @@ def test_nested_views_and_aliases():
 def test_unusable_configs_are_named(config, message):
     with pytest.raises(LabelConfigError, match=message):
         parse_choices(config)
+
+
+# ------------------------------------------------------------------ limits (issue 11)
+from backend.labelconfig import MAX_CHOICES, MAX_CONFIG_CHARS  # noqa: E402
+
+
+def _config(n_choices: int, padding: int = 0) -> str:
+    return ('<View><Text name="t" value="$x"/><Choices name="c" toName="t">'
+            + "".join(f'<Choice value="v{i}"/>' for i in range(n_choices))
+            + "</Choices>" + " " * padding + "</View>")
+
+
+def test_the_choice_limit_is_inclusive_and_named():
+    assert parse_choices(_config(MAX_CHOICES)).n_classes == MAX_CHOICES
+    with pytest.raises(LabelConfigError) as caught:
+        parse_choices(_config(MAX_CHOICES + 1))
+    assert str(caught.value) == "label config has 1,001 <Choice> tags; at most 1,000 are accepted (MAX_CHOICES)"
+
+
+def test_the_length_limit_is_checked_before_parsing(monkeypatch):
+    import backend.labelconfig as labelconfig
+
+    def no_parse(*_):
+        raise AssertionError("parsed a config over the limit")
+
+    monkeypatch.setattr(labelconfig.ET, "fromstring", no_parse)
+    with pytest.raises(LabelConfigError) as caught:
+        parse_choices(_config(3, padding=MAX_CONFIG_CHARS))
+    assert "at most 1,000,000 are accepted (MAX_CONFIG_CHARS)" in str(caught.value)
+    with pytest.raises(LabelConfigError, match="MAX_CHOICES"):
+        parse_choices(_config(2_000))
+
+
+def test_setup_with_many_choices_gets_422_naming_the_limit(backend_factory):
+    b = backend_factory()
+    r = b.post("/setup", {"project": "7.1700000000", "schema": _config(10_000)})
+    assert r.status_code == 422
+    assert r.get_json()["error"] == "label config has 10,000 <Choice> tags; at most 1,000 are accepted (MAX_CHOICES)"
+    r = b.post("/setup", {"project": "7.1700000000", "schema": _config(50_000)})  # the issue's case: 1.2 MB
+    assert r.status_code == 422 and "(MAX_CONFIG_CHARS)" in r.get_json()["error"]
+    r = b.post("/setup", {"project": "7.1700000000", "schema": _config(3, padding=2 * MAX_CONFIG_CHARS)})
+    assert r.status_code == 422 and "MAX_CONFIG_CHARS" in r.get_json()["error"]
