@@ -51,7 +51,13 @@ import json
 from typing import Any, Iterator, Mapping, Sequence
 from urllib.parse import urlparse
 
+import logging
+
 import numpy as np
+
+# httpx logs every request at INFO with its full URL, and a LABEL_STUDIO_URL may carry user:password@:
+# keep its request lines out of the log (its warnings and errors still show)
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 #: the project sampling under which Label Studio serves tasks by prediction score
 UNCERTAINTY_SAMPLING = "Uncertainty sampling"
