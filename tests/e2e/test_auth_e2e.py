@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import re
 import sqlite3
 import time
 
@@ -114,7 +115,9 @@ def by_hand(label_studio, digits, tmp_path_factory):
         hooks_at_connect = _hooks(ls, project, server.url)
         annotator.import_tasks(ls, project, digits["tasks"][:N_TASKS], digits["ref_field"])
         # Label Studio delivers TASKS_CREATED without the header: the backend answers 401
-        _wait("a refused webhook in the backend log", lambda: '"POST /webhook HTTP/1.1" 401' in server.log())
+        # (Werkzeug colours a 4xx request line: "\x1b[31m\x1b[1mPOST /webhook HTTP/1.1\x1b[0m" 401)
+        _wait("a refused webhook in the backend log",
+              lambda: re.search(r'POST /webhook HTTP/1\.1(\x1b\[0m)?" 401', server.log()))
         labels_before_patch = _labels(server, project)
         patched = ls.api("PATCH", f"/api/webhooks/{hooks_at_connect[0]['id']}/",
                          json={"headers": {"Authorization": HEADER}})

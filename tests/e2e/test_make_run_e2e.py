@@ -153,6 +153,18 @@ def ls(demo):
     return {"url": _printed(demo, "Label Studio"), "session": session, "admin": admin}
 
 
+def _backend_login(ls) -> tuple[str, str]:
+    """The backend's basic-auth login, which make run keeps with the admin's in admin.json."""
+    return ls["admin"]["backend_user"], ls["admin"]["backend_password"]
+
+
+def _basic_header(ls) -> str:
+    import base64
+
+    user, password = _backend_login(ls)
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 def _browser(url: str, email: str, password: str) -> requests.Session | None:
     """A session logged in through Label Studio's login form (as a browser does); None when refused."""
     browser = requests.Session()
@@ -187,8 +199,10 @@ def _settled_ranking(backend_url: str, ls, project: int, n_labels: int) -> dict:
     """The backend's ranking once it counts ``n_labels``, no refresh runs and Label Studio follows its version."""
     deadline = time.monotonic() + REFRESH_TIMEOUT
     while True:
-        ranking = requests.get(backend_url + "/rankings", params={"project": project}, timeout=30).json()
-        jobs = requests.get(backend_url + "/jobs", params={"project": project}, timeout=30).json()["jobs"]
+        ranking = requests.get(backend_url + "/rankings", params={"project": project}, timeout=30,
+                               auth=_backend_login(ls)).json()
+        jobs = requests.get(backend_url + "/jobs", params={"project": project}, timeout=30,
+                            auth=_backend_login(ls)).json()["jobs"]
         failed = [j for j in jobs if j["kind"] == "refresh" and j["state"] == "failed"]
         assert not failed, f"a refresh failed: {failed[0].get('message')}"
         busy = any(j["kind"] == "refresh" and j["state"] in ("queued", "started", "scheduled", "deferred")
@@ -237,7 +251,8 @@ def test_every_server_runs_on_loopback_with_the_settings_the_backend_needs(demo,
     page = _browser(ls["url"], ls["admin"]["email"], ls["admin"]["password"]).get(ls["url"] + "/projects/",
                                                                                  timeout=60).text
     assert "sentry_dsn: null" in page and "collect_analytics: false" in page
-    health = requests.get(_printed(demo, "backend") + "/health", timeout=30).json()
+    assert requests.get(_printed(demo, "backend") + "/health", timeout=30).status_code == 401  # auth is on
+    health = requests.get(_printed(demo, "backend") + "/health", timeout=30, auth=_backend_login(ls)).json()
     assert health["jobs"] == ("rq" if shutil.which("redis-server") else "inline")
     # the backend writes back into Label Studio with a Personal Access Token, Label Studio's default kind
     backend_pid = next(s["pid"] for s in demo["servers"] if s["name"] == "backend")
@@ -261,7 +276,12 @@ def test_the_demo_project_is_connected_and_its_queue_follows_the_backend(demo, l
     hooks = _api(ls, "GET", "/api/webhooks/", params={"project": project["id"]})
     hooks = hooks["results"] if isinstance(hooks, dict) else hooks
     assert [h["url"] for h in hooks] == [backend_url + "/webhook"]
-    ranking = requests.get(backend_url + "/rankings", params={"project": project["id"]}, timeout=30).json()
+    # connected with basic auth, and the webhook carries the same login (Label Studio would send it bare)
+    assert ml[0]["auth_method"] == "BASIC_AUTH" and ml[0]["basic_auth_user"] == ls["admin"]["backend_user"]
+    assert hooks[0]["headers"] == {"Authorization": _basic_header(ls)}
+    assert requests.get(backend_url + "/rankings", params={"project": project["id"]}, timeout=30).status_code == 401
+    ranking = requests.get(backend_url + "/rankings", params={"project": project["id"]}, timeout=30,
+                           auth=_backend_login(ls)).json()
     assert ranking["tasks"] == 400 and len(ranking["candidates"]) == 13
     assert project["sampling"] == "Uncertainty sampling"
     assert project["model_version"] == ranking["model_version"] != ""
@@ -350,7 +370,9 @@ def test_a_run_after_ctrl_c_reuses_the_project_and_the_login_and_moves_the_conne
         assert [h["url"] for h in hooks] == [backend_url + "/webhook"]
         kept = json.loads((demo["demo_dir"] / "admin.json").read_text())
         assert kept["personal_token"] == ls["admin"]["personal_token"]
-        health = requests.get(backend_url + "/health", timeout=30).json()
+        assert hooks[0]["headers"] == {"Authorization": _basic_header(ls)}
+        assert kept["backend_password"] == ls["admin"]["backend_password"]
+        health = requests.get(backend_url + "/health", timeout=30, auth=_backend_login(ls)).json()
         assert health["label_studio"]["ok"] and health["label_studio"]["token"] == "personal access token"
         ranking = _settled_ranking(backend_url, ls, project["id"], N_LABELS)
         assert f"Labels used: {N_LABELS}" in _ranking_block(_api(ls, "GET", f"/api/projects/{project['id']}/")
