@@ -63,6 +63,17 @@ class InlineRunner(JobRunner):
         return None
 
 
+class DropRunner(JobRunner):
+    """Runs nothing: the fallback of a retry that must never run inline (it would retry itself at once)."""
+
+    kind = "drop"
+
+    def submit(self, job: str, *args: Any, delay: float | None = None) -> None:
+        logger.warning("%s not enqueued (Redis unreachable); the next webhook, refresh, start or /sync retries it",
+                       job)
+        return None
+
+
 class RQRunner(JobRunner):
     """Enqueues :func:`run_job` on an rq queue; falls back to inline when Redis is unreachable.
 

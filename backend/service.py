@@ -131,6 +131,7 @@ class Service:
         # makes another one wait (issue 11: /rankings of B waited 34 s behind a /setup of A)
         self._locks, self._refresh_locks, self._confirm_locks = ProjectLocks(), ProjectLocks(), ProjectLocks()
         self._api = None
+        self._retry_runner = None
         self._beliefs: dict[int, tuple[int, str, Belief]] = {}
         self._matrices: dict[int, tuple[int, str, Any]] = {}
         self._checked: BoundedCache[ChoicesControl] = BoundedCache(CONFIG_CACHE_ENTRIES, CONFIG_CACHE_BYTES)
@@ -514,9 +515,7 @@ class Service:
                 ls_status.record_failure(self.store, exc, self.settings.label_studio_url, self.clock())
                 self.store.update_job(job_id, self.clock(), state="failed",
                                       message=f"hints kept for a retry: {message}")
-                retry = None
-                if self.runner.delays:
-                    retry = self.runner.submit("confirm_pending", project, None, True, delay=CONFIRM_RETRY_SECONDS)
+                retry = self._schedule_confirm_retry(project)
                 return {"job": job_id, "state": "failed", "error": message, "problem": exc.kind,
                         "pending": self.store.pending_count(project), "retry": retry}
             except RequestError as exc:  # the pool does not fit the config Label Studio has: hints wait for /setup
@@ -549,6 +548,28 @@ class Service:
         if refresh and (result["new_tasks"] or result["changed"] or result["removed"] or result["tasks_removed"]):
             answer["refresh"] = self.request_refresh(project, force=bool(result["new_tasks"]))
         return answer
+
+    def _schedule_confirm_retry(self, project: int) -> str | None:
+        """Queue one delayed confirmation (rq only) unless one already waits: hints of a down Label Studio
+        are tried again every :data:`CONFIRM_RETRY_SECONDS` without a chain per failed webhook.
+
+        An rq worker's own service runs jobs inline, so the retry goes through an rq runner built
+        from ``REDIS_URL`` here.
+        """
+        if not self.settings.redis_url:
+            return None
+        now = self.clock()
+        if self.store.waiting_job(project, "confirm", now - STALE_QUEUED_SECONDS):
+            return None
+        if self._retry_runner is None:  # never inline: a retry that ran at once would only fail again
+            self._retry_runner = jobs.RQRunner(self.settings.redis_url, self.settings.redis_queue, jobs.DropRunner())
+        job_id = uuid.uuid4().hex
+        self.store.add_job(job_id, project, "confirm", now, now + CONFIRM_RETRY_SECONDS)
+        if self._retry_runner.submit("confirm_pending", project, job_id, True, delay=CONFIRM_RETRY_SECONDS) is None:
+            self.store.update_job(job_id, self.clock(), state="failed",
+                                  message="retry not enqueued (Redis unreachable)")
+            return None
+        return job_id
 
     def _confirmed_choices(self, project: int, api) -> ChoicesControl | None:
         """The project's Choices; its label config re-read from Label Studio when a hint asks for it.

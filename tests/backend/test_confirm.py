@@ -178,3 +178,39 @@ def test_a_hint_for_a_project_label_studio_does_not_have_is_dropped(confirmed, e
     body["project"]["id"] = 77
     answer = forge(b, body)
     assert answer["pending"] == 0 and b.service.store.get_label_config(77) is None
+
+
+def test_with_rq_the_webhook_only_commits_and_enqueues_and_a_down_label_studio_gets_one_retry(
+        backend_factory, events, redis_url, monkeypatch, tmp_path, pool_dir):
+    """Real Redis and rq: the answer comes before any read of Label Studio; a burst makes one job; the worker's
+    failed confirmation (nothing listens at LABEL_STUDIO_URL) keeps the hints and schedules one retry."""
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+    from rq.registry import ScheduledJobRegistry
+
+    from backend import jobs
+
+    env = {"LABEL_STUDIO_URL": "http://127.0.0.1:9", "LABEL_STUDIO_API_KEY": "secret",
+           "MODELPICKER_WRITEBACK": "false", "REDIS_URL": redis_url}
+    b = backend_factory(**env)
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    first = forge(b, events.tasks_created(*range(1, 31)))
+    assert first["pending"] == 1 and first["rq_job"] and "confirmation" not in first
+    second = forge(b, events.created(100, 1, "zero"))
+    assert second["pending"] == 2 and second["job"] == first["job"] and "rq_job" not in second  # coalesced
+    assert b.service.store.task_data(1, [1]) == {} and b.labels() == []                        # nothing yet
+    for key, value in {"MODEL_DIR": str(tmp_path / "model_dir"), "MODELPICKER_POOL": str(pool_dir / "pool.yaml"),
+                       **env}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(jobs, "_worker_service", None)
+    connection = Redis.from_url(redis_url)
+    queue = Queue("modelpicker", connection=connection)
+    SimpleWorker([queue], connection=connection).work(burst=True)
+    jobs._worker_service.store.close()
+    assert b.service.store.pending_count(1) == 2                   # kept: Label Studio could not be read
+    records = ok(b.client.get("/jobs?project=1"))["jobs"]
+    assert [j["state"] for j in records if j["kind"] == "confirm"].count("failed") >= 1
+    assert len(ScheduledJobRegistry(queue=queue).get_job_ids()) == 1
+    assert sum(j["state"] == "queued" for j in records if j["kind"] == "confirm") == 1   # the one retry
+    third = forge(b, events.created(101, 2, "one"))              # coalesces onto the waiting retry
+    assert "rq_job" not in third and len(ScheduledJobRegistry(queue=queue).get_job_ids()) == 1
