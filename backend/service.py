@@ -611,7 +611,8 @@ class Service:
             try:
                 if self.runner.kind == "inline":
                     out[project] = self.confirm_pending(project).get("state")
-                else:
+                elif self.store.waiting_job(project, "confirm", self.clock() - STALE_QUEUED_SECONDS) is None:
+                    # (several web processes starting together queue one job per project, not one each)
                     job_id = uuid.uuid4().hex
                     self.store.add_job(job_id, project, "confirm", self.clock())
                     out[project] = self.runner.submit("confirm_pending", project, job_id)
