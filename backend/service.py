@@ -53,6 +53,9 @@ LABEL_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATE
 CONFIG_CACHE_ENTRIES, CONFIG_CACHE_BYTES = 64, 32 * 1024 * 1024
 #: seconds before a confirmation that could not read Label Studio is tried again (rq runner only)
 CONFIRM_RETRY_SECONDS = 30.0
+#: a queued confirmation older than this is not waited for: webhooks queue a new one (a crash between
+#: the hint's commit and the enqueue leaves a record no worker will run; duplicates only find nothing to do)
+CONFIRM_STALE_SECONDS = 60.0
 #: what /health and the start-up log say when webhooks cannot be confirmed
 UNCONFIRMED = ("labels are UNCONFIRMED: webhook payloads are stored as sent, so anyone who can reach /webhook "
                "can plant, overwrite or delete labels; set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY so every "
@@ -460,7 +463,7 @@ class Service:
                 config = True  # a project never set up: its config is read from Label Studio too
             hint = self.store.add_hint(project, event.action, tasks, annotations, config, now)
             if self.runner.kind != "inline":
-                waiting = self.store.waiting_job(project, "confirm", now - STALE_QUEUED_SECONDS)
+                waiting = self.store.waiting_job(project, "confirm", now - CONFIRM_STALE_SECONDS)
                 if waiting is None:
                     job_id = uuid.uuid4().hex
                     self.store.add_job(job_id, project, "confirm", now)
@@ -559,7 +562,7 @@ class Service:
         if not self.settings.redis_url:
             return None
         now = self.clock()
-        if self.store.waiting_job(project, "confirm", now - STALE_QUEUED_SECONDS):
+        if self.store.waiting_job(project, "confirm", now - CONFIRM_STALE_SECONDS):
             return None
         if self._retry_runner is None:  # never inline: a retry that ran at once would only fail again
             self._retry_runner = jobs.RQRunner(self.settings.redis_url, self.settings.redis_queue, jobs.DropRunner())
@@ -611,8 +614,7 @@ class Service:
             try:
                 if self.runner.kind == "inline":
                     out[project] = self.confirm_pending(project).get("state")
-                elif self.store.waiting_job(project, "confirm", self.clock() - STALE_QUEUED_SECONDS) is None:
-                    # (several web processes starting together queue one job per project, not one each)
+                else:  # always a fresh job: a "queued" record may be one a crash never enqueued
                     job_id = uuid.uuid4().hex
                     self.store.add_job(job_id, project, "confirm", self.clock())
                     out[project] = self.runner.submit("confirm_pending", project, job_id)
