@@ -12,7 +12,8 @@ froze it for 33 s):
   ``MODELPICKER_CLIENT_TIMEOUT`` seconds (default 10), which Linux copies to
   every accepted connection; a client that stops sending mid-headers or
   mid-body frees its thread after that long (the body reader answers 408,
-  :class:`backend.request_limits.CappedInput`) while other requests are served.
+  :class:`backend.request_limits.CappedInput`) while other requests are served;
+  ``SO_SNDTIMEO`` likewise bounds a client that stops reading its answer.
   gunicorn 27's gthread worker only bounds the wait for a request's first byte.
 * ``timeout`` 120 s (a worker whose main loop is stuck that long is replaced),
   ``graceful_timeout`` 30 s (requests in flight finish on SIGTERM), ``keepalive`` 5 s.
@@ -94,7 +95,11 @@ def on_starting(server) -> None:
 
 
 def when_ready(server) -> None:
-    """Give the listening sockets a receive timeout; accepted connections inherit it (Linux)."""
+    """Give the listening sockets receive and send timeouts; accepted connections inherit them (Linux).
+
+    Receive: a client silent mid-request; send: a client that stops reading its answer.
+    """
     value = struct.pack("ll", client_timeout, 0)
     for listener in server.LISTENERS:
         listener.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+        listener.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
