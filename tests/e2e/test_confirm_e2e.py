@@ -235,3 +235,48 @@ def test_hints_acknowledged_while_label_studio_was_unreachable_are_confirmed_at_
     server = world["server"] = world["start"](world["env"], name="backend-confirm-3")
     _wait("the pending hint confirmed at start", lambda: made["id"] in _stored(model_dir, project))
     assert _get(server, "/health")["labels"]["pending_hints"] == 0
+
+
+def test_with_redis_and_an_rq_worker_the_webhook_answers_before_the_worker_confirms(
+        label_studio, digits, start_backend, tmp_path_factory):
+    """The production set-up (backend + Redis + rq worker): Label Studio's webhook only leaves a hint and a
+    queued job; the worker reads Label Studio and stores the label; a forged label posted meanwhile never is."""
+    from tests.support.redis_server import redis_server
+
+    ls = label_studio
+    work = tmp_path_factory.mktemp("confirm-rq")
+    model_dir = work / "model_dir"
+    with redis_server((19200, 19300), work) as redis_url:
+        env = {"LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.personal_token, "MODEL_DIR": str(model_dir),
+               "MODELPICKER_POOL": str(digits["dir"] / "pool.yaml"), "MODELPICKER_WRITEBACK": "false",
+               "BASIC_AUTH_USER": USER, "BASIC_AUTH_PASS": PASSWORD, "REDIS_URL": redis_url,
+               "PORT": str(ports.free_port(19200, 19300)), "LOG_LEVEL": "INFO"}
+        server = start_backend(env, name="backend-confirm-rq")
+        project = annotator.create_project(ls, "confirmation with rq", digits["label_config"])
+        ls.api("POST", "/api/ml/", json={"project": project, "url": server.url, "title": "ModelPicker",
+                                         "auth_method": "BASIC_AUTH", "basic_auth_user": USER,
+                                         "basic_auth_pass": PASSWORD})
+        hooks = ls.api("GET", "/api/webhooks/", params={"project": project})
+        hooks = hooks.get("results", hooks) if isinstance(hooks, dict) else hooks
+        (hook,) = [h for h in hooks if h["url"].rstrip("/") == server.url + "/webhook"]
+        ls.api("PATCH", f"/api/webhooks/{hook['id']}/", json={"headers": {"Authorization": HEADER}})
+        annotator.import_tasks(ls, project, digits["tasks"][:10], digits["ref_field"])
+        _wait("the import's hint", lambda: _get(server, "/health")["labels"]["pending_hints"] >= 1)
+        assert _rows(model_dir, ("tasks",))["tasks"] == []       # no worker yet: nothing confirmed
+        listing = ls.api("GET", "/api/tasks/", params={"project": project, "page_size": 100})
+        tasks = sorted(listing["tasks"] if isinstance(listing, dict) else listing, key=lambda t: t["id"])
+        made = _annotate(ls, digits, tasks[0])
+        forged = {"action": "ANNOTATION_CREATED", "project": ls.api("GET", f"/api/projects/{project}/"),
+                  "task": tasks[1], "annotation": {"id": made["id"] + 100, "task": tasks[1]["id"],
+                                                   "result": annotator.choice_result("digit", "image", "0")}}
+        answer = _post(server, "/webhook", forged)
+        assert answer["status"] == "ok" and answer["pending"] >= 2 and answer["job"]
+        worker = labelstudio.start_rq_worker(env, redis_url, work / "worker.log")
+        try:
+            _wait("the worker's confirmation", lambda: made["id"] in _stored(model_dir, project))
+            _wait("every hint confirmed", lambda: _get(server, "/health")["labels"]["pending_hints"] == 0)
+        finally:
+            worker.stop()
+        assert len(_rows(model_dir, ("tasks",))["tasks"]) == 10
+        assert list(_stored(model_dir, project)) == [made["id"]]  # the forged label was never stored
+        server.stop()
