@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-import threading
 import time
 import uuid
 from typing import Any, Callable
