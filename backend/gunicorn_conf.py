@@ -75,6 +75,9 @@ errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 # the backend answers for itself; no proxy headers are trusted
 forwarded_allow_ips = ""
+# gunicorn 27's run-time control socket (~/.gunicorn/gunicorn.ctl) is not used: several servers on one
+# machine (tests, a demo next to production) would share its path
+control_socket_disable = True
 
 
 def on_starting(server) -> None:
