@@ -19,8 +19,8 @@ tasks' confirmation: when Label Studio cannot be read they stay and are tried
 again (next job, next refresh, start-up, ``POST /sync``), so an acknowledged
 label is never lost.
 
-This module holds the pure parts (which ids a hint names, which tasks a
-confirmation must read, turning Label Studio's answer into store rows) and
+This module holds the pure parts (which ids a hint names, turning Label
+Studio's answer into store rows) and
 :func:`confirm_project`, the read-and-mirror step; the service adds locking,
 the label config and what follows (predictions, refresh).
 """
@@ -48,22 +48,6 @@ def hint_of(event: Event) -> tuple[list[int], list[int], bool]:
     tasks |= {a["task"] for a in event.annotations if isinstance(a.get("task"), int)}
     annotations = {a["id"] for a in event.annotations} | set(event.deleted_annotations)
     return sorted(tasks), sorted(annotations), event.action in CONFIG_ACTIONS
-
-
-def tasks_to_read(hints: list[dict], tasks_of_annotations: Callable[[Iterable[int]], set[int]]) -> list[int]:
-    """Every task the hints name, directly or through an annotation the store holds, each once.
-
-    An annotation id the store never saw names no task: Label Studio would
-    only say it does not have it either, so it is not worth a read.
-    """
-    tasks: set[int] = set()
-    annotations: set[int] = set()
-    for hint in hints:
-        tasks.update(hint["tasks"])
-        annotations.update(hint["annotations"])
-    if annotations:
-        tasks |= tasks_of_annotations(annotations)
-    return sorted(tasks)
 
 
 def confirmed_rows(read: dict[int, dict], wanted: Iterable[int], choices: ChoicesControl
