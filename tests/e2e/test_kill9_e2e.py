@@ -154,7 +154,8 @@ def test_kill9_server_and_worker_lose_no_acknowledged_label(stack, label_studio)
     assert ls_project["sampling"] == "Uncertainty sampling"
     predictions = ls.call("GET", "/api/predictions/", params={"project": pid})
     predictions = predictions.get("results", predictions) if isinstance(predictions, dict) else predictions
-    current = [p for p in predictions if p["model_version"] == ranking["model_version"]]
+    our_tasks = {t["id"] for t in tasks}
+    current = [p for p in predictions if p["model_version"] == ranking["model_version"] and p["task"] in our_tasks]
     labelled_tasks = {t for t, _ in stored.values()}
     assert current and all(p["task"] not in labelled_tasks for p in current), len(current)
     next_task = ls.call("GET", f"/api/projects/{pid}/next/")
