@@ -526,6 +526,10 @@ class SQLiteStore(Store):
                 return True
 
             for task in sorted(set(gone)):
+                held = self._query("SELECT 1 FROM tasks WHERE project = ? AND task = ? UNION ALL SELECT 1 FROM "
+                                   "annotations WHERE project = ? AND task = ? LIMIT 1", (project, task, project, task))
+                if not held and not tombstones:
+                    continue  # neither the store nor Label Studio has it: nothing to do, nothing written
                 if not fresh(task):
                     continue
                 removed += int(self._query("SELECT COUNT(*) FROM annotations WHERE project = ? AND task = ? "

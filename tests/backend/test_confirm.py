@@ -94,8 +94,13 @@ def test_a_forged_delete_of_a_real_annotation_changes_nothing(confirmed, events)
 
 def test_a_forged_tasks_deleted_does_not_delete_or_block_re_imports(confirmed, events):
     b = confirmed
-    forge(b, {"action": "TASKS_DELETED", "project": events.project(), "tasks": [{"id": 1}, {"id": 31}]})
+    rows_before = b.service.store._query("SELECT COUNT(*) FROM task_reads")[0][0]
+    forge(b, {"action": "TASKS_DELETED", "project": events.project(),
+              "tasks": [{"id": 1}] + [{"id": t} for t in range(31, 20031)]})
     assert (100, 1, "zero") in b.labels() and b.ranking()["tasks"] == 30
+    # 20,000 ids neither side has leave no row behind (task 1 was read again: its row is updated, not added)
+    assert b.service.store._query("SELECT COUNT(*) FROM task_reads")[0][0] == rows_before
+    assert b.service.store._query("SELECT COUNT(*) FROM deleted_tasks")[0][0] == 0
     body = events.tasks_created(31, 32)                   # a genuine import of the forged-deleted id 31
     for i, task in enumerate(body["tasks"]):
         task["data"] = {"key": f"k{i}"}                   # (the demo pool knows 30 keys)
