@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or RESULTS / ("load_no_pacing.json" if args.no_pacing else "load_paced.json")
     rng = random.Random(args.seed)
     commit = git_commit()
-    work = Path(tempfile.mkdtemp(prefix="modelpicker-load-", dir=labelstudio.fast_temp_root()))
+    work = Path(tempfile.mkdtemp(prefix="modelpicker-load-"))  # on disk: the store fsyncs as in production
     print(f"[load] commit {commit}; starting Label Studio (about a minute)", flush=True)
     ls_server = labelstudio.start_label_studio(port_range=(18100, 18200))
     try:
