@@ -153,9 +153,12 @@ def is_loopback(host: str) -> bool:
     if host in LOOPBACK_HOSTS:
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
+    # an IPv4 client of a dual-stack socket shows as ::ffff:127.0.0.1, which Python 3.11 does not call loopback
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
 
 
 def check_bind(settings: "Settings", host: str | None = None) -> None:

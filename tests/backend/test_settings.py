@@ -75,12 +75,12 @@ def test_allowed_hosts_are_a_lower_case_list():
     assert from_env({"MODELPICKER_ALLOWED_HOSTS": "*"}).allowed_hosts == ("*",)
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2"])
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2", "::ffff:127.0.0.1"])
 def test_loopback_needs_no_credentials(host):
     check_bind(from_env({"HOST": host}))
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "backend.example.org"])
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "backend.example.org", "::ffff:10.0.0.1"])
 def test_other_addresses_need_credentials_or_an_explicit_opt_out(host):
     with pytest.raises(SettingsError) as caught:
         check_bind(from_env({"HOST": host}))
