@@ -145,7 +145,7 @@ class Reader(threading.Thread):
 
 def prepare(ls, stack, args, rng) -> tuple[dict, list[tuple[dict, dict]]]:
     """The project, its announced unlabelled queue, and the (task, annotation) pairs to submit, from Label Studio."""
-    per_annotator = int(args.seconds * args.rate * 2 + 20) if not args.no_pacing else args.max_per_annotator
+    per_annotator = int(args.seconds * args.rate * 1.5 + 20) if not args.no_pacing else args.max_per_annotator
     n_submit = per_annotator * args.annotators
     n_total = args.queue_tasks + n_submit
     pool = rs.write_pool(Path(stack.work_dir) / "pool", n_total, seed=args.seed)
@@ -162,10 +162,14 @@ def prepare(ls, stack, args, rng) -> tuple[dict, list[tuple[dict, dict]]]:
         for i in range(args.queue_tasks, n_total)]
     for i in range(0, len(annotated), 1000):
         ls.call("POST", f"/api/projects/{pid}/import", json=annotated[i:i + 1000])
-    pairs = []
-    for task in ls.tasks(pid):
-        for annotation in task.get("annotations", []):
-            pairs.append(({"id": task["id"], "data": task["data"]}, annotation))
+    deadline = time.monotonic() + 300
+    while True:  # Label Studio may still be storing the last imports when it answers
+        pairs = [({"id": task["id"], "data": task["data"]}, annotation)
+                 for task in ls.tasks(pid) for annotation in task.get("annotations", [])]
+        if len(pairs) >= n_submit or time.monotonic() > deadline:
+            break
+        print(f"[load] Label Studio holds {len(pairs)} of {n_submit} annotations; waiting", flush=True)
+        time.sleep(5)
     pairs.sort(key=lambda p: p[1]["id"])
     assert len(pairs) == n_submit, (len(pairs), n_submit)
     stack.drain(pid, timeout=300)
@@ -189,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--readers", type=int, default=5)
     p.add_argument("--queue-tasks", type=int, default=300)
     p.add_argument("--no-pacing", action="store_true", help="send back to back: the maximum sustained rate")
-    p.add_argument("--max-per-annotator", type=int, default=200, help="with --no-pacing: annotations each")
+    p.add_argument("--max-per-annotator", type=int, default=120, help="with --no-pacing: annotations each")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
