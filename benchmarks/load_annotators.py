@@ -114,6 +114,8 @@ class Annotator(threading.Thread):
                     key = f"HTTP {r.status_code}"
                     self.errors[key] = self.errors.get(key, 0) + 1
             except requests.RequestException as exc:
+                # a timed-out request counts in the latencies with the time it was waited for (a lower bound)
+                self.latencies.append(time.monotonic() - sent)
                 self.errors[type(exc).__name__] = self.errors.get(type(exc).__name__, 0) + 1
             self.progress.update(1)
         self.exhausted = True
@@ -139,6 +141,7 @@ class Reader(threading.Thread):
                 if r.status_code != 200:
                     self.errors[f"HTTP {r.status_code}"] = self.errors.get(f"HTTP {r.status_code}", 0) + 1
             except requests.RequestException as exc:
+                self.latencies.append(time.monotonic() - sent)
                 self.errors[type(exc).__name__] = self.errors.get(type(exc).__name__, 0) + 1
             time.sleep(max(0.0, 1.0 - (time.monotonic() - sent)))
 
@@ -234,10 +237,11 @@ def main(argv: list[str] | None = None) -> int:
                 drain_s = stack.drain(pid, expected=len(acked), timeout=600)
                 stored = stack.store_labels(pid)
                 lost = sorted(set(acked) - set(stored))
-                errors: dict[str, int] = {}
-                for t in annotators + readers:
-                    for k, v in t.errors.items():
-                        errors[k] = errors.get(k, 0) + v
+                errors: dict[str, dict[str, int]] = {"webhooks": {}, "readers": {}}
+                for kind, threads in (("webhooks", annotators), ("readers", readers)):
+                    for t in threads:
+                        for k, v in t.errors.items():
+                            errors[kind][k] = errors[kind].get(k, 0) + v
                 web = [x for t in annotators for x in t.latencies]
                 result = {
                     "commit": commit, "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
@@ -248,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
                     "paced": not args.no_pacing, "seconds": round(elapsed, 2),
                     "webhooks_sent": len(web), "acknowledged": len(acked),
                     "rate_per_s": round(len(acked) / elapsed, 1),
+                    "note": "latencies run from send to answer; a request that timed out (30 s) counts with the "
+                            "time waited; seconds = from the first send to the last answer",
                     "webhook_latency": percentiles(web),
                     "schedule_lag": percentiles([x for t in annotators for x in t.lags]) if not args.no_pacing else None,
                     "reader_latency": percentiles([x for t in readers for x in t.latencies]),
