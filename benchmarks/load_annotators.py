@@ -40,6 +40,7 @@ import argparse
 import json
 import platform
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -201,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
+    # SIGTERM ends the run like Ctrl-C, so Label Studio, gunicorn, the worker and Redis are stopped
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     if args.annotators < 1 or args.seconds <= 0 or args.rate <= 0:
         p.error("--annotators, --seconds and --rate must be positive")
     out = args.out or RESULTS / ("load_no_pacing.json" if args.no_pacing else "load_paced.json")
