@@ -89,6 +89,7 @@ class Annotator(threading.Thread):
         self.session = requests.Session()
         self.session.headers["Authorization"] = rs.basic_auth()
         self.exhausted = False
+        self.last_answer = t0
 
     def run(self) -> None:
         due = self.t0
@@ -118,6 +119,7 @@ class Annotator(threading.Thread):
                 # a timed-out request counts in the latencies with the time it was waited for (a lower bound)
                 self.latencies.append(time.monotonic() - sent)
                 self.errors[type(exc).__name__] = self.errors.get(type(exc).__name__, 0) + 1
+            self.last_answer = time.monotonic()
             self.progress.update(1)
         self.exhausted = True
 
@@ -255,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
                     "paced": not args.no_pacing, "seconds": round(elapsed, 2),
                     "webhooks_sent": len(web), "acknowledged": len(acked),
                     "rate_per_s": round(len(acked) / elapsed, 1),
+                    "webhook_seconds": round(max(t.last_answer for t in annotators) - t0, 2),
+                    "webhook_rate_per_s": round(len(acked) / max(1e-9, max(t.last_answer for t in annotators) - t0), 1),
                     "note": "latencies run from send to answer; a request that timed out (30 s) counts with the "
                             "time waited; seconds = from the first send to the last answer",
                     "webhook_latency": percentiles(web),
