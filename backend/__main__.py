@@ -25,8 +25,8 @@ from __future__ import annotations
 import errno
 import logging
 import sys
-import threading
 
+from . import hint_sweeper
 from .settings import SettingsError, check_bind, from_env
 
 
@@ -151,11 +151,9 @@ def main(argv: list[str] | None = None) -> int:
              len(service.pool.candidates), ", ".join(service.pool.names), service.strategy,
              settings.host, settings.port, settings.db_path, service.runner.kind)
     log.info("%s", auth_line(settings))
-    if settings.label_studio_configured:
-        # in the background: a Label Studio still starting must not delay serving; the outcome is in /health
-        threading.Thread(target=_check_label_studio, args=(service, log), daemon=True,
-                         name="label-studio-check").start()
-    else:
+    # in the background: a Label Studio still starting must not delay serving; the outcome is in /health
+    hint_sweeper.start(service, on_start=lambda status: _log_label_studio(status, log))
+    if not settings.label_studio_configured:
         log.info("Label Studio write-back is off: LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY are not both set")
     server.serve_forever()
     return 0
@@ -196,9 +194,8 @@ def listen_error(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def _check_label_studio(service, log) -> None:
-    """Check LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY once at start; a failure is logged as one line."""
-    status = service.check_label_studio()
+def _log_label_studio(status: dict, log) -> None:
+    """The start-up line when Label Studio accepts the key (a failure was logged as one line already)."""
     if status["ok"]:
         log.info("Label Studio at %s accepts the API key (%s)", status["url"], status["token"])
 

@@ -55,6 +55,8 @@ CONFIRM_RETRY_SECONDS = 30.0
 #: a queued confirmation older than this is not waited for: webhooks queue a new one (a crash between
 #: the hint's commit and the enqueue leaves a record no worker will run; duplicates only find nothing to do)
 CONFIRM_STALE_SECONDS = 60.0
+#: hints older than this with no confirmation job queued or started since are re-submitted (:mod:`backend.hint_sweeper`)
+HINT_SWEEP_AGE_SECONDS = 30.0
 #: what /health and the start-up log say when webhooks cannot be confirmed
 UNCONFIRMED = ("labels are UNCONFIRMED: webhook payloads are stored as sent, so anyone who can reach /webhook "
                "can plant, overwrite or delete labels; set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY so every "
@@ -479,7 +481,7 @@ class Service:
             if confirmed.get("state") == "finished" and self.store.get_label_config(project) is not None:
                 answer.update(self.label_summary(project))
         elif waiting is None:
-            answer["rq_job"] = self.runner.submit("confirm_pending", project, job_id)
+            answer["rq_job"] = self._submit_recorded(self.runner, "confirm_pending", job_id, project, job_id)
         answer["job"] = job_id if job_id is not None else answer["confirmation"].get("job")
         answer["pending"] = self.store.pending_count(project)
         return answer
@@ -567,7 +569,8 @@ class Service:
             self._retry_runner = jobs.RQRunner(self.settings.redis_url, self.settings.redis_queue, jobs.DropRunner())
         job_id = uuid.uuid4().hex
         self.store.add_job(job_id, project, "confirm", now, now + CONFIRM_RETRY_SECONDS)
-        if self._retry_runner.submit("confirm_pending", project, job_id, True, delay=CONFIRM_RETRY_SECONDS) is None:
+        if self._submit_recorded(self._retry_runner, "confirm_pending", job_id, project, job_id, True,
+                                 delay=CONFIRM_RETRY_SECONDS) is None:
             self.store.update_job(job_id, self.clock(), state="failed",
                                   message="retry not enqueued (Redis unreachable)")
             return None
@@ -614,11 +617,42 @@ class Service:
                 if self.runner.kind == "inline":
                     out[project] = self.confirm_pending(project).get("state")
                 else:  # always a fresh job: a "queued" record may be one a crash never enqueued
-                    job_id = uuid.uuid4().hex
-                    self.store.add_job(job_id, project, "confirm", self.clock())
-                    out[project] = self.runner.submit("confirm_pending", project, job_id)
+                    out[project] = self._submit_confirm(project)
             except Exception as exc:  # start-up must go on; the next webhook, refresh or /sync retries
                 logger.error("project %s: could not resume its pending hints: %s", project,
+                             redact_text(f"{type(exc).__name__}: {exc}"))
+        return out
+
+    def _submit_confirm(self, project: int) -> str | None:
+        """Record and submit a fresh confirmation job of ``project``; the rq job id (None when run inline)."""
+        job_id = uuid.uuid4().hex
+        self.store.add_job(job_id, project, "confirm", self.clock())
+        return self._submit_recorded(self.runner, "confirm_pending", job_id, project, job_id)
+
+    def _submit_recorded(self, runner, job: str, job_id: str, *args, delay: float | None = None) -> str | None:
+        """``runner.submit(job, *args)``; when rq accepted it, the record ``job_id`` is marked as on the queue,
+        so later requests may wait for it (:meth:`~backend.store.SQLiteStore.waiting_job`)."""
+        rq_id = runner.submit(job, *args, delay=delay)
+        if rq_id is not None:
+            self.store.mark_enqueued(job_id, self.clock())
+        return rq_id
+
+    def sweep_unattended_hints(self) -> dict[int, str | None]:
+        """Submit a confirmation for each project whose hints have waited :data:`HINT_SWEEP_AGE_SECONDS`
+        with no confirmation job queued or started since (the job was lost in a crash).
+
+        Returns ``{project: rq job id or None}`` for the projects it submitted.
+        """
+        out: dict[int, str | None] = {}
+        if not self.confirm_labels:
+            return out
+        for project in self.store.unattended_hint_projects(self.clock() - HINT_SWEEP_AGE_SECONDS):
+            logger.warning("project %s: hints waited over %.0f s with no confirmation job (one was lost in a crash); "
+                           "submitting one", project, HINT_SWEEP_AGE_SECONDS)
+            try:
+                out[project] = self._submit_confirm(project)
+            except Exception as exc:  # the next sweep tries again
+                logger.error("project %s: could not submit a confirmation: %s", project,
                              redact_text(f"{type(exc).__name__}: {exc}"))
         return out
 
@@ -951,7 +985,8 @@ class Service:
                 return {"status": "coalesced", "job": waiting}
             job_id = uuid.uuid4().hex
             self.store.add_job(job_id, project, "refresh", now, None if plan.due else now + plan.delay)
-        rq_id = self.runner.submit("refresh", project, job_id, bool(force), delay=None if plan.due else plan.delay)
+        rq_id = self._submit_recorded(self.runner, "refresh", job_id, project, job_id, bool(force),
+                                      delay=None if plan.due else plan.delay)
         if rq_id is None:
             record = next((j for j in self.store.jobs(project, 5) if j["id"] == job_id), None)
             return {"status": "done", "job": job_id, "state": record["state"] if record else None}

@@ -167,7 +167,7 @@ CREATE TABLE IF NOT EXISTS decisions (project INTEGER, round INTEGER, seq INTEGE
     evidence TEXT NOT NULL, decided_at REAL NOT NULL, PRIMARY KEY (project, round, seq));
 CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, project INTEGER, kind TEXT NOT NULL, state TEXT NOT NULL,
     progress REAL NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL, started_at REAL,
-    finished_at REAL, result TEXT, run_after REAL);
+    finished_at REAL, result TEXT, run_after REAL, enqueued_at REAL);
 CREATE INDEX IF NOT EXISTS jobs_by_project ON jobs (project, created_at);
 CREATE TABLE IF NOT EXISTS refresh_state (project INTEGER PRIMARY KEY, label_changes INTEGER NOT NULL DEFAULT 0,
     changes_at_refresh INTEGER NOT NULL DEFAULT 0, last_refresh_at REAL, pushed_version TEXT);
@@ -213,6 +213,14 @@ class SQLiteStore(Store):
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Columns added after a store file may have been created (``CREATE TABLE IF NOT EXISTS`` keeps old tables)."""
+        with self._lock:
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)").fetchall()}
+            if "enqueued_at" not in columns:
+                self._db.execute("ALTER TABLE jobs ADD COLUMN enqueued_at REAL")
 
     def close(self) -> None:
         with self._lock:
@@ -685,10 +693,32 @@ class SQLiteStore(Store):
                 for i, k, st, pr, m, c, s0, f, r, ra in rows]
 
     def waiting_job(self, project: int, kind: str, since: float) -> str | None:
-        """Id of a job of ``kind`` queued at or after ``since`` and not started yet, or None."""
+        """Id of a job of ``kind`` queued at or after ``since``, known to be on the job queue
+        (:meth:`mark_enqueued`) and not started yet, or None.
+
+        A record whose enqueueing was never confirmed (the process died between the commit and the
+        enqueue) is not "waiting": nothing would ever run it.
+        """
         rows = self._query("SELECT id FROM jobs WHERE project = ? AND kind = ? AND state = 'queued' "
-                           "AND created_at >= ? ORDER BY created_at LIMIT 1", (project, kind, since))
+                           "AND enqueued_at IS NOT NULL AND created_at >= ? ORDER BY created_at LIMIT 1",
+                           (project, kind, since))
         return rows[0][0] if rows else None
+
+    def mark_enqueued(self, job_id: str, now: float) -> None:
+        """Record that the job is on the job queue (rq accepted it)."""
+        with self.transaction():
+            self._db.execute("UPDATE jobs SET enqueued_at = ? WHERE id = ?", (now, job_id))
+
+    def unattended_hint_projects(self, older_than: float, kind: str = "confirm") -> list[int]:
+        """Projects with a hint received before ``older_than`` and no job of ``kind`` queued or started since.
+
+        Those hints wait for a job that will never come (a crash lost it); see :mod:`backend.hint_sweeper`.
+        """
+        rows = self._query(
+            "SELECT DISTINCT h.project FROM hints h WHERE h.received_at < ? AND NOT EXISTS ("
+            "SELECT 1 FROM jobs j WHERE j.project = h.project AND j.kind = ? AND j.state IN ('queued', 'started') "
+            "AND j.created_at >= ?) ORDER BY h.project", (older_than, kind, older_than))
+        return [int(r[0]) for r in rows]
 
     # ------------------------------------------------------------- refresh state
     def count_label_changes(self, project: int, n: int) -> None:

@@ -219,3 +219,64 @@ def test_with_rq_the_webhook_only_commits_and_enqueues_and_a_down_label_studio_g
     assert sum(j["state"] == "queued" for j in records if j["kind"] == "confirm") == 1   # the one retry
     third = forge(b, events.created(101, 2, "one"))              # coalesces onto the waiting retry
     assert "rq_job" not in third and len(ScheduledJobRegistry(queue=queue).get_job_ids()) == 1
+
+
+def test_a_job_record_a_crash_never_enqueued_is_not_waited_for(backend_factory, events, redis_url):
+    """The server killed between a hint's commit and the enqueue leaves a "queued" record nothing will run:
+    the next webhook queues its own job instead of coalescing onto it (real Redis and rq)."""
+    from redis import Redis
+    from rq import Queue
+
+    b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret",
+                        MODELPICKER_WRITEBACK="false", REDIS_URL=redis_url)
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    store, now = b.service.store, b.service.clock()
+    store.add_hint(1, "ANNOTATION_CREATED", [1], [100], False, now)   # what the killed request committed
+    store.add_job("lost", 1, "confirm", now)
+    assert store.waiting_job(1, "confirm", now - 60) is None
+    answer = forge(b, events.created(101, 2, "one"))
+    assert answer["rq_job"] and answer["job"] != "lost" and answer["pending"] == 2
+    assert answer["rq_job"] in Queue("modelpicker", connection=Redis.from_url(redis_url)).job_ids
+    again = forge(b, events.created(102, 3, "two"))                     # coalesces onto the enqueued one
+    assert again["job"] == answer["job"] and "rq_job" not in again
+
+
+def test_the_sweep_confirms_hints_whose_job_was_lost(confirmed, events):
+    """An rq worker killed mid-confirmation leaves its record "started" and the hints pending; with no later
+    webhook, the web process's sweep (backend.hint_sweeper) submits a new confirmation once they waited 30 s."""
+    from backend.service import HINT_SWEEP_AGE_SECONDS
+
+    b = confirmed
+    ls, store = b.service._api, b.service.store
+    t0 = b.service.clock()
+    body = events.created(130, 7, "two", second=8)
+    ls.record_event(body)                                 # Label Studio holds the annotation
+    store.add_hint(1, "ANNOTATION_CREATED", [7], [130], False, t0)
+    store.add_job("killed", 1, "confirm", t0)
+    store.update_job("killed", t0, state="started")       # the worker died here
+    assert b.service.sweep_unattended_hints() == {}       # too young: a job may still be on its way
+    assert store.pending_count(1) == 1
+    b.service.clock = lambda: t0 + HINT_SWEEP_AGE_SECONDS + 1
+    assert list(b.service.sweep_unattended_hints()) == [1]
+    assert (130, 7, "two") in b.labels() and store.pending_count(1) == 0
+    assert b.service.sweep_unattended_hints() == {}       # nothing left to sweep
+
+
+def test_an_old_store_file_gets_the_enqueued_column(tmp_path):
+    import sqlite3
+
+    from backend.store import SQLiteStore
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE jobs (id TEXT PRIMARY KEY, project INTEGER, kind TEXT NOT NULL, state TEXT NOT NULL, "
+               "progress REAL NOT NULL DEFAULT 0, message TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL, "
+               "started_at REAL, finished_at REAL, result TEXT, run_after REAL)")
+    db.execute("INSERT INTO jobs (id, project, kind, state, created_at) VALUES ('old', 1, 'confirm', 'queued', 5)")
+    db.commit()
+    db.close()
+    store = SQLiteStore(path)
+    assert store.waiting_job(1, "confirm", 0) is None     # never known to be enqueued
+    store.mark_enqueued("old", 6)
+    assert store.waiting_job(1, "confirm", 0) == "old"
+    store.close()
