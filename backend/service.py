@@ -8,6 +8,7 @@ memory until then.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import re
 import time
@@ -34,7 +35,7 @@ from .pool import Pool, PoolError, PredictionError, load_pool
 from .redact import basename, redact_text, strip_dirs
 from .settings import Settings, SettingsError, resolve_strategy
 from .store import SQLiteStore, Store
-from .timefmt import iso_fields
+from .timefmt import iso, iso_fields
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,9 @@ CONFIRM_RETRY_SECONDS = 30.0
 #: a queued confirmation older than this is not waited for: webhooks queue a new one (a crash between
 #: the hint's commit and the enqueue leaves a record no worker will run; duplicates only find nothing to do)
 CONFIRM_STALE_SECONDS = 60.0
+#: with rq, /rankings serves the kept ranking of an older revision for this long (the worker's refresh
+#: brings the next one) before computing one itself
+RANKING_STALE_SECONDS = 10.0
 #: hints older than this with no confirmation job queued or started since are re-submitted (:mod:`backend.hint_sweeper`)
 HINT_SWEEP_AGE_SECONDS = 30.0
 #: what /health and the start-up log say when webhooks cannot be confirmed
@@ -219,6 +223,14 @@ class Service:
     def belief(self, project: int) -> Belief:
         """The project's belief over its current round, refitted when its labels changed.
 
+        See :meth:`belief_at`, which also returns the store revision it was fitted at.
+        """
+        return self.belief_at(project)[1]
+
+    def belief_at(self, project: int) -> tuple[int, Belief]:
+        """``(store revision, belief)``: the project's belief over its current round, refitted when its
+        labels changed.
+
         Only the tasks of the current round (and their labels) count: a new
         round is a new selection.  The prediction matrix is cached separately
         and re-read from the store only when tasks, predictions or the round
@@ -232,7 +244,7 @@ class Service:
             config = self.store.get_label_config(project)
             cached = self._beliefs.get(project)
             if cached and cached[0] == revision and cached[1] == config:
-                return cached[2]
+                return revision, cached[2]
             round_ = self.store.current_round(project)
             matrix = self._round_matrix(project, pool, choices, round_)
             task_ids, predictions = matrix[2]
@@ -241,7 +253,7 @@ class Service:
                                 predictions, choices, labels, round_, history=self.settings.patience - 1,
                                 params=self.strategy_params(), delta=self.settings.delta)
             self._beliefs[project] = (revision, config, belief)
-            return belief
+            return revision, belief
 
     def _forget_cached(self, project: int) -> None:
         """Drop the project's cached belief and matrix (after a rolled-back transaction: the
@@ -1038,8 +1050,9 @@ class Service:
         skipped = self.task_prediction_errors(project)
         covered = self.store.mark_refresh_started(project, self.clock())
         self.store.update_job(job_id, self.clock(), progress=0.2, message="rescoring the unlabelled tasks")
-        belief = self.belief(project)
+        revision, belief = self.belief_at(project)
         decision = self.decide(project, belief)
+        self._store_ranking(project, (revision, belief))  # what /rankings serves until the next change
         result: dict[str, Any] = {"project": project, "round": decision["round"], "labels": belief.n_labels,
                                   "label_changes": covered, "model_version": belief.model_version,
                                   "decision": {k: decision[k] for k in ("stop", "candidate", "p_best", "gap", "reason",
@@ -1129,8 +1142,22 @@ class Service:
         self._require_pool()
         if self.store.get_label_config(project) is None:
             raise RequestError(404, f"project {project} is unknown to this backend")
-        belief = self.belief(project)
-        return {
+        now = self.clock()
+        snapshot = self.store.ranking_snapshot(project, self._snapshot_key)
+        if snapshot is not None:
+            current = snapshot["revision"] == self.store.revision(project)
+            # with rq the worker's refresh after each label change writes the next one: readers do not refit
+            if current or (self.runner.kind == "rq" and now - snapshot["computed_at"] <= RANKING_STALE_SECONDS):
+                if current:
+                    return {**snapshot["body"], "up_to_date": True}
+                return {**snapshot["body"], "up_to_date": False, "computed_at": iso(snapshot["computed_at"]),
+                        "note": "labels changed since this ranking; the worker's refresh is computing the next"}
+        return {**self._store_ranking(project)[1], "up_to_date": True}
+
+    def _store_ranking(self, project: int, belief_at: tuple[int, Belief] | None = None) -> tuple[int, dict]:
+        """Compute the /rankings answer of the project's current belief and keep it in the store."""
+        revision, belief = belief_at or self.belief_at(project)
+        body = {
             "project": project,
             "strategy": self.strategy,
             "labels": belief.n_labels,
@@ -1143,6 +1170,16 @@ class Service:
             # left out of the ranking and the stopping rule: a candidate cannot predict them
             "tasks_without_predictions": self.task_prediction_errors(project),
         }
+        self.store.put_ranking_snapshot(project, self._snapshot_key, revision, body, self.clock())
+        return revision, body
+
+    @property
+    def _snapshot_key(self) -> str:
+        """What a kept ranking depends on besides the store: the pool and the ranking and stopping settings."""
+        s = self.settings
+        parts = (self.pool.fingerprint, self.strategy, s.seed, s.patience, s.delta, s.epsilon, s.confidence,
+                 s.label_budget, s.min_labels, repr(self.strategy_params()), self.stopping_rule().name)
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
     def health(self) -> dict:
         """/health: no absolute path (file names only) and no secret (see :mod:`backend.redact`)."""

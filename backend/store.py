@@ -178,6 +178,8 @@ CREATE TABLE IF NOT EXISTS hints (id INTEGER PRIMARY KEY AUTOINCREMENT, project 
     action TEXT NOT NULL, tasks TEXT NOT NULL, annotations TEXT NOT NULL, config INTEGER NOT NULL DEFAULT 0,
     received_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS hints_by_project ON hints (project, id);
+CREATE TABLE IF NOT EXISTS ranking_snapshots (project INTEGER PRIMARY KEY, key TEXT NOT NULL,
+    revision INTEGER NOT NULL, body TEXT NOT NULL, computed_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS task_reads (project INTEGER, task INTEGER, read_at REAL NOT NULL,
     PRIMARY KEY (project, task));
 CREATE TABLE IF NOT EXISTS label_studio_status (id INTEGER PRIMARY KEY CHECK (id = 1), kind TEXT NOT NULL,
@@ -353,19 +355,26 @@ class SQLiteStore(Store):
         :meth:`clear_prediction_errors`; refreshes skip such tasks instead of failing on them.
         """
         with self.transaction():
+            changed = False
             for task, candidate, error in rows:
                 if self._query("SELECT 1 FROM tasks WHERE project = ? AND task = ?", (project, task)):
                     self._db.execute("INSERT OR REPLACE INTO prediction_errors VALUES (?, ?, ?, ?)",
                                      (project, task, candidate, error))
+                    changed = True
+            if changed:  # the ranking leaves such tasks out
+                self._bump(project)
 
     def clear_prediction_errors(self, project: int, task_ids: Iterable[int]) -> None:
         """Forget recorded failures of these tasks, so the next computation retries them."""
         ids = list(task_ids)
         with self.transaction():
+            removed = 0
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
-                self._db.execute(f"DELETE FROM prediction_errors WHERE project = ? "
-                                 f"AND task IN ({','.join('?' * len(chunk))})", [project, *chunk])
+                removed += self._db.execute(f"DELETE FROM prediction_errors WHERE project = ? "
+                                            f"AND task IN ({','.join('?' * len(chunk))})", [project, *chunk]).rowcount
+            if removed:
+                self._bump(project)
 
     def prediction_errors(self, project: int, candidates: list[str] | None = None) -> list[dict]:
         """Recorded failures ``[{"task", "candidate", "error"}]`` (of ``candidates`` cache keys, or all), by task."""
@@ -703,6 +712,25 @@ class SQLiteStore(Store):
                            "AND enqueued_at IS NOT NULL AND created_at >= ? ORDER BY created_at LIMIT 1",
                            (project, kind, since))
         return rows[0][0] if rows else None
+
+    # ------------------------------------------------------------- ranking snapshots
+    def put_ranking_snapshot(self, project: int, key: str, revision: int, body: dict, now: float) -> None:
+        """Keep the /rankings answer computed at ``revision`` under ``key`` (pool and settings it depends on);
+        an older revision of the same key never replaces a newer one."""
+        with self.transaction():
+            rows = self._query("SELECT key, revision FROM ranking_snapshots WHERE project = ?", (project,))
+            if rows and rows[0][0] == key and int(rows[0][1]) > revision:
+                return
+            self._db.execute("INSERT OR REPLACE INTO ranking_snapshots VALUES (?, ?, ?, ?, ?)",
+                             (project, key, revision, json.dumps(body), now))
+
+    def ranking_snapshot(self, project: int, key: str) -> dict | None:
+        """``{"revision", "body", "computed_at"}`` of the project's kept ranking under ``key``, or None."""
+        rows = self._query("SELECT revision, body, computed_at FROM ranking_snapshots WHERE project = ? AND key = ?",
+                           (project, key))
+        if not rows:
+            return None
+        return {"revision": int(rows[0][0]), "body": json.loads(rows[0][1]), "computed_at": float(rows[0][2])}
 
     def mark_enqueued(self, job_id: str, now: float) -> None:
         """Record that the job is on the job queue (rq accepted it)."""
