@@ -59,6 +59,8 @@ CONFIRM_STALE_SECONDS = 60.0
 #: with rq, /rankings serves the kept ranking of an older revision for this long (the worker's refresh
 #: brings the next one) before computing one itself
 RANKING_STALE_SECONDS = 10.0
+#: ... and for up to this long while the project's hints or jobs are in flight
+RANKING_MAX_STALE_SECONDS = 120.0
 #: hints older than this with no confirmation job queued or started since are re-submitted (:mod:`backend.hint_sweeper`)
 HINT_SWEEP_AGE_SECONDS = 30.0
 #: what /health and the start-up log say when webhooks cannot be confirmed
@@ -249,9 +251,10 @@ class Service:
             matrix = self._round_matrix(project, pool, choices, round_)
             task_ids, predictions = matrix[2]
             labels = [x for x in self.store.labels(project) if x.task in matrix[3]]
+            previous = cached[2] if cached and cached[1] == config else None
             belief = fit_belief(project, self.strategy, self.settings.seed, pool.fingerprint, task_ids,
                                 predictions, choices, labels, round_, history=self.settings.patience - 1,
-                                params=self.strategy_params(), delta=self.settings.delta)
+                                params=self.strategy_params(), delta=self.settings.delta, previous=previous)
             self._beliefs[project] = (revision, config, belief)
             return revision, belief
 
@@ -1146,13 +1149,26 @@ class Service:
         snapshot = self.store.ranking_snapshot(project, self._snapshot_key)
         if snapshot is not None:
             current = snapshot["revision"] == self.store.revision(project)
-            # with rq the worker's refresh after each label change writes the next one: readers do not refit
-            if current or (self.runner.kind == "rq" and now - snapshot["computed_at"] <= RANKING_STALE_SECONDS):
+            if current or self._next_ranking_coming(project, now - snapshot["computed_at"]):
                 if current:
                     return {**snapshot["body"], "up_to_date": True}
                 return {**snapshot["body"], "up_to_date": False, "computed_at": iso(snapshot["computed_at"]),
                         "note": "labels changed since this ranking; the worker's refresh is computing the next"}
         return {**self._store_ranking(project)[1], "up_to_date": True}
+
+    def _next_ranking_coming(self, project: int, age: float) -> bool:
+        """Whether a reader may get a kept ranking ``age`` seconds old instead of refitting: with rq the
+        worker's refresh after a label change writes the next one.  Younger than
+        :data:`RANKING_STALE_SECONDS`, or while hints or jobs of the project are in flight and younger than
+        :data:`RANKING_MAX_STALE_SECONDS` (past that the worker is taken as stuck or gone)."""
+        if self.runner.kind != "rq":
+            return False
+        if age <= RANKING_STALE_SECONDS:
+            return True
+        if age > RANKING_MAX_STALE_SECONDS:
+            return False
+        since = self.clock() - RANKING_MAX_STALE_SECONDS
+        return bool(self.store.pending_count(project) or self.store.jobs_in_flight(project, since))
 
     def _store_ranking(self, project: int, belief_at: tuple[int, Belief] | None = None) -> tuple[int, dict]:
         """Compute the /rankings answer of the project's current belief and keep it in the store."""

@@ -732,6 +732,11 @@ class SQLiteStore(Store):
             return None
         return {"revision": int(rows[0][0]), "body": json.loads(rows[0][1]), "computed_at": float(rows[0][2])}
 
+    def jobs_in_flight(self, project: int, since: float) -> int:
+        """How many of the project's jobs created at or after ``since`` are queued or started."""
+        return int(self._query("SELECT COUNT(*) FROM jobs WHERE project = ? AND state IN ('queued', 'started') "
+                               "AND created_at >= ?", (project, since))[0][0])
+
     def mark_enqueued(self, job_id: str, now: float) -> None:
         """Record that the job is on the job queue (rq accepted it)."""
         with self.transaction():

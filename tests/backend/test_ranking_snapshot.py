@@ -51,13 +51,30 @@ def test_with_rq_readers_get_the_kept_ranking_until_the_worker_refreshes(backend
     assert len(fits) == n_fits + 1                             # the refresh's fit, shared with the reader
 
 
-def test_a_kept_ranking_older_than_the_bound_is_recomputed_by_the_reader(backend_factory, events, redis_url, fits):
+def test_a_kept_ranking_older_than_the_bounds_is_recomputed_by_the_reader(backend_factory, events, redis_url, fits):
+    b = backend_factory(REDIS_URL=redis_url)
+    labelled(b, events, 3)
+    b.ranking()
+    assert b.webhook(events.created(110, 11, "two")).status_code == 200   # queues a refresh (no worker runs)
+    t = b.service.clock()
+    b.service.clock = lambda: t + service_module.RANKING_STALE_SECONDS + 1
+    assert b.ranking()["up_to_date"] is False            # past 10 s, but the refresh is queued: still served
+    b.service.clock = lambda: t + service_module.RANKING_MAX_STALE_SECONDS + 1  # the worker is stuck or gone
+    answer = b.ranking()
+    assert answer["up_to_date"] is True and answer["labels"] == 4
+
+
+def test_past_10_s_with_nothing_in_flight_the_reader_recomputes(backend_factory, events, redis_url, fits):
     b = backend_factory(REDIS_URL=redis_url)
     labelled(b, events, 3)
     b.ranking()
     assert b.webhook(events.created(110, 11, "two")).status_code == 200
+    store = b.service.store
+    for job in store.jobs(1, 100):                        # the refresh was lost (a crash): nothing in flight
+        if job["state"] in ("queued", "started"):
+            store.update_job(job["id"], b.service.clock(), state="failed")
     t = b.service.clock()
-    b.service.clock = lambda: t + service_module.RANKING_STALE_SECONDS + 1   # the worker is down or far behind
+    b.service.clock = lambda: t + service_module.RANKING_STALE_SECONDS + 1
     answer = b.ranking()
     assert answer["up_to_date"] is True and answer["labels"] == 4
 
