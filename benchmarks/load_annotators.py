@@ -132,10 +132,14 @@ class Reader(threading.Thread):
         self.stack, self.pid, self.stop_at = stack, pid, stop_at
         self.latencies: list[float] = []
         self.errors: dict[str, int] = {}
+        self.stale: list[float] = []      # age (s) of each answer marked up_to_date false (reported in ms)
+        self.current = 0
         self.session = requests.Session()
         self.session.headers["Authorization"] = rs.basic_auth()
 
     def run(self) -> None:
+        from datetime import datetime
+
         while time.monotonic() < self.stop_at:
             sent = time.monotonic()
             try:
@@ -143,6 +147,11 @@ class Reader(threading.Thread):
                 self.latencies.append(time.monotonic() - sent)
                 if r.status_code != 200:
                     self.errors[f"HTTP {r.status_code}"] = self.errors.get(f"HTTP {r.status_code}", 0) + 1
+                elif r.json().get("up_to_date") is False:
+                    computed = datetime.fromisoformat(r.json()["computed_at"].replace("Z", "+00:00"))
+                    self.stale.append(time.time() - computed.timestamp())
+                else:
+                    self.current += 1
             except requests.RequestException as exc:
                 self.latencies.append(time.monotonic() - sent)
                 self.errors[type(exc).__name__] = self.errors.get(type(exc).__name__, 0) + 1
@@ -264,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
                     "webhook_latency": percentiles(web),
                     "schedule_lag": percentiles([x for t in annotators for x in t.lags]) if not args.no_pacing else None,
                     "reader_latency": percentiles([x for t in readers for x in t.latencies]),
+                    "reader_answers": {"up_to_date": sum(t.current for t in readers),
+                                       "previous_ranking": sum(len(t.stale) for t in readers),
+                                       "previous_ranking_age": percentiles([x for t in readers for x in t.stale])},
                     "errors": errors,
                     "annotators_out_of_annotations": sum(t.exhausted for t in annotators),
                     "drain_seconds": round(drain_s, 1), "stored_labels": len(stored), "lost": len(lost),
