@@ -279,6 +279,19 @@ class LabelStudioAPI:
         with self._sdk("GET", f"/api/projects/{project_id}/"):
             return self._as_dict(self.client.projects.get(id=project_id))
 
+    def ml_backends(self, project_id: int) -> Any:
+        """The project's ML backend connections (``GET /api/ml/``), as Label Studio answers."""
+        return self._request("GET", "/api/ml/", params={"project": _check_id(project_id, "project id")})
+
+    def webhooks(self, project_id: int) -> Any:
+        """The project's webhooks (``GET /api/webhooks/``), as Label Studio answers."""
+        return self._request("GET", "/api/webhooks/", params={"project": _check_id(project_id, "project id")})
+
+    def set_webhook_headers(self, webhook_id: int, headers: dict[str, str]) -> Any:
+        """Replace the headers Label Studio sends with webhook ``webhook_id``."""
+        return self._request("PATCH", f"/api/webhooks/{_check_id(webhook_id, 'webhook id')}/",
+                             json={"headers": headers})
+
     def update_project(self, project_id: int, **fields: Any) -> dict:
         """PATCH the given project fields (e.g. ``description=...``); returns the project."""
         project_id = _check_id(project_id, "project id")

@@ -59,18 +59,17 @@ def ensure(api, project: int, user: str, password: str) -> tuple[int, int]:
     """
     header = basic_header(user, password)
     ours = {str(ml.get("url", "")).rstrip("/") + "/webhook"
-            for ml in _rows(api._request("GET", "/api/ml/", params={"project": project}))
+            for ml in _rows(api.ml_backends(project))
             if ml.get("auth_method") == "BASIC_AUTH" and ml.get("basic_auth_user") == user}
     found = patched = 0
-    for hook in _rows(api._request("GET", "/api/webhooks/", params={"project": project})):
+    for hook in _rows(api.webhooks(project)):
         if str(hook.get("url", "")).rstrip("/") not in ours or hook.get("project") not in (project, None):
             continue
         found += 1
         headers = hook.get("headers") if isinstance(hook.get("headers"), dict) else {}
         if headers.get("Authorization") == header:
             continue
-        api._request("PATCH", f"/api/webhooks/{int(hook['id'])}/",
-                     json={"headers": {**headers, "Authorization": header}})
+        api.set_webhook_headers(int(hook["id"]), {**headers, "Authorization": header})
         patched += 1
     return found, patched
 

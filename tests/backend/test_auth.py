@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from backend import webhook_auth
+from backend.labelstudio_api import LabelStudioAPI
 from tests.support import backend_process
 
 USER, PASSWORD = "ls", "s3cret-Pa55"
@@ -124,8 +125,9 @@ def test_no_credential_or_token_reaches_any_log_at_debug(kind, pool_dir, tmp_pat
 
 
 # ------------------------------------------------------------------ which webhooks get the header
-class FakeAPI:
-    """Label Studio's /api/ml/ and /api/webhooks/ answers (shapes of 1.23.2), recording the PATCHes."""
+class FakeAPI(LabelStudioAPI):
+    """Label Studio's /api/ml/ and /api/webhooks/ answers (shapes of 1.23.2), recording the PATCHes: the real
+    client's ``ml_backends``/``webhooks``/``set_webhook_headers`` over a fake transport."""
 
     def __init__(self, mls, hooks):
         self.mls, self.hooks, self.patches = mls, hooks, []
