@@ -22,6 +22,7 @@ from modelpicker_core.stopping import Decision, make_rule
 
 from . import jobs, ls_status
 from .belief import Belief, fit_belief, model_version, prediction_matrix, ranking_records
+from .belief_cache import FittedBelief, RoundMatrix
 from .confirm import confirm_project, hint_of
 from .debounce import plan_refresh
 from .decisions import decision_summary, is_stopped, next_record
@@ -142,8 +143,8 @@ class Service:
         self._locks, self._refresh_locks, self._confirm_locks = ProjectLocks(), ProjectLocks(), ProjectLocks()
         self._api = None
         self._retry_runner = None
-        self._beliefs: dict[int, tuple[int, str, Belief]] = {}
-        self._matrices: dict[int, tuple[int, str, Any]] = {}
+        self._beliefs: dict[int, FittedBelief] = {}
+        self._matrices: dict[int, RoundMatrix] = {}
         self._checked: BoundedCache[ChoicesControl] = BoundedCache(CONFIG_CACHE_ENTRIES, CONFIG_CACHE_BYTES)
         #: confirmation mode: webhooks are hints and labels are read from Label Studio's API (see backend.confirm)
         self.confirm_labels: bool = bool(settings.label_studio_configured)
@@ -245,17 +246,16 @@ class Service:
             revision = self.store.revision(project)
             config = self.store.get_label_config(project)
             cached = self._beliefs.get(project)
-            if cached and cached[0] == revision and cached[1] == config:
-                return revision, cached[2]
+            if cached and cached.current(revision, config):
+                return revision, cached.belief
             round_ = self.store.current_round(project)
             matrix = self._round_matrix(project, pool, choices, round_)
-            task_ids, predictions = matrix[2]
-            labels = [x for x in self.store.labels(project) if x.task in matrix[3]]
-            previous = cached[2] if cached and cached[1] == config else None
-            belief = fit_belief(project, self.strategy, self.settings.seed, pool.fingerprint, task_ids,
-                                predictions, choices, labels, round_, history=self.settings.patience - 1,
+            labels = [x for x in self.store.labels(project) if x.task in matrix.in_round]
+            previous = cached.belief if cached and cached.config == config else None
+            belief = fit_belief(project, self.strategy, self.settings.seed, pool.fingerprint, matrix.task_ids,
+                                matrix.predictions, choices, labels, round_, history=self.settings.patience - 1,
                                 params=self.strategy_params(), delta=self.settings.delta, previous=previous)
-            self._beliefs[project] = (revision, config, belief)
+            self._beliefs[project] = FittedBelief(revision, config, belief)
             return revision, belief
 
     def _forget_cached(self, project: int) -> None:
@@ -265,16 +265,16 @@ class Service:
             self._beliefs.pop(project, None)
             self._matrices.pop(project, None)
 
-    def _round_matrix(self, project: int, pool: Pool, choices: ChoicesControl, round_: int) -> tuple:
-        """``(key, config, (task_ids, matrix), in_round)`` of the round, cached until tasks or predictions change."""
+    def _round_matrix(self, project: int, pool: Pool, choices: ChoicesControl, round_: int) -> RoundMatrix:
+        """The round's prediction matrix, cached until its tasks, predictions or label config change."""
         with self._locks.hold(project):
             pool_revision, config = self.store.pool_revision(project), self.store.get_label_config(project)
             matrix = self._matrices.get(project)
-            if not (matrix and matrix[0] == (pool_revision, round_) and matrix[1] == config):
-                in_round = set(self.store.round_tasks(project, round_))
+            if not (matrix and matrix.current(pool_revision, round_, config)):
+                in_round = frozenset(self.store.round_tasks(project, round_))
                 predictions = {t: row for t, row in self.store.predictions(project).items() if t in in_round}
-                matrix = ((pool_revision, round_), config, prediction_matrix(predictions, pool.cache_keys, choices),
-                          in_round)
+                task_ids, rows = prediction_matrix(predictions, pool.cache_keys, choices)
+                matrix = RoundMatrix(pool_revision, round_, config, task_ids, rows, in_round)
                 self._matrices[project] = matrix
             return matrix
 
@@ -736,15 +736,14 @@ class Service:
         """
         with self._locks.hold(project):
             cached = self._beliefs.get(project)
-            if cached and cached[0] == self.store.revision(project) and \
-                    cached[1] == self.store.get_label_config(project):
-                return {"labels": cached[2].n_labels, "model_version": cached[2].model_version}
+            if cached and cached.current(self.store.revision(project), self.store.get_label_config(project)):
+                return {"labels": cached.belief.n_labels, "model_version": cached.belief.model_version}
         pool = self._require_pool()
         round_ = self.store.current_round(project)
         matrix = self._round_matrix(project, pool, self._project_choices(project), round_)
-        labels = [x for x in self.store.labels(project) if x.task in matrix[3]]
+        labels = [x for x in self.store.labels(project) if x.task in matrix.in_round]
         return {"labels": len(labels), "model_version": model_version(
-            project, labels, self.strategy, self.settings.seed, pool.fingerprint, round_, matrix[2][0])}
+            project, labels, self.strategy, self.settings.seed, pool.fingerprint, round_, matrix.task_ids)}
 
     def sync(self, project_raw: Any) -> dict:
         """POST /sync: make the store mirror Label Studio for every labelled task (after downtime, lost webhooks).
