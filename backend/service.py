@@ -556,14 +556,7 @@ class Service:
                                   message=f"confirmed {result['tasks_read']} task(s) of {result['hints']} hint(s)",
                                   result={k: v for k, v in result.items() if k != "stored"})
         answer = {"job": job_id, "state": "finished", **{k: v for k, v in result.items() if k != "stored"}}
-        if result["stored"]:
-            todo = self.store.tasks_without_predictions(project, self.pool.cache_keys, result["stored"])
-            if todo:
-                try:
-                    self.compute_predictions(project, todo)
-                except PredictionError as exc:  # a candidate failing as a whole; the next computation retries
-                    logger.error("project %s: %s", project, redact_text(str(exc)))
-                    answer["prediction_error"] = redact_text(str(exc))
+        self._predict_stored(project, result["stored"], answer, now=True)
         if refresh and (result["new_tasks"] or result["changed"] or result["removed"] or result["tasks_removed"]):
             answer["refresh"] = self.request_refresh(project, force=bool(result["new_tasks"]))
         return answer
@@ -701,16 +694,8 @@ class Service:
                   "annotations_changed": changed, "annotations_removed": removed}
         if new_round is not None:
             answer["new_round"] = new_round
-        stored_tasks = self.store.tasks_without_predictions(project, self.pool.cache_keys, stored_tasks) \
-            if stored_tasks else []
+        stored_tasks = self._predict_stored(project, stored_tasks, answer)
         if stored_tasks:
-            try:
-                job = self.runner.submit("compute_predictions", project, stored_tasks)
-                if job:
-                    answer["job"] = job
-            except PredictionError as exc:  # a candidate failing as a whole; the next computation retries
-                logger.error("%s: %s", event.action, redact_text(str(exc)))
-                answer["prediction_error"] = redact_text(str(exc))
             failures = self.task_prediction_errors(project, stored_tasks)
             if failures:
                 # the event itself is stored; those tasks stay out of the belief until their data changes
@@ -725,6 +710,27 @@ class Service:
         if self.runner.kind == "inline":  # with rq the answer stays cheap: the summary is /rankings' job
             answer.update(self.label_summary(project))
         return answer
+
+    def _predict_stored(self, project: int, stored: list[int], answer: dict, now: bool = False) -> list[int]:
+        """Cache the candidates' predictions of the ``stored`` tasks that lack one: as a job, or ``now``.
+
+        A candidate failing as a whole is logged and put in ``answer["prediction_error"]`` (the next
+        computation retries); a job id goes to ``answer["job"]``.  Returns the tasks it asked for.
+        """
+        todo = self.store.tasks_without_predictions(project, self.pool.cache_keys, stored) if stored else []
+        if not todo:
+            return todo
+        try:
+            if now:
+                self.compute_predictions(project, todo)
+            else:
+                job = self.runner.submit("compute_predictions", project, todo)
+                if job:
+                    answer["job"] = job
+        except PredictionError as exc:
+            logger.error("project %s: %s", project, redact_text(str(exc)))
+            answer["prediction_error"] = redact_text(str(exc))
+        return todo
 
     def label_summary(self, project: int) -> dict:
         """``{"labels", "model_version"}`` of the current round without fitting the strategy.
@@ -802,14 +808,7 @@ class Service:
                   "tasks_removed": outcome["tasks_removed"], "hints_confirmed": (drained or {}).get("hints", 0)}
         if problems:
             answer["unreadable_annotations"] = problems
-        todo = self.store.tasks_without_predictions(project, self.pool.cache_keys, stored) if stored else []
-        if todo:
-            try:
-                job = self.runner.submit("compute_predictions", project, todo)
-                if job:
-                    answer["job"] = job
-            except PredictionError as exc:
-                answer["prediction_error"] = redact_text(str(exc))
+        self._predict_stored(project, stored, answer)
         if changed + removed + outcome["tasks_removed"] or (drained or {}).get("hints"):
             answer["refresh"] = self.request_refresh(project, force=True)
         answer["tasks_without_predictions"] = self.task_prediction_errors(project, stored)
