@@ -148,6 +148,18 @@ class Store(abc.ABC):
         """Where the state lives, for /health."""
 
 
+#: values per SQL ``IN (...)`` list (older SQLite builds allow 999 bound parameters per statement)
+IN_LIST_SIZE = 500
+
+
+def in_lists(values: Iterable[Any]) -> Iterator[tuple[list, str]]:
+    """``(chunk, "?,?,...")`` pairs over ``values``, :data:`IN_LIST_SIZE` at a time, for ``... IN ({marks})``."""
+    values = list(values)
+    for i in range(0, len(values), IN_LIST_SIZE):
+        chunk = values[i:i + IN_LIST_SIZE]
+        yield chunk, ",".join("?" * len(chunk))
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS projects (project INTEGER PRIMARY KEY, label_config TEXT, revision INTEGER NOT NULL DEFAULT 0,
     pool_revision INTEGER NOT NULL DEFAULT 0);
@@ -312,11 +324,8 @@ class SQLiteStore(Store):
             self._bump(project, pool=True)
 
     def task_data(self, project: int, task_ids: Iterable[int]) -> dict[int, dict]:
-        ids = list(task_ids)
         out = {}
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_lists(task_ids):
             for task, data in self._query(f"SELECT task, data FROM tasks WHERE project = ? AND task IN ({marks})",
                                           [project, *chunk]):
                 out[int(task)] = json.loads(data)
@@ -331,10 +340,9 @@ class SQLiteStore(Store):
                f"HAVING COUNT(p.candidate) < ? ORDER BY t.task")
         if task_ids is None:
             return [int(r[0]) for r in self._query(sql.format(only=""), [*candidates, project, len(candidates)])]
-        ids, out = sorted(set(task_ids)), []
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            only = f"AND t.task IN ({','.join('?' * len(chunk))})"
+        out = []
+        for chunk, marks in in_lists(sorted(set(task_ids))):
+            only = f"AND t.task IN ({marks})"
             out += [int(r[0]) for r in self._query(sql.format(only=only),
                                                    [*candidates, project, *chunk, len(candidates)])]
         return out
@@ -366,13 +374,11 @@ class SQLiteStore(Store):
 
     def clear_prediction_errors(self, project: int, task_ids: Iterable[int]) -> None:
         """Forget recorded failures of these tasks, so the next computation retries them."""
-        ids = list(task_ids)
         with self.transaction():
             removed = 0
-            for i in range(0, len(ids), 500):
-                chunk = ids[i:i + 500]
+            for chunk, marks in in_lists(task_ids):
                 removed += self._db.execute(f"DELETE FROM prediction_errors WHERE project = ? "
-                                            f"AND task IN ({','.join('?' * len(chunk))})", [project, *chunk]).rowcount
+                                            f"AND task IN ({marks})", [project, *chunk]).rowcount
             if removed:
                 self._bump(project)
 
@@ -388,11 +394,10 @@ class SQLiteStore(Store):
         if task_ids is None:
             rows = self._query("SELECT task, candidate, choice FROM predictions WHERE project = ?", (project,))
         else:
-            ids, rows = list(task_ids), []
-            for i in range(0, len(ids), 500):
-                chunk = ids[i:i + 500]
+            rows = []
+            for chunk, marks in in_lists(task_ids):
                 rows += self._query(f"SELECT task, candidate, choice FROM predictions WHERE project = ? "
-                                    f"AND task IN ({','.join('?' * len(chunk))})", [project, *chunk])
+                                    f"AND task IN ({marks})", [project, *chunk])
         for task, candidate, choice in rows:
             out.setdefault(int(task), {})[candidate] = choice
         return out
@@ -478,30 +483,24 @@ class SQLiteStore(Store):
 
     def remove_hints(self, ids: Iterable[int]) -> None:
         """Forget confirmed hints (inside the transaction that stored their confirmation)."""
-        ids = list(ids)
         with self.transaction():
-            for i in range(0, len(ids), 500):
-                chunk = ids[i:i + 500]
-                self._db.execute(f"DELETE FROM hints WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+            for chunk, marks in in_lists(ids):
+                self._db.execute(f"DELETE FROM hints WHERE id IN ({marks})", chunk)
 
     def tasks_of_annotations(self, project: int, annotation_ids: Iterable[int]) -> set[int]:
         """Tasks of the stored annotations among ``annotation_ids`` (ids never stored name no task)."""
-        ids, out = sorted(set(annotation_ids)), set()
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
+        out = set()
+        for chunk, marks in in_lists(sorted(set(annotation_ids))):
             out |= {int(r[0]) for r in self._query(
-                f"SELECT task FROM annotations WHERE project = ? AND annotation IN ({','.join('?' * len(chunk))})",
-                [project, *chunk])}
+                f"SELECT task FROM annotations WHERE project = ? AND annotation IN ({marks})", [project, *chunk])}
         return out
 
     def stored_task_ids(self, project: int, task_ids: Iterable[int]) -> set[int]:
         """Those of ``task_ids`` the store holds."""
-        ids, out = sorted(set(task_ids)), set()
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
+        out = set()
+        for chunk, marks in in_lists(sorted(set(task_ids))):
             out |= {int(r[0]) for r in self._query(
-                f"SELECT task FROM tasks WHERE project = ? AND task IN ({','.join('?' * len(chunk))})",
-                [project, *chunk])}
+                f"SELECT task FROM tasks WHERE project = ? AND task IN ({marks})", [project, *chunk])}
         return out
 
     def tasks_with_annotations(self, project: int) -> set[int]:
