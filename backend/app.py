@@ -17,8 +17,10 @@ Label Studio 1.23 asks with GET).  Why replace them, for label-studio-ml 1.0.9:
   thread; only the slow part (candidate predictions for new tasks) goes
   through :mod:`backend.jobs` (inline, or rq when ``REDIS_URL`` is set).
 * ``/setup`` and ``/predict`` keep one model object per process, built from
-  the last ``/setup``, and ``predict`` is not told the project; here a
-  :class:`ModelPickerModel` is built per request for the request's project.
+  the last ``/setup``, and ``predict`` is not told the project; here the views
+  call the service with the request's project (``/predict`` answers the
+  service's whole answer, ``new_round`` included), and
+  :class:`ModelPickerModel` is only what label-studio-ml registers.
 * its error handling answers 500 with a traceback for bad input; here bad
   input gets a 4xx ``{"error": "..."}`` naming what is wrong.
 * its ``before_request``/``after_request`` hooks log every request's headers
@@ -131,17 +133,11 @@ def setup_view():
 
 def predict_view():
     data = _body()
-    model = ModelPickerModel(label_config=data.get("label_config"), project=data.get("project"),
-                             service=current_service())
-    results = model.predict(data.get("tasks"))
-    return jsonify({"results": results, "model_version": results[0]["model_version"]})
+    return jsonify(current_service().predict(data.get("project"), data.get("tasks"), data.get("label_config")))
 
 
 def webhook_view():
-    data = _body()
-    action = data.get("action")
-    model = ModelPickerModel(service=current_service())
-    return jsonify(model.process_event(action, {k: v for k, v in data.items() if k != "action"}))
+    return jsonify(current_service().webhook(_body()))
 
 
 def health_view():

@@ -127,6 +127,7 @@ def test_predict_of_a_new_batch_after_a_decision_starts_a_round(backend_factory,
     again = ok(b.post("/predict", {"project": 1, "tasks": [events.task(t) for t in range(1, 21)]}))
     assert "new_round" not in again and b.ranking()["round"] == 1      # known tasks: same round
     answer = ok(b.post("/predict", {"project": 1, "tasks": [events.task(t) for t in range(21, 31)]}))
+    assert answer["new_round"] == 2
     ranking = b.ranking()
     assert ranking["round"] == 2 and ranking["tasks"] == 10 and not ranking["decision"]["stop"]
     assert answer["model_version"] == ranking["model_version"]
