@@ -61,8 +61,8 @@ def build_export(service: Any, project_raw: Any, round_raw: Any = None) -> dict[
     as a whole).  Tasks a candidate cannot
     predict are left out and listed in ``decision["tasks_without_predictions"]``.
     """
-    project = service._known_project(project_raw, "export")
-    pool = service._require_pool()
+    project = service.known_project(project_raw, "export")
+    pool = service.require_pool()
     current = service.store.current_round(project)
     round_ = current
     if round_raw not in (None, ""):
@@ -97,7 +97,7 @@ def build_export(service: Any, project_raw: Any, round_raw: Any = None) -> dict[
         service.compute_predictions(project)  # tasks a candidate cannot predict are recorded, not raised
     except PredictionError as exc:  # a candidate failing as a whole (e.g. its model server is down)
         raise RequestError(422, redact_text(str(exc))) from None
-    choices = service._project_choices(project)
+    choices = service.project_choices(project)
     key = pool.candidates[pool.names.index(chosen)].cache_key
     answers = service.store.predictions(project)
     data = service.store.task_data(project, sorted(answers))

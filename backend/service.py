@@ -189,14 +189,15 @@ class Service:
                 logger.error("project %s: the pool does not fit its label config: %s", project, exc.message)
         return errors
 
-    def _require_pool(self) -> Pool:
+    def require_pool(self) -> Pool:
+        """The loaded candidate pool; a 503 naming why when it could not be loaded."""
         if self.pool is None:
             raise RequestError(503, f"candidate pool unusable: {self.pool_error}")
         return self.pool
 
     def choices_for(self, label_config: str) -> ChoicesControl:
         """Parse a label config and check the pool against it (cached per config text)."""
-        pool = self._require_pool()
+        pool = self.require_pool()
         key = digest(label_config)
         choices = self._checked.get(key)
         if choices is not None:
@@ -209,7 +210,7 @@ class Service:
         self._checked.put(key, choices, len(label_config))
         return choices
 
-    def _project_choices(self, project: int, label_config: str | None = None) -> ChoicesControl:
+    def project_choices(self, project: int, label_config: str | None = None) -> ChoicesControl:
         """Choices of the given config (stored if new) or of the stored one."""
         if label_config is not None:
             if not isinstance(label_config, str):
@@ -240,8 +241,8 @@ class Service:
         changed, so a new label costs one replay of the labels, not a read of
         every cached prediction.
         """
-        pool = self._require_pool()
-        choices = self._project_choices(project)
+        pool = self.require_pool()
+        choices = self.project_choices(project)
         with self._locks.hold(project):
             revision = self.store.revision(project)
             config = self.store.get_label_config(project)
@@ -295,8 +296,8 @@ class Service:
         not the tasks' fault, so nothing is recorded against them and the next
         computation tries again.
         """
-        pool = self._require_pool()
-        choices = self._project_choices(project)
+        pool = self.require_pool()
+        choices = self.project_choices(project)
         failed = {e["task"] for e in self.store.prediction_errors(project, pool.cache_keys)}
         missing = [t for t in self.store.tasks_without_predictions(project, pool.cache_keys, task_ids)
                    if t not in failed]
@@ -345,7 +346,7 @@ class Service:
     def task_prediction_errors(self, project: int, task_ids: list[int] | None = None) -> list[dict]:
         """``[{"task", "candidate", "error"}]``: tasks left out of the belief because a candidate
         cannot predict them (candidate by name); of ``task_ids``, or all."""
-        pool = self._require_pool()
+        pool = self.require_pool()
         names = dict(zip(pool.cache_keys, pool.names))
         wanted = None if task_ids is None else set(task_ids)
         return [{"task": e["task"], "candidate": names[e["candidate"]], "error": e["error"]}
@@ -358,7 +359,7 @@ class Service:
         project = parse_project(project_raw)
         if not isinstance(schema, str) or not schema.strip():
             raise RequestError(400, "'schema' (the project's label config) is missing")
-        self._project_choices(project, schema)
+        self.project_choices(project, schema)
         return {"model_version": self.belief(project).model_version}
 
     def predict(self, project_raw: Any, tasks: Any, label_config: Any = None) -> dict:
@@ -375,14 +376,14 @@ class Service:
             if not isinstance(task.get("data"), dict):
                 raise RequestError(400, f"task {task['id']}: 'data' must be an object")
             parsed.append((task["id"], task["data"]))
-        pool = self._require_pool()
+        pool = self.require_pool()
         ids = [t for t, _ in parsed]
         if label_config:
             if not isinstance(label_config, str):
                 raise RequestError(400, "'label_config' must be a string")
             choices = self.choices_for(label_config)
         else:
-            choices = self._project_choices(project)
+            choices = self.project_choices(project)
         # 1. predict in memory, no lock and no write transaction held: candidates may be slow (an http
         #    model server) and must not hold up other requests; predictions still valid (same task data)
         #    are reused, and asking again retries failures (e.g. a model server that was down)
@@ -404,7 +405,7 @@ class Service:
         try:
             with self.store.transaction():
                 if label_config:
-                    self._project_choices(project, label_config)
+                    self.project_choices(project, label_config)
                 new_tasks = self.store.new_task_ids(project, ids)
                 # tasks first seen here after the round was decided are a new batch, as with TASKS_CREATED
                 new_round = self._round_after_decision(project) if new_tasks else None
@@ -459,7 +460,7 @@ class Service:
         event = parse_event(payload)
         if event is None:
             return {"status": "ignored", "action": payload["action"]}
-        self._require_pool()
+        self.require_pool()
         if self.confirm_labels:
             return self._webhook_hint(event)
         return self._webhook_payload(event)
@@ -602,11 +603,11 @@ class Service:
                 raise
             if not isinstance(config, str) or not config.strip():
                 raise RequestError(422, f"Label Studio's project {project} has no label config")
-            choices = self._project_choices(project, config)
+            choices = self.project_choices(project, config)
             self.store.remove_hints([h["id"] for h in hints if h["config"] and not h["tasks"]
                                      and not h["annotations"]])
             return choices
-        return self._project_choices(project)
+        return self.project_choices(project)
 
     def _new_batch_round(self, project: int, new_tasks: list[int], hints: list[dict]) -> int | None:
         """A new round when a ``TASKS_CREATED`` hint named only tasks new to the backend (as in payload mode)."""
@@ -674,7 +675,7 @@ class Service:
     def _webhook_payload(self, event) -> dict:
         """Payload mode (no Label Studio API configured): store what the event says, as sent."""
         project = event.project
-        choices = self._project_choices(project) if event.label_config is None else \
+        choices = self.project_choices(project) if event.label_config is None else \
             self.choices_for(event.label_config)
         versions = annotation_versions(event.annotations, choices)  # may raise; nothing stored yet
         new_round = None
@@ -744,9 +745,9 @@ class Service:
             cached = self._beliefs.get(project)
             if cached and cached.current(self.store.revision(project), self.store.get_label_config(project)):
                 return {"labels": cached.belief.n_labels, "model_version": cached.belief.model_version}
-        pool = self._require_pool()
+        pool = self.require_pool()
         round_ = self.store.current_round(project)
-        matrix = self._round_matrix(project, pool, self._project_choices(project), round_)
+        matrix = self._round_matrix(project, pool, self.project_choices(project), round_)
         labels = [x for x in self.store.labels(project) if x.task in matrix.in_round]
         return {"labels": len(labels), "model_version": model_version(
             project, labels, self.strategy, self.settings.seed, pool.fingerprint, round_, matrix.task_ids)}
@@ -764,9 +765,9 @@ class Service:
         sent (values, tombstones, future ``updated_at``) survives a sync.
         Tasks new to the backend join the current round.
         """
-        project = self._known_project(project_raw, "sync")
-        self._require_pool()
-        choices = self._project_choices(project)
+        project = self.known_project(project_raw, "sync")
+        self.require_pool()
+        choices = self.project_choices(project)
         if self._api is None and not self.settings.label_studio_configured:
             raise RequestError(409, "sync reads Label Studio's export: set LABEL_STUDIO_URL and "
                                     "LABEL_STUDIO_API_KEY")
@@ -830,7 +831,8 @@ class Service:
                     project, round_, round_ + 1)
         return self.store.start_round(project, f"new tasks imported after round {round_} was decided", self.clock())
 
-    def _known_project(self, project_raw: Any, endpoint: str) -> int:
+    def known_project(self, project_raw: Any, endpoint: str) -> int:
+        """The project id of a query parameter, checked: 400 when missing or malformed, 404 when unknown."""
         if project_raw is None or project_raw == "":
             raise RequestError(400, f"query parameter 'project' is required, e.g. /{endpoint}?project=12")
         project = parse_project(project_raw)
@@ -840,7 +842,7 @@ class Service:
 
     def start_round(self, project_raw: Any, reason: Any = None) -> dict:
         """POST /rounds: start the next round by hand; tasks stored from now on belong to it."""
-        project = self._known_project(project_raw, "rounds")
+        project = self.known_project(project_raw, "rounds")
         if reason is not None and not isinstance(reason, str):
             raise RequestError(400, "'reason' must be a string")
         round_ = self.store.start_round(project, reason or "started by POST /rounds", self.clock())
@@ -848,7 +850,7 @@ class Service:
 
     def rounds(self, project_raw: Any) -> dict:
         """GET /rounds: every round of the project with its tasks, labels and decision history."""
-        project = self._known_project(project_raw, "rounds")
+        project = self.known_project(project_raw, "rounds")
         labels = self.store.labels(project)
         current = self.store.current_round(project)
         out = []
@@ -1095,7 +1097,7 @@ class Service:
             if todo:
                 self.store.update_job(job_id, self.clock(), progress=0.7,
                                       message=f"writing the candidates' predictions for {len(todo)} tasks")
-                choices = self._project_choices(project)
+                choices = self.project_choices(project)
                 rows = candidate_predictions(todo, answers, [(c.name, c.cache_key) for c in self.pool.candidates],
                                              choices.name, choices.to_name)
                 result["candidate_predictions"] = api.import_predictions(project, rows)
@@ -1114,7 +1116,7 @@ class Service:
 
     def jobs(self, project_raw: Any, limit_raw: Any = None) -> dict:
         """GET /jobs: the project's latest job records, newest first."""
-        project = self._known_project(project_raw, "jobs")
+        project = self.known_project(project_raw, "jobs")
         limit = 50 if limit_raw in (None, "") else parse_int(limit_raw, "limit", 1, 1000)
         return {"project": project, "runner": self.runner.kind,
                 "jobs": [iso_fields(j, JOB_TIMES) for j in self.store.jobs(project, limit)]}
@@ -1122,7 +1124,7 @@ class Service:
     def versions(self, project_raw: Any = None) -> dict:
         """GET/POST /versions: the current priority version of one project, or of every known project."""
         if project_raw not in (None, ""):
-            projects = [self._known_project(project_raw, "versions")]
+            projects = [self.known_project(project_raw, "versions")]
         else:
             projects = list(self.store.projects())
         versions = []
@@ -1137,12 +1139,10 @@ class Service:
 
     def rankings(self, project_raw: Any) -> dict:
         """/rankings: the ranking as JSON, best first."""
-        if project_raw is None or project_raw == "":
+        if project_raw is None or project_raw == "":  # a missing parameter first, then an unusable pool
             raise RequestError(400, "query parameter 'project' is required, e.g. /rankings?project=12")
-        project = parse_project(project_raw)
-        self._require_pool()
-        if self.store.get_label_config(project) is None:
-            raise RequestError(404, f"project {project} is unknown to this backend")
+        self.require_pool()
+        project = self.known_project(project_raw, "rankings")
         now = self.clock()
         snapshot = self.store.ranking_snapshot(project, self._snapshot_key)
         if snapshot is not None:
