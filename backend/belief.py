@@ -1,10 +1,13 @@
 """The belief about which candidate is best: a pure function of the stored labels.
 
-The strategy is rebuilt from scratch by replaying the labels in a canonical
-order whenever they change, so the same set of labels always gives the same
-belief, whatever order or how many times the webhooks delivered them.
-Replaying costs ``O(n_labels * n_models)`` plus one ``set_pool`` over the
-project's tasks, which is cheap next to an HTTP round trip.
+The strategy is rebuilt by replaying the labels in a canonical order (by
+annotation id) whenever they change, so the same set of labels always gives
+the same belief, whatever order or how many times the webhooks delivered
+them.  A replay from the start costs ``O(n_labels * n_tasks)`` for the
+certified strategy (one draw per label over the pool: about 56 s at 3,000
+labels of 3,300 tasks), so a fit continues from the latest checkpoint of the
+previous fit that its replay shares (:class:`Checkpoint`); the result is the
+same as a replay from the start.
 """
 from __future__ import annotations
 

@@ -31,6 +31,17 @@ that holds whatever the beliefs got wrong; the beliefs only decide how fast it
 shrinks.  The guide's class probabilities are the certificate's control
 variate.
 
+**Learned trust in the guide** (``prior_trust="learned"``): Bayesian model
+averaging between two hypotheses about the batch, H1 "the consensus is
+informative" and H0 "only the labels are".  Each is scored prequentially on the
+labelled items: before a label is observed, H1 predicts it with the guide's
+class probability for that item (:meth:`Consensus.label_probability`), H0 with
+the labels-only belief's predictive (the candidates weighted by
+``gamma ** correct``, each right with its smoothed labelled accuracy).  The
+posterior ``t = P(H1 | labels)`` (prior ``trust_prior``) scales the tempered
+prior: ``w ∝ p_guide ** (t * prior_power) * gamma ** correct`` (the
+``prior_labels`` cap scales with it).  ``"fixed"`` keeps ``t = 1``.
+
 Labels that the strategy did not draw (``observe`` of an item other than the
 one :meth:`Certified.draw` returned last) still count as exact knowledge.
 """
@@ -89,6 +100,9 @@ class Certified(Strategy):
         highest P(best), the one the stop should name).
     max_rivals : the residual part follows the leader against at most this many
         rivals (the most probable best ones), which bounds its cost.
+    prior_trust : ``"fixed"`` (the guide's prior always counts fully) or ``"learned"``
+        (it counts with weight ``t = P(H1 | labels)``, see the module docstring).
+    trust_prior : prior probability of H1 "the consensus is informative" (``"learned"`` only).
     """
 
     name = "certified"
@@ -98,7 +112,7 @@ class Certified(Strategy):
                  guide: str = "consensus", guide_params: dict | None = None, delta: float = 0.05, epsilon: float = 0.01,
                  exploration: float = 0.1, guided: float = 0.7, prior_power: float = 0.3,
                  label_noise: float = 0.4, prior_labels: float | None = 2.0, floor: float = 0.1, residual: str = "spread", power: float = 2.0,
-                 leader: str = "gap", max_rivals: int = 16):
+                 leader: str = "gap", max_rivals: int = 16, prior_trust: str = "fixed", trust_prior: float = 0.5):
         self.guide = str(guide)
         self.guide_params = dict(GUIDE_PARAMS.get(self.guide, {}) if guide_params is None else guide_params)
         self.delta = float(delta)
@@ -113,6 +127,12 @@ class Certified(Strategy):
         self.residual = str(residual)
         self.leader = str(leader)
         self.power = float(power)
+        self.prior_trust = str(prior_trust)
+        self.trust_prior = float(trust_prior)
+        if self.prior_trust not in ("fixed", "learned"):
+            raise ValueError(f"prior_trust must be 'fixed' or 'learned', got {prior_trust!r}")
+        if not 0.0 < self.trust_prior < 1.0:
+            raise ValueError(f"trust_prior must be in (0, 1), got {trust_prior}")
         if self.leader not in ("gap", "pick"):
             raise ValueError(f"leader must be 'gap' or 'pick', got {leader!r}")
         if self.residual not in ("spread", "gain"):
@@ -140,7 +160,8 @@ class Certified(Strategy):
         return {**super().get_params(), "guide": self.guide, "guide_params": self.guide_params, "delta": self.delta, "epsilon": self.epsilon,
                 "exploration": self.exploration, "guided": self.guided, "prior_power": self.prior_power,
                 "label_noise": self.label_noise, "prior_labels": self.prior_labels, "floor": self.floor, "residual": self.residual,
-                "power": self.power, "leader": self.leader, "max_rivals": self.max_rivals}
+                "power": self.power, "leader": self.leader, "max_rivals": self.max_rivals,
+                "prior_trust": self.prior_trust, "trust_prior": self.trust_prior}
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -156,6 +177,10 @@ class Certified(Strategy):
         self.labelled_: list[list[int]] = []
         self._guess_cache: tuple[int, np.ndarray] | None = None
         self._belief_cache: tuple[int, np.ndarray] | None = None
+        #: log P(labels | H1) - log P(labels | H0), prequential (learned trust; rebuilt by replay)
+        self.trust_log_lr_ = 0.0
+        if self.prior_trust == "learned" and not hasattr(self.guide_, "label_probability"):
+            raise ValueError(f"prior_trust='learned' needs a guide with label_probability(); {self.guide!r} has none")
 
     def set_pool(self, predictions: Any, probabilities: Any = None) -> None:
         preds = as_prediction_matrix(predictions, self.n_models)
@@ -181,12 +206,40 @@ class Certified(Strategy):
         """Weight multiplier ``(1 - label_noise) / label_noise`` of a correct labelled answer."""
         return (1.0 - self.label_noise) / self.label_noise
 
+    @property
+    def trust(self) -> float:
+        """``t = P(H1 | labels)``: the weight of the guide's prior in the belief (1 with ``prior_trust="fixed"``)."""
+        if self.prior_trust == "fixed":
+            return 1.0
+        log_odds = np.log(self.trust_prior) - np.log1p(-self.trust_prior) + self.trust_log_lr_
+        return float(0.5 * (1.0 + np.tanh(0.5 * log_odds)))   # the logistic function, without overflow
+
+    def _guide_prior(self) -> np.ndarray:
+        """``(n_models,)`` the tempered, capped log prior the guide gives the belief (before trust)."""
+        prior = self.prior_power * np.log(np.maximum(self.guide_.p_best(), PRIOR_FLOOR))
+        if self.prior_labels is not None:   # the guide is worth at most this many labels against any model
+            prior = np.maximum(prior, prior.max() - self.prior_labels * np.log(self.gamma))
+        return prior
+
+    def _labels_only_predictive(self, row: np.ndarray, correct: np.ndarray, n_labels: int) -> np.ndarray:
+        """``(n_classes,)`` H0's predictive of the next label on an item the candidates predict as ``row``.
+
+        The candidates weighted by the labels-only belief ``gamma ** correct``, each right with its smoothed
+        labelled accuracy ``(correct + 1) / (n_labels + 2)`` and otherwise uniform over the other classes.
+        """
+        logits = np.log(self.gamma) * correct
+        w = np.exp(logits - logits.max())
+        w /= w.sum()
+        acc = (correct + 1.0) / (n_labels + 2.0)
+        wrong = w * (1.0 - acc) / (self.n_classes - 1)
+        pred = np.full(self.n_classes, wrong.sum())
+        np.add.at(pred, row, w * acc - wrong)
+        return pred
+
     def p_best(self) -> np.ndarray:
-        """``(n_models,)`` the belief ``w ∝ p_guide ** prior_power * gamma ** correct`` (computed once per label)."""
+        """``(n_models,)`` the belief ``w ∝ p_guide ** (trust * prior_power) * gamma ** correct`` (computed once per label)."""
         if self._belief_cache is None or self._belief_cache[0] != self.n_labels_:
-            prior = self.prior_power * np.log(np.maximum(self.guide_.p_best(), PRIOR_FLOOR))
-            if self.prior_labels is not None:   # the guide is worth at most this many labels against any model
-                prior = np.maximum(prior, prior.max() - self.prior_labels * np.log(self.gamma))
+            prior = self.trust * self._guide_prior()          # learned trust scales the prior and its cap alike
             logits = prior + np.log(self.gamma) * self.correct_
             w = np.exp(logits - logits.max())
             self._belief_cache = (int(self.n_labels_), w / w.sum())
@@ -232,8 +285,12 @@ class Certified(Strategy):
         allowed = unlabelled & self._contested
         if self.guided > 0 and allowed.any():
             guided_item = self._most_informative(allowed)
+        guided, exploration = self.guided, self.exploration
+        if self.prior_trust == "learned":   # the untrusted share of the guided draws goes to the uniform part
+            t = self.trust
+            guided, exploration = t * self.guided, exploration + (1.0 - t) * self.guided
         return sampling_distribution(self.pool_, unlabelled, guess, leader, rivals, guided_item,
-                                     self.exploration, self.guided, self.floor, self.residual, self.power)
+                                     exploration, guided, self.floor, self.residual, self.power)
 
     def _guess(self) -> np.ndarray:
         """The guide's ``correct_probability()``, computed once per label count."""
@@ -301,6 +358,12 @@ class Certified(Strategy):
             raise ValueError(f"prediction row does not match pool item {item}")
         draw = self.pending_[1] if self.pending_ is not None and self.pending_[0] == item else None
         self.certificate_.observe(item, label, draw)
+        if self.prior_trust == "learned":   # score both hypotheses on this label before either has seen it
+            hit = (row == label).astype(float)   # Strategy.observe already counted this label in correct_
+            before, n_before = self.correct_ - hit, int(self.n_labels_) - 1
+            p_h1 = self.guide_.label_probability(item, label)
+            p_h0 = self._labels_only_predictive(row, before, n_before)[label]
+            self.trust_log_lr_ += float(np.log(max(p_h1, PRIOR_FLOOR)) - np.log(max(p_h0, PRIOR_FLOOR)))
         self.guide_.observe(row, label, q, item=item)
         self.labelled_.append([item, int(label), int(draw is not None)])
         self.pending_ = None
