@@ -71,7 +71,8 @@ def add_realisation_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--emocontext", default="/work/shared/data/emocontext")
+    ap.add_argument("--emocontext", default=str(ROOT.parent / "shared" / "data" / "emocontext"),
+                    help="the EmoContext folder (default: ../shared/data/emocontext beside this checkout)")
     ap.add_argument("--data-dir", default=str(ROOT / ".cache" / "synth"))
     ap.add_argument("--collections-dir", default=str(ROOT / ".cache" / "collections"),
                     help="where the real shifted collections are built (benchmarks/shift_collections.py)")
