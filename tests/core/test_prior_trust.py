@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from modelpicker_core import from_state, make
+from tests.core.test_certified import _run
 
 N_MODELS, N_CLASSES = 5, 3
 
@@ -79,17 +80,6 @@ def test_fixed_trust_is_the_former_belief():
     w = np.exp(logits - logits.max())
     np.testing.assert_allclose(s.p_best(), w / w.sum())
     assert s.trust_log_lr_ == 0.0
-
-
-def _run(s, preds, truth, steps):
-    unlabelled = np.ones(len(truth), dtype=bool)
-    items = []
-    for _ in range(steps):
-        i = s.select(preds, candidates=unlabelled)
-        s.observe(preds[i], int(truth[i]), item=i)
-        unlabelled[i] = False
-        items.append(int(i))
-    return items, unlabelled
 
 
 def test_learned_draws_are_deterministic_and_the_json_state_rebuilds_the_trust():
