@@ -107,7 +107,8 @@ def main(argv=None) -> int:
         size = min(args.pool_size, col.n_items)
         tasks = [(args.seed, r, size, marks, params) for r in range(args.realizations)]
         start = time.perf_counter()
-        with multiprocessing.get_context().Pool(args.workers, initializer=calibration._init, initargs=(str(dirs[name]),)) as pool:
+        with multiprocessing.get_context().Pool(args.workers, initializer=calibration._init,
+                                                initargs=(str(dirs[name]),)) as pool:
             rows = np.array(pool.map(realisation, tasks, chunksize=1))
         unanimous = np.all(col.predictions == col.predictions[:, :1], axis=1)
         results[name] = {"realizations": args.realizations, "pool_size": size, "seed": args.seed,

@@ -3,7 +3,8 @@
 Usage (from the repository root)::
 
     python benchmarks/certified_calibration.py --data /work/shared/data/emocontext --strategies certified,random
-    python benchmarks/certified_calibration.py --data DIR1,DIR2 --realizations 40 --params '{"certified": {"guided": 0.6}}'
+    python benchmarks/certified_calibration.py --data DIR1,DIR2 --realizations 40 \\
+        --params '{"certified": {"guided": 0.6}}'
 
 Each realisation is the harness's pool realisation (same seeds:
 ``realisation_seed(seed, EVALUATION, r)``, ``draw_items``, ``_strategy_seed``),

@@ -3,7 +3,8 @@
 Usage::
 
     python benchmarks/certified_step_time.py                     # 10,000 items x 100 models x 10 classes
-    python benchmarks/certified_step_time.py --items 1000 10000 --models 10 100 --out benchmarks/results/certified_step_time.json
+    python benchmarks/certified_step_time.py --items 1000 10000 --models 10 100 \\
+        --out benchmarks/results/certified_step_time.json
     python benchmarks/certified_step_time.py --profile           # cProfile of the timed steps
 
 A step is what the labelling loop does per label: take the label

@@ -112,7 +112,8 @@ def table(results: dict[str, dict], args) -> str:
     head = ["collection"]
     for e in eps:
         head += [f"eps {e}: stopped / runs", f"eps {e}: wrong (rate, worst gap)", f"eps {e}: labels median / p90"]
-    head += ["P(best) rule: stopped / runs", "P(best) rule: wrong (rate, worst gap)", "P(best) rule: labels median / p90"]
+    head += ["P(best) rule: stopped / runs", "P(best) rule: wrong (rate, worst gap)",
+             "P(best) rule: labels median / p90"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     ident = ["| collection | labels | certified | " + " | ".join(ANCHORS) + " |",
              "|" + " --- |" * (3 + len(ANCHORS))]
@@ -136,8 +137,10 @@ def table(results: dict[str, dict], args) -> str:
                 n = res["key"]["realizations"] if s == "certified" else res["key"]["anchor_realizations"]
                 cells.append(f"{p:.3f} ± {_se(p, n):.3f}")
             ident.append(f"| {name} | {budget} | " + " | ".join(cells) + " |")
-        cell = lambda s: ">" + str(strat[s]["budgets"][-1]) if strat[s]["labels_to_0.9"] is None \
-            else str(strat[s]["labels_to_0.9"])  # noqa: E731
+        def cell(s, strat=strat):
+            if strat[s]["labels_to_0.9"] is None:
+                return ">" + str(strat[s]["budgets"][-1])
+            return str(strat[s]["labels_to_0.9"])
         to09.append(f"| {name} | " + " | ".join(cell(s) for s in ("certified", *ANCHORS)) + " |")
     key = next((r["key"] for r in results.values() if r), settings_key(args))   # the settings the runs used
     return ("Certified stops (delta {d}, pool {p}, seed {s}, horizon {h} labels, {n} realisations, anchors {a}; "

@@ -258,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
                             errors[kind][k] = errors[kind].get(k, 0) + v
                 web = [x for t in annotators for x in t.latencies]
                 result = {
-                    "commit": commit, "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+                    "commit": commit,
+                    "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
                     "setup": "Label Studio 1.23.2 + gunicorn -c python:backend.gunicorn_conf backend.wsgi:app "
                              "(default workers/threads) + Redis + rq worker (SimpleWorker); basic auth on; "
                              "confirmation mode (LABEL_STUDIO_URL/API key set); REFRESH_EVERY_LABELS=1",
@@ -271,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
                     "note": "latencies run from send to answer; a request that timed out (30 s) counts with the "
                             "time waited; seconds = from the first send to the last answer",
                     "webhook_latency": percentiles(web),
-                    "schedule_lag": percentiles([x for t in annotators for x in t.lags]) if not args.no_pacing else None,
+                    "schedule_lag": (percentiles([x for t in annotators for x in t.lags])
+                                     if not args.no_pacing else None),
                     "reader_latency": percentiles([x for t in readers for x in t.latencies]),
                     "reader_answers": {"up_to_date": sum(t.current for t in readers),
                                        "previous_ranking": sum(len(t.stale) for t in readers),

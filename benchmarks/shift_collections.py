@@ -361,7 +361,8 @@ def _tabular(shift: str, seed: int, scale: float, progress: Callable[[str], None
         def train_of(cand: Candidate, r: np.random.Generator):
             n = max(200, int(round(cand.share * _train_factor(scale))))
             n_new = int(round(_SUBPOP_SHARE[cand.date] * n / 3000))
-            idx = np.sort(np.concatenate([r.choice(old, n - n_new, replace=False), r.choice(new, n_new, replace=False)]))
+            idx = np.sort(np.concatenate([r.choice(old, n - n_new, replace=False),
+                                          r.choice(new, n_new, replace=False)]))
             return X[idx], y[idx]
     else:
         batch = _draw_prior(held, y, _NEW_PRIOR, n_batch, batch_rng)

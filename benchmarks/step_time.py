@@ -3,7 +3,8 @@
 Usage::
 
     python benchmarks/step_time.py                       # 10,000 items x 100 models x 10 classes
-    python benchmarks/step_time.py --items 1000 10000 --models 10 100 --classes 10 --out benchmarks/results/step_time.json
+    python benchmarks/step_time.py --items 1000 10000 --models 10 100 --classes 10 \\
+        --out benchmarks/results/step_time.json
 
 Wall time depends on what else runs on the machine; the CPU time of this
 process (``cpu ms``) does not, and the 1-minute load average is recorded with

@@ -37,7 +37,8 @@ def parser() -> argparse.ArgumentParser:
                      default=Path(env("EXAMPLE_DIR") or REPO_ROOT / "examples" / "digits" / "generated"),
                      help="the digits example (make example writes it; default: $EXAMPLE_DIR or "
                           "examples/digits/generated)")
-    run.add_argument("--ls-venv", type=Path, default=Path(env("MODELPICKER_LS_VENV") or REPO_ROOT / ".cache" / "ls-venv"),
+    run.add_argument("--ls-venv", type=Path,
+                     default=Path(env("MODELPICKER_LS_VENV") or REPO_ROOT / ".cache" / "ls-venv"),
                      help="Label Studio's own venv (default: $MODELPICKER_LS_VENV or .cache/ls-venv)")
     run.add_argument("--ls-port", type=_port, default=_port(env("LS_PORT") or str(DEFAULT_LS_PORT)),
                      help="Label Studio's port, the next free one when taken (default: $LS_PORT or 8080)")
@@ -51,8 +52,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--pool", default=env("POOL"), help="the candidate pool file (default: $POOL)")
     serve.add_argument("--model-dir", default=env("MODEL_DIR"), help="the backend's state directory "
                                                                       "(default: $MODEL_DIR or ./model_dir)")
-    serve.add_argument("--gunicorn", action="store_true", help="the production server (gunicorn with "
-                                                                "backend/gunicorn_conf.py) instead of the development one")
+    serve.add_argument("--gunicorn", action="store_true",
+                       help="the production server (gunicorn with "
+                            "backend/gunicorn_conf.py) instead of the development one")
     return top
 
 

@@ -53,7 +53,8 @@ def ensure(path: Path) -> list[str]:
 def main(argv: list[str]) -> int:
     path = Path(argv[0]) if argv else REPO_ROOT / ".env"
     added = ensure(path)
-    print(f"{path}: {'added ' + ', '.join(added) if added else 'already holds LS_PASSWORD, LS_TOKEN and BACKEND_PASSWORD'}"
+    outcome = 'added ' + ', '.join(added) if added else 'already holds LS_PASSWORD, LS_TOKEN and BACKEND_PASSWORD'
+    print(f"{path}: {outcome}"
           f" (mode 0600). Connect the model to http://backend:9090 with Authentication Basic, user modelpicker "
           f"and BACKEND_PASSWORD from that file.")
     return 0

@@ -17,7 +17,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 HEADER = ("# Exact versions of everything requirements.txt pulls in, as installed in .venv (Python 3.11).\n"
-          "# Used by the Makefile, CI (make test) and backend/Dockerfile: pip install -r requirements.txt -c constraints.txt\n"
+          "# Used by the Makefile, CI (make test) and backend/Dockerfile: "
+          "pip install -r requirements.txt -c constraints.txt\n"
           "# Regenerate after editing requirements.txt: make setup && make constraints\n")
 
 
@@ -39,7 +40,8 @@ def parse_requirements(lines: Iterable[str]) -> list[Requirement]:
     return found
 
 
-def closure(roots: list[Requirement], installed: Callable[[str], tuple[str, str, list[str]] | None]) -> dict[str, tuple[str, str]]:
+def closure(roots: list[Requirement],
+            installed: Callable[[str], tuple[str, str, list[str]] | None]) -> dict[str, tuple[str, str]]:
     """``{canonical name: (name, version)}`` of ``roots`` and everything they require.
 
     ``installed(name)`` gives ``(name, version, requirement strings)`` of an
@@ -84,9 +86,12 @@ def render(pinned: dict[str, tuple[str, str]], header: str = HEADER) -> str:
 
 #: the header of ``demo/label-studio-constraints.txt`` (``python -m demo.lock --label-studio``, run with
 #: Label Studio's venv: ``.cache/ls-venv/bin/python -m demo.lock --label-studio``)
-LABEL_STUDIO_HEADER = ("# Exact versions of label-studio==1.23.2 and everything it pulls in, as installed in .cache/ls-venv\n"
-                       "# (Python 3.11). make ls-venv installs with: pip install -c demo/label-studio-constraints.txt label-studio==1.23.2\n"
-                       "# Regenerate: .cache/ls-venv/bin/python -m demo.lock --label-studio > demo/label-studio-constraints.txt\n")
+LABEL_STUDIO_HEADER = ("# Exact versions of label-studio==1.23.2 and everything it pulls in, "
+                       "as installed in .cache/ls-venv\n"
+                       "# (Python 3.11). make ls-venv installs with: "
+                       "pip install -c demo/label-studio-constraints.txt label-studio==1.23.2\n"
+                       "# Regenerate: .cache/ls-venv/bin/python -m demo.lock --label-studio "
+                       "> demo/label-studio-constraints.txt\n")
 
 
 def main(argv: list[str]) -> int:

@@ -210,6 +210,7 @@ class LabelStudio:
                 continue
             headers = hook.get("headers") if isinstance(hook.get("headers"), dict) else {}
             if headers.get("Authorization") != header:
-                self.call("PATCH", f"/api/webhooks/{hook['id']}/", json={"headers": {**headers, "Authorization": header}})
+                self.call("PATCH", f"/api/webhooks/{hook['id']}/",
+                          json={"headers": {**headers, "Authorization": header}})
                 changed += 1
         return changed

@@ -143,7 +143,8 @@ def stop_leftovers(paths: DemoPaths, out: TextIO) -> None:
         return
     for server in stack.leftovers(state):
         print(f"[demo] stopping {server['name']} (pid {server['pid']}) left by an earlier demo", file=out, flush=True)
-        processes.stop_group(int(server["pid"]), lambda grace: _wait_gone(int(server["pid"]), grace))
+        pid = int(server["pid"])
+        processes.stop_group(pid, lambda grace, pid=pid: _wait_gone(pid, grace))
     stack.clear(paths.stack)
 
 

@@ -21,5 +21,6 @@ register(Certified)
 
 __all__ = [
     "Ranking", "Strategy", "ModelPicker", "RandomSampling", "DisagreementSampling",
-    "VoteEntropySampling", "ModelSelector", "Consensus", "Certified", "available", "from_state", "get", "make", "register",
+    "VoteEntropySampling", "ModelSelector", "Consensus", "Certified", "available", "from_state", "get", "make",
+    "register",
 ]

@@ -205,7 +205,7 @@ class Strategy(abc.ABC):
         self.correct_ += row == label
         self._update(row, label, q, item)
 
-    def set_pool(self, predictions: Any, probabilities: Any = None) -> None:
+    def set_pool(self, predictions: Any, probabilities: Any = None) -> None:  # noqa: B027  (optional hook, subclasses may skip it)
         """Tell the strategy the whole batch (labelled and not).
 
         Strategies whose belief uses the unlabelled items (consensus priors,
@@ -290,7 +290,7 @@ class Strategy(abc.ABC):
         """Strategy-specific learned state, as JSON-ready builtins."""
         return {}
 
-    def _set_learned(self, learned: dict[str, Any]) -> None:
+    def _set_learned(self, learned: dict[str, Any]) -> None:  # noqa: B027  (optional hook, subclasses may skip it)
         """Inverse of :meth:`_get_learned`."""
 
     def _set_state(self, state: dict[str, Any]) -> None:

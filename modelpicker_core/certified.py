@@ -109,9 +109,10 @@ class Certified(Strategy):
     stochastic = False
 
     def __init__(self, n_models: int, n_classes: int, random_state: int | None = None,
-                 guide: str = "consensus", guide_params: dict | None = None, delta: float = 0.05, epsilon: float = 0.01,
-                 exploration: float = 0.1, guided: float = 0.7, prior_power: float = 0.3,
-                 label_noise: float = 0.4, prior_labels: float | None = 2.0, floor: float = 0.1, residual: str = "spread", power: float = 2.0,
+                 guide: str = "consensus", guide_params: dict | None = None, delta: float = 0.05,
+                 epsilon: float = 0.01, exploration: float = 0.1, guided: float = 0.7, prior_power: float = 0.3,
+                 label_noise: float = 0.4, prior_labels: float | None = 2.0, floor: float = 0.1,
+                 residual: str = "spread", power: float = 2.0,
                  leader: str = "gap", max_rivals: int = 16, prior_trust: str = "fixed", trust_prior: float = 0.5):
         self.guide = str(guide)
         self.guide_params = dict(GUIDE_PARAMS.get(self.guide, {}) if guide_params is None else guide_params)
@@ -157,9 +158,11 @@ class Certified(Strategy):
         super().__init__(n_models, n_classes, random_state)
 
     def get_params(self) -> dict[str, Any]:
-        return {**super().get_params(), "guide": self.guide, "guide_params": self.guide_params, "delta": self.delta, "epsilon": self.epsilon,
+        return {**super().get_params(), "guide": self.guide, "guide_params": self.guide_params,
+                "delta": self.delta, "epsilon": self.epsilon,
                 "exploration": self.exploration, "guided": self.guided, "prior_power": self.prior_power,
-                "label_noise": self.label_noise, "prior_labels": self.prior_labels, "floor": self.floor, "residual": self.residual,
+                "label_noise": self.label_noise, "prior_labels": self.prior_labels, "floor": self.floor,
+                "residual": self.residual,
                 "power": self.power, "leader": self.leader, "max_rivals": self.max_rivals,
                 "prior_trust": self.prior_trust, "trust_prior": self.trust_prior}
 
@@ -237,7 +240,10 @@ class Certified(Strategy):
         return pred
 
     def p_best(self) -> np.ndarray:
-        """``(n_models,)`` the belief ``w ∝ p_guide ** (trust * prior_power) * gamma ** correct`` (computed once per label)."""
+        """``(n_models,)`` the belief ``w ∝ p_guide ** (trust * prior_power) * gamma ** correct``.
+
+        Computed once per label.
+        """
         if self._belief_cache is None or self._belief_cache[0] != self.n_labels_:
             prior = self.trust * self._guide_prior()          # learned trust scales the prior and its cap alike
             logits = prior + np.log(self.gamma) * self.correct_
@@ -322,7 +328,10 @@ class Certified(Strategy):
         return item
 
     def select(self, predictions: Any, probabilities: Any = None, candidates: Any = None) -> int:
-        """Draw the next item (rows of ``predictions`` must be the pool); falls back to any candidate when nothing is open."""
+        """Draw the next item (rows of ``predictions`` must be the pool).
+
+        Falls back to any candidate when nothing is open.
+        """
         preds = as_prediction_matrix(predictions, self.n_models)
         if self.pool_ is None:
             self.set_pool(preds, probabilities)

@@ -358,7 +358,8 @@ def check_config(config: BenchConfig, collection: Collection) -> tuple[list[int]
         raise ValueError(f"pilots must be >= 1, got {config.pilots}")
     size = collection.n_items if config.size is None else int(config.size)
     if not 1 <= size <= collection.n_items:
-        raise ValueError(f"{config.setting} size must be in 1..{collection.n_items} (the collection's items), got {size}")
+        raise ValueError(
+            f"{config.setting} size must be in 1..{collection.n_items} (the collection's items), got {size}")
     if config.setting == "pool" and budgets[-1] > size:
         raise ValueError(f"budget {budgets[-1]} exceeds the pool size {size}")
     return budgets, size
@@ -479,10 +480,12 @@ def stop_summary(records: list, epsilon: float) -> dict[str, Any]:
 
 def summary_table(result: dict[str, Any]) -> str:
     """Plain-text table of identification / regret / labels per strategy and budget."""
-    lines = [f"{result['setting']} setting, {result['realizations']} realisations, seed {result['seed']}, data {result['data']}"]
+    lines = [f"{result['setting']} setting, {result['realizations']} realisations, seed {result['seed']}, "
+             f"data {result['data']}"]
     for name, res in result["strategies"].items():
         lines.append(f"\n{name}  (labels_to_0.9: {res['labels_to_0.9']}, {res['seconds']:.1f} s)")
-        lines.append(f"{'budget':>8} {'ident':>7} {'regret':>8} {'labels':>8}" + (f" {'C':>10}" if "scaling" in res else ""))
+        lines.append(f"{'budget':>8} {'ident':>7} {'regret':>8} {'labels':>8}"
+                     + (f" {'C':>10}" if "scaling" in res else ""))
         for j, budget in enumerate(res["budgets"]):
             line = f"{budget:>8} {res['identification'][j]:>7.3f} {res['regret'][j]:>8.4f} {res['labels'][j]:>8.1f}"
             if "scaling" in res:

@@ -153,7 +153,8 @@ def read_prediction_csv(path: Path) -> np.ndarray:
     for i, (line, fields) in enumerate(rows):
         if len(fields) != width:
             raise DataError(
-                f"{path.name} row {line}: {len(fields)} values, expected {width} (one per model, as in row {rows[0][0]})"
+                f"{path.name} row {line}: {len(fields)} values, expected {width} "
+                f"(one per model, as in row {rows[0][0]})"
             )
         for j, text in enumerate(fields):
             matrix[i, j] = _as_integer(text, f"{path.name} row {line}, column {j + 1}", i == 0)
@@ -254,7 +255,8 @@ def _to_indices(raw: np.ndarray, classes: np.ndarray, filename: str) -> np.ndarr
 def _read(path: Path, kind: str) -> np.ndarray:
     if path.suffix == ".npy":
         return _integer_npy(path, 2 if kind == "predictions" else 1)
-    return {"predictions": read_prediction_csv, "labels": read_column_csv, "labelspace": read_labelspace_csv}[kind](path)
+    readers = {"predictions": read_prediction_csv, "labels": read_column_csv, "labelspace": read_labelspace_csv}
+    return readers[kind](path)
 
 
 def load_probabilities(path: Path, n_items: int, n_models: int, n_classes: int) -> np.ndarray:
@@ -269,7 +271,8 @@ def load_probabilities(path: Path, n_items: int, n_models: int, n_classes: int) 
     bad = ~(np.isfinite(arr) & (arr >= 0) & (arr <= 1))
     if bad.any():
         i, j, c = np.argwhere(bad)[0]
-        raise DataError(f"{path.name} row {i + 1}, model {j + 1}, class {c + 1}: {float(arr[i, j, c])!r} is not a probability in [0, 1]")
+        raise DataError(f"{path.name} row {i + 1}, model {j + 1}, class {c + 1}: {float(arr[i, j, c])!r} "
+                        "is not a probability in [0, 1]")
     return arr
 
 

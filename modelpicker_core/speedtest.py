@@ -228,10 +228,10 @@ def _loop_round(s, rows: list, labels: list, fast: bool) -> tuple[list[float], l
             scores = loop_query_probability(rows, weights, s.n_classes, s.scaling, s.eta(), s.floor)
         j = max(range(len(scores)), key=scores.__getitem__)
         q = scores[j] if scores[j] > 0 else 1.0
-        loss = [l + (p != labels[j]) / q for l, p in zip(s.loss_.tolist(), rows[j])]
+        loss = [cum + (p != labels[j]) / q for cum, p in zip(s.loss_.tolist(), rows[j])]
         eta = s.eta(s.t_ + 1)
         low = min(loss)
-        posterior = [math.exp(-eta * (l - low)) for l in loss]
+        posterior = [math.exp(-eta * (cum - low)) for cum in loss]
     else:
         gain = fast_loop_information_gain if fast else loop_information_gain
         scores = gain(rows, weights, s.n_classes, s.epsilon, s.class_prior)
@@ -307,7 +307,9 @@ def run_speed(n_items: int, n_models: int, n_classes: int, seed: int = 0,
             rows, row_labels = predictions[:m].tolist(), labels[:m].tolist()
             s = prepare()
             loop_seconds, (loop_scores, _) = _best_time(
-                lambda: s, lambda s: _loop_round(s, rows, row_labels, fast), repeats)
+                lambda s=s: s,
+                lambda s, rows=rows, row_labels=row_labels, fast=fast: _loop_round(s, rows, row_labels, fast),
+                repeats)
             reference = _vectorised_round(s, predictions[:m], labels)  # same belief as the loop used
             result.update({
                 f"{kind}_items": m, f"{kind}_seconds": loop_seconds,

@@ -71,7 +71,8 @@ def check_output(path: str | Path, option: str, suffix: str | None = None, direc
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m modelpicker_core",
-        description="Active model selection for pre-trained classifiers: simulation benchmarks, interactive picking, speed tests.",
+        description="Active model selection for pre-trained classifiers: simulation benchmarks, interactive picking, "
+                    "speed tests.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:

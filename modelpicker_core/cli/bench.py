@@ -61,13 +61,17 @@ def workers_int(text: str) -> int:
 
 
 def bounded_float(text: str, low: float, high: float, what: str = "value", include_low: bool = True) -> float:
-    """``text`` as a number in ``[low, high)`` (``(low, high)`` without ``include_low``); argparse's error names ``what``."""
+    """``text`` as a number in ``[low, high)`` (``(low, high)`` without ``include_low``).
+
+    argparse's error names ``what``.
+    """
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{what} {text!r} is not a number") from None
     if not (low <= value if include_low else low < value) or not value < high:
-        raise argparse.ArgumentTypeError(f"{what} must be in {'[' if include_low else '('}{low:g}, {high:g}), got {text}")
+        raise argparse.ArgumentTypeError(
+            f"{what} must be in {'[' if include_low else '('}{low:g}, {high:g}), got {text}")
     return value
 
 
@@ -85,7 +89,8 @@ def strategy_params(text: str) -> dict:
     except json.JSONDecodeError as exc:
         raise argparse.ArgumentTypeError(f"--params is not JSON: {exc}") from None
     if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
-        raise argparse.ArgumentTypeError('--params must be a JSON object of objects, e.g. {"certified": {"delta": 0.1}}')
+        raise argparse.ArgumentTypeError(
+            '--params must be a JSON object of objects, e.g. {"certified": {"delta": 0.1}}')
     return value
 
 
@@ -121,11 +126,14 @@ def register(subparsers) -> None:
                         "realisation and report stops, wrong stops and labels to stop")
     p.add_argument("--epsilon", type=epsilon_list, default=[0.01],
                    help="tolerated accuracy gap of a certified stop; comma-separated for several (default 0.01)")
-    p.add_argument("--delta", type=probability, default=0.05, help="error probability of the certificate (default 0.05)")
+    p.add_argument("--delta", type=probability, default=0.05,
+                   help="error probability of the certificate (default 0.05)")
     p.add_argument("--stop-horizon", type=positive_int, default=None,
-                   help="with --stop: keep labelling up to this many labels until the rule stops (default: largest budget)")
+                   help="with --stop: keep labelling up to this many labels until the rule stops "
+                        "(default: largest budget)")
     p.add_argument("--params", type=strategy_params, default={},
-                   help='JSON object of constructor parameters per strategy, e.g. \'{"certified": {"exploration": 0.3}}\'')
+                   help='JSON object of constructor parameters per strategy, '
+                        'e.g. \'{"certified": {"exploration": 0.3}}\'')
     p.set_defaults(func=run)
 
 

@@ -126,7 +126,8 @@ def register(subparsers) -> None:
             "you type each item's class as written in labelspace.csv (or pipe one label per line)."
         ),
     )
-    p.add_argument("--data", required=True, help="directory with predictions.csv and labelspace.csv (oracle not needed)")
+    p.add_argument("--data", required=True,
+                   help="directory with predictions.csv and labelspace.csv (oracle not needed)")
     p.add_argument("--budget", required=True, type=positive_int, help="maximum number of labels to give")
     p.add_argument("--strategy", default="modelpicker", help="registry name (default modelpicker)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the strategy's tie breaks (default 0)")

@@ -24,7 +24,7 @@ def _json(text: str) -> dict:
 
 
 def _deep(key: str = "project") -> dict:
-    return _json('{"%s": 1, "x": %s}' % (key, DEEP))
+    return _json(f'{{"{key}": 1, "x": {DEEP}}}')
 
 
 SURROGATE_CONFIG = "<View><Text name='text' value='$key'/>\\ud800</View>"
@@ -57,22 +57,22 @@ CASES = [
     ("project-big-versions", "get", f"/versions?project={BIG}", {}, 400, "'project'"),
     ("project-big-sync", "post", f"/sync?project={BIG}", {}, 400, "'project'"),
     ("project-big-dotted", "get", f"/rankings?project=1.{BIG}", {}, 400, "'project'"),
-    ("project-big-setup", "post", "/setup", _json('{"project": "%s", "schema": "<View/>"}' % BIG), 400, "'project'"),
-    ("project-big-number-setup", "post", "/setup", _json('{"project": %s, "schema": "<View/>"}' % BIG), 400,
+    ("project-big-setup", "post", "/setup", _json(f'{{"project": "{BIG}", "schema": "<View/>"}}'), 400, "'project'"),
+    ("project-big-number-setup", "post", "/setup", _json(f'{{"project": {BIG}, "schema": "<View/>"}}'), 400,
      "not valid JSON"),
     ("project-big-predict", "post", "/predict",
-     _json('{"project": "%s", "tasks": [{"id": 1, "data": {"key": "k0"}}]}' % BIG), 400, "'project'"),
+     _json(f'{{"project": "{BIG}", "tasks": [{{"id": 1, "data": {{"key": "k0"}}}}]}}'), 400, "'project'"),
     # a lone surrogate in a label config or a round reason (or anywhere in a body)
-    ("surrogate-setup", "post", "/setup", _json('{"project": 1, "schema": "%s"}' % SURROGATE_CONFIG), 400,
+    ("surrogate-setup", "post", "/setup", _json(f'{{"project": 1, "schema": "{SURROGATE_CONFIG}"}}'), 400,
      "$.schema holds a lone UTF-16 surrogate"),
     ("surrogate-round-reason", "post", "/rounds?project=1", _json('{"reason": "x\\ud800"}'), 400,
      "$.reason holds a lone UTF-16 surrogate"),
     ("surrogate-webhook-config", "post", "/webhook",
-     _json('{"action": "PROJECT_UPDATED", "project": {"id": 1, "label_config": "%s"}}' % SURROGATE_CONFIG), 400,
+     _json(f'{{"action": "PROJECT_UPDATED", "project": {{"id": 1, "label_config": "{SURROGATE_CONFIG}"}}}}'), 400,
      "$.project.label_config holds a lone UTF-16 surrogate"),
     ("surrogate-predict-config", "post", "/predict",
-     _json('{"project": 1, "label_config": "%s", "tasks": [{"id": 1, "data": {"key": "k0"}}]}'
-           % SURROGATE_CONFIG), 400, "$.label_config holds a lone UTF-16 surrogate"),
+     _json(f'{{"project": 1, "label_config": "{SURROGATE_CONFIG}", '
+           f'"tasks": [{{"id": 1, "data": {{"key": "k0"}}}}]}}'), 400, "$.label_config holds a lone UTF-16 surrogate"),
     ("surrogate-key", "post", "/webhook", _json('{"action": "X", "\\udfff": 1}'), 400, "lone UTF-16 surrogate"),
     # a /predict answered 422 stores nothing (a new task, and a known task with new data)
     ("predict-422-new-task", "post", "/predict",

@@ -136,7 +136,8 @@ def test_worker_runs_rq_on_the_backends_queue_with_the_same_image_and_state(serv
     assert worker["build"] == backend["build"] and worker["image"] == backend["image"]
     assert environment(worker) == environment(backend)
     command = " ".join(worker["command"])
-    assert "rq worker --with-scheduler" in command and "SimpleWorker" in command and '"$$REDIS_URL"' in command and '"$$RQ_QUEUE_NAME"' in command
+    assert ("rq worker --with-scheduler" in command and "SimpleWorker" in command
+            and '"$$REDIS_URL"' in command and '"$$RQ_QUEUE_NAME"' in command)
     assert mounts(worker)["/data"] == mounts(backend)["/data"] == "backend-state"
     assert worker["healthcheck"] == {"disable": True}
     assert worker["depends_on"]["redis"]["condition"] == "service_healthy"

@@ -179,7 +179,8 @@ def test_predict_with_an_incompatible_config(backend):
     r = backend.post("/predict", {"project": 1, "tasks": [{"id": 1, "data": {"key": "k0"}}],
                                   "label_config": '<View><Choices name="c" toName="t"><Choice value="a"/>'
                                                   '<Choice value="b"/></Choices></View>'})
-    assert r.status_code == 422 and "candidate 'good': labels['0']: 'zero' is not a Choice of 'c'" in r.get_json()["error"]
+    assert r.status_code == 422 and (
+        "candidate 'good': labels['0']: 'zero' is not a Choice of 'c'" in r.get_json()["error"])
 
 
 # --------------------------------------------------------------------------- /rankings

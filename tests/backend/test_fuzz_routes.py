@@ -72,8 +72,9 @@ class Fuzzer:
         if 400 <= status < 500 and req.method != "HEAD":  # a HEAD answer has no body, by HTTP's definition
             try:
                 body = json.loads(response.get_data())
-            except ValueError:
-                raise AssertionError(f"{status} is not JSON: {response.get_data()[:300]!r} for {req.short()}")
+            except ValueError as exc:
+                raise AssertionError(
+                    f"{status} is not JSON: {response.get_data()[:300]!r} for {req.short()}") from exc
             assert isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"].strip(), \
                 (status, body, req.short())
         if 400 <= status < 500:

@@ -73,7 +73,8 @@ def twin_backend(backend_factory, pool_dir, events):
     """Consensus on a pool where 'twin' answers exactly as 'good': P(a true best) counts the tie for both."""
     text = (pool_dir / "pool.yaml").read_text()
     (pool_dir / "pool.yaml").write_text(
-        text + "  - name: twin\n    source: {type: predictions, path: good.csv}\n    labels: {0: zero, 1: one, 2: two}\n")
+        text + "  - name: twin\n    source: {type: predictions, path: good.csv}\n"
+               "    labels: {0: zero, 1: one, 2: two}\n")
     b = backend_factory(MODELPICKER_STRATEGY="consensus", MODELPICKER_STOP_RULE="belief",
                         MODELPICKER_CONFIDENCE="0.999999", MODELPICKER_LABEL_BUDGET="8",
                         LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret")

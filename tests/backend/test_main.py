@@ -9,7 +9,8 @@ from backend.__main__ import main
 
 
 @pytest.mark.parametrize("env, message", [
-    ({"MODELPICKER_POOL": "{tmp}/none.yaml"}, "backend: candidate pool unusable: pool file {tmp}/none.yaml: cannot read"),
+    ({"MODELPICKER_POOL": "{tmp}/none.yaml"},
+     "backend: candidate pool unusable: pool file {tmp}/none.yaml: cannot read"),
     ({"MODELPICKER_POOL": ""}, "backend: candidate pool unusable: MODELPICKER_POOL is not set"),
     ({"PORT": "http"}, "backend: PORT must be an integer, got 'http'"),
     ({"LOG_LEVEL": "chatty"}, "backend: LOG_LEVEL must be one of"),

@@ -103,19 +103,24 @@ def test_check_flags_outputs_the_map_misses(tmp_path, choices):
     ("{type: predictions, path: p.csv, key_column: id}", "candidate 'c': source.path: column 'id' is not in p.csv"),
     ("{type: predictions, path: dup.csv}", "candidate 'c': source.path: dup.csv line 3: key 'a' appears twice"),
     ("{type: predictions, path: bad.jsonl}", "candidate 'c': source.path: bad.jsonl line 2 is not JSON"),
-    ("{type: predictions, path: hole.jsonl}", "candidate 'c': source.path: hole.jsonl line 1 has no value in column 'label'"),
-    ("{type: predictions, path: p.csv, colour: red}", "candidate 'c': source.colour: unknown field for a predictions source"),
+    ("{type: predictions, path: hole.jsonl}",
+     "candidate 'c': source.path: hole.jsonl line 1 has no value in column 'label'"),
+    ("{type: predictions, path: p.csv, colour: red}",
+     "candidate 'c': source.colour: unknown field for a predictions source"),
     ("{type: sklearn, path: nope.joblib}", "candidate 'c': source.path: file not found"),
     ("{type: sklearn, path: p.csv}", "candidate 'c': source.path: cannot load p.csv with joblib"),
-    ("{type: sklearn, path: dict.joblib}", "candidate 'c': source.path: dict.joblib holds a dict, which has no predict"),
+    ("{type: sklearn, path: dict.joblib}",
+     "candidate 'c': source.path: dict.joblib holds a dict, which has no predict"),
     ("{type: http}", "candidate 'c': source.url: must be a non-empty string"),
     ("{type: http, url: 'ftp://x'}", "candidate 'c': source.url: must start with http:// or https://"),
     ("{type: http, url: 'http://127.0.0.1:1/', timeout: 0}", "candidate 'c': source.timeout: must be a number"),
     ("{type: http, url: 'http://127.0.0.1:1/', retries: -1}", "candidate 'c': source.retries: must be an integer"),
     ("{type: http, url: 'http://127.0.0.1:1/', headers: [1]}", "candidate 'c': source.headers: must be a mapping"),
     ("{type: callable, target: 'nocolon'}", "candidate 'c': source.target: 'nocolon' must look like"),
-    ("{type: callable, target: 'no_such_module_xyz:f'}", "candidate 'c': source.target: cannot import 'no_such_module_xyz'"),
-    ("{type: callable, target: 'json:no_such_function'}", "candidate 'c': source.target: 'json' has no callable 'no_such_function'"),
+    ("{type: callable, target: 'no_such_module_xyz:f'}",
+     "candidate 'c': source.target: cannot import 'no_such_module_xyz'"),
+    ("{type: callable, target: 'json:no_such_function'}",
+     "candidate 'c': source.target: 'json' has no callable 'no_such_function'"),
     ("{type: magic}", "candidate 'c': source.type: must be one of predictions, sklearn, http, callable, got 'magic'"),
     ("[1, 2]", "candidate 'c': source: must be a mapping"),
 ])
@@ -191,9 +196,11 @@ def test_sklearn_pipeline_trained_here(tmp_path, choices):
 
 def test_sklearn_classes_are_checked_against_the_map(tmp_path, choices):
     joblib.dump(LogisticRegression().fit([[0], [1], [2], [3]], [0, 1, 2, 3]), tmp_path / "m.joblib")
-    pool = load_pool(write_pool(tmp_path, "candidates:\n  - name: lr\n    source: {type: sklearn, path: m.joblib, field: x}\n"
+    pool = load_pool(write_pool(tmp_path, "candidates:\n  - name: lr\n"
+                                          "    source: {type: sklearn, path: m.joblib, field: x}\n"
                                           "    labels: {0: zero, 1: one, 2: two}\n"))
-    with pytest.raises(PoolError, match="candidate 'lr': labels: the model can output '3', which the map does not cover"):
+    with pytest.raises(PoolError,
+                       match="candidate 'lr': labels: the model can output '3', which the map does not cover"):
         pool.check(choices)
 
 
@@ -328,13 +335,16 @@ def test_callable_next_to_the_pool_file(tmp_path, choices):
     pool = load_pool(write_pool(tmp_path, "data_field: key\ncandidates:\n"
                                           "  - {name: up, source: {type: callable, target: 'mp_test_models_a:predict'},"
                                           " labels: {ZERO: zero, ONE: one, TWO: two}}\n"
-                                          "  - {name: broken, source: {type: callable, target: 'mp_test_models_a:broken'}}\n"
-                                          "  - {name: short, source: {type: callable, target: 'mp_test_models_a:short'}}\n"))
+                                          "  - {name: broken,"
+                                          " source: {type: callable, target: 'mp_test_models_a:broken'}}\n"
+                                          "  - {name: short,"
+                                          " source: {type: callable, target: 'mp_test_models_a:short'}}\n"))
     up, broken, short = pool.candidates
     assert up.predict_tasks(tasks("one", "zero"), choices) == ["one", "zero"]
     with pytest.raises(PredictionError, match="candidate 'up': task 1: output 'THREE' is not in its labels map"):
         up.predict_tasks(tasks("three"), choices)
-    with pytest.raises(PredictionError, match=r"candidate 'broken': .*mp_test_models_a:broken raised RuntimeError: boom"):
+    with pytest.raises(PredictionError,
+                       match=r"candidate 'broken': .*mp_test_models_a:broken raised RuntimeError: boom"):
         broken.predict_tasks(tasks("a"), choices)
     with pytest.raises(PredictionError, match="candidate 'short': .*returned 0 outputs for 1 inputs"):
         short.predict_tasks(tasks("a"), choices)

@@ -239,9 +239,11 @@ def _labels_until_stop(b, events, truth):
 def test_patience_needs_the_confidence_to_hold_for_consecutive_labels(backend_factory, events, truth):
     """The first crossing of a noisy P(best) is biased upwards: with patience 3 the backend stops
     only once the pick's P(best) held the level after 3 consecutive labels."""
-    eager, first = _labels_until_stop(backend_factory(MODELPICKER_STOP_RULE="belief", MODELPICKER_CONFIDENCE="0.6", MODELPICKER_PATIENCE="1"),
+    eager, first = _labels_until_stop(backend_factory(MODELPICKER_STOP_RULE="belief", MODELPICKER_CONFIDENCE="0.6",
+                                                      MODELPICKER_PATIENCE="1"),
                                       events, truth)
-    patient_backend = backend_factory(MODELPICKER_STOP_RULE="belief", MODELPICKER_CONFIDENCE="0.6", MODELPICKER_PATIENCE="3")
+    patient_backend = backend_factory(MODELPICKER_STOP_RULE="belief", MODELPICKER_CONFIDENCE="0.6",
+                                      MODELPICKER_PATIENCE="3")
     patient, decision = _labels_until_stop(patient_backend, events, truth)
     assert first["reason"] == decision["reason"] == "confident"
     assert patient >= eager + 2

@@ -88,7 +88,8 @@ def test_project_updated_with_an_incompatible_config_is_refused(backend, events)
     bad = '<View><Choices name="c" toName="t"><Choice value="a"/><Choice value="b"/></Choices></View>'
     before = snapshot(backend)
     r = backend.webhook({"action": "PROJECT_UPDATED", "project": events.project(config=bad)})
-    assert r.status_code == 422 and "candidate 'good': labels['0']: 'zero' is not a Choice of 'c'" in r.get_json()["error"]
+    assert r.status_code == 422 and (
+        "candidate 'good': labels['0']: 'zero' is not a Choice of 'c'" in r.get_json()["error"])
     assert snapshot(backend) == before
 
 
@@ -228,7 +229,8 @@ def _bad_deliveries(events):
     return [
         ({"project": events.project()}, 400, "no 'action'"),
         ({"action": 5, "project": events.project()}, 400, "no 'action'"),
-        ({"action": "ANNOTATION_EXPLODED", "project": events.project()}, 400, "unknown webhook action 'ANNOTATION_EXPLODED'"),
+        ({"action": "ANNOTATION_EXPLODED", "project": events.project()}, 400,
+         "unknown webhook action 'ANNOTATION_EXPLODED'"),
         (with_(created, ["project"], KeyError), 400, "no 'project' object"),
         (with_(created, ["project", "id"], "1"), 400, "project.id must be a non-negative integer id"),
         (with_(created, ["project", "label_config"], 7), 400, "project.label_config must be a string"),

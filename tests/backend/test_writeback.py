@@ -36,7 +36,8 @@ def test_stop_decision_line():
     assert decision_text(False) == "keep labelling"
     line = decision_text(True, "good", 0.9704)
     assert line == "STOP LABELLING: good chosen with P(best)=0.970"
-    assert decision_text(True, "good", 0.5, reason="budget of 200 labels spent").endswith("(budget of 200 labels spent)")
+    assert decision_text(True, "good", 0.5,
+                         reason="budget of 200 labels spent").endswith("(budget of 200 labels spent)")
     assert "Decision: STOP LABELLING: good chosen" in block(line)
     with pytest.raises(ValueError, match="chosen candidate"):
         decision_text(True)

@@ -1,4 +1,5 @@
-"""The certified strategy: seeded draws, replayable JSON state, a positive draw on every open item, a belief the labels outvote."""
+"""The certified strategy: seeded draws, replayable JSON state, a positive draw on every open item,
+a belief the labels outvote."""
 import json
 
 import numpy as np
@@ -147,7 +148,7 @@ def test_labels_outvote_a_confidently_wrong_guide_after_the_margin_its_prior_is_
 
 def test_bad_parameters_are_rejected():
     for params in ({"exploration": 0.0}, {"guided": 0.9, "exploration": 0.2}, {"prior_power": -0.1},
-                   {"max_rivals": 0}, {"prior_labels": -1.0}, {"label_noise": 0.5}, {"label_noise": 0.0}, {"residual": "other"},
-                   {"leader": "x"}, {"floor": 0.0}):
+                   {"max_rivals": 0}, {"prior_labels": -1.0}, {"label_noise": 0.5}, {"label_noise": 0.0},
+                   {"residual": "other"}, {"leader": "x"}, {"floor": 0.0}):
         with pytest.raises(ValueError):
             make("certified", N_MODELS, N_CLASSES, **params)

@@ -50,7 +50,8 @@ def test_bench_writes_json_with_the_exact_schema_and_a_png(labelled_dir, tmp_pat
     assert code == 0
     result = json.loads(out_json.read_text())
     assert TOP_KEYS <= set(result)
-    assert (result["setting"], result["data"], result["realizations"], result["seed"]) == ("pool", str(labelled_dir), 4, 2)
+    assert ((result["setting"], result["data"], result["realizations"], result["seed"])
+            == ("pool", str(labelled_dir), 4, 2))
     res = result["strategies"]["modelpicker"]
     assert STRATEGY_KEYS <= set(res)
     assert res["budgets"] == [5, 10, 20]

@@ -14,7 +14,8 @@ def write(directory: Path, name: str, text: str) -> None:
 @pytest.fixture
 def csv_dir(tmp_path):
     """4 items, 3 models, label space (10, -1, 7) written as floats like the original tool's files."""
-    write(tmp_path, "predictions.csv", "1.000000000000000000e+01,-1,7\n7.000000000000000000e+00,7,7\n-1.000,10,10\n10,10,-1\n")
+    write(tmp_path, "predictions.csv",
+          "1.000000000000000000e+01,-1,7\n7.000000000000000000e+00,7,7\n-1.000,10,10\n10,10,-1\n")
     write(tmp_path, "oracle.csv", "10\n7\n-1\n10\n")
     write(tmp_path, "labelspace.csv", "10\n-1\n7\n")
     return tmp_path

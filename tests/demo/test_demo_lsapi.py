@@ -23,7 +23,8 @@ class FakeLabelStudio(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, body=None, html: bool = False) -> None:
-        data = (b"<!doctype html><html>" + b"x" * 5000) if html else json.dumps(body).encode() if body is not None else b""
+        data = ((b"<!doctype html><html>" + b"x" * 5000) if html
+                else json.dumps(body).encode() if body is not None else b"")
         self.send_response(status)
         self.send_header("Content-Type", "text/html" if html else "application/json")
         self.send_header("Content-Length", str(len(data)))

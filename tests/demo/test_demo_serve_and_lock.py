@@ -131,4 +131,5 @@ def test_makefile_and_dockerfile_install_with_the_constraints():
     makefile = (REPO_ROOT / "Makefile").read_text()
     assert "pip install --quiet -r requirements.txt -c constraints.txt" in makefile
     assert "-c $(LS_CONSTRAINTS) label-studio==1.23.2" in makefile
-    assert "RUN pip install -r requirements.txt -c constraints.txt" in (REPO_ROOT / "backend" / "Dockerfile").read_text()
+    dockerfile = (REPO_ROOT / "backend" / "Dockerfile").read_text()
+    assert "RUN pip install -r requirements.txt -c constraints.txt" in dockerfile

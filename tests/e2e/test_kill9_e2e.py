@@ -88,7 +88,7 @@ class Driver(threading.Thread):
 
     def run(self) -> None:
         try:
-            for n, i in enumerate(self.order):
+            for i in self.order:
                 task = self.tasks[i]
                 annotation = self.ls.call("POST", f"/api/tasks/{task['id']}/annotations/", json={
                     "result": [{"from_name": "label", "to_name": "text", "type": "choices",
@@ -150,7 +150,8 @@ def test_kill9_server_and_worker_lose_no_acknowledged_label(stack, label_studio)
             break
         time.sleep(1)
     assert ranking["labels"] == N_ANNOTATIONS
-    assert ls_project["model_version"] == ranking["model_version"], (ls_project["model_version"], ranking["model_version"])
+    assert ls_project["model_version"] == ranking["model_version"], (
+        ls_project["model_version"], ranking["model_version"])
     assert ls_project["sampling"] == "Uncertainty sampling"
     predictions = ls.call("GET", "/api/predictions/", params={"project": pid})
     predictions = predictions.get("results", predictions) if isinstance(predictions, dict) else predictions

@@ -157,7 +157,8 @@ def _write_results(out: dict, summary: dict, strategy: str) -> None:
                     "true_accuracy": {c["name"]: c["accuracy"] for c in summary["candidates"]}},
         "p_best_stop": P_BEST_STOP,
         "max_labels": {MODELPICKER_ORDER: MAX_LABELS_REPRIORITISED, DEFAULT_ORDER: MAX_LABELS},
-        "reprioritisation": f"the test re-fetched predictions and set model_version every {REPRIORITISE_EVERY} label(s)",
+        "reprioritisation": f"the test re-fetched predictions and set model_version every {REPRIORITISE_EVERY} "
+                            "label(s)",
         "runs": runs,
     }
     RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)

@@ -237,7 +237,8 @@ def test_instructions_give_the_url_the_login_and_what_to_click(demo, ls):
 
 def test_every_server_runs_on_loopback_with_the_settings_the_backend_needs(demo, ls):
     # every server listens on 127.0.0.1 only (0100007F in /proc/net/tcp), none on all interfaces
-    for port in (int(_printed(demo, "Label Studio").rsplit(":", 1)[1]), int(_printed(demo, "backend").rsplit(":", 1)[1])):
+    for port in (int(_printed(demo, "Label Studio").rsplit(":", 1)[1]),
+                 int(_printed(demo, "backend").rsplit(":", 1)[1])):
         assert _listening_addresses(port) == {"0100007F"}, port
     names = [s["name"] for s in demo["servers"]]
     expected = ["Label Studio", "backend"] + (["redis", "rq worker"] if shutil.which("redis-server") else [])

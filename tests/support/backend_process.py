@@ -105,4 +105,5 @@ def run_to_exit(kind: str, env: Mapping[str, str], timeout: float = 60.0,
     for key in ("BASIC_AUTH_USER", "BASIC_AUTH_PASS", "MODELPICKER_ALLOW_UNAUTHENTICATED"):
         if key not in env:
             full.pop(key, None)
-    return subprocess.run(command(kind) + list(extra), env=full, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(command(kind) + list(extra), env=full, cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=timeout)

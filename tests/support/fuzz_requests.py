@@ -106,7 +106,8 @@ def _task(tid: Any, key: Any) -> dict:
 
 
 annotations = st.builds(_annotation, ids, ids, choice_values, timestamps, st.one_of(st.booleans(), scalars))
-sane_annotations = st.builds(_annotation, st.integers(1, 60), st.integers(1, 30), st.sampled_from(["zero", "one", "two"]),
+sane_annotations = st.builds(_annotation, st.integers(1, 60), st.integers(1, 30),
+                             st.sampled_from(["zero", "one", "two"]),
                              st.integers(0, 59).map(lambda s: f"2026-11-23T10:00:{s:02d}.000000Z"), st.just(False))
 tasks = st.builds(_task, ids, st.one_of(st.integers(0, 35).map(lambda i: f"k{i}"), scalars))
 sane_tasks = st.builds(_task, st.integers(1, 30), st.integers(1, 30).map(lambda i: f"k{i - 1}"))

@@ -63,7 +63,8 @@ _FOREIGN_ENV = demo_config.FOREIGN_ENV
 #: first, so a caller's ``LABEL_STUDIO_SENTRY_DSN`` cannot switch Sentry back on
 QUIET_ENV = demo_config.NOTHING_LEAVES
 
-#: retries of an annotation (or a next-task request) that Label Studio refused with HTTP 500 (its SQLite lock), and the wait between them
+#: retries of an annotation (or a next-task request) that Label Studio refused with HTTP 500 (its SQLite lock),
+#: and the wait between them
 LOCKED_RETRIES, LOCKED_RETRY_SECONDS = 3, 2.0
 
 

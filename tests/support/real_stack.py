@@ -144,7 +144,8 @@ class Stack:
         rq = str(Path(backend_python()).parent / "rq")
         self.worker = processes.start(
             "rq worker", [rq, "worker", "--with-scheduler", "--worker-class", "rq.worker.SimpleWorker",
-                          "-u", self.redis_url, "--path", str(REPO_ROOT), self.env().get("RQ_QUEUE_NAME", "modelpicker")],
+                          "-u", self.redis_url, "--path", str(REPO_ROOT),
+                          self.env().get("RQ_QUEUE_NAME", "modelpicker")],
             self._full_env(), self.work_dir / "worker.log", REPO_ROOT)
         self.worker_starts += 1
 
@@ -188,7 +189,8 @@ class Stack:
     def health(self) -> dict:
         return self.session.get(self.url + "/health", timeout=30).json()
 
-    def drain(self, project: int, expected: int | None = None, timeout: float = 180.0, jobs_idle: bool = False) -> float:
+    def drain(self, project: int, expected: int | None = None, timeout: float = 180.0,
+              jobs_idle: bool = False) -> float:
         """Wait until no hint is pending, (if given) ``expected`` labels are stored and (``jobs_idle``) no job
         is queued or started.  A job killed with its worker stays "started" in the records, so the checks of
         a run with kills leave ``jobs_idle`` off.
@@ -235,10 +237,12 @@ class LabelStudioAPI:
 
     def tasks(self, project: int) -> list[dict]:
         """Every task of the project with its annotations (the export, what the backend reads too)."""
-        return self.call("GET", f"/api/projects/{project}/export", params={"exportType": "JSON", "download_all_tasks": "true"})
+        return self.call("GET", f"/api/projects/{project}/export",
+                         params={"exportType": "JSON", "download_all_tasks": "true"})
 
 
-def prepare_project(ls: LabelStudioAPI, stack: Stack, tasks: list[dict], title: str = "load test") -> tuple[dict, list[dict]]:
+def prepare_project(ls: LabelStudioAPI, stack: Stack, tasks: list[dict],
+                    title: str = "load test") -> tuple[dict, list[dict]]:
     """A Label Studio project holding ``tasks``, set up in the backend and announced with ``TASKS_CREATED``.
 
     Returns (the project as Label Studio describes it, its tasks ``[{"id", "data"}]``).
