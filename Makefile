@@ -3,7 +3,8 @@
 #               installed; inline jobs otherwise) and the digits project, connected with basic auth (the
 #               backend's login is generated and kept in .cache/demo/admin.json, mode 0600); prints the
 #               URL, the login and what to click. Ctrl-C stops it all. (python -m demo run, see demo/)
-#   make test   set up .venv, Label Studio's own venv and redis-server, then run every test
+#   make test   set up .venv, Label Studio's own venv and redis-server, run the linter and the import
+#               contracts (make lint), then every test
 # More:
 #   make serve POOL=path/to/pool.yaml   the backend alone (development server) on your own candidate pool
 #                                       (127.0.0.1:9090 unless HOST/PORT say otherwise), for your own Label
@@ -27,12 +28,13 @@ LS_PORT ?= 8080
 BACKEND_PORT ?= 9090
 REDIS_PORT ?= 6379
 
-.PHONY: setup run serve serve-prod compose-env test ls-venv redis example constraints
+.PHONY: setup run serve serve-prod compose-env lint test ls-venv redis example constraints
 
-$(VENV)/.installed: requirements.txt constraints.txt
+$(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
 
 setup: $(VENV)/.installed
@@ -72,7 +74,12 @@ redis:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 	@redis-server --version
 
-test: setup ls-venv redis
+# the linter and the import contracts (pyproject.toml), then every test
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+test: setup ls-venv redis lint
 	MODELPICKER_LS_VENV=$(LS_VENV) $(PY) -m pytest -q tests
 
 constraints: setup

@@ -27,7 +27,8 @@ the label config and what follows (predictions, refresh).
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from .errors import RequestError
 from .events import Event, annotation_versions

@@ -48,10 +48,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any, Iterator, Mapping, Sequence
-from urllib.parse import urlparse
-
 import logging
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -191,7 +191,10 @@ class LabelStudioAPI:
 
     @property
     def token_kind(self) -> str | None:
-        """``"personal access token"`` or ``"legacy token"``: how the SDK treats the key (None before the first call)."""
+        """``"personal access token"`` or ``"legacy token"``: how the SDK treats the key.
+
+        None before the first call.
+        """
         if self._client is None:
             return None
         tokens = getattr(self._client._client_wrapper, "_tokens_client", None)

@@ -10,17 +10,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import re
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 import modelpicker_core as core
 from modelpicker_core.stopping import Decision, make_rule
 
-from . import jobs, ls_status
+from . import jobs, ls_status, predictions
 from .belief import Belief, fit_belief, model_version, prediction_matrix, ranking_records
 from .belief_cache import FittedBelief, RoundMatrix
 from .confirm import confirm_project, hint_of
@@ -40,10 +40,6 @@ from .timefmt import iso, iso_fields
 
 logger = logging.getLogger(__name__)
 
-#: tasks per call to a candidate's source
-PREDICT_CHUNK = 256
-#: a candidate whose source fails on this many tasks in a row, with no success before, fails as a whole
-FAILED_IN_A_ROW = 8
 #: a refresh record still "queued" after this many seconds is taken as lost (worker gone) and not waited for
 STALE_QUEUED_SECONDS = 600.0
 #: the time fields of a job record (POSIX seconds in the store, ISO 8601 UTC in answers)
@@ -86,25 +82,6 @@ def parse_project(raw: Any) -> int:
         shown = raw if not isinstance(raw, str) or len(raw) <= 40 else raw[:40] + f"... ({len(raw)} characters)"
         raise RequestError(400, f"'project' must be a project id like 12 or '12.1700000000' "
                                 f"(an integer from 0 to {MAX_ID}, ASCII digits), got {shown!r}") from None
-
-
-def _predict_one_by_one(cand, todo: list[dict], choices: ChoicesControl) -> tuple[list, list[tuple[int, str, str]]]:
-    """``(values, failures)``: the candidate's answer per task (None where it failed) and
-    ``(task, cache key, message)`` per failure; raises when the candidate fails as a whole."""
-    values, failures, streak = [], [], 0
-    for task in todo:
-        try:
-            values.append(cand.predict_tasks([task], choices)[0])
-            streak = 0
-        except PredictionError as exc:
-            if cand.source.field in task["data"]:  # the source itself failed, not a missing field
-                streak += 1
-                if streak >= FAILED_IN_A_ROW and all(v is None for v in values):
-                    raise PredictionError(f"{exc} (and the {streak - 1} tasks before it: candidate "
-                                          f"{cand.name!r} fails as a whole, not on single tasks)") from None
-            values.append(None)
-            failures.append((task["id"], cand.cache_key, str(exc)))
-    return values, failures
 
 
 def _sync_task(item: Any, i: int) -> tuple[int, dict]:
@@ -152,7 +129,7 @@ class Service:
         self.project_errors: dict[int, str] = self.check_known_projects() if pool is not None else {}
 
     @classmethod
-    def from_settings(cls, settings: Settings, inline: bool = False) -> "Service":
+    def from_settings(cls, settings: Settings, inline: bool = False) -> Service:
         """Load the pool (keeping its error for /health), open the store, pick the strategy.
 
         Raises :class:`SettingsError` when the strategy is unknown; a bad pool
@@ -273,8 +250,8 @@ class Service:
             matrix = self._matrices.get(project)
             if not (matrix and matrix.current(pool_revision, round_, config)):
                 in_round = frozenset(self.store.round_tasks(project, round_))
-                predictions = {t: row for t, row in self.store.predictions(project).items() if t in in_round}
-                task_ids, rows = prediction_matrix(predictions, pool.cache_keys, choices)
+                answers = {t: row for t, row in self.store.predictions(project).items() if t in in_round}
+                task_ids, rows = prediction_matrix(answers, pool.cache_keys, choices)
                 matrix = RoundMatrix(pool_revision, round_, config, task_ids, rows, in_round)
                 self._matrices[project] = matrix
             return matrix
@@ -283,75 +260,14 @@ class Service:
     def compute_predictions(self, project: int, task_ids: list[int] | None = None) -> int:
         """Cache every candidate's prediction for stored tasks that lack one; returns tasks tried.
 
-        ``task_ids`` limits the work to those tasks (None = all of the project).
-        Candidates predict chunks of :data:`PREDICT_CHUNK` tasks; when a chunk
-        fails, it is retried task by task so one bad task cannot block the
-        others.  A task a candidate cannot predict is recorded with the error
-        (:meth:`task_prediction_errors`) and skipped by later computations
-        until its data or the label config changes; it stays out of the belief.
-
-        Raises :class:`PredictionError` only when a candidate fails as a whole
-        (:data:`FAILED_IN_A_ROW` tasks that carry its field fail one by one
-        with no success before them, e.g. its model server is down): that is
-        not the tasks' fault, so nothing is recorded against them and the next
-        computation tries again.
+        See :func:`backend.predictions.compute_predictions` (``task_ids``: those tasks only, None = all).
         """
-        pool = self.require_pool()
-        choices = self.project_choices(project)
-        failed = {e["task"] for e in self.store.prediction_errors(project, pool.cache_keys)}
-        missing = [t for t in self.store.tasks_without_predictions(project, pool.cache_keys, task_ids)
-                   if t not in failed]
-        if not missing:
-            return 0
-        cached = self.store.predictions(project, missing)
-        for start in range(0, len(missing), PREDICT_CHUNK):
-            chunk = missing[start:start + PREDICT_CHUNK]
-            rows, errors, whole = self._predict_chunk(pool, choices, chunk, self.store.task_data(project, chunk),
-                                                      cached)
-            self.store.save_predictions(project, rows)  # what the other candidates answered, even on a failure
-            if whole is not None:
-                raise whole
-            if errors:
-                self.store.save_prediction_errors(project, errors)
-        return len(missing)
-
-    @staticmethod
-    def _predict_chunk(pool: Pool, choices: ChoicesControl, chunk: list[int], data: dict[int, dict],
-                       cached: dict[int, dict[str, str]]) -> tuple[list, list, PredictionError | None]:
-        """Every candidate's answer for ``chunk`` (tasks in ``data``) lacking in ``cached``; in memory, no store.
-
-        Returns ``(rows, errors, whole)``: ``(task, cache key, choice)`` rows,
-        ``(task, cache key, message)`` per failed task, and the error of a
-        candidate that fails as a whole (then the rows of the candidates
-        before it, and nothing after).
-        """
-        rows, errors = [], []
-        for cand in pool.candidates:
-            todo = [{"id": t, "data": data[t]} for t in chunk if t in data and cand.cache_key not in cached.get(t, {})]
-            if not todo:
-                continue
-            try:
-                values = cand.predict_tasks(todo, choices)
-            except PredictionError:
-                try:
-                    values, failed_here = _predict_one_by_one(cand, todo, choices)
-                except PredictionError as exc:
-                    return rows, errors, exc
-                errors.extend(failed_here)
-                for _, _, message in failed_here:
-                    logger.error("%s", message)
-            rows.extend((task["id"], cand.cache_key, value) for task, value in zip(todo, values) if value is not None)
-        return rows, errors, None
+        return predictions.compute_predictions(self.store, self.require_pool(), self.project_choices(project),
+                                               project, task_ids)
 
     def task_prediction_errors(self, project: int, task_ids: list[int] | None = None) -> list[dict]:
-        """``[{"task", "candidate", "error"}]``: tasks left out of the belief because a candidate
-        cannot predict them (candidate by name); of ``task_ids``, or all."""
-        pool = self.require_pool()
-        names = dict(zip(pool.cache_keys, pool.names))
-        wanted = None if task_ids is None else set(task_ids)
-        return [{"task": e["task"], "candidate": names[e["candidate"]], "error": e["error"]}
-                for e in self.store.prediction_errors(project, pool.cache_keys)
-                if wanted is None or e["task"] in wanted]
+        """``[{"task", "candidate", "error"}]``: see :func:`backend.predictions.task_prediction_errors`."""
+        return predictions.task_prediction_errors(self.store, self.require_pool(), project, task_ids)
 
     # -------------------------------------------------------------- endpoints
     def setup(self, project_raw: Any, schema: Any) -> dict:
@@ -390,15 +306,10 @@ class Service:
         data = dict(parsed)
         stored = self.store.task_data(project, ids)
         cached = self.store.predictions(project, [t for t in data if stored.get(t) == data[t]])
-        rows, errors = [], []
-        order = list(data)
-        for start in range(0, len(order), PREDICT_CHUNK):
-            chunk = order[start:start + PREDICT_CHUNK]
-            chunk_rows, chunk_errors, whole = self._predict_chunk(pool, choices, chunk, data, cached)
-            if whole is not None:
-                raise RequestError(422, redact_text(str(whole)))
-            rows += chunk_rows
-            errors += chunk_errors
+        try:
+            rows, errors = predictions.predict_in_memory(pool, choices, data, cached)
+        except PredictionError as whole:
+            raise RequestError(422, redact_text(str(whole))) from None
         if errors and {t for t, _, _ in errors} >= set(ids):
             raise RequestError(422, "; ".join(message for _, _, message in errors))  # nothing stored
         # 2. store it all in one short transaction

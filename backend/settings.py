@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 DEFAULT_STRATEGY = "certified"
 #: used, with a log line, while the default strategy is not registered in the core
@@ -161,7 +161,7 @@ def is_loopback(host: str) -> bool:
     return (mapped or address).is_loopback
 
 
-def check_bind(settings: "Settings", host: str | None = None) -> None:
+def check_bind(settings: Settings, host: str | None = None) -> None:
     """:class:`SettingsError` when the server would listen beyond this machine without credentials.
 
     Anyone who can reach an unauthenticated backend can forge labels and so

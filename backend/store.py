@@ -33,8 +33,9 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,8 +162,8 @@ def in_lists(values: Iterable[Any]) -> Iterator[tuple[list, str]]:
 
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS projects (project INTEGER PRIMARY KEY, label_config TEXT, revision INTEGER NOT NULL DEFAULT 0,
-    pool_revision INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS projects (project INTEGER PRIMARY KEY, label_config TEXT,
+    revision INTEGER NOT NULL DEFAULT 0, pool_revision INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS tasks (project INTEGER, task INTEGER, data TEXT NOT NULL, PRIMARY KEY (project, task));
 CREATE TABLE IF NOT EXISTS deleted_tasks (project INTEGER, task INTEGER, PRIMARY KEY (project, task));
 CREATE TABLE IF NOT EXISTS predictions (project INTEGER, task INTEGER, candidate TEXT, choice TEXT NOT NULL,

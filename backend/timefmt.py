@@ -7,14 +7,14 @@ same way.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def iso(stamp: float | None) -> str | None:
     """POSIX seconds as ISO 8601 UTC text with milliseconds; None stays None."""
     if stamp is None:
         return None
-    return datetime.fromtimestamp(float(stamp), timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(float(stamp), UTC).isoformat(timespec="milliseconds")
 
 
 def iso_fields(record: dict, fields: tuple[str, ...]) -> dict:

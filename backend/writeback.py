@@ -13,7 +13,8 @@ Pure functions, no I/O: :func:`render_ranking` makes the block,
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 #: every marker line starts with this (matching by prefix keeps old blocks
 #: recognisable if the wording after it ever changes)
@@ -110,7 +111,8 @@ def render_ranking(ranking: Sequence[Mapping[str, Any]], decision: str,
     top_head = f"  {'P(a best)':>9}" if ties else ""
     bounds = all("gap" in r for r in records)
     gap_head = f"  {'at most (pts)':>13}" if bounds else ""
-    rows = [f"{'rank':>4}  {'candidate':<{width}}  {'P(best)':>7}{top_head}{gap_head}  accuracy (95% interval)   labels"]
+    head = f"{'rank':>4}  {'candidate':<{width}}  {'P(best)':>7}{top_head}{gap_head}"
+    rows = [f"{head}  accuracy (95% interval)   labels"]
     for rank, r in enumerate(records, start=1):
         top = f"  {r.get('p_top', r['p_best']):>9.3f}" if ties else ""
         gap = f"  {100 * r['gap']:>13.1f}" if bounds else ""

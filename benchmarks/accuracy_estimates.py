@@ -29,22 +29,18 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse
 import json
 import multiprocessing
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from modelpicker_core import harness, registry  # noqa: E402
-from modelpicker_core.cli.bench import bounded_int, comma_list  # noqa: E402
-from modelpicker_core.loaders import load_collection  # noqa: E402
+from benchmarks import calibration, run_all
+from modelpicker_core import harness, registry
+from modelpicker_core.cli.bench import bounded_int, comma_list
+from modelpicker_core.loaders import load_collection
 
-import calibration  # noqa: E402
-import run_all  # noqa: E402
 
 def realisation(task) -> np.ndarray:
     """``(n_marks, 4, n_models)``: estimate, low, high, truth at every mark."""

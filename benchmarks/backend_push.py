@@ -35,14 +35,12 @@ import numpy as np
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
-from backend.belief import priorities  # noqa: E402
-from backend.labelstudio_api import LabelStudioAPI  # noqa: E402
-from backend.queue_writeback import delete_superseded, switch_queue  # noqa: E402
-from modelpicker_core import registry  # noqa: E402
-from tests.support import labelstudio  # noqa: E402
+from backend.belief import priorities
+from backend.labelstudio_api import LabelStudioAPI
+from backend.queue_writeback import delete_superseded, switch_queue
+from modelpicker_core import registry
+from tests.support import labelstudio
 
 LS_PORTS = (18200, 18300)
 #: Label Studio feature flag (env variable) for its batched prediction import

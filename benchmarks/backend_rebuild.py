@@ -22,11 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from backend.app import create_app  # noqa: E402
-from backend.service import Service  # noqa: E402
-from backend.settings import from_env  # noqa: E402
+from backend.app import create_app
+from backend.service import Service
+from backend.settings import from_env
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,10 +45,9 @@ import numpy as np
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
-from tests.support.labelstudio import log_tail, start_backend, start_label_studio, start_rq_worker  # noqa: E402
-from tests.support.redis_server import RedisServerError, find_redis_server, redis_server  # noqa: E402
+from tests.support.labelstudio import log_tail, start_backend, start_label_studio, start_rq_worker
+from tests.support.redis_server import RedisServerError, find_redis_server, redis_server
 
 LS_PORTS, BACKEND_PORTS, REDIS_PORTS = (18300, 18400), (19400, 19500), (16400, 16500)
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "backend_webhook_latency.json"

@@ -36,20 +36,16 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse
 import json
 import multiprocessing
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from modelpicker_core import harness, registry  # noqa: E402
-from modelpicker_core.loaders import load_collection  # noqa: E402
-
-import run_all  # noqa: E402
+from benchmarks import run_all
+from modelpicker_core import harness, registry
+from modelpicker_core.loaders import load_collection
 
 BINS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 1.0 + 1e-9)
 

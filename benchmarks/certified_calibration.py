@@ -27,18 +27,16 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse
 import json
 import multiprocessing
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from modelpicker_core import harness, registry  # noqa: E402
-from modelpicker_core.loaders import load_collection  # noqa: E402
-from modelpicker_core.stopping import make_rule  # noqa: E402
+from modelpicker_core import harness, registry
+from modelpicker_core.loaders import load_collection
+from modelpicker_core.stopping import make_rule
 
 LEVEL = 0.95
 

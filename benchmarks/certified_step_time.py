@@ -28,18 +28,13 @@ import cProfile
 import itertools
 import json
 import pstats
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from modelpicker_core import registry  # noqa: E402
-from modelpicker_core.certificate import GapCertificate  # noqa: E402
-
-from step_time import pool, write_rows  # noqa: E402
+from benchmarks.step_time import pool, write_rows
+from modelpicker_core import registry
+from modelpicker_core.certificate import GapCertificate
 
 
 class TimedCertificate(GapCertificate):

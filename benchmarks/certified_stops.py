@@ -29,20 +29,18 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import math
+import time
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from benchmarks import run_all  # noqa: E402
-from modelpicker_core.harness import BELIEF_RULE, BenchConfig, run_benchmark  # noqa: E402
-from modelpicker_core import registry  # noqa: E402
-from modelpicker_core.loaders import load_collection  # noqa: E402
+from benchmarks import run_all
+from modelpicker_core import registry
+from modelpicker_core.harness import BELIEF_RULE, BenchConfig, run_benchmark
+from modelpicker_core.loaders import load_collection
 
 ANCHORS = ("random", "model_selector", "modelpicker")
 BUDGETS = (5, 10, 20, 30, 50, 80, 100, 150, 200)

@@ -23,21 +23,16 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse
 import json
 import multiprocessing
-import sys
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from modelpicker_core import harness  # noqa: E402
-from modelpicker_core.cli.bench import bounded_int  # noqa: E402
-from modelpicker_core.loaders import load_collection  # noqa: E402
-
-import calibration  # noqa: E402
-import run_all  # noqa: E402
+from benchmarks import calibration, run_all
+from modelpicker_core import harness
+from modelpicker_core.cli.bench import bounded_int
+from modelpicker_core.loaders import load_collection
 
 
 def hits_of(data: Path, params: dict, args) -> np.ndarray:

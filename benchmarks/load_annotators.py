@@ -52,12 +52,10 @@ import numpy as np
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
-from tests.support import labelstudio  # noqa: E402
-from tests.support import real_stack as rs  # noqa: E402
-from tests.support.redis_server import redis_server  # noqa: E402
+from tests.support import labelstudio
+from tests.support import real_stack as rs
+from tests.support.redis_server import redis_server
 
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 PORTS = (19250, 19300)

@@ -36,19 +36,17 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from modelpicker_core import registry  # noqa: E402
-from modelpicker_core.harness import BenchConfig, run_benchmark  # noqa: E402
-from modelpicker_core.loaders import load_collection  # noqa: E402
-from modelpicker_core.plots import plot_identification  # noqa: E402
-from modelpicker_core.synth import KINDS, generate, spec_for, write_collection  # noqa: E402
-from benchmarks import shift_collections  # noqa: E402
+from benchmarks import shift_collections
+from modelpicker_core import registry
+from modelpicker_core.harness import BenchConfig, run_benchmark
+from modelpicker_core.loaders import load_collection
+from modelpicker_core.plots import plot_identification
+from modelpicker_core.synth import KINDS, generate, spec_for, write_collection
 
 STRATEGIES = ("certified", "consensus", "model_selector", "modelpicker", "random", "disagreement", "vote_entropy")
 #: largest budget per collection (labels); the curve is read at every label up to it

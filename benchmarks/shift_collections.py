@@ -72,21 +72,19 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse
 import dataclasses
 import json
-import sys
 import time
 import warnings
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if __package__ in (None, ""):  # run as a file (python benchmarks/shift_collections.py) rather than with -m
-    sys.path.insert(0, str(ROOT))
 
-from modelpicker_core.loaders import load_collection  # noqa: E402
-from modelpicker_core.synth import majority_vote  # noqa: E402
+from modelpicker_core.loaders import load_collection
+from modelpicker_core.synth import majority_vote
 
 DEFAULT_OUT = ROOT / ".cache" / "collections"
 
@@ -355,7 +353,7 @@ def _tabular(shift: str, seed: int, scale: float, progress: Callable[[str], None
         before = batch_rng.choice(held[~hidden[held]], n_batch, replace=False)
         batch_desc = (f"{n_batch} items, 30% from the subpopulations unseen in 2022 (every class's third cluster), "
                       "70% from the others")
-        dates = {d: (f"no subpopulation items" if c == 0 else f"{c} subpopulation items per 3,000")
+        dates = {d: ("no subpopulation items" if c == 0 else f"{c} subpopulation items per 3,000")
                  for d, c in _SUBPOP_SHARE.items()}
 
         def train_of(cand: Candidate, r: np.random.Generator):

@@ -27,15 +27,13 @@ import argparse
 import itertools
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from modelpicker_core import registry  # noqa: E402
-from modelpicker_core.synth import SynthSpec, generate  # noqa: E402
+from modelpicker_core import registry
+from modelpicker_core.synth import SynthSpec, generate
 
 
 def pool(n_items: int, n_models: int, n_classes: int, seed: int):

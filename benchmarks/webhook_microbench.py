@@ -23,15 +23,13 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
-from tests.support.redis_server import redis_server  # noqa: E402
+from tests.support.redis_server import redis_server
 
 CHOICES = ("zero", "one", "two")
 CONFIG = ('<View><Text name="text" value="$key"/><Choices name="label" toName="text">'

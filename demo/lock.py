@@ -9,9 +9,9 @@ package, when a requirement is not installed (run ``make setup`` first).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Iterable
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name

@@ -14,9 +14,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, TextIO, TypeVar
+from typing import TextIO, TypeVar
 
 T = TypeVar("T")
 _PR_SET_PDEATHSIG = 1

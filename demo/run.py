@@ -28,8 +28,20 @@ from backend.labelstudio_api import UNCERTAINTY_SAMPLING
 from backend.writeback import MARKER_PREFIX
 
 from . import credentials, processes, stack
-from .config import (LS_VERSION, REPO_ROOT, ConfigError, DemoPaths, Example, backend_env, label_studio_command,
-                     label_studio_env, pick_port, redis_command, server_env, worker_command)
+from .config import (
+    LS_VERSION,
+    REPO_ROOT,
+    ConfigError,
+    DemoPaths,
+    Example,
+    backend_env,
+    label_studio_command,
+    label_studio_env,
+    pick_port,
+    redis_command,
+    server_env,
+    worker_command,
+)
 from .instructions import format_instructions
 from .lsapi import PROJECT_TITLE, LabelStudio, LabelStudioError
 

@@ -39,7 +39,8 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import time
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -225,7 +226,7 @@ def _make(name: str, collection: Collection, seq: np.random.SeedSequence, **para
                          random_state=_strategy_seed(seq), **params)
 
 
-def strategy_params(name: str, config: "BenchConfig") -> dict[str, Any]:
+def strategy_params(name: str, config: BenchConfig) -> dict[str, Any]:
     """Constructor parameters of ``name`` in a run: ``config.params[name]``, plus the stop's delta where taken."""
     params = dict(config.params.get(name, {}))
     if config.stop:

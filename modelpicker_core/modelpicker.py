@@ -61,7 +61,8 @@ predicting ``c``, and a class no model predicts has ``m_c = 0``.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 

@@ -12,7 +12,7 @@ separate the models.  The I/O (terminal, piped input) lives in
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

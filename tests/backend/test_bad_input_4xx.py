@@ -7,13 +7,12 @@ after.
 """
 from __future__ import annotations
 
-import json
 import sqlite3
 
 import pytest
 
-from backend.inputs import MAX_JSON_DEPTH, json_depth, parse_int, parse_json
 from backend.errors import RequestError
+from backend.inputs import MAX_JSON_DEPTH, json_depth, parse_int, parse_json
 
 DEEP = "[" * 5000 + "]" * 5000
 BIG = "9" * 5000
@@ -129,7 +128,7 @@ def test_json_depth_ignores_brackets_in_strings():
     assert parse_json(("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH).encode()) is not None
     with pytest.raises(RequestError, match="the limit is 64 levels"):
         parse_json(("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1)).encode())
-    assert parse_json('{"ok": "\\ud83d\\ude00"}'.encode()) == {"ok": "\U0001F600"}  # a surrogate *pair* is fine
+    assert parse_json(b'{"ok": "\\ud83d\\ude00"}') == {"ok": "\U0001F600"}  # a surrogate *pair* is fine
 
 
 @pytest.mark.parametrize("raw", ["\u00b2", "\u0663", "-1", "+1", " 1", "1 ", "1e3", "", BIG, True, 1.0, None])

@@ -25,9 +25,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.fuzz_requests import (CONTENT_TYPES, ROUTES_GET, ROUTES_POST, UNKNOWN_ROUTES, FuzzRequest,
-                                         auth_header, encode_json, json_values, label_configs, query_strings,
-                                         raw_bodies, webhook_payloads)
+from tests.support.fuzz_requests import (
+    CONTENT_TYPES,
+    ROUTES_GET,
+    ROUTES_POST,
+    UNKNOWN_ROUTES,
+    FuzzRequest,
+    auth_header,
+    encode_json,
+    json_values,
+    label_configs,
+    query_strings,
+    raw_bodies,
+    webhook_payloads,
+)
 from tests.support.store_snapshot import snapshot_store
 
 USER, PASSWORD = "fuzz", "fuzz-password-not-a-secret"

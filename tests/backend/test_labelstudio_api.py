@@ -7,21 +7,18 @@ and the score conversion).
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
 from backend.belief import priorities  # noqa: E402
-from backend.labelstudio_api import (UNCERTAINTY_SAMPLING, LabelStudioAPI, LabelStudioAPIError,  # noqa: E402
-                                     error_message)
+from backend.labelstudio_api import UNCERTAINTY_SAMPLING, LabelStudioAPI, LabelStudioAPIError, error_message  # noqa: E402
 from backend.queue_writeback import delete_superseded, switch_queue  # noqa: E402
 from backend.writeback import KEEP_LABELLING, extract_block, merge_description, render_ranking  # noqa: E402
+
 #: label-studio-sdk 2.1.2 parses the Personal Access Token's refresh answer with pydantic's deprecated ``parse_obj``
 pytestmark = pytest.mark.filterwarnings("ignore:The `parse_obj` method is deprecated:DeprecationWarning")
 

@@ -9,8 +9,8 @@ import time
 import pytest
 import requests
 
-from backend.request_limits import CappedInput, allowed_hosts, check_host, host_name
 from backend.errors import RequestError
+from backend.request_limits import CappedInput, allowed_hosts, check_host, host_name
 from tests.support import backend_process
 
 
@@ -123,7 +123,7 @@ def _chunked_post(url: str, total_mb: int, extra_headers: str = "") -> tuple[int
             if not part:
                 break
             answer += part
-    except (ConnectionResetError, socket.timeout):
+    except (TimeoutError, ConnectionResetError):
         pass
     sock.close()
     status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else None
@@ -181,7 +181,7 @@ def _answer_line(sock: socket.socket) -> bytes:
             if not part:
                 break
             data += part
-    except (ConnectionResetError, socket.timeout):
+    except (TimeoutError, ConnectionResetError):
         pass
     sock.close()
     return data.split(b"\r\n", 1)[0]

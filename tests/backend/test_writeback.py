@@ -4,8 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backend.writeback import (BEGIN_MARKER, END_MARKER, KEEP_LABELLING, decision_text, extract_block,
-                               merge_description, render_ranking)
+from backend.writeback import (
+    BEGIN_MARKER,
+    END_MARKER,
+    KEEP_LABELLING,
+    decision_text,
+    extract_block,
+    merge_description,
+    render_ranking,
+)
 from modelpicker_core import Ranking
 
 RANKING = [

@@ -1,13 +1,9 @@
 """benchmarks/accuracy_estimates.py: the consensus accuracy estimates are compared with the truth."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import accuracy_estimates  # noqa: E402
-
+from benchmarks import accuracy_estimates
 from modelpicker_core.synth import generate, spec_for, write_collection  # noqa: E402
 
 

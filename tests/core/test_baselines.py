@@ -6,8 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from modelpicker_core import (DisagreementSampling, ModelSelector, RandomSampling, VoteEntropySampling,
-                              available, make)
+from modelpicker_core import DisagreementSampling, ModelSelector, RandomSampling, VoteEntropySampling, available, make
 from modelpicker_core.baselines import vote_entropy
 from modelpicker_core.model_selector import expected_information_gain
 from modelpicker_core.speedtest import fast_loop_information_gain, loop_information_gain

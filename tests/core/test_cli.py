@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from modelpicker_core.cli.pick import TerminalLabels
-from tests.support.cli import run_main
 from modelpicker_core.loaders import load_collection
+from tests.support.cli import run_main
 
 REPO = Path(__file__).resolve().parents[2]
 TOP_KEYS = {"setting", "data", "realizations", "seed", "strategies"}

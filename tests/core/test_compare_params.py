@@ -1,13 +1,9 @@
 """benchmarks/compare_params.py: paired comparison of consensus settings."""
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import compare_params  # noqa: E402
-
+from benchmarks import compare_params
 from modelpicker_core.synth import generate, spec_for, write_collection  # noqa: E402
 
 
@@ -38,7 +34,7 @@ def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
 
 @pytest.mark.parametrize("text, message", [("[1]", "must be a JSON object"), ("{x", "is not JSON")])
 def test_calibration_rejects_bad_params_with_the_shared_parser(text, message, capsys):
-    import calibration
+    from benchmarks import calibration
     with pytest.raises(SystemExit) as exc:
         calibration.main(["--params", text])
     assert exc.value.code == 2

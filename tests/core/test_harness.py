@@ -5,7 +5,12 @@ import pytest
 from modelpicker_core import registry
 from modelpicker_core.base import Strategy
 from modelpicker_core.harness import (
-    BenchConfig, labels_to_target, run_benchmark, run_stream, run_stream_uniform, true_best,
+    BenchConfig,
+    labels_to_target,
+    run_benchmark,
+    run_stream,
+    run_stream_uniform,
+    true_best,
 )
 from modelpicker_core.loaders import Collection
 

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from modelpicker_core import ModelPicker
-from modelpicker_core.modelpicker import (agreement, all_agree, class_mass, max_disagreement,
-                                          compact_predictions)
+from modelpicker_core.modelpicker import agreement, all_agree, class_mass, compact_predictions, max_disagreement
 from modelpicker_core.speedtest import fast_loop_query_probability, loop_query_probability
 
 # 4 models, 3 classes; item [0, 0, 1, 2]: with uniform w = 1/4 the class masses

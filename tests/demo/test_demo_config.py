@@ -6,8 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from demo.config import (LOOPBACK_BACKEND, NOTHING_LEAVES, ConfigError, DemoPaths, Example, backend_env,
-                         label_studio_command, label_studio_env, pick_port, port_is_free, server_env, worker_command)
+from demo.config import (
+    LOOPBACK_BACKEND,
+    NOTHING_LEAVES,
+    ConfigError,
+    DemoPaths,
+    Example,
+    backend_env,
+    label_studio_command,
+    label_studio_env,
+    pick_port,
+    port_is_free,
+    server_env,
+    worker_command,
+)
 
 
 def test_label_studio_runs_on_loopback_and_sends_nothing_out(tmp_path):

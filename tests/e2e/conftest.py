@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
 from tests.support import labelstudio  # noqa: E402
 from tests.support.pytest_label_studio import SERVERS  # noqa: E402

@@ -35,9 +35,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import requests
 
@@ -308,7 +309,7 @@ def fast_temp_root() -> str | None:
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
-def create_personal_token(server: "LabelStudioServer") -> str:
+def create_personal_token(server: LabelStudioServer) -> str:
     """A new Personal Access Token for the admin (``POST /api/token/``, authenticated with the legacy token).
 
     The demo's :meth:`demo.lsapi.LabelStudio.personal_token`: Label Studio keeps one valid token per

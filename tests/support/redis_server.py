@@ -8,9 +8,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from .labelstudio import log_tail, stop_process_group
 from .ports import free_port
