@@ -18,8 +18,9 @@ Belief about the unlabelled classes (three layers)
    prediction frequencies ``e[a, k]``:
    ``P(f = k | y = c) = (1 - theta[a, c]) e[a, k] / (1 - e[a, c])`` for
    ``k != c``.  The recall posterior is Beta with a prior centred on the
-   recall a consensus EM fit finds on the pool's disagreement items
-   (``prior_strength`` pseudo-items) plus the labelled counts; the class
+   recall a label-free consensus EM fit finds on the pool's items (the
+   full-confusion fit: on its disagreement items), with ``prior_strength``
+   pseudo-items, plus the labelled counts; the class
    prior is a Dirichlet the same way.  Per-class recalls make the model robust
    to class imbalance: a minority class gets its own recall instead of being
    swamped by the majority's accuracy.
@@ -210,11 +211,6 @@ class Consensus(Strategy):
         unanimous items).  The selection never asks for these items, so the
         prior (mean 2.5%) mostly stays; its uncertainty widens every
         accuracy interval alike and leaves P(best) alone.
-    shift_sd : prior sd of one learned log-odds shift per annotator of the
-        consensus recall prior (partial pooling of the per-class recalls, so
-        a label reaches the classes without labels); 0 = off (default: on
-        many-classes, 100 realisations, it moved mean identification by
-        +0.007 +- 0.014, noise).
     n_evaluated : patterns whose information gain is computed exactly; the
         cheap proxy ranks the rest.  ``"auto"``: 32 for up to 10 models, 128
         above.  With 100 models the proxy misses the best items (many-models,
@@ -231,9 +227,6 @@ class Consensus(Strategy):
         rows) instead of per-class recall with errors spread like its
         predictions; ``"auto"`` = when ``n_classes <= 10`` and the pool is small
         enough for it to stay fast.
-    fit_on : items the consensus fit behind the priors uses: ``"all"`` the
-        pool's items (default), ``"disagreement"`` only those the models
-        disagree on.
     exact_limit : above ``n_samples * live patterns * contenders`` cells the
         Monte Carlo step draws the contenders' counts from their
         central-limit normal approximation instead of item by item.
@@ -242,9 +235,6 @@ class Consensus(Strategy):
         about the recalls (which moves every unlabelled item the same way)
         reaches P(best).  0 = posterior-mean recalls, mixture over temperatures.
         Fewer are used on big pools (:meth:`effective_draws`).
-    tied_recall : one recall per annotator shared by all classes instead of
-        one per class; ``"auto"`` = when the pool has fewer than 50 items per
-        class.  (Tried on the 1,000-class collection: no gain; off by default.)
 
     Notes
     -----
@@ -262,13 +252,9 @@ class Consensus(Strategy):
                  temperatures: Any = (0.1, 0.2, 0.35, 0.5, 0.75, 1.0), other_rate: Any = (0.5, 9.5),
                  voter_counts: Any = (0, 25, 10), n_evaluated: Any = "auto", max_contenders: int = 16,
                  contender_z: float = 4.0, n_draws: int = 16, full_confusion: Any = False,
-                 fit_on: str = "all", exact_limit: int = 4_000_000, tied_recall: Any = False,
-                 shift_sd: float = 0.0, unanimous_rate: Any = (0.5, 19.5), gain_samples: int = 256):
+                 exact_limit: int = 4_000_000, unanimous_rate: Any = (0.5, 19.5), gain_samples: int = 256):
         self.n_samples = int(n_samples)
-        self.shift_sd = float(shift_sd)
         self.gain_samples = int(gain_samples)
-        if not self.shift_sd >= 0:
-            raise ValueError(f"shift_sd must be >= 0, got {shift_sd!r}")
         self.prior_strength = float(prior_strength)
         self.group_strength = float(group_strength)
         self.temperatures = tuple(float(t) for t in np.atleast_1d(np.asarray(temperatures, dtype=float)))
@@ -302,13 +288,7 @@ class Consensus(Strategy):
         if full_confusion not in ("auto", True, False):
             raise ValueError(f"full_confusion must be 'auto', true or false, got {full_confusion!r}")
         self.full_confusion = full_confusion
-        self.fit_on = fit_on
-        if fit_on not in ("all", "disagreement"):
-            raise ValueError(f"fit_on must be 'all' or 'disagreement', got {fit_on!r}")
         self.exact_limit = int(exact_limit)
-        if tied_recall not in ("auto", True, False):
-            raise ValueError(f"tied_recall must be 'auto', true or false, got {tied_recall!r}")
-        self.tied_recall = tied_recall
         if self.n_draws < 0:
             raise ValueError(f"n_draws must be >= 0, got {n_draws}")
         for pname, value, low in (("n_samples", self.n_samples, 16), ("n_evaluated", self.n_evaluated, 1),
@@ -329,8 +309,7 @@ class Consensus(Strategy):
                 "n_evaluated": self.n_evaluated, "max_contenders": self.max_contenders,
                 "contender_z": self.contender_z, "n_draws": self.n_draws,
                 "full_confusion": self.full_confusion,
-                "fit_on": self.fit_on, "exact_limit": self.exact_limit,
-                "tied_recall": self.tied_recall, "shift_sd": self.shift_sd, "gain_samples": self.gain_samples,
+                "exact_limit": self.exact_limit, "gain_samples": self.gain_samples,
                 "unanimous_rate": list(self.unanimous_rate)}
 
     # ------------------------------------------------------------------ state
@@ -385,8 +364,6 @@ class Consensus(Strategy):
         work = pat.n_groups * self.n_models * self.n_classes
         self._full = bool(self.full_confusion) if self.full_confusion != "auto" else (
             self.n_classes <= 10 and work <= 2_000_000)
-        self._tied = (self.tied_recall is True) or (
-            self.tied_recall == "auto" and not self._full and preds.shape[0] < 50 * self.n_classes)
         self._lab_conf = np.zeros((n_annot, self.n_classes, self.n_classes)) if self._full else None
         if self._full:
             self._prior_recall, self._prior_class = self._confusion_fit(pat, n_annot)
@@ -442,15 +419,8 @@ class Consensus(Strategy):
         return log_conf[pat.annot, pat.rows].sum(axis=1)
 
     def _consensus_fit(self, pat: PoolPatterns, n_annot: int, iterations: int = 10):
-        """Recall and class prior that explain the pool's predictions (EM, no labels).
-
-        Fitted on the disagreement patterns only: agreeing items say nothing
-        about the ranking, and recall on the hard items is what the belief
-        about the remaining hard items needs.
-        """
-        weight = pat.size * (pat.disagree if self.fit_on == "disagreement" else 1.0)
-        if weight.sum() == 0:
-            weight = pat.size.astype(float)
+        """Recall and class prior that explain the pool's predictions (EM without labels, every pool item)."""
+        weight = pat.size.astype(float)
         recall = np.full((n_annot, self.n_classes), 0.7)
         class_prior = np.full(self.n_classes, 1.0 / self.n_classes)
         for _ in range(iterations):
@@ -459,11 +429,7 @@ class Consensus(Strategy):
                               weights=(slot_p[pat.slot_of] * weight[:, None]).ravel(),
                               minlength=n_annot * self.n_classes).reshape(n_annot, self.n_classes)
             mass = self._class_mass(pat, slot_p, other_p, weight, class_prior, n_annot)
-            if self._tied:
-                recall = np.broadcast_to((hit.sum(axis=1, keepdims=True) + 0.5) / (mass.sum(axis=1, keepdims=True) + 1.0),
-                                         hit.shape).copy()
-            else:
-                recall = (hit + 0.5) / (mass + 1.0)
+            recall = (hit + 0.5) / (mass + 1.0)
             class_mass = mass.reshape(self.n_models, pat.n_bins, self.n_classes)[0].sum(axis=0)
             class_prior = (class_mass + 0.5) / (class_mass.sum() + 0.5 * self.n_classes)
         return np.clip(recall, 0.01, 0.99), class_prior
@@ -633,13 +599,9 @@ class Consensus(Strategy):
         pat = self._patterns
         s = self.prior_strength
         if not self._full:
-            lab_hit, lab_miss = self._lab_hit, self._lab_miss
-            if self._tied:   # one recall per annotator: pool the labels over classes
-                lab_hit = np.broadcast_to(lab_hit.sum(axis=1, keepdims=True), lab_hit.shape)
-                lab_miss = np.broadcast_to(lab_miss.sum(axis=1, keepdims=True), lab_miss.shape)
-            prior = self._shifted_prior(self._prior_recall, self._lab_hit, self._lab_miss)
-            hit_a = 1.0 + s * prior + lab_hit
-            miss_a = 1.0 + s * (1.0 - prior) + lab_miss
+            prior = self._prior_recall
+            hit_a = 1.0 + s * prior + self._lab_hit
+            miss_a = 1.0 + s * (1.0 - prior) + self._lab_miss
         class_a = 1.0 + s * self.n_classes * self._prior_class + self._lab_class
         a0 = self.group_strength
         conc = a0 + self._lab_group                                                     # (G,)
@@ -650,12 +612,9 @@ class Consensus(Strategy):
         slot_m = m[pat.slot_group]
         slot_overdisp = overdisp[pat.slot_group]
 
-        def component(recall, class_prior, tau, terms=None, moments=True):
-            terms = self._slot_terms(pat, recall, class_prior) if terms is None else terms
+        def component(tau, terms):
             slot_p, other_p = self._tempered(terms, tau, pat)
             slot_q = (a0 * slot_p + self._lab_slot) / conc[pat.slot_group]
-            if not moments:
-                return slot_p, other_p, slot_q, None, None
             moments = pat.model_slots @ np.column_stack([slot_m * slot_q, slot_overdisp * slot_q * (1 - slot_q)])
             return slot_p, other_p, slot_q, self.correct_ + moments[:, 0], moments[:, 1]
 
@@ -684,11 +643,11 @@ class Consensus(Strategy):
         for c, (v, tau) in enumerate(components if n_draws == 0 else ()):
             if v not in mean_terms:
                 mean_terms[v] = self._slot_terms(pat, mean_param, mean_prior, voters=voter_sets[v])
-            slot_p, other_p, slot_q, mean_t, var_t = component(None, None, tau, mean_terms[v], n_draws == 0)
+            slot_p, other_p, slot_q, mean_t, var_t = component(tau, mean_terms[v])
             log_weight[c] = self._leave_one_out(slot_p, other_p, labelled_slots)
             slot_qs.append(slot_q)
             means.append(mean_t)
-            second.append(None if mean_t is None else var_t + mean_t ** 2)
+            second.append(var_t + mean_t ** 2)
         weight = np.exp(log_weight - log_weight.max())
         weight /= weight.sum()
         model_weight = weight
@@ -704,7 +663,7 @@ class Consensus(Strategy):
                 class_prior = draw_rng.dirichlet(class_a)
                 v, tau = components[c]
                 terms = self._slot_terms(pat, recall, class_prior, voters=voter_sets[v])
-                _, _, slot_q, mean_t, var_t = component(None, None, tau, terms)
+                _, _, slot_q, mean_t, var_t = component(tau, terms)
                 slot_qs.append(slot_q)
                 means.append(mean_t)
                 second.append(var_t + mean_t ** 2)
@@ -719,29 +678,6 @@ class Consensus(Strategy):
                   "mean": mean, "var": var, "n_total": n_total}
         belief.update(self._monte_carlo(belief))
         return belief
-
-    def _shifted_prior(self, prior: np.ndarray, hits: np.ndarray, misses: np.ndarray) -> np.ndarray:
-        """``(n_annot, K)`` consensus recall prior moved by one learned log-odds shift per annotator.
-
-        Why: a label of class ``c`` informs only ``recall[a, c]``; with many
-        classes (1,000, about one pool item each) the labels would never
-        reach the other classes, so evidence that a model wins the labelled
-        disagreements would not move its unlabelled ones.  The shift
-        ``delta_a ~ N(0, shift_sd^2)`` of ``logit recall[a, :]`` is the MAP fit
-        to all of annotator ``a``'s labelled hits and misses (empirical
-        Bayes: partial pooling of the per-class recalls).
-        """
-        n = hits + misses
-        if self.shift_sd == 0 or not n.any():
-            return prior
-        logit = np.log(prior) - np.log1p(-prior)
-        delta = np.zeros(prior.shape[0])
-        precision = 1.0 / self.shift_sd ** 2
-        for _ in range(6):
-            p = 1.0 / (1.0 + np.exp(-(logit + delta[:, None])))
-            grad = (hits - n * p).sum(axis=1) - precision * delta
-            delta += grad / ((n * p * (1.0 - p)).sum(axis=1) + precision)
-        return 1.0 / (1.0 + np.exp(-(logit + delta[:, None])))
 
     def _unanimous_posterior(self) -> tuple[float, float]:
         """Beta posterior ``(a, b)`` of the rate at which a unanimous pattern's class is not the predicted one."""

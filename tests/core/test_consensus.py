@@ -195,10 +195,10 @@ def test_changing_the_pool_after_labels_is_refused_but_the_same_pool_is_fine():
 
 
 @pytest.mark.parametrize("kwargs", [{"n_samples": 2}, {"prior_strength": 0}, {"group_strength": -1},
-                                    {"temperatures": []}, {"n_draws": -1}, {"fit_on": "x"},
+                                    {"temperatures": []}, {"n_draws": -1},
                                     {"full_confusion": "yes"}, {"voter_counts": []}, {"voter_counts": [1]},
                                     {"voter_counts": [-3]}, {"voter_counts": [2.5]}, {"other_rate": [1.0]},
-                                    {"other_rate": [0.0, 1.0]}, {"shift_sd": -1.0}, {"unanimous_rate": [1.0]},
+                                    {"other_rate": [0.0, 1.0]}, {"unanimous_rate": [1.0]},
                                     {"unanimous_rate": [1.0, -2.0]}, {"n_evaluated": "many"}, {"n_evaluated": 0},
                                     {"n_evaluated": None}, {"n_evaluated": 2.5},
                                     {"gain_samples": 4}])
@@ -332,29 +332,6 @@ def test_unanimous_error_rate_is_learned_from_labels_on_unanimous_items():
     # the shared rate widens every model's interval by the same uncertainty
     _, lo, hi, _ = s.accuracy_estimate()
     assert np.all(hi - lo > 0.05)
-
-
-def test_labels_move_a_models_recall_on_classes_without_labels():
-    """Partial pooling: a model that wins the labelled disagreements is trusted more on every class."""
-    rng = np.random.default_rng(1)
-    n, k = 400, 40
-    y = rng.integers(0, k, n)
-    preds = np.stack([np.where(rng.random(n) < p, y, (y + 1 + rng.integers(0, 3, n)) % k)
-                      for p in (0.8, 0.7, 0.7, 0.7)], axis=1)
-    pooled, fixed = make(4, k, random_state=0, shift_sd=1.0), make(4, k, random_state=0)
-    for s in (pooled, fixed):
-        s.set_pool(preds)
-    won = np.flatnonzero((y < 10) & (preds[:, 0] == y) & np.any(preds[:, 1:] != y[:, None], axis=1))
-    assert won.size >= 5
-    for item in won:                          # labels of classes 0..9 only, all of them right for model 0, wrong for another
-        for s in (pooled, fixed):
-            s.observe(preds[item], y[item], item=int(item))
-    unlabelled_classes = np.arange(10, k)
-    moved = pooled._shifted_prior(pooled._prior_recall, pooled._lab_hit, pooled._lab_miss)
-    same = fixed._shifted_prior(fixed._prior_recall, fixed._lab_hit, fixed._lab_miss)
-    assert np.array_equal(same, fixed._prior_recall)
-    gain = moved[:, unlabelled_classes] - pooled._prior_recall[:, unlabelled_classes]
-    assert np.all(gain[0] > 0) and np.all(gain[1:] < 0)
 
 
 def test_n_evaluated_auto_evaluates_more_patterns_among_many_models():
