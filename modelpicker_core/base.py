@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .intervals import accuracy_interval
+from .votes import argmax_seeded_ties, as_prediction_matrix
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +69,11 @@ class Ranking:
 
     @property
     def best(self) -> int:
+        """Rank 1 of :attr:`order`: deterministic (exact ties go to the lowest column), draws nothing.
+
+        Not always :meth:`Strategy.best`, which breaks ties of ``p_best`` at
+        random; see :mod:`modelpicker_core.votes` ("The pick").
+        """
         return int(self.order[0])
 
     def to_records(self, names: list[str] | None = None) -> list[dict[str, Any]]:
@@ -87,25 +93,6 @@ class Ranking:
             }
             for rank, i in enumerate(self.order)
         ]
-
-
-def as_prediction_matrix(predictions: Any, n_models: int | None = None) -> np.ndarray:
-    """Check and return predictions as a 2-D integer array ``(n_items, n_models)``.
-
-    A single row ``(n_models,)`` is promoted to ``(1, n_models)``.
-    """
-    arr = np.asarray(predictions)
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    if arr.ndim != 2:
-        raise ValueError(f"predictions must be (n_items, n_models), got shape {arr.shape}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.equal(np.mod(arr, 1), 0)):
-            raise ValueError("predictions must hold integer class indices")
-        arr = arr.astype(np.int64)
-    if n_models is not None and arr.shape[1] != n_models:
-        raise ValueError(f"predictions have {arr.shape[1]} models, strategy expects {n_models}")
-    return arr
 
 
 def candidate_indices(candidates: Any, n_items: int) -> np.ndarray:
@@ -237,9 +224,7 @@ class Strategy(abc.ABC):
         preds = as_prediction_matrix(predictions, self.n_models)
         idx = candidate_indices(candidates, preds.shape[0])
         probs = None if probabilities is None else np.asarray(probabilities)[idx]
-        scores = self.score(preds[idx], probs)
-        top = np.flatnonzero(scores >= scores.max() - 1e-12)
-        return int(idx[self.rng_.choice(top)])
+        return int(idx[argmax_seeded_ties(self.score(preds[idx], probs), self.rng_)])
 
     # ---------------------------------------------------------------- belief
     @abc.abstractmethod
@@ -267,10 +252,14 @@ class Strategy(abc.ABC):
         return Ranking(self.p_best(), acc, low, high, int(self.n_labels_), basis, self.p_top())
 
     def best(self) -> int:
-        """The pick: the model of highest P(best); ties broken at random."""
-        p = self.p_best()
-        top = np.flatnonzero(p >= p.max() - 1e-12)
-        return int(self.rng_.choice(top)) if top.size > 1 else int(top[0])
+        """The pick: the model of highest P(best); ties broken at random with ``self.rng_``.
+
+        The harness scores this pick (:func:`~modelpicker_core.votes.argmax_seeded_ties`:
+        tied models are named equally often, and a tie draws from ``rng_``).
+        :attr:`Ranking.best` and the stopping rules name a model without drawing;
+        :mod:`modelpicker_core.votes` ("The pick") says where the three differ.
+        """
+        return argmax_seeded_ties(self.p_best(), self.rng_)
 
     # ------------------------------------------------------------------- JSON
     def get_state(self) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.special import xlogy
 
 from .base import Strategy
-from .modelpicker import all_agree, check_predictions, class_mass_blocks
+from .votes import all_agree, check_predictions, class_mass_blocks
 
 
 def disagreement(predictions: np.ndarray) -> np.ndarray:

@@ -55,8 +55,8 @@ from . import registry
 from .base import Strategy, as_prediction_matrix, candidate_indices
 from .certificate import Draw, GapCertificate
 from .model_selector import expected_information_gain
-from .modelpicker import all_agree
 from .sampling import sampling_distribution
+from .votes import all_agree
 
 #: the guide's settings by default: its P(best) enters only as a prior worth at most ``prior_labels``
 #: labels, so fewer Monte Carlo draws than the consensus strategy's own 512 do (they are most of a step's time)
@@ -252,12 +252,8 @@ class Certified(Strategy):
         return self._belief_cache[1]
 
     def p_top(self) -> np.ndarray:
+        """The belief models no ties: ``p_best()``; the pick is :meth:`Strategy.best` on it."""
         return self.p_best()
-
-    def best(self) -> int:
-        p = self.p_best()
-        top = np.flatnonzero(p >= p.max() - 1e-12)
-        return int(self.rng_.choice(top)) if top.size > 1 else int(top[0])
 
     def accuracy_estimate(self):
         return self.guide_.accuracy_estimate()

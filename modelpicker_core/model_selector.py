@@ -52,13 +52,14 @@ Agreement items
     grid-searched values cluster at the high end, and 0.46 is a middle value
     there that needs no labels to choose.
 
-The pick is the model of largest posterior, i.e. the most correct labelled
-answers, ties at random (as the public code's ``model_selector.py``).
+The pick (:meth:`~modelpicker_core.base.Strategy.best`) is the model of
+largest posterior, i.e. the most correct labelled answers, ties at random (as
+the public code's ``model_selector.py``).
 
 Computation
 -----------
 Everything is vectorised over items in blocks (see
-:func:`~modelpicker_core.modelpicker.class_mass_blocks`).  For class ``c``
+:func:`~modelpicker_core.votes.class_mass_blocks`).  For class ``c``
 with posterior mass ``m_c`` and ``T_c = sum_{h(x)=c} w_h log2 w_h``, the
 updated posterior ``w_h gamma^[h(x)=c] / Z_c``, ``Z_c = 1 + (gamma - 1) m_c``,
 has entropy ``H_c = log2 Z_c - (S + (gamma - 1) T_c + gamma log2(gamma) m_c) / Z_c``
@@ -74,7 +75,7 @@ import numpy as np
 from scipy.special import xlogy
 
 from .base import Strategy
-from .modelpicker import all_agree, check_predictions, class_mass_blocks
+from .votes import all_agree, check_predictions, class_mass_blocks
 
 CLASS_PRIORS = ("posterior", "uniform")
 

@@ -52,104 +52,39 @@ it streams past with :meth:`ModelPicker.advance` (the harness and
 Vectorisation
 -------------
 Scoring is done in blocks of items with one weighted ``bincount`` per block
-over (item, class) keys, so it costs ``O(n_items * n_models)`` time and
-``O(block * (n_models + n_classes))`` memory whatever the number of items or
-classes; no ``(n_items, n_classes)`` array is ever built.  The maximum over
+over (item, class) keys (:func:`~modelpicker_core.votes.class_mass_blocks`),
+so it costs ``O(n_items * n_models)`` time and ``O(block * (n_models +
+n_classes))`` memory whatever the number of items or classes; no
+``(n_items, n_classes)`` array is ever built.  The maximum over
 classes only needs the classes some model predicts: ``l_c (1 - l_c) =
 m_c (1 - m_c)`` with ``m_c = 1 - l_c`` the posterior mass of the models
 predicting ``c``, and a class no model predicts has ``m_c = 0``.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from .base import Strategy, as_prediction_matrix
+from .base import Strategy
 
-#: items x models per block; keeps each block's keys (8 bytes each) in cache
-BLOCK_ELEMENTS = 1 << 19
-#: items x classes per block, for the per-block class-mass array
-BLOCK_CLASS_ELEMENTS = 1 << 20
+# The shared vectorised helpers live in .votes; they are re-exported here for
+# the modules that import them from this one (the consensus package among them).
+from .votes import (
+    BLOCK_CLASS_ELEMENTS,
+    BLOCK_ELEMENTS,
+    all_agree,
+    block_items,
+    check_predictions,
+    class_mass,
+    class_mass_blocks,
+    compact_predictions,
+)
 
-
-def check_predictions(predictions: Any, n_models: int, n_classes: int) -> np.ndarray:
-    """``(n_items, n_models)`` integer class indices, checked to lie in ``0 .. n_classes-1``.
-
-    Raises ``ValueError`` naming the problem (shape, non-integer values, or
-    a class outside the label space).
-    """
-    preds = as_prediction_matrix(predictions, n_models)
-    if preds.size:
-        low, high = preds.min(), preds.max()
-        if low < 0 or high >= n_classes:
-            bad = low if low < 0 else high
-            raise ValueError(f"predictions hold class {int(bad)}, outside the label space 0..{n_classes - 1}")
-    return preds
-
-
-def compact_predictions(predictions: Any, n_models: int, n_classes: int) -> np.ndarray:
-    """Checked predictions in the smallest integer dtype that holds ``n_classes``.
-
-    ``int16`` for up to 32,767 classes: an ``(n_items, n_models)`` matrix then
-    takes a quarter of the memory of ``int64`` and scoring reads less.
-    """
-    preds = check_predictions(predictions, n_models, n_classes)
-    dtype = np.int16 if n_classes <= np.iinfo(np.int16).max else np.int32
-    return preds.astype(dtype, copy=False)
-
-
-def block_items(n_models: int, n_classes: int) -> int:
-    """Items per block: bounded by :data:`BLOCK_ELEMENTS` and :data:`BLOCK_CLASS_ELEMENTS`."""
-    return max(1, min(BLOCK_ELEMENTS // max(n_models, 1), BLOCK_CLASS_ELEMENTS // n_classes))
-
-
-def class_mass_blocks(predictions: np.ndarray, weights: np.ndarray, n_classes: int,
-                      at_predictions: bool = False) -> Iterator[tuple[slice, np.ndarray]]:
-    """Weighted votes of the models for each class, block by block.
-
-    Parameters
-    ----------
-    predictions : ``(n_items, n_models)`` checked integer classes.
-    weights : ``(n_models,)`` weight of each model, or ``(n_sets, n_models)``
-        several weight vectors summed over the same votes.
-    n_classes : size of the label space.
-    at_predictions : return, instead of every class, the mass of the class
-        each model predicts: ``(n_block, n_models)`` entries
-        ``m[j, f_i(x_j)]``.  Cheaper when ``n_classes > n_models``; a class
-        predicted by several models then appears once per such model.
-
-    Yields
-    ------
-    rows : slice of the items in the block.
-    mass : ``(n_block, n_classes)`` array ``m[j, c] = sum_{i: f_i(x_j) = c} w_i``
-        (``(n_block, n_models)`` with ``at_predictions``), or a stack of them,
-        ``(n_sets, ...)``, for 2-D ``weights``.
-    """
-    n_items, n_models = predictions.shape
-    weight_sets = np.atleast_2d(np.asarray(weights, dtype=float))
-    size = min(block_items(n_models, n_classes), max(n_items, 1))
-    tiled = [np.tile(w, size) for w in weight_sets]
-    offsets = (np.arange(size, dtype=np.int64) * n_classes)[:, None]
-    for start in range(0, n_items, size):
-        block = predictions[start:start + size]
-        n_block = block.shape[0]
-        keys = (block + offsets[:n_block]).ravel()  # item * n_classes + class, int64
-        masses = []
-        for t in tiled:
-            mass = np.bincount(keys, weights=t[:keys.size], minlength=n_block * n_classes)
-            masses.append(mass[keys].reshape(n_block, n_models) if at_predictions
-                          else mass.reshape(n_block, n_classes))
-        yield slice(start, start + n_block), (masses[0] if np.ndim(weights) == 1 else np.stack(masses))
-
-
-def class_mass(predictions: np.ndarray, weights: np.ndarray, n_classes: int) -> np.ndarray:
-    """``(n_items, n_classes)`` class masses at once (small inputs and tests only)."""
-    out = np.zeros((predictions.shape[0], n_classes))
-    for rows, mass in class_mass_blocks(predictions, weights, n_classes):
-        out[rows] = mass
-    return out
+__all__ = [
+    "BLOCK_CLASS_ELEMENTS", "BLOCK_ELEMENTS", "ModelPicker", "agreement", "all_agree", "block_items",
+    "check_predictions", "class_mass", "class_mass_blocks", "compact_predictions", "max_disagreement",
+]
 
 
 def max_disagreement(predictions: np.ndarray, weights: np.ndarray, n_classes: int) -> np.ndarray:
@@ -164,17 +99,6 @@ def max_disagreement(predictions: np.ndarray, weights: np.ndarray, n_classes: in
     many_classes = n_classes > predictions.shape[1]
     for rows, mass in class_mass_blocks(predictions, weights, n_classes, at_predictions=many_classes):
         out[rows] = np.max(mass * (1.0 - mass), axis=1)
-    return out
-
-
-def all_agree(predictions: np.ndarray) -> np.ndarray:
-    """``(n_items,)`` True where every model predicts the same class (block by block)."""
-    n_items, n_models = predictions.shape
-    size = max(1, BLOCK_ELEMENTS // max(n_models, 1))
-    out = np.empty(n_items, dtype=bool)
-    for start in range(0, n_items, size):
-        block = predictions[start:start + size]
-        out[start:start + block.shape[0]] = np.all(block == block[:, :1], axis=1)
     return out
 
 

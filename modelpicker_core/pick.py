@@ -21,6 +21,7 @@ from .base import Ranking, Strategy
 from .certificate import GapCertificate
 from .loaders import Collection
 from .stopping import CertifiedStop
+from .votes import all_agree
 
 #: ``ask(item, step, budget) -> class index``: the label of row ``item``
 #: for the ``step``-th question (1-based) out of at most ``budget``.
@@ -79,7 +80,7 @@ def pick_best_model(collection: Collection, budget: int, ask: AskLabel,
     model.set_pool(preds, probs)
     side = None if hasattr(model, "gap") else GapCertificate(preds, delta)
     rule = None if epsilon is None else CertifiedStop(epsilon, delta)
-    askable = np.any(preds != preds[:, :1], axis=1)
+    askable = ~all_agree(preds)
     labelled: list[tuple[int, int]] = []
     stopped = ""
     for step in range(1, int(budget) + 1):

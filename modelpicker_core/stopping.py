@@ -12,6 +12,12 @@ Which probability is used: a strategy that offers ``p_top()`` (the probability
 that a model is *a* true best, ties counting for every tied model) is asked
 for it, else ``p_best()``; ties between exactly equal models would otherwise
 split the probability and keep the rule from ever stopping.
+
+Which model is named: :class:`StoppingRule` names the first model of largest
+probability (lowest column on exact ties), :class:`CertifiedStop` the model of
+smallest certified gap; neither draws from the strategy's generator, so a
+decision can differ from :meth:`Strategy.best() <modelpicker_core.base.Strategy.best>`
+under ties (see :mod:`modelpicker_core.votes`, "The pick").
 """
 from __future__ import annotations
 
@@ -112,7 +118,7 @@ class StoppingRule:
         if isinstance(labels, bool) or int(labels) != labels or labels < 0:
             raise ValueError(f"labels must be a non-negative integer, got {labels!r}")
         labels = int(labels)
-        model = int(np.argmax(p))
+        model = int(np.argmax(p))   # read-only: exact ties go to the lowest column, no draw
         sure = float(min(p[model], 1.0))
         earlier = np.asarray(previous, dtype=float).ravel()[::-1][: self.patience - 1]
         held = earlier.size == self.patience - 1 and bool(np.all(earlier >= self.confidence))

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from modelpicker_core import ModelPicker
-from modelpicker_core.modelpicker import agreement, all_agree, class_mass, compact_predictions, max_disagreement
+from modelpicker_core.modelpicker import agreement, max_disagreement
 from modelpicker_core.speedtest import fast_loop_query_probability, loop_query_probability
+from modelpicker_core.votes import all_agree, class_mass, compact_predictions
 
 # 4 models, 3 classes; item [0, 0, 1, 2]: with uniform w = 1/4 the class masses
 # are m0 = 0.5, m1 = 0.25, m2 = 0.25, so l_c (1 - l_c) = m_c (1 - m_c) is
