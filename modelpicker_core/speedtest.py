@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from . import registry
-from .modelpicker import ModelPicker, compact_predictions
+from .modelpicker import ModelPicker
+from .votes import compact_predictions
 
 #: strategies with pure-Python per-item references
 LOOP_STRATEGIES = ("modelpicker", "model_selector")
@@ -278,14 +279,7 @@ def run_speed(n_items: int, n_models: int, n_classes: int, seed: int = 0,
     ``max_abs_difference`` from the vectorised scores on the same items; None
     when the strategy has no reference), ``predictions_mb`` and ``peak_rss_mb``.
     """
-    for label, value, low in (("items", n_items, 1), ("models", n_models, 1), ("classes", n_classes, 2),
-                              ("repeats", repeats, 1)):
-        if int(value) != value or value < low:
-            raise ValueError(f"{label} must be an integer >= {low}, got {value}")
-    if loop_items is not None and (int(loop_items) != loop_items or loop_items < 1):
-        raise ValueError(f"loop items must be an integer >= 1, got {loop_items}")
-    registry.get(strategy)  # unknown names fail here, with the list of known ones
-
+    _check_speed_args(n_items, n_models, n_classes, loop_items, strategy, repeats)
     predictions, labels = generate_predictions(n_items, n_models, n_classes, seed)
     predictions = compact_predictions(predictions, n_models, n_classes)
     def prepare():
@@ -304,23 +298,39 @@ def run_speed(n_items: int, n_models: int, n_classes: int, seed: int = 0,
     if strategy in LOOP_STRATEGIES:
         literal_items = loop_items or max(20, min(2000, LOOP_WORK // (n_models * n_classes)))
         for kind, fast, m in (("loop", False, literal_items), ("fast_loop", True, loop_items or 20000)):
-            m = min(int(m), n_items)
-            rows, row_labels = predictions[:m].tolist(), labels[:m].tolist()
-            s = prepare()
-            loop_seconds, (loop_scores, _) = _best_time(
-                lambda s=s: s,
-                lambda s, rows=rows, row_labels=row_labels, fast=fast: _loop_round(s, rows, row_labels, fast),
-                repeats)
-            reference = _vectorised_round(s, predictions[:m], labels)  # same belief as the loop used
-            result.update({
-                f"{kind}_items": m, f"{kind}_seconds": loop_seconds,
-                f"{kind}_items_per_second": m / loop_seconds,
-                f"{kind}_speedup": (n_items / seconds) / (m / loop_seconds),
-                f"{kind}_max_abs_difference": float(np.max(np.abs(np.asarray(loop_scores) - reference))),
-            })
+            result.update(_loop_timing(kind, fast, min(int(m), n_items), prepare, predictions, labels, repeats,
+                                       n_items / seconds))
     result["predictions_mb"] = predictions.nbytes / 2**20
     result["peak_rss_mb"] = peak_rss_mb()
     return result
+
+
+def _check_speed_args(n_items: int, n_models: int, n_classes: int, loop_items: int | None, strategy: str,
+                      repeats: int) -> None:
+    """Raise ``ValueError`` for a size, repeat count or strategy :func:`run_speed` cannot use."""
+    for label, value, low in (("items", n_items, 1), ("models", n_models, 1), ("classes", n_classes, 2),
+                              ("repeats", repeats, 1)):
+        if int(value) != value or value < low:
+            raise ValueError(f"{label} must be an integer >= {low}, got {value}")
+    if loop_items is not None and (int(loop_items) != loop_items or loop_items < 1):
+        raise ValueError(f"loop items must be an integer >= 1, got {loop_items}")
+    registry.get(strategy)  # unknown names fail here, with the list of known ones
+
+
+def _loop_timing(kind: str, fast: bool, m: int, prepare: Callable[[], Any], predictions: np.ndarray,
+                 labels: np.ndarray, repeats: int, vectorised_rate: float) -> dict[str, Any]:
+    """The ``{kind}_*`` fields of :func:`run_speed`: the round in pure Python on the first ``m`` items."""
+    rows, row_labels = predictions[:m].tolist(), labels[:m].tolist()
+    s = prepare()
+    loop_seconds, (loop_scores, _) = _best_time(
+        lambda s=s: s, lambda s: _loop_round(s, rows, row_labels, fast), repeats)
+    reference = _vectorised_round(s, predictions[:m], labels)  # same belief as the loop used
+    return {
+        f"{kind}_items": m, f"{kind}_seconds": loop_seconds,
+        f"{kind}_items_per_second": m / loop_seconds,
+        f"{kind}_speedup": vectorised_rate / (m / loop_seconds),
+        f"{kind}_max_abs_difference": float(np.max(np.abs(np.asarray(loop_scores) - reference))),
+    }
 
 
 def format_speed(result: dict[str, Any]) -> str:

@@ -155,15 +155,8 @@ class SynthCollection:
 
 def generate(spec: SynthSpec, seed: int = 0, probabilities: bool = False) -> SynthCollection:
     """Draw a collection from ``spec`` (see the module docstring); same seed -> same arrays."""
-    if spec.n_items < 10:
-        raise ValueError(f"n_items must be >= 10, got {spec.n_items}")
-    if not 0.0 <= spec.rho < 1.0:
-        raise ValueError(f"rho must be in [0, 1), got {spec.rho}")
-    if spec.recall.shape[1] != spec.n_classes or np.any((spec.recall < 0) | (spec.recall > 1)):
-        raise ValueError("recall must be (n_models, n_classes) with values in [0, 1]")
+    _check_spec(spec)
     shared = spec.failure_share != 0
-    if shared:
-        _check_shared_failure(spec)
     rng = np.random.default_rng(seed)
     n, m, k = spec.n_items, spec.n_models, spec.n_classes
     prior = np.full(k, 1.0 / k) if spec.class_prior is None else np.asarray(spec.class_prior, float)
@@ -206,10 +199,16 @@ def generate(spec: SynthSpec, seed: int = 0, probabilities: bool = False) -> Syn
     }
     if not shared:
         return SynthCollection(predictions, labels.astype(np.int64), k, probs, info)
-    vote = majority_vote(predictions, k)
-    majority_wrong = vote != labels
-    best_right = predictions[:, order[0]] == labels
-    info.update({
+    info.update(_shared_failure_info(spec, predictions, labels, in_slice, int(order[0])))
+    return SynthCollection(predictions, labels.astype(np.int64), k, probs, info, failure_slice=in_slice)
+
+
+def _shared_failure_info(spec: SynthSpec, predictions: np.ndarray, labels: np.ndarray, in_slice: np.ndarray,
+                         best_model: int) -> dict[str, Any]:
+    """The ``synth.json`` fields describing the shared-failure slice and how the majority vote fares."""
+    majority_wrong = majority_vote(predictions, spec.n_classes) != labels
+    best_right = predictions[:, best_model] == labels
+    return {
         "failure_share": spec.failure_share, "slice_items": int(in_slice.sum()),
         "failing_models": [int(i) for i in spec.failing_models], "bloc_agreement": spec.bloc_agreement,
         "slice_accuracy": (predictions[in_slice] == labels[in_slice, None]).mean(axis=0).round(5).tolist(),
@@ -218,8 +217,7 @@ def generate(spec: SynthSpec, seed: int = 0, probabilities: bool = False) -> Syn
         "majority_wrong_on_slice": round(float(majority_wrong[in_slice].mean()), 5),
         "best_right_where_majority_wrong": round(float(best_right[majority_wrong].mean()), 5)
         if majority_wrong.any() else None,
-    })
-    return SynthCollection(predictions, labels.astype(np.int64), k, probs, info, failure_slice=in_slice)
+    }
 
 
 def majority_vote(predictions: np.ndarray, n_classes: int) -> np.ndarray:
@@ -239,6 +237,18 @@ def _exactly_right(correct: np.ndarray, miss: np.ndarray, mask: np.ndarray, reca
     rank = np.empty_like(order)
     np.put_along_axis(rank, order, np.arange(rows.size)[:, None], axis=0)
     correct[rows] = rank < n_right[None, :]
+
+
+def _check_spec(spec: SynthSpec) -> None:
+    """Raise ``ValueError`` for a spec :func:`generate` cannot draw from."""
+    if spec.n_items < 10:
+        raise ValueError(f"n_items must be >= 10, got {spec.n_items}")
+    if not 0.0 <= spec.rho < 1.0:
+        raise ValueError(f"rho must be in [0, 1), got {spec.rho}")
+    if spec.recall.shape[1] != spec.n_classes or np.any((spec.recall < 0) | (spec.recall > 1)):
+        raise ValueError("recall must be (n_models, n_classes) with values in [0, 1]")
+    if spec.failure_share != 0:
+        _check_shared_failure(spec)
 
 
 def _check_shared_failure(spec: SynthSpec) -> None:
