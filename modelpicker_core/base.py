@@ -13,9 +13,16 @@ label would be most useful next.  Every strategy:
 * saves and restores its whole state as plain JSON
   (:meth:`Strategy.get_state` / :func:`modelpicker_core.registry.from_state`).
 
-Following scikit-learn, the constructor only stores parameters; everything
-learned lives in attributes ending in ``_`` that :meth:`Strategy.reset`
-creates and :meth:`Strategy.observe` updates.
+Conventions, loosely after scikit-learn: :meth:`Strategy.get_params` returns
+the constructor parameters (besides the shape), and what the labels and the
+pool teach lives in attributes ending in ``_`` that :meth:`Strategy.reset`
+creates and :meth:`Strategy.observe` / :meth:`Strategy.set_pool` update.
+Unlike scikit-learn, a constructor validates its parameters and calls
+:meth:`Strategy.reset`, so a strategy is ready as soon as it is built; a
+parameter may be kept in another form than its argument (e.g. one validated
+settings object); and a strategy may keep private caches and arrays derived
+from that state (names starting with ``_``, e.g. ``Certified._belief_cache``),
+which :meth:`Strategy.get_state` does not save and a restore rebuilds.
 """
 from __future__ import annotations
 

@@ -22,8 +22,7 @@ Selection
 Class probabilities ``P(y = c | x)`` (``class_prior``)
     ``"uniform"`` (default): ``P(c) = 1 / C``, what the public code computes
     (see below); the default so that ``model_selector`` is the published
-    baseline (on EmoContext, pool 1,000, 200 realisations: 70 labels to 0.9,
-    against 80 with ``"posterior"``).
+    baseline, the one whose figures docs/benchmarks.md reports.
     ``"posterior"``: the predictive distribution of the same noisy
     oracle, i.e. the posterior-weighted votes plus noise.  Normalising the
     likelihood ``(1 - eps)`` / ``eps`` over the ``C`` classes gives

@@ -2,11 +2,11 @@
 
 The backend asks after every label: "is the belief sure enough, or is the
 budget spent?"  The rule compares the probability that the current pick is a
-true best model with a confidence level.  ``consensus`` reports a calibrated
-P(best) (EmoContext, 200 simulated runs: of 10,975 picks reported at >= 0.95,
-98.3% were a true best), but the *first* time a noisy estimate crosses the level
-is biased upwards, so by default the level must hold for 3 consecutive labels
-(see :class:`StoppingRule` and docs/strategies.md, "Stopping rules").
+true best model with a confidence level.  Even a calibrated P(best) (how well
+``consensus``'s is: docs/benchmarks.md, "Is P(best) calibrated?") is biased
+upwards the *first* time a noisy estimate crosses the level, so by default the
+level must hold for 3 consecutive labels (see :class:`StoppingRule` and
+docs/strategies.md, "Stopping rules").
 
 Which probability is used: a strategy that offers ``p_top()`` (the probability
 that a model is *a* true best, ties counting for every tied model) is asked
@@ -73,10 +73,8 @@ class StoppingRule:
         pick's P(best) must have been >= ``confidence``.  Stopping the first
         time a noisy estimate crosses the level picks its upward fluctuations
         (optional stopping); asking for the level to hold a few labels
-        counters that (default 3: on EmoContext, stopping at the first
-        crossing of 0.95 named a true best in 88% of 200 simulated runs,
-        requiring 3 consecutive labels at 0.95 in 94%, at 0.97 in 95.5%; see
-        docs/strategies.md, "Stopping rules").
+        counters that (default 3; measured in docs/benchmarks.md, "Stopping on
+        P(best)", and docs/strategies.md, "Stopping rules").
     """
 
     name = "belief"

@@ -21,15 +21,9 @@ from types import ModuleType
 SUBCOMMANDS = ("bench", "pick", "speed", "synth")
 
 
-def _subcommand_module(name: str) -> ModuleType | None:
-    """The module of subcommand ``name``, or None while it is not written yet."""
-    qualified = f"{__name__}.{name}"
-    try:
-        return importlib.import_module(qualified)
-    except ModuleNotFoundError as exc:
-        if exc.name == qualified:
-            return None
-        raise
+def _subcommand_module(name: str) -> ModuleType:
+    """The module of subcommand ``name`` (imported when the parser is built, not with this package)."""
+    return importlib.import_module(f"{__name__}.{name}")
 
 
 def check_output(path: str | Path, option: str, suffix: str | None = None, directory: bool = False) -> Path:
@@ -76,9 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
-        module = _subcommand_module(name)
-        if module is not None:
-            module.register(subparsers)
+        _subcommand_module(name).register(subparsers)
     return parser
 
 

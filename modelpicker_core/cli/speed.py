@@ -43,8 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--strategy", choices=registry.available(), default="modelpicker",
                         help="strategy to time (default modelpicker; per-item references exist for "
                              "modelpicker and model_selector). consensus and certified first fit a model "
-                             "of the whole matrix (not timed; measured: 1.2 GB peak memory and 16-40 s "
-                             "for 100,000 items x 100 models), so give them --items 100000 or fewer")
+                             "of the whole matrix (not timed; its memory and time grow with the items: see "
+                             "docs/cli.md), so give them --items 100000 or fewer")
     parser.add_argument("--repeats", type=_int_at_least(1), default=3,
                         help="each timing is the best of this many runs (default 3)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
