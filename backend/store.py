@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import dataclasses
 import json
 import os
 import sqlite3
@@ -37,33 +36,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .records import AnnotationVersion, Label
 
-@dataclasses.dataclass(frozen=True)
-class AnnotationVersion:
-    """One delivered state of one annotation.
-
-    Attributes
-    ----------
-    annotation : Label Studio annotation id.
-    task : the task it labels.
-    choice : the Choice value, or None for a cancelled/skipped/empty annotation.
-    version : ``updated_at`` as a POSIX timestamp; None when the payload had none
-        (then the latest delivery wins).
-    """
-
-    annotation: int
-    task: int
-    choice: str | None
-    version: float | None
-
-
-@dataclasses.dataclass(frozen=True)
-class Label:
-    """A stored label: annotation ``annotation`` gave task ``task`` the Choice ``choice``."""
-
-    annotation: int
-    task: int
-    choice: str
+__all__ = ["AnnotationVersion", "IN_LIST_SIZE", "JOB_STATES", "Label", "SQLiteStore", "Store", "in_lists"]
 
 
 class Store(abc.ABC):
