@@ -11,7 +11,8 @@ import dataclasses
 
 import numpy as np
 
-from .belief import Belief
+from .belief import Belief, prediction_matrix
+from .locks import ProjectLocks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,3 +45,91 @@ class FittedBelief:
 
     def current(self, revision: int, config: str | None) -> bool:
         return (self.revision, self.config) == (revision, config)
+
+
+class BeliefCache:
+    """Each project's fitted belief over its current round, refitted only when the store changed.
+
+    Parameters
+    ----------
+    store : per-project state.
+    configs : the projects' label configs (:class:`~backend.project_configs.ProjectConfigs`).
+    require_pool : returns the loaded pool (or raises the 503 that says why there is none).
+    fit : ``fit(project, matrix, choices, labels, round_, previous) -> Belief`` (the strategy and its
+        settings bound in; see :func:`backend.belief.fit_belief`).
+    version : ``version(project, labels, round_, task_ids) -> str``, the priority version without a fit
+        (:func:`backend.belief.model_version`).
+    """
+
+    def __init__(self, store, configs, require_pool, fit, version):
+        self.store, self.configs, self.require_pool = store, configs, require_pool
+        self.fit, self.version = fit, version
+        #: one lock per project: a slow project never makes another one wait
+        self.locks = ProjectLocks()
+        self._beliefs: dict[int, FittedBelief] = {}
+        self._matrices: dict[int, RoundMatrix] = {}
+
+    def belief_at(self, project: int) -> tuple[int, Belief]:
+        """``(store revision, belief)``: the project's belief over its current round, refitted when its
+        labels changed.
+
+        Only the tasks of the current round (and their labels) count: a new
+        round is a new selection.  The prediction matrix is cached separately
+        and re-read from the store only when tasks, predictions or the round
+        changed, so a new label costs one replay of the labels, not a read of
+        every cached prediction.
+        """
+        self.require_pool()
+        choices = self.configs.project_choices(project)
+        with self.locks.hold(project):
+            revision = self.store.revision(project)
+            config = self.store.get_label_config(project)
+            cached = self._beliefs.get(project)
+            if cached and cached.current(revision, config):
+                return revision, cached.belief
+            round_ = self.store.current_round(project)
+            matrix = self.round_matrix(project, choices, round_)
+            labels = [x for x in self.store.labels(project) if x.task in matrix.in_round]
+            previous = cached.belief if cached and cached.config == config else None
+            belief = self.fit(project, matrix, choices, labels, round_, previous)
+            self._beliefs[project] = FittedBelief(revision, config, belief)
+            return revision, belief
+
+    def forget(self, project: int) -> None:
+        """Drop the project's cached belief and matrix (after a rolled-back transaction: the
+        store's revision counters went back, so a cache keyed by them could be stale)."""
+        with self.locks.hold(project):
+            self._beliefs.pop(project, None)
+            self._matrices.pop(project, None)
+
+    def round_matrix(self, project: int, choices, round_: int) -> RoundMatrix:
+        """The round's prediction matrix, cached until its tasks, predictions or label config change."""
+        pool = self.require_pool()
+        with self.locks.hold(project):
+            pool_revision, config = self.store.pool_revision(project), self.store.get_label_config(project)
+            matrix = self._matrices.get(project)
+            if not (matrix and matrix.current(pool_revision, round_, config)):
+                in_round = frozenset(self.store.round_tasks(project, round_))
+                answers = {t: row for t, row in self.store.predictions(project).items() if t in in_round}
+                task_ids, rows = prediction_matrix(answers, pool.cache_keys, choices)
+                matrix = RoundMatrix(pool_revision, round_, config, task_ids, rows, in_round)
+                self._matrices[project] = matrix
+            return matrix
+
+    def label_summary(self, project: int) -> dict:
+        """``{"labels", "model_version"}`` of the current round without fitting the strategy.
+
+        The priority version depends on the labels and the set of scored tasks
+        only (see :func:`backend.belief.model_version`), so the webhook can
+        answer with it at once; with rq the fit happens in the worker, not in
+        the request.
+        """
+        with self.locks.hold(project):
+            cached = self._beliefs.get(project)
+            if cached and cached.current(self.store.revision(project), self.store.get_label_config(project)):
+                return {"labels": cached.belief.n_labels, "model_version": cached.belief.model_version}
+        self.require_pool()
+        round_ = self.store.current_round(project)
+        matrix = self.round_matrix(project, self.configs.project_choices(project), round_)
+        labels = [x for x in self.store.labels(project) if x.task in matrix.in_round]
+        return {"labels": len(labels), "model_version": self.version(project, labels, round_, matrix.task_ids)}

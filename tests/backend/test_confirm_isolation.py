@@ -66,17 +66,17 @@ def test_a_slow_project_does_not_block_rankings_of_another(backend_factory, even
         return real_fit(project, *args, **kwargs)
 
     monkeypatch.setattr(service_module, "fit_belief", slow_fit)
-    b.service._forget_cached(1)
-    b.service._forget_cached(2)
+    b.service.beliefs.forget(1)
+    b.service.beliefs.forget(2)
     b.service.store._db.execute("DELETE FROM ranking_snapshots")  # make /rankings refit
     worker = threading.Thread(target=lambda: b.service.rankings(1))
     worker.start()
     try:
         assert entered.wait(WAIT), "project 1's fit never started"
-        assert b.service._locks.lock(1)._is_owned() is False   # held by the other thread, not this one
+        assert b.service.beliefs.locks.lock(1)._is_owned() is False   # held by the other thread, not this one
         answer = b.service.rankings(2)                         # answers while project 1 holds its lock
         assert answer["project"] == 2 and not release.is_set()
-        assert not b.service._locks.lock(1).acquire(blocking=False)  # project 1 still held
+        assert not b.service.beliefs.locks.lock(1).acquire(blocking=False)  # project 1 still held
     finally:
         release.set()
         worker.join(WAIT)
@@ -96,13 +96,13 @@ def test_the_cache_never_exceeds_its_entries_or_bytes():
 
 def test_thirty_large_configs_do_not_grow_the_service_cache_past_its_bound(backend_factory, events):
     b = backend_factory()
-    b.service._checked = BoundedCache(max_entries=64, max_bytes=2 * 2 ** 20)
+    b.service.configs.checked = BoundedCache(max_entries=64, max_bytes=2 * 2 ** 20)
     for i in range(30):
         padding = f'<Header value="{"x" * 200_000}{i}"/>'      # ~200 KB each, 6 MB in all
         config = events.config.replace("<View>", "<View>" + padding)
         b.service.choices_for(config)
-        assert b.service._checked.bytes <= 2 * 2 ** 20
-    assert 0 < len(b.service._checked) <= 10
+        assert b.service.configs.checked.bytes <= 2 * 2 ** 20
+    assert 0 < len(b.service.configs.checked) <= 10
 
 
 # ------------------------------------------------------------------ /predict predicts outside the store lock

@@ -92,9 +92,9 @@ def test_a_kept_ranking_of_other_settings_is_not_served(backend_factory, events,
     b = backend_factory(REDIS_URL=redis_url)
     labelled(b, events, 3)
     b.ranking()
-    key = b.service._snapshot_key
+    key = b.service.ranking_keeper.snapshot_key
     b.service.settings = b.service.settings.__class__(**{**vars(b.service.settings), "epsilon": 0.05})
-    assert b.service._snapshot_key != key
-    assert b.service.store.ranking_snapshot(1, b.service._snapshot_key) is None
+    assert b.service.ranking_keeper.snapshot_key != key
+    assert b.service.store.ranking_snapshot(1, b.service.ranking_keeper.snapshot_key) is None
     assert b.ranking()["up_to_date"] is True
-    assert b.service.store.ranking_snapshot(1, b.service._snapshot_key) is not None
+    assert b.service.store.ranking_snapshot(1, b.service.ranking_keeper.snapshot_key) is not None

@@ -1,0 +1,218 @@
+"""Refresh jobs: rescore the round, decide, keep the ranking and write it all back to Label Studio.
+
+A label changes the belief; the refresh (inline, or on the rq worker) turns
+that into Label Studio's queue order (:func:`backend.queue_writeback.switch_queue`),
+the ranking block of the project description, the candidates' predictions and
+the clean-up of superseded priorities.  :meth:`Refresher.request` decides
+whether one is due (:mod:`backend.debounce`) and keeps at most one waiting per
+project.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import ls_status
+from .belief import Belief, ranking_records
+from .debounce import plan_refresh
+from .locks import ProjectLocks
+from .redact import redact_text
+
+logger = logging.getLogger(__name__)
+
+#: a refresh record still "queued" after this many seconds is taken as lost (worker gone) and not waited for
+STALE_QUEUED_SECONDS = 600.0
+#: what the refresh keeps of the live decision in its result
+DECISION_FIELDS = ("stop", "candidate", "p_best", "gap", "reason", "labels", "state")
+
+
+class Refresher:
+    """Requests and runs the refresh of each project.
+
+    Parameters
+    ----------
+    env : the service's shared environment, read at every call: ``store``, ``settings``, ``pool``,
+        ``strategy``, ``runner``, ``clock()``, ``confirm_labels``.
+    beliefs : :class:`~backend.belief_cache.BeliefCache` (its per-project locks also guard the request).
+    decider : :class:`~backend.decider.Decider`.
+    rankings : :class:`~backend.rankings.RankingKeeper`.
+    configs : :class:`~backend.project_configs.ProjectConfigs`.
+    label_studio : returns the Label Studio client, or None when write-back is off.
+    confirm_hints : ``confirm_hints(project)`` confirms the project's pending hints (no refresh of its own).
+    compute_predictions, prediction_errors : ``(project)`` -> tasks tried / tasks a candidate cannot predict.
+    submit_recorded : :meth:`backend.confirmation.Confirmer.submit_recorded`.
+    """
+
+    def __init__(self, env, beliefs, decider, rankings, configs, label_studio: Callable, confirm_hints: Callable,
+                 compute_predictions: Callable, prediction_errors: Callable, submit_recorded: Callable):
+        self.env, self.beliefs, self.decider, self.rankings, self.configs = env, beliefs, decider, rankings, configs
+        self.label_studio, self.confirm_hints = label_studio, confirm_hints
+        self.compute_predictions, self.prediction_errors = compute_predictions, prediction_errors
+        self.submit_recorded = submit_recorded
+        self.locks = ProjectLocks()
+
+    def request(self, project: int, force: bool = False) -> dict:
+        """Queue (or run, inline) a refresh if the debounce rule says so; at most one waits per project.
+
+        Returns what happened: ``{"status": "queued"|"done"|"coalesced"|"deferred"|"not needed", ...}``.
+        """
+        env = self.env
+        store, settings, runner = env.store, env.settings, env.runner
+        now = env.clock()
+        with self.beliefs.locks.hold(project):
+            state = store.refresh_state(project)
+            last = state["last_refresh_at"]
+            plan = plan_refresh(state["label_changes"] - state["changes_at_refresh"],
+                                None if last is None else now - last,
+                                settings.refresh_every_labels, settings.refresh_min_seconds)
+            if force:
+                plan = type(plan)(True, 0.0)
+            if plan.delay is None:
+                return {"status": "not needed"}
+            if not plan.due and not runner.delays:
+                return {"status": "deferred", "seconds": plan.delay,
+                        "why": "fewer than MODELPICKER_REFRESH_EVERY_LABELS changes within "
+                               "MODELPICKER_REFRESH_MIN_SECONDS; the next label event checks again"}
+            waiting = store.waiting_job(project, "refresh", now - STALE_QUEUED_SECONDS)
+            if waiting:
+                return {"status": "coalesced", "job": waiting}
+            job_id = uuid.uuid4().hex
+            store.add_job(job_id, project, "refresh", now, None if plan.due else now + plan.delay)
+        rq_id = self.submit_recorded(runner, "refresh", job_id, project, job_id, bool(force),
+                                     delay=None if plan.due else plan.delay)
+        if rq_id is None:
+            record = next((j for j in store.jobs(project, 5) if j["id"] == job_id), None)
+            return {"status": "done", "job": job_id, "state": record["state"] if record else None}
+        return {"status": "queued", "job": job_id, "rq_job": rq_id, "delay": None if plan.due else plan.delay}
+
+    def run(self, project: int, job_id: str | None = None, force: bool = False) -> dict:
+        """The refresh job: rescore, decide, push the queue and the ranking to Label Studio.
+
+        Never raises: a failure is recorded on the job (``GET /jobs``) and
+        returned, so an inline refresh cannot turn a stored label into an
+        error answer.
+        """
+        from .labelstudio_api import LabelStudioAPIError
+
+        store, clock, url = self.env.store, self.env.clock, self.env.settings.label_studio_url
+        if job_id is None:
+            job_id = uuid.uuid4().hex
+            store.add_job(job_id, project, "refresh", clock())
+        with self.locks.hold(project):
+            store.update_job(job_id, clock(), state="started", progress=0.0,
+                             message="computing missing candidate predictions")
+            try:
+                result = self._refresh(project, job_id)
+            except LabelStudioAPIError as exc:  # a setting or Label Studio itself: one log line per kind, no traceback
+                message = ls_status.describe_failure(exc, url)
+                ls_status.record_failure(store, exc, url, clock())
+                store.update_job(job_id, clock(), state="failed", message=message)
+                return {"job": job_id, "state": "failed", "error": message, "problem": exc.kind}
+            except Exception as exc:  # recorded for /jobs; the webhook answer must not fail
+                logger.error("refresh of project %s failed\n%s", project, redact_text(
+                    "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
+                message = redact_text(f"{type(exc).__name__}: {exc}")
+                store.update_job(job_id, clock(), state="failed", message=message)
+                return {"job": job_id, "state": "failed", "error": message}
+            if result.get("wrote_back"):
+                ls_status.record_success(store, clock())
+            store.update_job(job_id, clock(), state="finished", progress=1.0, message=result["message"],
+                             result=result)
+            return {"job": job_id, "state": "finished", **result}
+
+    def _refresh(self, project: int, job_id: str) -> dict:
+        """Rescore and decide, keep the ranking, then write back (when a Label Studio client is set)."""
+        start = time.perf_counter()
+        store, clock = self.env.store, self.env.clock
+        if self.env.confirm_labels and store.pending_count(project):
+            # hints a failed confirmation left behind are retried by every refresh
+            self.confirm_hints(project)
+        self.compute_predictions(project)
+        skipped = self.prediction_errors(project)
+        covered = store.mark_refresh_started(project, clock())
+        store.update_job(job_id, clock(), progress=0.2, message="rescoring the unlabelled tasks")
+        revision, belief = self.beliefs.belief_at(project)
+        decision = self.decider.decide(project, belief)
+        self.rankings.keep(project, (revision, belief))  # what /rankings serves until the next change
+        result: dict[str, Any] = {"project": project, "round": decision["round"], "labels": belief.n_labels,
+                                  "label_changes": covered, "model_version": belief.model_version,
+                                  "decision": {k: decision[k] for k in DECISION_FIELDS},
+                                  "pushed": 0, "deleted": 0, "superseded": [], "description": False,
+                                  "candidate_predictions": 0, "seconds": {},
+                                  "tasks_without_predictions": skipped}
+        api = self.label_studio()
+        if api is None:
+            result["message"] = ("ranking and decision updated; Label Studio write-back is off "
+                                 "(LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY unset or MODELPICKER_WRITEBACK=false)")
+        else:
+            self._write_back(api, project, job_id, belief, decision, result)
+        result["seconds"]["total"] = time.perf_counter() - start
+        if api is not None:
+            result["wrote_back"] = True
+            result["message"] = (f"queue follows {belief.model_version}; pushed {result['pushed']}, "
+                                 f"deleted {result['deleted']} superseded; decision: "
+                                 f"{'stop' if decision['stop'] else 'keep labelling'}")
+        return result
+
+    def _write_back(self, api, project: int, job_id: str, belief: Belief, decision: dict, result: dict) -> None:
+        """Push the queue order, the ranking block, the candidates' predictions; delete superseded priorities."""
+        from .queue_writeback import delete_superseded, write_ranking
+
+        env = self.env
+        state = env.store.refresh_state(project)
+        self._push_queue(api, project, job_id, belief, state["pushed_version"], result)
+        env.store.update_job(job_id, env.clock(), progress=0.6, message="writing the ranking into the project")
+        t0 = time.perf_counter()
+        write_ranking(api, project, ranking_records(belief, env.pool.names), decision, env.strategy,
+                      decision["round"])
+        result["description"] = True
+        result["seconds"]["description"] = time.perf_counter() - t0
+        if env.settings.write_candidates:
+            self._push_candidates(api, project, job_id, result)
+        if state["pushed_version"] != belief.model_version or result["pushed"]:
+            env.store.update_job(job_id, env.clock(), progress=0.8, message="deleting superseded priorities")
+            removed = delete_superseded(api, project, belief.model_version, keep=env.pool.names)
+            result.update(deleted=removed["deleted"], superseded=removed["superseded"])
+            result["seconds"].update(removed["seconds"])
+
+    def _push_queue(self, api, project: int, job_id: str, belief: Belief, pushed_version: str | None,
+                    result: dict) -> None:
+        """Write the unlabelled tasks' priorities as the belief's version (the first ``push_limit`` only)."""
+        from .queue_writeback import switch_queue
+
+        env = self.env
+        unlabelled = np.flatnonzero(belief.labels < 0)
+        if env.settings.push_limit and unlabelled.size > env.settings.push_limit:
+            first = np.argsort(belief.priority[unlabelled], kind="stable")[:env.settings.push_limit]
+            unlabelled = np.sort(unlabelled[first])
+        if pushed_version != belief.model_version and unlabelled.size:
+            env.store.update_job(job_id, env.clock(), progress=0.3,
+                                 message=f"pushing {unlabelled.size} priorities as {belief.model_version}")
+            switched = switch_queue(api, project, belief.task_ids[unlabelled], belief.priority[unlabelled],
+                                    belief.model_version)
+            env.store.set_pushed_version(project, belief.model_version)
+            result["pushed"] = switched["pushed"]
+            result["seconds"].update(switched["seconds"])
+
+    def _push_candidates(self, api, project: int, job_id: str, result: dict) -> None:
+        """Import every candidate's answer as a Label Studio prediction, once per task."""
+        from .queue_writeback import candidate_predictions
+
+        env = self.env
+        todo = env.store.tasks_without_candidate_push(project)
+        answers = env.store.predictions(project, todo)
+        todo = [t for t in todo if len(answers.get(t, {})) == len(env.pool.candidates)]
+        if todo:
+            env.store.update_job(job_id, env.clock(), progress=0.7,
+                                 message=f"writing the candidates' predictions for {len(todo)} tasks")
+            choices = self.configs.project_choices(project)
+            rows = candidate_predictions(todo, answers, [(c.name, c.cache_key) for c in env.pool.candidates],
+                                         choices.name, choices.to_name)
+            result["candidate_predictions"] = api.import_predictions(project, rows)
+            env.store.mark_candidates_pushed(project, todo)

@@ -1,0 +1,106 @@
+"""POST /sync: make the store mirror Label Studio for every labelled task (after downtime, lost webhooks).
+
+First the pending hints are confirmed, then Label Studio's JSON export (tasks
+with annotations) is mirrored task by task
+(:meth:`~backend.store.SQLiteStore.mirror_tasks`): each exported task's
+annotations become exactly Label Studio's, with its ``updated_at``; stored
+tasks with annotations that the export does not list are read by id, so a
+task Label Studio deleted is removed and one whose annotations were deleted
+loses them.  Nothing a webhook caller sent (values, tombstones, future
+``updated_at``) survives a sync.  Tasks new to the backend join the current
+round.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import ls_status
+from .confirm import confirmed_rows
+from .errors import RequestError
+from .events import MAX_ID
+
+
+def sync_task(item: Any, i: int) -> tuple[int, dict]:
+    """``(id, data)`` of one task of Label Studio's export; 502 when Label Studio sent a malformed one."""
+    ok = isinstance(item, dict) and not isinstance(item.get("id"), bool) and isinstance(item.get("id"), int) \
+        and 0 <= item["id"] <= MAX_ID and isinstance(item.get("data"), dict)
+    if not ok:
+        raise RequestError(502, f"Label Studio export: task #{i + 1} has no integer 'id' and object 'data'")
+    return item["id"], item["data"]
+
+
+class Syncer:
+    """Mirrors Label Studio's labelled tasks into the store.
+
+    Parameters
+    ----------
+    env : the service's shared environment, read at every call: ``store``, ``settings``, ``clock()``,
+        ``confirm_labels``.
+    configs : :class:`~backend.project_configs.ProjectConfigs`.
+    ingest : :class:`~backend.ingest.Ingest` (confirmation of pending hints, predictions of stored tasks).
+    beliefs : :class:`~backend.belief_cache.BeliefCache` (the label summary of the answer).
+    api : returns the Label Studio client.
+    request_refresh : ``request_refresh(project, force=False) -> dict``.
+    prediction_errors : ``(project, task_ids)`` -> tasks a candidate cannot predict.
+    """
+
+    def __init__(self, env, configs, ingest, beliefs, api: Callable, request_refresh: Callable,
+                 prediction_errors: Callable):
+        self.env, self.configs, self.ingest, self.beliefs, self.api = env, configs, ingest, beliefs, api
+        self.request_refresh, self.prediction_errors = request_refresh, prediction_errors
+
+    def sync(self, project: int) -> dict:
+        """Mirror the project (known, with a usable pool and a configured Label Studio); the /sync answer."""
+        env = self.env
+        choices = self.configs.project_choices(project)
+        drained, read_at, exported, read, unlisted = self._read(project)
+        present, gone, problems = confirmed_rows(read, set(read) | set(unlisted), choices)
+        with env.store.transaction():
+            outcome = env.store.mirror_tasks(project, present, gone, read_at, tombstones=not env.confirm_labels)
+            env.store.count_label_changes(project, outcome["changed"] + outcome["removed"])
+        changed, removed, stored = outcome["changed"], outcome["removed"], outcome["stored"]
+        answer = {"status": "ok", "project": project, "tasks": len(exported),
+                  "annotations": sum(len(v) for _, v in present.values()),
+                  "annotations_changed": changed, "annotations_removed": removed,
+                  "tasks_removed": outcome["tasks_removed"], "hints_confirmed": (drained or {}).get("hints", 0)}
+        if problems:
+            answer["unreadable_annotations"] = problems
+        self.ingest.predict_stored(project, stored, answer)
+        if changed + removed + outcome["tasks_removed"] or (drained or {}).get("hints"):
+            answer["refresh"] = self.request_refresh(project, force=True)
+        answer["tasks_without_predictions"] = self.prediction_errors(project, stored)
+        answer.update(self.beliefs.label_summary(project))
+        return answer
+
+    def _read(self, project: int) -> tuple[dict | None, float, list, dict, list[int]]:
+        """``(drained, read_at, exported, read, unlisted)``: the pending hints confirmed, then the export read
+        (and the unlisted tasks that held annotations, by id); 502 when Label Studio cannot be read."""
+        from .labelstudio_api import LabelStudioAPIError
+
+        env, url = self.env, self.env.settings.label_studio_url
+        api = self.api()
+        try:
+            # hints first (what webhooks named and a down Label Studio left pending), then the export
+            drained = self.ingest.confirm_pending(project, refresh=False) if env.confirm_labels else None
+            if drained is not None and drained.get("state") == "failed" and "problem" in drained:
+                raise LabelStudioAPIError("GET", f"/api/projects/{project}/export", None, drained["error"])
+            read_at = env.clock()
+            # the tasks with stored annotations before the export is read: one stored meanwhile is kept
+            had_annotations = env.store.tasks_with_annotations(project)
+            exported = api.annotated_tasks(project)
+            read = {}
+            for i, item in enumerate(exported):
+                task_id, _ = sync_task(item, i)
+                read[task_id] = item
+            # tasks holding stored annotations that the export (annotated tasks only) does not list:
+            # their annotations were deleted, or the task itself; read them one by one to know which
+            unlisted = sorted(had_annotations - set(read))
+            if unlisted:
+                read.update(api.tasks_by_id(project, unlisted))
+        except LabelStudioAPIError as exc:
+            ls_status.record_failure(env.store, exc, url, env.clock())
+            raise RequestError(502, f"cannot read project {project}'s export from Label Studio: "
+                                    f"{ls_status.describe_failure(exc, url)}") from None
+        ls_status.record_success(env.store, env.clock())
+        return drained, read_at, exported, read, unlisted
