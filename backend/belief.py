@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import logging
 from collections import Counter, defaultdict
+from typing import Any
 
 import numpy as np
 
@@ -192,20 +193,12 @@ def fit_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, ta
     y, replay = replay_order(task_ids, labels, choices)
     fit_key = repr((strategy, seed, sorted((params or {}).items()), delta, history, choices.n_classes))
     total = len(replay)
-    start = _resume_point(previous, fit_key, task_ids, matrix, replay)
-    if start is not None:
-        s, side = copy.deepcopy(start.strategy), copy.deepcopy(start.side)
-        done, tops, pending_draw = start.n, dict(start.tops), start.pending
-        kept = [c for c in previous.checkpoints if c.n <= done]
-    else:
-        s = core.make(strategy, matrix.shape[1], choices.n_classes, random_state=seed, **(params or {}))
-        if task_ids.size:  # before any task is known the prior stands (some strategies refuse an empty pool)
-            s.set_pool(matrix, None)
-        side = None if hasattr(s, "draw") or not task_ids.size else GapCertificate(matrix, delta)
-        done, tops, pending_draw, kept = 0, {}, False, []
+    state = _replay_start(previous, fit_key, task_ids, matrix, replay, strategy, seed, params, choices, delta)
+    s, side, tops, kept = state.strategy, state.side, state.tops, state.kept
     draws = hasattr(s, "draw")
     marks = checkpoint_marks(total)
-    for n, (_, i, cls) in enumerate(replay[done:], start=done + 1):
+    pending_draw = state.pending
+    for n, (_, i, cls) in enumerate(replay[state.n:], start=state.n + 1):
         if draws and not pending_draw:
             s.draw()
         pending_draw = False
@@ -217,14 +210,7 @@ def fit_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, ta
             kept.append(Checkpoint(n, copy.deepcopy(s), copy.deepcopy(side), False, _tail(tops, n, history)))
     p_history = [tops[n] for n in range(max(total - history, 1), total)]
     labelled = y >= 0
-    info = np.full(task_ids.size, np.nan)
-    head = None
-    if (~labelled).any():
-        info[~labelled] = np.asarray(s.score(matrix[~labelled], None), dtype=float)
-        if draws:
-            head = s.draw()
-            if head is not None:   # the drawn task is served first, then the informativeness order
-                info[head] = np.nanmax(info) + 1.0
+    info, head = _queue_scores(s, matrix, labelled, draws)
     if not task_ids.size:
         gap = np.zeros(matrix.shape[1])
     else:
@@ -238,6 +224,47 @@ def fit_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, ta
                   p_history=np.asarray(p_history, dtype=float).reshape(len(p_history), matrix.shape[1]),
                   gap=gap, head=head, replay=tuple(replay), fit_key=fit_key,
                   checkpoints=tuple(_thin(kept, total)))
+
+
+@dataclasses.dataclass
+class _ReplayStart:
+    """Where a replay starts: after ``n`` labels, with that state (a private copy) and the checkpoints kept."""
+
+    n: int
+    strategy: Any
+    side: GapCertificate | None
+    tops: dict
+    pending: bool
+    kept: list
+
+
+def _replay_start(previous: Belief | None, fit_key: str, task_ids: np.ndarray, matrix: np.ndarray,
+                  replay: list, strategy: str, seed: int, params: dict | None, choices: ChoicesControl,
+                  delta: float) -> _ReplayStart:
+    """Continue from the latest checkpoint of ``previous`` this replay shares, or start a fresh strategy."""
+    start = _resume_point(previous, fit_key, task_ids, matrix, replay)
+    if start is not None:
+        return _ReplayStart(start.n, copy.deepcopy(start.strategy), copy.deepcopy(start.side), dict(start.tops),
+                            start.pending, [c for c in previous.checkpoints if c.n <= start.n])
+    s = core.make(strategy, matrix.shape[1], choices.n_classes, random_state=seed, **(params or {}))
+    if task_ids.size:  # before any task is known the prior stands (some strategies refuse an empty pool)
+        s.set_pool(matrix, None)
+    side = None if hasattr(s, "draw") or not task_ids.size else GapCertificate(matrix, delta)
+    return _ReplayStart(0, s, side, {}, False, [])
+
+
+def _queue_scores(s, matrix: np.ndarray, labelled: np.ndarray, draws: bool) -> tuple[np.ndarray, int | None]:
+    """``(informativeness, head)``: the strategy's score of each unlabelled task ``(n_tasks,)`` (NaN where
+    labelled) and, for a strategy that draws, the drawn task, served first."""
+    info = np.full(matrix.shape[0], np.nan)
+    head = None
+    if (~labelled).any():
+        info[~labelled] = np.asarray(s.score(matrix[~labelled], None), dtype=float)
+        if draws:
+            head = s.draw()
+            if head is not None:   # the drawn task is served first, then the informativeness order
+                info[head] = np.nanmax(info) + 1.0
+    return info, head
 
 
 @dataclasses.dataclass(frozen=True)

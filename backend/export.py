@@ -63,48 +63,14 @@ def build_export(service: Any, project_raw: Any, round_raw: Any = None) -> dict[
     """
     project = service.known_project(project_raw, "export")
     pool = service.require_pool()
-    current = service.store.current_round(project)
-    round_ = current
-    if round_raw not in (None, ""):
-        round_ = parse_int(round_raw, "round", 1, 10**9)
-        if round_ > current:
-            raise RequestError(404, f"project {project} has no round {round_} (current round: {current})")
-    history = service.store.decisions(project, round_)
-    last = history[-1] if history else None
-    if last is not None and last["state"] == "stop":
-        evidence = last["evidence"]
-        chosen, ranking = last["candidate"], evidence["ranking"]
-        decision = {"stopped": True, "state": "stop", "p_best": last["p_best"],
-                    "labels": last["labels"], "reason": last["reason"], "decided_at": iso(last["decided_at"]),
-                    **evidence}
-    elif round_ == current:
-        belief = service.belief(project)
-        live = service.live_decision(project, belief)
-        from .belief import ranking_records
-
-        chosen, ranking = live["candidate"], ranking_records(belief, pool.names)
-        decision = {"stopped": False, "state": "open" if last is None else last["state"],
-                    "p_best": live["p_best"], "p_top": live["p_top"], "gap": live["gap"], "labels": live["labels"],
-                    "reason": live["reason"],
-                    "reason_text": live["reason_text"], "decided_at": None, "rule": live["rule"],
-                    "epsilon": live["epsilon"], "delta": live["delta"], "confidence": live["confidence"],
-                    "budget": live["budget"], "model_version": belief.model_version, "strategy": service.strategy,
-                    "ranking": ranking}
-    else:
-        raise RequestError(409, f"round {round_} of project {project} was never decided; nothing to export")
+    round_ = _export_round(service, project, round_raw)
+    chosen, ranking, decision = _round_decision(service, project, round_, pool)
     decision.pop("ranking", None)
     try:
         service.compute_predictions(project)  # tasks a candidate cannot predict are recorded, not raised
     except PredictionError as exc:  # a candidate failing as a whole (e.g. its model server is down)
         raise RequestError(422, redact_text(str(exc))) from None
-    choices = service.project_choices(project)
-    key = pool.candidates[pool.names.index(chosen)].cache_key
-    answers = service.store.predictions(project)
-    data = service.store.task_data(project, sorted(answers))
-    predictions = [{"id": task, "data": data[task],
-                    "predictions": [{"model_version": chosen,
-                                     "result": choice_result(choices.name, choices.to_name, answers[task][key])}]}
-                   for task in sorted(answers) if key in answers[task] and task in data]
+    predictions = chosen_predictions(service, project, pool, chosen)
     return {
         "decision": {"project": project, "round": round_, "chosen": chosen,
                      "pool_entry": pool_entry(pool.path, chosen), "pool_file": str(pool.path),
@@ -114,6 +80,57 @@ def build_export(service: Any, project_raw: Any, round_raw: Any = None) -> dict[
         "ranking": ranking,
         "predictions": predictions,
     }
+
+
+def _export_round(service: Any, project: int, round_raw: Any) -> int:
+    """The round asked for (default: the current one); 404 for a round not started yet."""
+    current = service.store.current_round(project)
+    if round_raw in (None, ""):
+        return current
+    round_ = parse_int(round_raw, "round", 1, 10**9)
+    if round_ > current:
+        raise RequestError(404, f"project {project} has no round {round_} (current round: {current})")
+    return round_
+
+
+def _round_decision(service: Any, project: int, round_: int, pool) -> tuple[str, list[dict], dict]:
+    """``(chosen, ranking, decision)``: the recorded stop of the round, or the current round's live pick;
+    409 for a past round that was never decided."""
+    history = service.store.decisions(project, round_)
+    last = history[-1] if history else None
+    if last is not None and last["state"] == "stop":
+        evidence = last["evidence"]
+        decision = {"stopped": True, "state": "stop", "p_best": last["p_best"],
+                    "labels": last["labels"], "reason": last["reason"], "decided_at": iso(last["decided_at"]),
+                    **evidence}
+        return last["candidate"], evidence["ranking"], decision
+    if round_ != service.store.current_round(project):
+        raise RequestError(409, f"round {round_} of project {project} was never decided; nothing to export")
+    from .belief import ranking_records
+
+    belief = service.belief(project)
+    live = service.live_decision(project, belief)
+    ranking = ranking_records(belief, pool.names)
+    decision = {"stopped": False, "state": "open" if last is None else last["state"],
+                "p_best": live["p_best"], "p_top": live["p_top"], "gap": live["gap"], "labels": live["labels"],
+                "reason": live["reason"],
+                "reason_text": live["reason_text"], "decided_at": None, "rule": live["rule"],
+                "epsilon": live["epsilon"], "delta": live["delta"], "confidence": live["confidence"],
+                "budget": live["budget"], "model_version": belief.model_version, "strategy": service.strategy,
+                "ranking": ranking}
+    return live["candidate"], ranking, decision
+
+
+def chosen_predictions(service: Any, project: int, pool, chosen: str) -> list[dict]:
+    """The chosen candidate's answer for every task of the project, in Label Studio's task import format."""
+    choices = service.project_choices(project)
+    key = pool.candidates[pool.names.index(chosen)].cache_key
+    answers = service.store.predictions(project)
+    data = service.store.task_data(project, sorted(answers))
+    return [{"id": task, "data": data[task],
+             "predictions": [{"model_version": chosen,
+                              "result": choice_result(choices.name, choices.to_name, answers[task][key])}]}
+            for task in sorted(answers) if key in answers[task] and task in data]
 
 
 def ranking_csv(ranking: list[dict]) -> str:

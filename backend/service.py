@@ -181,10 +181,6 @@ class Service:
         """``[{"task", "candidate", "error"}]``: see :func:`backend.predictions.task_prediction_errors`."""
         return predictions.task_prediction_errors(self.store, self.require_pool(), project, task_ids)
 
-    def label_summary(self, project: int) -> dict:
-        """``{"labels", "model_version"}`` of the current round without fitting the strategy."""
-        return self.beliefs.label_summary(project)
-
     def stopping_rule(self):
         """The rule of the settings (``MODELPICKER_STOP_RULE``), the very object ``bench --stop`` builds."""
         return stopping_rule(self.settings)
@@ -196,10 +192,6 @@ class Service:
     def live_decision(self, project: int, belief: Belief) -> dict:
         """What the stopping rule says now about the round's belief (not recorded)."""
         return self.decider.live_decision(project, belief)
-
-    def decide(self, project: int, belief: Belief) -> dict:
-        """Ask the stopping rule, record a stop / reopen when its answer changed (:class:`~backend.decider.Decider`)."""
-        return self.decider.decide(project, belief)
 
     # ------------------------------------------------------------------- jobs
     def confirm_pending(self, project: int, job_id: str | None = None, refresh: bool = True) -> dict:
