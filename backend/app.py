@@ -82,6 +82,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     check_bind(settings)
     service = service or Service.from_settings(settings)
     _service = service
+    # label-studio-ml builds the model without a service: it takes this one (backend.model never imports the app)
+    ModelPickerModel.app_service = service
     app = init_app(model_class=ModelPickerModel, model_dir=str(settings.model_dir))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_mb * 2**20
     if not app.extensions.get("modelpicker"):

@@ -3,8 +3,10 @@
 A job is named by a method of :class:`~backend.service.Service` plus
 JSON-ready arguments, so the same job runs in the web process (inline) or in
 an ``rq worker`` process, which builds its own service from the same
-environment (``MODELPICKER_POOL``, ``MODEL_DIR``, ...).  rq workers must see
-the same ``MODEL_DIR`` as the web process: the state is a SQLite file there.
+environment (``MODELPICKER_POOL``, ``MODEL_DIR``, ...): :func:`backend.worker.run_job`,
+which :class:`RQRunner` enqueues by its import path (:data:`RQ_ENTRY_POINT`), so
+this module never imports the service.  rq workers must see the same
+``MODEL_DIR`` as the web process: the state is a SQLite file there.
 
 Run a worker with::
 
@@ -29,6 +31,9 @@ JOB_TIMEOUT = 1800
 
 #: Service methods a job may call.
 JOBS = ("compute_predictions", "refresh", "confirm_pending")
+
+#: the function an rq job runs, by import path: rq workers import it (the service is built there, not here)
+RQ_ENTRY_POINT = "backend.worker.run_job"
 
 
 class JobRunner(abc.ABC):
@@ -75,7 +80,8 @@ class DropRunner(JobRunner):
 
 
 class RQRunner(JobRunner):
-    """Enqueues :func:`run_job` on an rq queue; falls back to inline when Redis is unreachable.
+    """Enqueues :func:`backend.worker.run_job` (by its path, :data:`RQ_ENTRY_POINT`) on an rq queue; falls back
+    to inline when Redis is unreachable.
 
     Delayed jobs use rq's ``enqueue_in``: a worker started with
     ``--with-scheduler`` moves them to the queue when they are due.
@@ -100,8 +106,9 @@ class RQRunner(JobRunner):
 
         try:
             if delay:
-                return self.queue_.enqueue_in(timedelta(seconds=delay), run_job, job, *args, job_timeout=JOB_TIMEOUT).id
-            return self.queue_.enqueue(run_job, job, *args, job_timeout=JOB_TIMEOUT).id
+                return self.queue_.enqueue_in(timedelta(seconds=delay), RQ_ENTRY_POINT, job, *args,
+                                              job_timeout=JOB_TIMEOUT).id
+            return self.queue_.enqueue(RQ_ENTRY_POINT, job, *args, job_timeout=JOB_TIMEOUT).id
         except RedisError as exc:
             logger.warning("cannot enqueue %s on %s (%s); running it inline", job, self.redis_url, exc)
             return self.fallback.submit(job, *args)
@@ -112,20 +119,3 @@ def make_runner(redis_url: str | None, queue: str, target: Any) -> JobRunner:
     inline = InlineRunner(target)
     return RQRunner(redis_url, queue, inline) if redis_url else inline
 
-
-_worker_service = None
-
-
-def run_job(job: str, *args: Any) -> Any:
-    """Entry point of an rq job: build (once per worker) the service from the environment, run ``job``."""
-    global _worker_service
-    if job not in JOBS:
-        raise ValueError(f"unknown job {job!r}")
-    if _worker_service is None:
-        from . import settings as settings_module
-        from .service import Service
-
-        _worker_service = Service.from_settings(settings_module.from_env(), inline=True)
-        # a worker (re)started after a crash or a Label Studio outage: confirm what webhooks left pending
-        _worker_service.resume_pending()
-    return getattr(_worker_service, job)(*args)

@@ -3,13 +3,15 @@
 label-studio-ml 1.0.9 builds one model object per process from the last
 ``/setup`` and calls ``predict(tasks)`` on it without saying which project the
 tasks belong to, so several projects would share one label config.  The views
-of :mod:`backend.app` therefore build a :class:`ModelPickerModel` per request,
+of :mod:`backend.app` therefore call the :class:`~backend.service.Service`
 with the project id taken from the request, and all state lives in the
-:class:`~backend.service.Service` (SQLite), not in the model object.
+service (SQLite), not in the model object: :class:`ModelPickerModel` is only
+what label-studio-ml registers.  The service is passed in, or set on the class
+by :func:`backend.app.create_app`, so this module never imports the app.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from label_studio_ml.model import LabelStudioMLBase
 
@@ -24,8 +26,12 @@ class ModelPickerModel(LabelStudioMLBase):
         belief is rebuilt from the stored labels instead.
     project : the Label Studio project id, or its ``"<id>.<timestamp>"`` uid.
     service : the :class:`~backend.service.Service` doing the work; defaults
-        to the one the running app was created with.
+        to :attr:`app_service`, the one the running app was created with
+        (label-studio-ml builds the model without it).
     """
+
+    #: the service of the app last created by :func:`backend.app.create_app`, which sets it
+    app_service: ClassVar[Any] = None
 
     def __init__(self, label_config: str | None = None, train_output: Any = None, project: Any = None,
                  service: Any = None, **kwargs: Any):
@@ -34,9 +40,9 @@ class ModelPickerModel(LabelStudioMLBase):
         self.label_config = label_config
         self.project = project
         if service is None:
-            from .app import current_service
-
-            service = current_service()
+            service = type(self).app_service
+            if service is None:
+                raise RuntimeError("the backend app has not been created; call backend.app.create_app()")
         self.service = service
 
     @property

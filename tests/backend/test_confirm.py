@@ -193,7 +193,7 @@ def test_with_rq_the_webhook_only_commits_and_enqueues_and_a_down_label_studio_g
     from rq import Queue, SimpleWorker
     from rq.registry import ScheduledJobRegistry
 
-    from backend import jobs
+    from backend import worker
 
     env = {"LABEL_STUDIO_URL": "http://127.0.0.1:9", "LABEL_STUDIO_API_KEY": "secret",
            "MODELPICKER_WRITEBACK": "false", "REDIS_URL": redis_url}
@@ -207,11 +207,11 @@ def test_with_rq_the_webhook_only_commits_and_enqueues_and_a_down_label_studio_g
     for key, value in {"MODEL_DIR": str(tmp_path / "model_dir"), "MODELPICKER_POOL": str(pool_dir / "pool.yaml"),
                        **env}.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(jobs, "_worker_service", None)
+    monkeypatch.setattr(worker, "_worker_service", None)
     connection = Redis.from_url(redis_url)
     queue = Queue("modelpicker", connection=connection)
     SimpleWorker([queue], connection=connection).work(burst=True)
-    jobs._worker_service.store.close()
+    worker._worker_service.store.close()
     assert b.service.store.pending_count(1) == 2                   # kept: Label Studio could not be read
     records = ok(b.client.get("/jobs?project=1"))["jobs"]
     assert [j["state"] for j in records if j["kind"] == "confirm"].count("failed") >= 1

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend import jobs
+from backend import jobs, worker
 
 
 class Recorder:
@@ -19,6 +19,30 @@ def test_inline_runner_runs_before_returning():
     runner = jobs.make_runner(None, "q", target)
     assert runner.kind == "inline" and runner.submit("compute_predictions", 1, [2, 3]) is None
     assert target.calls == [(1, [2, 3])]
+    with pytest.raises(ValueError, match="unknown job 'rm_rf'"):
+        runner.submit("rm_rf")
+
+
+def test_an_rq_job_names_the_worker_entry_point_by_path_and_runs_it(redis_url, monkeypatch):
+    """RQRunner enqueues ``backend.worker.run_job`` by its import path (backend.jobs never imports the
+    service); rq imports it from that path, and it runs the named job on the worker's service."""
+    from redis import Redis
+    from rq import Queue
+
+    queue = Queue("q", connection=Redis.from_url(redis_url))
+    runner = jobs.RQRunner(redis_url, "q", jobs.DropRunner())
+    now = queue.fetch_job(runner.submit("compute_predictions", 1, [2, 3]))
+    later = queue.fetch_job(runner.submit("refresh", 1, delay=60))
+    assert later.id in queue.scheduled_job_registry.get_job_ids()
+    for job in (now, later):
+        assert job.func_name == jobs.RQ_ENTRY_POINT == "backend.worker.run_job"
+        assert job.func is worker.run_job
+    target = Recorder()
+    monkeypatch.setattr(worker, "_worker_service", target)
+    now.perform()
+    assert target.calls == [(1, [2, 3])]
+    with pytest.raises(ValueError, match="unknown job 'rm_rf'"):
+        worker.run_job("rm_rf")
     with pytest.raises(ValueError, match="unknown job 'rm_rf'"):
         runner.submit("rm_rf")
 
@@ -39,11 +63,11 @@ def test_tasks_created_goes_through_rq_and_a_worker_computes_the_predictions(
     for key, value in {"MODEL_DIR": str(tmp_path / "model_dir"), "MODELPICKER_POOL": str(pool_dir / "pool.yaml"),
                        "MODELPICKER_STRATEGY": "modelpicker", "REDIS_URL": redis_url}.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(jobs, "_worker_service", None)
+    monkeypatch.setattr(worker, "_worker_service", None)
     connection = Redis.from_url(redis_url)
     SimpleWorker([Queue("modelpicker", connection=connection)], connection=connection).work(burst=True)
-    assert jobs._worker_service is not None and jobs._worker_service.runner.kind == "inline"
-    jobs._worker_service.store.close()
+    assert worker._worker_service is not None and worker._worker_service.runner.kind == "inline"
+    worker._worker_service.store.close()
     assert b.ranking()["tasks"] == 30
 
 

@@ -3,7 +3,7 @@ worker that builds its own service from the environment, recorded for GET /jobs;
 to rq's scheduled registry (run by ``rq worker --with-scheduler``)."""
 from __future__ import annotations
 
-from backend import jobs
+from backend import worker
 
 
 def ok(response):
@@ -19,10 +19,10 @@ def _work(redis_url, monkeypatch, tmp_path, pool_dir, **env):
     for key, value in {"MODEL_DIR": str(tmp_path / "model_dir"), "MODELPICKER_POOL": str(pool_dir / "pool.yaml"),
                        "MODELPICKER_STRATEGY": "modelpicker", "REDIS_URL": redis_url, **env}.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(jobs, "_worker_service", None)
+    monkeypatch.setattr(worker, "_worker_service", None)
     connection = Redis.from_url(redis_url)
     SimpleWorker([Queue("modelpicker", connection=connection)], connection=connection).work(burst=True)
-    jobs._worker_service.store.close()
+    worker._worker_service.store.close()
 
 
 def test_label_refresh_is_queued_then_run_by_the_worker(backend_factory, redis_url, events, monkeypatch,
