@@ -8,6 +8,14 @@ with the project id taken from the request, and all state lives in the
 service (SQLite), not in the model object: :class:`ModelPickerModel` is only
 what label-studio-ml registers.  The service is passed in, or set on the class
 by :func:`backend.app.create_app`, so this module never imports the app.
+
+With those views label-studio-ml never builds the model: it would only in its
+own ``/setup``, ``/predict``, ``/webhook`` and ``/train`` views, all replaced
+(``/train`` answers 410).  So the class does not override ``fit``
+(label-studio-ml calls it from ``/train`` and from the base ``process_event``,
+overridden here) and has no ``model_version`` (label-studio-ml reads that of
+its own ``ModelWrapper``, never the model's); the project's priority version
+is ``Service.versions``.
 """
 from __future__ import annotations
 
@@ -45,13 +53,6 @@ class ModelPickerModel(LabelStudioMLBase):
                 raise RuntimeError("the backend app has not been created; call backend.app.create_app()")
         self.service = service
 
-    @property
-    def model_version(self) -> str:
-        """The priority version of this project (changes whenever its labels change)."""
-        from .service import parse_project
-
-        return self.service.belief(parse_project(self.project)).model_version
-
     def predict(self, tasks: list[dict], **kwargs: Any) -> list[dict]:
         """One prediction per task: empty result (or the best candidate's answer) and a priority score."""
         return self.service.predict(self.project, tasks, self.label_config)["results"]
@@ -59,10 +60,3 @@ class ModelPickerModel(LabelStudioMLBase):
     def process_event(self, event: str, data: dict, job_id: Any = None, additional_params: Any = None) -> dict:
         """Handle one webhook event synchronously (see :mod:`backend.app`)."""
         return self.service.webhook({**data, "action": event})
-
-    def fit(self, tasks: Any = (), workdir: Any = None, **kwargs: Any) -> dict:
-        """Nothing to train: the candidates are pre-trained and the belief follows the stored labels."""
-        event, data = kwargs.get("event"), kwargs.get("data")
-        if event and isinstance(data, dict):
-            return self.process_event(event, data)
-        return {}
