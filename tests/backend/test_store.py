@@ -83,3 +83,14 @@ def test_tasks_without_predictions_can_be_limited_to_some_tasks(store):
     assert store.tasks_without_predictions(1, ["m", "n"]) == [1, 3, 4, 5]
     assert store.tasks_without_predictions(1, ["m", "n"], [2, 3, 1, 99]) == [1, 3]
     assert store.tasks_without_predictions(1, ["m", "n"], []) == []
+
+
+def test_the_store_interface_declares_every_method_the_backend_calls():
+    """``Store`` declares every public method of ``SQLiteStore`` (``annotation_ids`` is called by nothing)."""
+    import inspect
+
+    from backend.store import Store
+
+    public = {name for name, _ in inspect.getmembers(SQLiteStore, inspect.isfunction) if not name.startswith("_")}
+    assert public - Store.__abstractmethods__ == {"annotation_ids"}
+    assert Store.__abstractmethods__ <= public and not SQLiteStore.__abstractmethods__
