@@ -15,7 +15,7 @@ import modelpicker_core as core
 from modelpicker_core.stopping import Decision, make_rule
 
 from .belief import Belief, ranking_records
-from .decisions import decision_summary, is_stopped, next_record
+from .decisions import LiveDecision, RoundDecision, decision_summary, is_stopped, next_record
 from .settings import Settings
 from .timefmt import iso_fields
 
@@ -47,7 +47,7 @@ class Decider:
     def __init__(self, env):
         self.env = env
 
-    def rule(self, project: int, belief: Belief) -> tuple[Decision, dict]:
+    def rule(self, project: int, belief: Belief) -> tuple[Decision, LiveDecision]:
         """The stopping rule's answer for a belief, and its JSON summary.
 
         The rule sees the round's scored tasks only.  Tasks a candidate cannot
@@ -72,39 +72,40 @@ class Decider:
                                 previous=previous if rule.name != "certified" else ())
         in_round = set(env.store.round_tasks(project, env.store.current_round(project)))
         unscored = sorted({e["task"] for e in env.store.prediction_errors(project, env.pool.cache_keys)} & in_round)
-        live["unscored_tasks"] = len(unscored)
+        live = dataclasses.replace(live, unscored_tasks=len(unscored))
         if unscored and d.reason == "exhausted":
-            live["reason_text"] = (f"every scored task of the round is labelled; {len(unscored)} task(s) "
-                                   f"left out because a candidate cannot predict them (tasks_without_predictions)")
+            live = dataclasses.replace(live, reason_text=(
+                f"every scored task of the round is labelled; {len(unscored)} task(s) "
+                f"left out because a candidate cannot predict them (tasks_without_predictions)"))
         return d, live
 
-    def live_decision(self, project: int, belief: Belief) -> dict:
+    def live_decision(self, project: int, belief: Belief) -> LiveDecision:
         """What the stopping rule says now about the round's belief (not recorded)."""
         return self.rule(project, belief)[1]
 
-    def decide(self, project: int, belief: Belief) -> dict:
+    def decide(self, project: int, belief: Belief) -> RoundDecision:
         """Ask the stopping rule, record a stop / reopen when its answer changed; returns the live decision."""
         d, live = self.rule(project, belief)
         store = self.env.store
         round_ = store.current_round(project)
         history = store.decisions(project, round_)
         last = history[-1] if history else None
-        state = next_record(last, d, live["candidate"])
+        state = next_record(last, d, live.candidate)
         if state is not None:
             last = store.add_decision(project, round_, self._record(state, live, belief))
             logger.info("project %s round %s: decision %s (%s, P(best)=%.3f, %d labels)", project, round_, state,
-                        live["candidate"], live["p_best"], live["labels"])
-        return {**live, "round": round_, "state": None if last is None else last["state"],
-                "recorded": None if last is None else iso_fields(last, ("decided_at",))}
+                        live.candidate, live.p_best, live.labels)
+        return RoundDecision(live, round_, None if last is None else last["state"],
+                             None if last is None else iso_fields(last, ("decided_at",)))
 
-    def _record(self, state: str, live: dict, belief: Belief) -> dict:
+    def _record(self, state: str, live: LiveDecision, belief: Belief) -> dict:
         """The decision record kept in the store: the live decision, the settings and the ranking it rests on."""
         st = self.env.settings
-        return {"state": state, "candidate": live["candidate"], "p_best": live["p_best"], "labels": live["labels"],
-                "reason": live["reason"], "decided_at": self.env.clock(),
-                "evidence": {"gap": live["gap"], "p_top": live["p_top"], "reason_text": live["reason_text"],
+        return {"state": state, "candidate": live.candidate, "p_best": live.p_best, "labels": live.labels,
+                "reason": live.reason, "decided_at": self.env.clock(),
+                "evidence": {"gap": live.gap, "p_top": live.p_top, "reason_text": live.reason_text,
                              "confidence": st.confidence, "budget": st.label_budget, "min_labels": st.min_labels,
-                             "patience": st.patience, "rule": live["rule"], "epsilon": st.epsilon,
+                             "patience": st.patience, "rule": live.rule, "epsilon": st.epsilon,
                              "delta": st.delta, "unlabelled": int((belief.labels < 0).sum()),
                              "ranking": ranking_records(belief, self.env.pool.names),
                              "model_version": belief.model_version, "strategy": self.env.strategy}}

@@ -15,6 +15,7 @@ decision when they change the rule's answer.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -113,9 +114,57 @@ def is_stopped(last: dict | None) -> bool:
     return last is not None and last["state"] == STOP
 
 
+@dataclasses.dataclass(frozen=True)
+class LiveDecision:
+    """What the stopping rule says now about a round (not recorded); :meth:`to_dict` is its JSON.
+
+    ``p_best`` is the named candidate's P(best) (its ranking row); ``p_top`` what the rule compared
+    (its probability of being *a* best candidate, ties counted); ``gap`` its certified bound (accuracy
+    units, None when not computed); ``rule``, ``confidence``, ``epsilon``, ``delta``, ``budget`` the
+    rule's settings; ``unscored_tasks`` the round's tasks a candidate cannot predict (left out).
+    """
+
+    stop: bool
+    candidate: str
+    p_best: float
+    p_top: float
+    gap: float | None
+    reason: str
+    reason_text: str
+    labels: int
+    rule: str
+    confidence: float | None
+    epsilon: float | None
+    delta: float | None
+    budget: int | None
+    unscored_tasks: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of /rankings' ``decision`` (fields in declaration order)."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class RoundDecision:
+    """The live decision of a round after a refresh, with the round and its latest record.
+
+    ``state`` is the latest record's (``"stop"``, ``"reopened"``, or None before any); ``recorded``
+    that record, JSON-ready (None before any).
+    """
+
+    live: LiveDecision
+    round: int
+    state: str | None
+    recorded: dict | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The live decision's JSON plus ``round``, ``state`` and ``recorded``."""
+        return {**self.live.to_dict(), "round": self.round, "state": self.state, "recorded": self.recorded}
+
+
 def decision_summary(decision: Decision, candidate: str, rule: dict[str, Any], p_best: float | None = None,
-                     previous: Any = ()) -> dict[str, Any]:
-    """The live answer of the rule, JSON-ready (for /rankings, /export and the write-back).
+                     previous: Any = ()) -> LiveDecision:
+    """The live answer of the rule (for /rankings, /export and the write-back).
 
     ``rule`` is the stopping rule's ``get_params()``; ``gap`` is the named
     candidate's certified bound (accuracy units, None when not computed).
@@ -125,9 +174,9 @@ def decision_summary(decision: Decision, candidate: str, rule: dict[str, Any], p
     counted).  ``previous`` as in :func:`reason_text`.
     """
     p_rule = float(decision.p_best)
-    return {"stop": decision.stop, "candidate": candidate,
-            "p_best": p_rule if p_best is None else float(p_best), "p_top": p_rule,
-            "gap": decision.gap, "reason": decision.reason,
-            "reason_text": reason_text(decision.reason, rule, decision.gap, p_rule, decision.labels, previous),
-            "labels": decision.labels, "rule": rule.get("rule", "belief"), "confidence": rule.get("confidence"),
-            "epsilon": rule.get("epsilon"), "delta": rule.get("delta"), "budget": rule.get("budget")}
+    return LiveDecision(
+        stop=decision.stop, candidate=candidate, p_best=p_rule if p_best is None else float(p_best), p_top=p_rule,
+        gap=decision.gap, reason=decision.reason,
+        reason_text=reason_text(decision.reason, rule, decision.gap, p_rule, decision.labels, previous),
+        labels=decision.labels, rule=rule.get("rule", "belief"), confidence=rule.get("confidence"),
+        epsilon=rule.get("epsilon"), delta=rule.get("delta"), budget=rule.get("budget"))

@@ -112,13 +112,12 @@ def _round_decision(service: Any, project: int, round_: int, pool) -> tuple[str,
     live = service.live_decision(project, belief)
     ranking = ranking_records(belief, pool.names)
     decision = {"stopped": False, "state": "open" if last is None else last["state"],
-                "p_best": live["p_best"], "p_top": live["p_top"], "gap": live["gap"], "labels": live["labels"],
-                "reason": live["reason"],
-                "reason_text": live["reason_text"], "decided_at": None, "rule": live["rule"],
-                "epsilon": live["epsilon"], "delta": live["delta"], "confidence": live["confidence"],
-                "budget": live["budget"], "model_version": belief.model_version, "strategy": service.strategy,
+                "p_best": live.p_best, "p_top": live.p_top, "gap": live.gap, "labels": live.labels,
+                "reason": live.reason, "reason_text": live.reason_text, "decided_at": None, "rule": live.rule,
+                "epsilon": live.epsilon, "delta": live.delta, "confidence": live.confidence,
+                "budget": live.budget, "model_version": belief.model_version, "strategy": service.strategy,
                 "ranking": ranking}
-    return live["candidate"], ranking, decision
+    return live.candidate, ranking, decision
 
 
 def chosen_predictions(service: Any, project: int, pool, chosen: str) -> list[dict]:

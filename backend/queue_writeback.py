@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .decisions import RoundDecision
 from .labelstudio_api import LabelStudioAPI
 from .timefmt import iso
 from .writeback import decision_text, merge_description, render_ranking
@@ -82,24 +83,23 @@ def delete_superseded(api: LabelStudioAPI, project: int, version: str, keep: Seq
     return {"superseded": superseded, "deleted": deleted, "seconds": {"delete": time.perf_counter() - start}}
 
 
-def write_ranking(api: LabelStudioAPI, project: int, records: list[dict], decision: dict,
-                  strategy: str, round_: int) -> str:
+def write_ranking(api: LabelStudioAPI, project: int, records: list[dict], decision: RoundDecision,
+                  strategy: str) -> str:
     """Put the ranking block into the project description, keeping the admin's text; returns the block.
 
-    ``decision`` is :func:`backend.decisions.decision_summary` plus ``"state"``
-    (the round's recorded state, ``"stop"`` or not).
+    ``decision``: the round's live decision and its latest record's state (``"reopened"`` is said).
     """
-    if decision["stop"]:
-        level = None if decision.get("delta") is None else 1.0 - decision["delta"]
-        line = decision_text(True, decision["candidate"], decision["p_best"], reason=decision["reason_text"],
-                             gap=decision.get("gap"), level=level)
+    live = decision.live
+    if live.stop:
+        level = None if live.delta is None else 1.0 - live.delta
+        line = decision_text(True, live.candidate, live.p_best, reason=live.reason_text, gap=live.gap, level=level)
     else:
-        reason = decision["reason_text"]
-        if decision.get("state") == "reopened":
+        reason = live.reason_text
+        if decision.state == "reopened":
             reason = f"decision reopened by new labels: {reason}"
         line = decision_text(False, reason=reason)
     stamp = iso(time.time())  # the one time format of everything the backend writes
-    block = render_ranking(records, line, updated=f"{stamp}, round {round_}", strategy=strategy)
+    block = render_ranking(records, line, updated=f"{stamp}, round {decision.round}", strategy=strategy)
     current = api.get_project(project).get("description") or ""
     merged = merge_description(current, block)
     if _STAMP.sub("", merged) != _STAMP.sub("", current):  # a new time stamp alone is no change

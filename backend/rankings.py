@@ -31,7 +31,7 @@ class RankingKeeper:
         there), ``settings``, ``strategy`` and ``pool`` (what a kept ranking depends on besides the store),
         ``runner`` (only with rq does a worker bring the next ranking), ``clock()``.
     beliefs : ``belief_at(project) -> (revision, Belief)`` (:class:`~backend.belief_cache.BeliefCache`).
-    live_decision : ``live_decision(project, belief) -> dict`` (:class:`~backend.decider.Decider`).
+    live_decision : ``live_decision(project, belief) -> LiveDecision`` (:class:`~backend.decider.Decider`).
     prediction_errors : ``prediction_errors(project) -> list`` of tasks a candidate cannot predict.
     """
 
@@ -80,7 +80,7 @@ class RankingKeeper:
             "candidates": ranking_records(belief, env.pool.names),
             "model_version": belief.model_version,
             "round": env.store.current_round(project),
-            "decision": self.live_decision(project, belief),
+            "decision": self.live_decision(project, belief).to_dict(),
             # left out of the ranking and the stopping rule: a candidate cannot predict them
             "tasks_without_predictions": self.prediction_errors(project),
         }

@@ -21,6 +21,7 @@ import numpy as np
 from . import ls_status
 from .belief import Belief, ranking_records
 from .debounce import plan_refresh
+from .decisions import RoundDecision
 from .locks import ProjectLocks
 from .redact import redact_text
 
@@ -140,9 +141,10 @@ class Refresher:
         revision, belief = self.beliefs.belief_at(project)
         decision = self.decider.decide(project, belief)
         self.rankings.keep(project, (revision, belief))  # what /rankings serves until the next change
-        result: dict[str, Any] = {"project": project, "round": decision["round"], "labels": belief.n_labels,
+        summary = decision.to_dict()
+        result: dict[str, Any] = {"project": project, "round": decision.round, "labels": belief.n_labels,
                                   "label_changes": covered, "model_version": belief.model_version,
-                                  "decision": {k: decision[k] for k in DECISION_FIELDS},
+                                  "decision": {k: summary[k] for k in DECISION_FIELDS},
                                   "pushed": 0, "deleted": 0, "superseded": [], "description": False,
                                   "candidate_predictions": 0, "seconds": {},
                                   "tasks_without_predictions": skipped}
@@ -157,10 +159,11 @@ class Refresher:
             result["wrote_back"] = True
             result["message"] = (f"queue follows {belief.model_version}; pushed {result['pushed']}, "
                                  f"deleted {result['deleted']} superseded; decision: "
-                                 f"{'stop' if decision['stop'] else 'keep labelling'}")
+                                 f"{'stop' if decision.live.stop else 'keep labelling'}")
         return result
 
-    def _write_back(self, api, project: int, job_id: str, belief: Belief, decision: dict, result: dict) -> None:
+    def _write_back(self, api, project: int, job_id: str, belief: Belief, decision: RoundDecision,
+                    result: dict) -> None:
         """Push the queue order, the ranking block, the candidates' predictions; delete superseded priorities."""
         from .queue_writeback import delete_superseded, write_ranking
 
@@ -169,8 +172,7 @@ class Refresher:
         self._push_queue(api, project, job_id, belief, state["pushed_version"], result)
         env.store.update_job(job_id, env.clock(), progress=0.6, message="writing the ranking into the project")
         t0 = time.perf_counter()
-        write_ranking(api, project, ranking_records(belief, env.pool.names), decision, env.strategy,
-                      decision["round"])
+        write_ranking(api, project, ranking_records(belief, env.pool.names), decision, env.strategy)
         result["description"] = True
         result["seconds"]["description"] = time.perf_counter() - t0
         if env.settings.write_candidates:

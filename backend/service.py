@@ -32,7 +32,7 @@ from .belief import Belief, fit_belief, model_version
 from .belief_cache import BeliefCache
 from .confirmation import HINT_SWEEP_AGE_SECONDS, Confirmer
 from .decider import Decider, stopping_rule, strategy_params
-from .decisions import is_stopped
+from .decisions import LiveDecision, is_stopped
 from .errors import RequestError
 from .events import parse_event
 from .ingest import Ingest
@@ -189,7 +189,7 @@ class Service:
         """Constructor parameters the settings give the strategy (the certificate's delta and epsilon)."""
         return strategy_params(self.strategy, self.settings)
 
-    def live_decision(self, project: int, belief: Belief) -> dict:
+    def live_decision(self, project: int, belief: Belief) -> LiveDecision:
         """What the stopping rule says now about the round's belief (not recorded)."""
         return self.decider.live_decision(project, belief)
 
