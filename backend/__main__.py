@@ -53,11 +53,27 @@ def _open_service(command: str, settings=None, inline: bool = True, pool_exit: i
     return service
 
 
+def _with_service(command: str, action) -> int:
+    """Open the service of ``python -m backend <command>``, run ``action(service)`` (its exit code), close
+    the store; a request error is one line on stderr and exit code 1."""
+    from .errors import RequestError
+
+    service = _open_service(command)
+    if isinstance(service, int):
+        return service
+    try:
+        return action(service)
+    except RequestError as exc:
+        print(f"backend {command}: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        service.store.close()
+
+
 def export_main(argv: list[str]) -> int:
     """``python -m backend export``: write decision.json, ranking.csv/json, predictions.json."""
     import argparse
 
-    from .errors import RequestError
     from .export import build_export, write_export
 
     parser = argparse.ArgumentParser(prog="python -m backend export",
@@ -67,26 +83,21 @@ def export_main(argv: list[str]) -> int:
     parser.add_argument("--out", required=True, help="directory to write the four files into")
     parser.add_argument("--round", default=None, help="round to export (default: the current round)")
     args = parser.parse_args(argv)
-    service = _open_service("export")
-    if isinstance(service, int):
-        return service
-    try:
+
+    def export(service) -> int:
+        bundle = build_export(service, args.project, args.round)
         try:
-            bundle = build_export(service, args.project, args.round)
             paths = write_export(bundle, args.out)
-        except RequestError as exc:
-            print(f"backend export: {exc.message}", file=sys.stderr)
-            return 1
         except OSError as exc:
             print(f"backend export: cannot write to {args.out}: {exc}", file=sys.stderr)
             return 1
-    finally:
-        service.store.close()
-    decision = bundle["decision"]
-    state = "decided" if decision["stopped"] else "provisional (round not decided yet)"
-    print(f"project {decision['project']} round {decision['round']}: {decision['chosen']} ({state}); "
-          f"wrote {', '.join(str(p) for p in paths)}")
-    return 0
+        decision = bundle["decision"]
+        state = "decided" if decision["stopped"] else "provisional (round not decided yet)"
+        print(f"project {decision['project']} round {decision['round']}: {decision['chosen']} ({state}); "
+              f"wrote {', '.join(str(p) for p in paths)}")
+        return 0
+
+    return _with_service("export", export)
 
 
 def sync_main(argv: list[str]) -> int:
@@ -94,26 +105,17 @@ def sync_main(argv: list[str]) -> int:
     import argparse
     import json
 
-    from .errors import RequestError
-
     parser = argparse.ArgumentParser(prog="python -m backend sync",
                                      description="Store the labels Label Studio holds for a project, as the "
                                                  "webhooks would have (needs LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY).")
     parser.add_argument("--project", required=True, help="Label Studio project id")
     args = parser.parse_args(argv)
-    service = _open_service("sync")
-    if isinstance(service, int):
-        return service
-    try:
-        try:
-            answer = service.sync(args.project)
-        except RequestError as exc:
-            print(f"backend sync: {exc.message}", file=sys.stderr)
-            return 1
-    finally:
-        service.store.close()
-    print(json.dumps(answer, indent=2))
-    return 0
+
+    def sync(service) -> int:
+        print(json.dumps(service.sync(args.project), indent=2))
+        return 0
+
+    return _with_service("sync", sync)
 
 
 def main(argv: list[str] | None = None) -> int:
