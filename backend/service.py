@@ -70,16 +70,19 @@ class Service:
     store : per-project state.
     strategy : registry name of the core strategy.
     inline : run background jobs inline even when ``REDIS_URL`` is set (rq workers).
+    runner : the job runner; None = the settings' (rq when ``REDIS_URL`` is set and not ``inline``, with
+        this service inline as the fallback).
     """
 
     def __init__(self, settings: Settings, pool: Pool | None, pool_error: str | None, store: Store,
-                 strategy: str, inline: bool = False, clock: Callable[[], float] = time.time):
+                 strategy: str, inline: bool = False, clock: Callable[[], float] = time.time,
+                 runner: jobs.JobRunner | None = None):
         self.settings = settings
         self.pool = pool
         self.pool_error = pool_error
         self.store = store
         self.strategy = strategy
-        self.runner = jobs.make_runner(None if inline else settings.redis_url, settings.redis_queue, self)
+        self.runner = runner or jobs.make_runner(None if inline else settings.redis_url, settings.redis_queue, self)
         self.clock = clock
         self._api = None
         #: confirmation mode: webhooks are hints and labels are read from Label Studio's API (see backend.confirm)

@@ -1,6 +1,5 @@
-"""Fixes of reviewed backend bugs: one bad task must not block a project (1a), a second batch in
-the same round gets pushed (1b), /predict opens a new round after a decision (1c), oversized ids
-are 400s (1e)."""
+"""One bad task never blocks a project, a second batch in the same round gets pushed, /predict opens a
+new round after a decision, oversized ids are 400s, and /sync mirrors Label Studio's annotations."""
 from __future__ import annotations
 
 import json

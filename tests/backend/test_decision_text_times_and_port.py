@@ -1,5 +1,6 @@
-"""Issue 12's backend defects, each through what a user sees: the stop reason, the P(best) named by the
-decision, the time format of the records, and a port that is already taken."""
+"""What a user sees of a decision and of a start: the stop reason names what holds the stop back, the
+P(best) shown is the named candidate's everywhere, every time is ISO 8601 UTC, and a taken port stops
+the start before serving is announced."""
 from __future__ import annotations
 
 import logging
