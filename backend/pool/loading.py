@@ -1,0 +1,171 @@
+"""Reading the pool YAML: every field checked, every source built, every problem named with its candidate."""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..redact import redact_text
+from .candidates import Candidate, Pool
+from .errors import PoolError
+from .sources import SOURCE_TYPES, CallableSource, HttpSource, PredictionsFileSource, SklearnSource, Source, output_key
+
+_POOL_KEYS = {"data_field", "candidates"}
+_CANDIDATE_KEYS = {"name", "source", "labels"}
+_SOURCE_KEYS = {
+    "predictions": {"type", "path", "format", "key_field", "key_column", "label_column"},
+    "sklearn": {"type", "path", "field"},
+    "http": {"type", "url", "field", "timeout", "retries", "headers"},
+    "callable": {"type", "target", "field"},
+}
+
+
+def load_pool(path: str | Path) -> Pool:
+    """Read and check the pool YAML; build every source (files are read, models loaded).
+
+    Raises :class:`PoolError` listing every problem, each naming candidate and field.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PoolError(f"pool file {path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PoolError(f"pool file {path}: not valid YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise PoolError(f"pool file {path}: must be a mapping with a 'candidates' list")
+    errors = [f"pool file {path}: {key}: unknown field" for key in sorted(set(doc) - _POOL_KEYS)]
+    default_field = doc.get("data_field")
+    if default_field is not None and not (isinstance(default_field, str) and default_field):
+        errors.append(f"pool file {path}: data_field: must be a non-empty string")
+        default_field = None
+    entries = doc.get("candidates")
+    if not isinstance(entries, list) or not entries:
+        raise PoolError(errors + [f"pool file {path}: candidates: must be a non-empty list"])
+    candidates, seen = [], set()
+    for i, entry in enumerate(entries):
+        label = f"candidate #{i + 1}"
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry["name"].strip():
+            label = f"candidate {entry['name']!r}"
+        try:
+            cand = _candidate(entry, label, default_field, path.parent)
+        except PoolError as exc:
+            errors.extend(exc.errors)
+            continue
+        if cand.name in seen:
+            errors.append(f"{label}: name: used by more than one candidate")
+        seen.add(cand.name)
+        candidates.append(cand)
+    if errors:
+        raise PoolError(errors)
+    return Pool(path=path, candidates=candidates)
+
+
+def _candidate(entry: Any, label: str, default_field: str | None, base: Path) -> Candidate:
+    if not isinstance(entry, dict):
+        raise PoolError(f"{label}: must be a mapping with name, source and labels")
+    errors = [f"{label}: {key}: unknown field" for key in sorted(set(entry) - _CANDIDATE_KEYS)]
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.strip():
+        errors.append(f"{label}: name: must be a non-empty string")
+    labels = entry.get("labels")
+    if labels is not None:
+        if not isinstance(labels, dict) or not labels:
+            errors.append(f"{label}: labels: must be a non-empty mapping from model output to Choice value")
+            labels = None
+        else:
+            bad = [k for k, v in labels.items() if not isinstance(v, str)]
+            if bad:
+                errors.append(f"{label}: labels[{output_key(bad[0])!r}]: Choice value must be a string")
+            labels = {output_key(k): v for k, v in labels.items() if isinstance(v, str)}
+    source = entry.get("source")
+    if not isinstance(source, dict):
+        errors.append(f"{label}: source: must be a mapping with a type "
+                      f"({', '.join(SOURCE_TYPES)})")
+    else:
+        try:
+            built = _source(source, label, default_field, base)
+        except PoolError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise PoolError(errors)
+    digest = hashlib.sha256(json.dumps(entry, sort_keys=True, default=str).encode())
+    model_file = getattr(built, "path", None)
+    if model_file is not None:
+        with open(model_file, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return Candidate(name=name.strip(), source=built, labels=labels,
+                     cache_key=f"{name.strip()}@{digest.hexdigest()[:10]}")
+
+
+def _source(spec: dict, label: str, default_field: str | None, base: Path) -> Source:
+    kind = spec.get("type")
+    if kind not in SOURCE_TYPES:
+        raise PoolError(f"{label}: source.type: must be one of {', '.join(SOURCE_TYPES)}, got {kind!r}")
+    unknown = sorted(set(spec) - _SOURCE_KEYS[kind])
+    if unknown:
+        raise PoolError([f"{label}: source.{key}: unknown field for a {kind} source" for key in unknown])
+
+    def text(key: str, default: str | None = None) -> str:
+        value = spec.get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            hint = " (or set data_field at the top of the pool file)" if key in ("field", "key_field") else ""
+            raise PoolError(f"{label}: source.{key}: must be a non-empty string{hint}")
+        return value.strip()
+
+    def existing(key: str) -> Path:
+        p = Path(text(key)).expanduser()
+        p = p if p.is_absolute() else base / p
+        if not p.is_file():
+            raise PoolError(f"{label}: source.{key}: file not found: {p}")
+        return p
+
+    def wrap(build: Callable[[], Source], key: str) -> Source:
+        try:
+            return build()
+        except PoolError as exc:
+            raise PoolError([f"{label}: source.{key}: {e}" for e in exc.errors]) from None
+
+    if kind == "predictions":
+        file = existing("path")
+        fmt = spec.get("format") or file.suffix.lower().lstrip(".")
+        if fmt not in ("csv", "jsonl"):
+            raise PoolError(f"{label}: source.format: must be csv or jsonl (from the file name or "
+                            f"'format'), got {fmt!r}")
+        key_field = text("key_field", default_field)
+        return wrap(lambda: PredictionsFileSource(file, key_field, text("key_column", key_field),
+                                                  text("label_column", "label"), fmt), "path")
+    if kind == "sklearn":
+        file = existing("path")
+        field = text("field", default_field)
+        return wrap(lambda: SklearnSource(file, field), "path")
+    if kind == "http":
+        return _http_source(spec, label, text, default_field)
+    target = text("target")
+    field = text("field", default_field)
+    return wrap(lambda: CallableSource(target, field, base), "target")
+
+
+def _http_source(spec: dict, label: str, text: Callable[..., str], default_field: str | None) -> HttpSource:
+    """The ``http`` source of ``spec``; ``text(key, default)`` reads a non-empty string field."""
+    url = text("url")
+    if not url.startswith(("http://", "https://")):
+        raise PoolError(f"{label}: source.url: must start with http:// or https://, got {redact_text(url)!r}")
+    timeout = spec.get("timeout", 10)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise PoolError(f"{label}: source.timeout: must be a number of seconds > 0, got {timeout!r}")
+    retries = spec.get("retries", 2)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
+        raise PoolError(f"{label}: source.retries: must be an integer from 0 to 10, got {retries!r}")
+    headers = spec.get("headers") or {}
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise PoolError(f"{label}: source.headers: must be a mapping of header name to string")
+    return HttpSource(url, text("field", default_field), float(timeout), retries,
+                      {str(k): v for k, v in headers.items()})

@@ -1,0 +1,243 @@
+"""Where a candidate's raw outputs come from: a predictions file, a scikit-learn model, an HTTP model server,
+a Python function.  Each source turns a list of task data values into a list of raw outputs."""
+from __future__ import annotations
+
+import abc
+import csv
+import importlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..redact import redact_text
+from .errors import PoolError, SourceError
+
+SOURCE_TYPES = ("predictions", "sklearn", "http", "callable")
+
+
+def output_key(value: Any) -> str:
+    """The string a raw model output is looked up by in a ``labels`` map.
+
+    NumPy scalars become Python scalars; integral numbers are written without
+    a decimal point, so ``3``, ``np.int64(3)``, ``3.0`` and ``"3"`` are one key.
+    """
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class Source(abc.ABC):
+    """Turns task data values into raw model outputs.
+
+    Attributes
+    ----------
+    field : the task data field whose value is fed to the model (or used as
+        the lookup key of a predictions file).
+    """
+
+    type: str = ""
+
+    def __init__(self, field: str):
+        self.field = field
+
+    @abc.abstractmethod
+    def predict(self, values: list[Any]) -> list[Any]:
+        """``(n,)`` raw outputs for ``(n,)`` input values, in order."""
+
+    def known_outputs(self) -> set[str] | None:
+        """Every output the source can produce, when knowable up front."""
+        return None
+
+
+class PredictionsFileSource(Source):
+    """Precomputed predictions in a CSV or JSONL file, looked up by a task data field.
+
+    Parameters
+    ----------
+    path : the file; ``.csv`` or ``.jsonl`` (or set ``format``).
+    field : task data field holding the key (``key_field`` in the YAML).
+    key_column : file column holding the key (default: the key field's name).
+    label_column : file column holding the model's output (default ``label``).
+    """
+
+    type = "predictions"
+
+    def __init__(self, path: Path, field: str, key_column: str, label_column: str, fmt: str):
+        super().__init__(field)
+        self.path, self.key_column, self.label_column, self.format = path, key_column, label_column, fmt
+        self.table_ = self._load()
+
+    def _rows(self):
+        with open(self.path, newline="", encoding="utf-8") as fh:
+            if self.format == "csv":
+                reader = csv.DictReader(fh)
+                for name in (self.key_column, self.label_column):
+                    if name not in (reader.fieldnames or []):
+                        raise PoolError(f"column {name!r} is not in {self.path.name} "
+                                        f"(columns: {', '.join(reader.fieldnames or [])})")
+                yield from enumerate(reader, start=2)
+            else:
+                for lineno, line in enumerate(fh, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise PoolError(f"{self.path.name} line {lineno} is not JSON: {exc.msg}") from None
+                    if not isinstance(row, dict):
+                        raise PoolError(f"{self.path.name} line {lineno} is not a JSON object")
+                    yield lineno, row
+
+    def _load(self) -> dict[str, str]:
+        table: dict[str, str] = {}
+        for lineno, row in self._rows():
+            for name in (self.key_column, self.label_column):
+                if row.get(name) is None or row.get(name) == "":
+                    raise PoolError(f"{self.path.name} line {lineno} has no value in column {name!r}")
+            key, out = output_key(row[self.key_column]), output_key(row[self.label_column])
+            if table.get(key, out) != out:
+                raise PoolError(f"{self.path.name} line {lineno}: key {key!r} appears twice with different outputs")
+            table[key] = out
+        return table
+
+    def predict(self, values: list[Any]) -> list[Any]:
+        out = []
+        for i, value in enumerate(values):
+            key = output_key(value)
+            if key not in self.table_:
+                raise SourceError(f"no row with {self.key_column}={key!r} in {self.path.name}", index=i)
+            out.append(self.table_[key])
+        return out
+
+    def known_outputs(self) -> set[str]:
+        return set(self.table_.values())
+
+
+class SklearnSource(Source):
+    """A fitted scikit-learn estimator or pipeline saved with joblib.
+
+    ``predict`` is called once per batch with the list of field values (for
+    example a list of texts, or of feature vectors).  Loading runs the pickle,
+    so the file must come from a trusted place.
+    """
+
+    type = "sklearn"
+
+    def __init__(self, path: Path, field: str):
+        super().__init__(field)
+        import joblib
+
+        self.path = path
+        try:
+            self.model_ = joblib.load(path)
+        except Exception as exc:  # noqa: BLE001 - any unpickling failure is a config error
+            raise PoolError(f"cannot load {path.name} with joblib: {type(exc).__name__}: {exc}") from None
+        if not callable(getattr(self.model_, "predict", None)):
+            raise PoolError(f"{path.name} holds a {type(self.model_).__name__}, which has no predict method")
+
+    def predict(self, values: list[Any]) -> list[Any]:
+        try:
+            return list(self.model_.predict(values))
+        except Exception as exc:  # noqa: BLE001 - the model's own error, reported with the candidate
+            raise SourceError(f"predict failed: {type(exc).__name__}: {exc}") from None
+
+    def known_outputs(self) -> set[str] | None:
+        classes = getattr(self.model_, "classes_", None)
+        return None if classes is None else {output_key(c) for c in classes}
+
+
+class HttpSource(Source):
+    """A model behind an HTTP endpoint, JSON in and out.
+
+    Request: ``POST url`` with ``{"inputs": [value, ...]}``; response:
+    ``{"predictions": [output, ...]}`` of the same length.  Connection errors,
+    timeouts and 5xx answers are retried ``retries`` times (short linear
+    back-off); a 4xx answer or a malformed body is not.
+    """
+
+    type = "http"
+
+    def __init__(self, url: str, field: str, timeout: float, retries: int, headers: dict[str, str]):
+        super().__init__(field)
+        self.url, self.timeout, self.retries, self.headers = url, timeout, retries, headers
+        #: the URL as messages show it: no user or password
+        self.shown_url = redact_text(url)
+
+    def _post(self, values: list[Any]):
+        import requests
+
+        last = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(min(0.1 * attempt, 1.0))
+            try:
+                response = requests.post(self.url, json={"inputs": values}, timeout=self.timeout,
+                                         headers=self.headers)
+            except requests.Timeout:
+                last = f"no answer from {self.shown_url} within {self.timeout} s"
+                continue
+            except requests.RequestException as exc:
+                last = f"cannot reach {self.shown_url}: {type(exc).__name__}"
+                continue
+            if response.status_code >= 500:
+                last = f"{self.shown_url} answered HTTP {response.status_code}"
+                continue
+            if response.status_code >= 400:
+                raise SourceError(f"{self.shown_url} answered HTTP {response.status_code}: {response.text[:200]}")
+            return response
+        raise SourceError(f"{last} (after {self.retries + 1} attempts)")
+
+    def predict(self, values: list[Any]) -> list[Any]:
+        response = self._post(values)
+        try:
+            body = response.json()
+        except ValueError:
+            raise SourceError(f"{self.shown_url} did not answer JSON") from None
+        predictions = body.get("predictions") if isinstance(body, dict) else None
+        if not isinstance(predictions, list) or len(predictions) != len(values):
+            raise SourceError(f"{self.shown_url} must answer {{\"predictions\": [...]}} with {len(values)} items")
+        return predictions
+
+
+class CallableSource(Source):
+    """A Python function ``module:function`` taking a list of values, returning a list of outputs."""
+
+    type = "callable"
+
+    def __init__(self, target: str, field: str, search_dir: Path):
+        super().__init__(field)
+        self.target = target
+        self.function_ = _import_target(target, search_dir)
+
+    def predict(self, values: list[Any]) -> list[Any]:
+        try:
+            out = list(self.function_(list(values)))
+        except Exception as exc:  # noqa: BLE001 - the user's function failed; report it with the candidate
+            raise SourceError(f"{self.target} raised {type(exc).__name__}: {exc}") from None
+        if len(out) != len(values):
+            raise SourceError(f"{self.target} returned {len(out)} outputs for {len(values)} inputs")
+        return out
+
+
+def _import_target(target: str, search_dir: Path) -> Callable:
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise PoolError(f"{target!r} must look like 'package.module:function'")
+    sys.path.insert(0, str(search_dir))  # lets a pool file ship its own module next to it
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - import errors of user code are config errors
+        raise PoolError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
+    finally:
+        sys.path.remove(str(search_dir))
+    function = getattr(module, attr, None)
+    if not callable(function):
+        raise PoolError(f"{module_name!r} has no callable {attr!r}")
+    return function
