@@ -28,7 +28,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import json
-import multiprocessing
 import time
 from pathlib import Path
 
@@ -37,7 +36,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 from benchmarks import calibration, run_all
-from modelpicker_core import harness, registry
 from modelpicker_core.cli.bench import bounded_int, comma_list
 from modelpicker_core.loaders import load_collection
 
@@ -45,16 +43,11 @@ from modelpicker_core.loaders import load_collection
 def realisation(task) -> np.ndarray:
     """``(n_marks, 4, n_models)``: estimate, low, high, truth at every mark."""
     seed, index, size, marks, params = task
-    col = calibration._COL["c"]
-    seq = harness.realisation_seed(seed, harness.EVALUATION, index)
-    items = harness.draw_items(seq, col.n_items, size)
-    preds, labels = col.predictions[items], col.labels[items]
+    preds, labels, _, strategy = calibration.pool_realisation("consensus", seed, index, size, params)
     truth = (preds == labels[:, None]).mean(axis=0)
-    strategy = registry.make("consensus", col.n_models, col.n_classes, random_state=harness._strategy_seed(seq),
-                             **params)
     strategy.set_pool(preds)
     unlabelled = np.ones(size, dtype=bool)
-    out = np.empty((len(marks), 4, col.n_models))
+    out = np.empty((len(marks), 4, preds.shape[1]))
     done = 0
     for m, mark in enumerate(marks):
         while done < mark:
@@ -103,9 +96,7 @@ def main(argv=None) -> int:
         size = min(args.pool_size, col.n_items)
         tasks = [(args.seed, r, size, marks, params) for r in range(args.realizations)]
         start = time.perf_counter()
-        with multiprocessing.get_context().Pool(args.workers, initializer=calibration._init,
-                                                initargs=(str(dirs[name]),)) as pool:
-            rows = np.array(pool.map(realisation, tasks, chunksize=1))
+        rows = np.array(calibration.map_realisations(realisation, tasks, dirs[name], args.workers))
         unanimous = np.all(col.predictions == col.predictions[:, :1], axis=1)
         results[name] = {"realizations": args.realizations, "pool_size": size, "seed": args.seed,
                          "seconds": round(time.perf_counter() - start, 1),

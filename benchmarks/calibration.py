@@ -74,15 +74,32 @@ def _init(path: str) -> None:
     _COL["c"] = load_collection(path)
 
 
-def realisation(task):
-    name, seed, index, size, n_labels, params = task
+def pool_realisation(name: str, seed: int, index: int, size: int, params: dict):
+    """Realisation ``index`` of the harness's pool setting on the collection :func:`_init` loaded: the ``size``
+    items ``run_all.py`` / ``bench --setting pool`` draw (their predictions, labels and probabilities, None
+    without) and strategy ``name`` with ``params``, seeded as the harness seeds it."""
     col = _COL["c"]
     seq = harness.realisation_seed(seed, harness.EVALUATION, index)
     items = harness.draw_items(seq, col.n_items, size)
-    preds, labels = col.predictions[items], col.labels[items]
     probs = None if col.probabilities is None else col.probabilities[items]
-    accuracy, best = harness.true_best(preds, labels)
     strategy = registry.make(name, col.n_models, col.n_classes, random_state=harness._strategy_seed(seq), **params)
+    return col.predictions[items], col.labels[items], probs, strategy
+
+
+def map_realisations(function, tasks: list, data: str | Path, workers: int) -> list:
+    """``function`` of every task, with the collection at ``data`` loaded (:func:`_init`): in a pool of
+    ``workers`` processes, or in this process when ``workers`` is 1."""
+    if workers > 1:
+        with multiprocessing.get_context().Pool(workers, initializer=_init, initargs=(str(data),)) as pool:
+            return pool.map(function, tasks, chunksize=1)
+    _init(str(data))
+    return [function(t) for t in tasks]
+
+
+def realisation(task):
+    name, seed, index, size, n_labels, params = task
+    preds, labels, probs, strategy = pool_realisation(name, seed, index, size, params)
+    accuracy, best = harness.true_best(preds, labels)
     recorder = Recording(strategy)
     picks, _ = harness.run_pool(recorder, preds, labels, probs, n_labels)
     return best[picks], accuracy.max() - accuracy[picks], np.array(recorder.reported)
@@ -111,12 +128,7 @@ def run(name: str, data: Path, args) -> dict:
     size = min(args.pool_size, col.n_items)
     tasks = [("consensus", args.seed, r, size, n_labels, args.params) for r in range(args.realizations)]
     start = time.perf_counter()
-    if args.workers > 1:
-        with multiprocessing.get_context().Pool(args.workers, initializer=_init, initargs=(str(data),)) as pool:
-            rows = pool.map(realisation, tasks, chunksize=1)
-    else:
-        _init(str(data))
-        rows = [realisation(t) for t in tasks]
+    rows = map_realisations(realisation, tasks, data, args.workers)
     seconds = time.perf_counter() - start
     hits = np.array([r[0] for r in rows], dtype=float)            # (R, n_labels)
     regrets = np.array([r[1] for r in rows])

@@ -26,7 +26,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import json
-import multiprocessing
 import time
 from pathlib import Path
 
@@ -34,7 +33,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from modelpicker_core import harness, registry
+from benchmarks import calibration
+from modelpicker_core import harness
 from modelpicker_core.loaders import load_collection
 from modelpicker_core.stopping import make_rule
 
@@ -58,22 +58,10 @@ class Recording:
         return pick
 
 
-_COL: dict = {}
-
-
-def _init(path: str) -> None:
-    _COL["c"] = load_collection(path)
-
-
 def _one(task):
     name, seed, r, size, budgets, params, epsilons, horizon = task
-    col = _COL["c"]
-    seq = harness.realisation_seed(seed, harness.EVALUATION, r)
-    items = harness.draw_items(seq, col.n_items, size)
-    preds, labels = col.predictions[items], col.labels[items]
+    preds, labels, probs, strategy = calibration.pool_realisation(name, seed, r, size, params)
     accuracy, best = harness.true_best(preds, labels)
-    probs = None if col.probabilities is None else col.probabilities[items]
-    strategy = registry.make(name, col.n_models, col.n_classes, random_state=harness._strategy_seed(seq), **params)
     rec = Recording(strategy)
     rules = [make_rule("certified", epsilon=e, delta=0.05) for e in epsilons]
     t0 = time.process_time()
@@ -91,12 +79,7 @@ def evaluate(path: str, name: str, args, params: dict) -> dict:
     budgets = list(range(1, args.max_labels + 1))
     tasks = [(name, args.seed, r, size, budgets, params, args.epsilon, args.horizon) for r in range(args.realizations)]
     t0 = time.perf_counter()
-    if args.workers > 1:
-        with multiprocessing.get_context().Pool(args.workers, initializer=_init, initargs=(path,)) as pool:
-            rows = pool.map(_one, tasks, chunksize=1)
-    else:
-        _init(path)
-        rows = [_one(t) for t in tasks]
+    rows = calibration.map_realisations(_one, tasks, path, args.workers)
     hits = np.array([r[0] for r in rows])                        # (R, L)
     p_pick = np.array([r[1] for r in rows])
     ident = hits.mean(axis=0)

@@ -23,7 +23,6 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse
 import cProfile
 import itertools
 import json
@@ -32,8 +31,7 @@ import time
 
 import numpy as np
 
-from benchmarks.step_time import pool, write_rows
-from modelpicker_core import registry
+from benchmarks.step_time import step_parser, timed_steps, write_rows
 from modelpicker_core.certificate import GapCertificate
 
 
@@ -47,31 +45,15 @@ class TimedCertificate(GapCertificate):
 
 
 def time_steps(n_items, n_models, n_classes, steps, warmup, seed, params, profile=False):
-    preds, labels = pool(n_items, n_models, n_classes, seed)
-    s = registry.make("certified", n_models, n_classes, random_state=seed, **params)
-    t0 = time.perf_counter()
-    s.set_pool(preds)
-    setup = time.perf_counter() - t0
-    cert = TimedCertificate(s.pool_, s.delta)
-    s.certificate_ = cert
-    unlabelled = np.ones(n_items, dtype=bool)
-    times, cpu = [], []
+    def timed_certificate(strategy):
+        strategy.certificate_ = TimedCertificate(strategy.pool_, strategy.delta)
+
     prof = cProfile.Profile() if profile else None
-    i = s.select(preds, None, candidates=unlabelled)
-    for step in range(warmup + steps):
-        if prof is not None and step == warmup:
-            prof.enable()
-        t0, c0 = time.perf_counter(), time.process_time()
-        s.observe(preds[i], labels[i], item=i)
-        unlabelled[i] = False
-        s.best(), s.p_top()
-        i = s.select(preds, None, candidates=unlabelled)
-        if step >= warmup:
-            times.append(time.perf_counter() - t0)
-            cpu.append(time.process_time() - c0)
+    s, setup, times, cpu = timed_steps("certified", n_items, n_models, n_classes, seed, params, steps, warmup,
+                                       read=lambda s: (s.best(), s.p_top()), prepare=timed_certificate, profile=prof)
     if prof is not None:
-        prof.disable()
         pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+    cert = s.certificate_  # set_pool (not called again) is the only other writer of certificate_
     cert_wall = np.array([w for w, _ in cert.times[warmup:]])
     cert_cpu = np.array([c for _, c in cert.times[warmup:]])
     return {"items": n_items, "models": n_models, "classes": n_classes, "set_pool_ms": round(setup * 1e3, 1),
@@ -86,17 +68,7 @@ def time_steps(n_items, n_models, n_classes, steps, warmup, seed, params, profil
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--items", type=int, nargs="+", default=[10000])
-    ap.add_argument("--models", type=int, nargs="+", default=[100])
-    ap.add_argument("--classes", type=int, nargs="+", default=[10])
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--params", default="{}", help="JSON dict of certified parameters")
-    ap.add_argument("--profile", action="store_true")
-    ap.add_argument("--out", default=None, help="write the rows as JSON here")
-    args = ap.parse_args(argv)
+    args = step_parser(__doc__, "JSON dict of certified parameters", profile=True).parse_args(argv)
     rows = []
     print(f"{'items':>7} {'models':>7} {'classes':>8} {'set_pool ms':>12} {'step ms':>8} {'p90':>7} {'cpu ms':>7} "
           f"{'cert ms':>8} {'p90':>6} {'load':>5}")

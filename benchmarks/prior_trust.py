@@ -28,7 +28,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import json
-import multiprocessing
 import time
 from pathlib import Path
 
@@ -36,30 +35,20 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from benchmarks import run_all
-from modelpicker_core import harness, registry
+from benchmarks import calibration, run_all
+from modelpicker_core import harness
 from modelpicker_core.loaders import load_collection
 
 VARIANTS = {"fixed": ("certified", {"prior_trust": "fixed"}),
             "learned": ("certified", {"prior_trust": "learned"}),
             "random": ("random", {})}
-_COL: dict = {}
-
-
-def _init(path: str) -> None:
-    _COL["c"] = load_collection(Path(path))
 
 
 def realisation(task) -> np.ndarray:
     """``(n_labels,)`` 1 where the pick after that label is a true best."""
     name, params, seed, index, size, n_labels = task
-    col = _COL["c"]
-    seq = harness.realisation_seed(seed, harness.EVALUATION, index)
-    items = harness.draw_items(seq, col.n_items, size)
-    preds, labels = col.predictions[items], col.labels[items]
-    probs = None if col.probabilities is None else col.probabilities[items]
+    preds, labels, probs, strategy = calibration.pool_realisation(name, seed, index, size, params)
     _, best = harness.true_best(preds, labels)
-    strategy = registry.make(name, col.n_models, col.n_classes, random_state=harness._strategy_seed(seq), **params)
     picks, _ = harness.run_pool(strategy, preds, labels, probs, n_labels)
     return best[picks].astype(np.int8)
 
@@ -68,8 +57,7 @@ def hits_of(data: Path, variant: str, seed: int, args, n_labels: int) -> np.ndar
     name, params = VARIANTS[variant]
     size = min(args.pool_size, load_collection(data).n_items)
     tasks = [(name, params, seed, r, size, n_labels) for r in range(args.realizations)]
-    with multiprocessing.get_context().Pool(args.workers, initializer=_init, initargs=(str(data),)) as pool:
-        return np.array(pool.map(realisation, tasks, chunksize=1), dtype=float)
+    return np.array(calibration.map_realisations(realisation, tasks, data, args.workers), dtype=float)
 
 
 def main(argv=None) -> int:

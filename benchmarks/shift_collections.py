@@ -83,6 +83,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from modelpicker_core.cli.bench import seed_int
 from modelpicker_core.loaders import load_collection
 from modelpicker_core.synth import majority_vote
 
@@ -572,20 +573,10 @@ def _scale(text: str) -> float:
     return value
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seed {text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"seed must be >= 0, got {value}")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="output directory (default: .cache/collections)")
-    ap.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    ap.add_argument("--seed", type=seed_int, default=0, help="random seed (default 0)")
     ap.add_argument("--only", type=_names, default=list(COLLECTIONS),
                     help=f"comma-separated collections (default: all of {', '.join(COLLECTIONS)})")
     ap.add_argument("--scale", type=_scale, default=1.0,

@@ -44,24 +44,43 @@ def pool(n_items: int, n_models: int, n_classes: int, seed: int):
     return col.predictions, col.labels
 
 
-def time_steps(n_items, n_models, n_classes, steps, warmup, seed, params):
+def timed_steps(name, n_items, n_models, n_classes, seed, params, steps, warmup, read, prepare=None, profile=None):
+    """Strategy ``name`` on the synthetic :func:`pool`, timed over ``steps`` steps after ``warmup`` labels.
+
+    A step is ``observe`` of the drawn label, ``read(strategy)`` (what the loop reads after each label)
+    and ``select`` of the next item.  ``prepare(strategy)`` runs after ``set_pool``, before the first
+    draw; ``profile`` (a ``cProfile.Profile``) is enabled over the timed steps.  Returns the strategy,
+    the ``set_pool`` seconds and the wall and CPU seconds of each timed step.
+    """
     preds, labels = pool(n_items, n_models, n_classes, seed)
-    s = registry.make("consensus", n_models, n_classes, random_state=seed, **params)
+    s = registry.make(name, n_models, n_classes, random_state=seed, **params)
     t0 = time.perf_counter()
     s.set_pool(preds)
     setup = time.perf_counter() - t0
+    if prepare is not None:
+        prepare(s)
     unlabelled = np.ones(n_items, dtype=bool)
     times, cpu = [], []
     i = s.select(preds, None, candidates=unlabelled)
     for step in range(warmup + steps):
+        if profile is not None and step == warmup:
+            profile.enable()
         t0, c0 = time.perf_counter(), time.process_time()
         s.observe(preds[i], labels[i], item=i)
         unlabelled[i] = False
-        s.p_best()
+        read(s)
         i = s.select(preds, None, candidates=unlabelled)
         if step >= warmup:
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
+    if profile is not None:
+        profile.disable()
+    return s, setup, times, cpu
+
+
+def time_steps(n_items, n_models, n_classes, steps, warmup, seed, params):
+    s, setup, times, cpu = timed_steps("consensus", n_items, n_models, n_classes, seed, params, steps, warmup,
+                                       read=lambda strategy: strategy.p_best())
     return {"items": n_items, "models": n_models, "classes": n_classes, "set_pool_ms": round(setup * 1e3, 1),
             "step_ms_median": round(float(np.median(times)) * 1e3, 1),
             "step_ms_p90": round(float(np.percentile(times, 90)) * 1e3, 1), "steps": steps,
@@ -71,16 +90,7 @@ def time_steps(n_items, n_models, n_classes, steps, warmup, seed, params):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--items", type=int, nargs="+", default=[10000])
-    ap.add_argument("--models", type=int, nargs="+", default=[100])
-    ap.add_argument("--classes", type=int, nargs="+", default=[10])
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--params", default="{}", help="JSON dict of strategy parameters")
-    ap.add_argument("--out", default=None, help="write the rows as JSON here")
-    args = ap.parse_args(argv)
+    args = step_parser(__doc__, "JSON dict of strategy parameters").parse_args(argv)
     rows = []
     print(f"{'items':>7} {'models':>7} {'classes':>8} {'set_pool ms':>12} {'step ms (median)':>17} {'p90':>7} "
           f"{'cpu ms':>7} {'load':>5}")
@@ -92,6 +102,23 @@ def main(argv=None) -> int:
     if args.out:
         write_rows(args.out, rows)
     return 0
+
+
+def step_parser(doc: str, params_help: str, profile: bool = False) -> argparse.ArgumentParser:
+    """The options of the step-timing scripts: sizes (each a list, every combination is timed), steps, seed,
+    strategy parameters (``params_help``), ``--profile`` when ``profile``, and the JSON output."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--items", type=int, nargs="+", default=[10000])
+    ap.add_argument("--models", type=int, nargs="+", default=[100])
+    ap.add_argument("--classes", type=int, nargs="+", default=[10])
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--params", default="{}", help=params_help)
+    if profile:
+        ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--out", default=None, help="write the rows as JSON here")
+    return ap
 
 
 def write_rows(path: str, rows: list[dict]) -> None:
