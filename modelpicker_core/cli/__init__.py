@@ -1,8 +1,8 @@
 """Command line: ``python -m modelpicker_core <command> ...``.
 
 Each subcommand lives in its own module (``bench``, ``pick``, ``speed``,
-``synth``) exposing ``register(subparsers)``, which adds its parser and sets
-``func``: a callable ``(args) -> exit code``.  Bad input gives a message on
+``synth``) exposing ``register(subparsers)``, which adds its parser with
+:func:`add_subcommand`, setting ``func``: a callable ``(args) -> exit code``.  Bad input gives a message on
 stderr and exit code 2 (argument syntax, from argparse) or 1 (bad values or
 files), never a traceback.  Output paths are checked with
 :func:`check_output` before any work, so a long run never fails at its end
@@ -15,6 +15,7 @@ import importlib
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -24,6 +25,15 @@ SUBCOMMANDS = ("bench", "pick", "speed", "synth")
 def _subcommand_module(name: str) -> ModuleType:
     """The module of subcommand ``name`` (imported when the parser is built, not with this package)."""
     return importlib.import_module(f"{__name__}.{name}")
+
+
+def add_subcommand(subparsers, name: str, run: Callable[[argparse.Namespace], int], summary: str,
+                   description: str, **options) -> argparse.ArgumentParser:
+    """The parser of subcommand ``name``: ``summary`` in the command list, ``description`` in its
+    ``--help`` (``options`` go to ``add_parser``), and ``run`` as its ``func``."""
+    parser = subparsers.add_parser(name, help=summary, description=description, **options)
+    parser.set_defaults(func=run)
+    return parser
 
 
 def check_output(path: str | Path, option: str, suffix: str | None = None, directory: bool = False) -> Path:

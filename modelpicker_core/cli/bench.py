@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import registry
 from ..harness import BenchConfig, run_benchmark, summary_table
 from ..loaders import load_collection
-from . import check_output
+from . import add_subcommand, check_output
 
 
 def comma_list(text: str) -> list[str]:
@@ -95,16 +95,13 @@ def strategy_params(text: str) -> dict:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "bench",
-        help="simulate strategies on a labelled collection (identification probability per budget)",
-        description=(
-            "Run strategies over many random realisations of a labelled collection and report, per budget, "
-            "the identification probability of the true best model, the regret and the labels used. "
-            "stream = the ModelPicker paper's protocol (C calibrated to each budget); "
-            "pool = sequential selection from a random pool."
-        ),
-    )
+    p = add_subcommand(
+        subparsers, "bench", run,
+        "simulate strategies on a labelled collection (identification probability per budget)",
+        "Run strategies over many random realisations of a labelled collection and report, per budget, "
+        "the identification probability of the true best model, the regret and the labels used. "
+        "stream = the ModelPicker paper's protocol (C calibrated to each budget); "
+        "pool = sequential selection from a random pool.")
     p.add_argument("--data", required=True, help="collection directory (predictions, labelspace, oracle .csv/.npy)")
     p.add_argument("--setting", required=True, choices=("stream", "pool"))
     p.add_argument("--strategies", required=True, type=comma_list, help="comma-separated registry names")
@@ -134,7 +131,6 @@ def register(subparsers) -> None:
     p.add_argument("--params", type=strategy_params, default={},
                    help='JSON object of constructor parameters per strategy, '
                         'e.g. \'{"certified": {"exploration": 0.3}}\'')
-    p.set_defaults(func=run)
 
 
 def check_outputs(args: argparse.Namespace) -> None:

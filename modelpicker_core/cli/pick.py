@@ -15,6 +15,7 @@ import numpy as np
 
 from ..loaders import Collection, format_classes, load_collection
 from ..pick import PickResult, pick_best_model
+from . import add_subcommand
 from .bench import epsilon_list, positive_int, probability, seed_int
 
 
@@ -118,14 +119,11 @@ def format_result(result: PickResult) -> str:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "pick",
-        help="ask for a few labels in the terminal (or piped, one per line) and name the best model",
-        description=(
-            "Name the best of several pre-trained models from a few labels. The strategy picks the items; "
-            "you type each item's class as written in labelspace.csv (or pipe one label per line)."
-        ),
-    )
+    p = add_subcommand(
+        subparsers, "pick", run,
+        "ask for a few labels in the terminal (or piped, one per line) and name the best model",
+        "Name the best of several pre-trained models from a few labels. The strategy picks the items; "
+        "you type each item's class as written in labelspace.csv (or pipe one label per line).")
     p.add_argument("--data", required=True,
                    help="directory with predictions.csv and labelspace.csv (oracle not needed)")
     p.add_argument("--budget", required=True, type=positive_int, help="maximum number of labels to give")
@@ -136,7 +134,6 @@ def register(subparsers) -> None:
                         "below the best (default: ask the whole budget)")
     p.add_argument("--delta", type=probability, default=0.05,
                    help="error probability of the guaranteed bound (default 0.05)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None,

@@ -13,6 +13,7 @@ import os
 
 from .. import registry
 from ..speedtest import format_speed, run_speed
+from . import add_subcommand
 from .bench import bounded_int, seed_int
 
 #: most classes: the random matrix is drawn in int32 at most (and 2**31 classes is no label space)
@@ -28,12 +29,12 @@ def _int_at_least(low: int, high: int | None = None):
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``speed`` subcommand; its ``func`` returns the exit code."""
-    parser = subparsers.add_parser(
-        "speed", help="time vectorised scoring against a per-item Python loop; report peak memory",
-        description="Generate a random (items x models) prediction matrix, time one scoring round "
-                    "(score every item + one label and posterior update) vectorised and item by item "
-                    "in pure Python on a subset, and report items/second, the ratio, the largest "
-                    "difference between the two results, and the peak memory (RSS) of the process.")
+    parser = add_subcommand(
+        subparsers, "speed", run, "time vectorised scoring against a per-item Python loop; report peak memory",
+        "Generate a random (items x models) prediction matrix, time one scoring round "
+        "(score every item + one label and posterior update) vectorised and item by item "
+        "in pure Python on a subset, and report items/second, the ratio, the largest "
+        "difference between the two results, and the peak memory (RSS) of the process.")
     parser.add_argument("--items", type=_int_at_least(1), default=1_000_000, help="items (default 1,000,000)")
     parser.add_argument("--models", type=_int_at_least(1), default=100, help="models (default 100)")
     parser.add_argument("--classes", type=_int_at_least(2, MAX_CLASSES), default=10, help="classes (default 10)")
@@ -48,7 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=_int_at_least(1), default=3,
                         help="each timing is the best of this many runs (default 3)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
-    parser.set_defaults(func=run)
     return parser
 
 

@@ -15,7 +15,7 @@ import argparse
 import json
 
 from ..synth import KINDS, generate, spec_for, write_collection
-from . import check_output
+from . import add_subcommand, check_output
 from .bench import bounded_float, positive_int, seed_int
 
 
@@ -24,10 +24,9 @@ def _correlation(text: str) -> float:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "synth", help="write a synthetic model collection (correlated errors) for the benchmark",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_subcommand(subparsers, "synth", run,
+                            "write a synthetic model collection (correlated errors) for the benchmark", __doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kind", required=True, choices=[*KINDS, "all"],
                         help="which preset; 'all' writes every kind into OUT/<kind>")
     parser.add_argument("--out", required=True, help="output directory (created if missing)")
@@ -37,7 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--probabilities", action="store_true", help="also write probabilities.npy")
     parser.add_argument("--format", choices=("auto", "csv", "npy"), default="auto",
                         help="file format (auto: .npy above 200,000 prediction cells)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
