@@ -207,14 +207,23 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
     return raw
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int | None = None, high: int | None = None) -> int:
+def _number(env: Mapping[str, str], name: str, convert: type[int] | type[float],
+            kind: str) -> tuple[int | float | None, str | None]:
+    """``name``'s value converted by ``convert`` and the text it was read from (both None when unset);
+    :class:`SettingsError` saying it must be ``kind`` when it does not convert."""
     raw = _text(env, name)
     if raw is None:
-        return default
+        return None, None
     try:
-        value = int(raw)
+        return convert(raw), raw
     except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+        raise SettingsError(f"{name} must be {kind}, got {raw!r}") from None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int | None = None, high: int | None = None) -> int:
+    value, _ = _number(env, name, int, "an integer")
+    if value is None:
+        return default
     if (low is not None and value < low) or (high is not None and value > high):
         raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
     return value
@@ -222,13 +231,9 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int | None = None
 
 def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float,
            open_ends: bool = False) -> float:
-    raw = _text(env, name)
-    if raw is None:
+    value, raw = _number(env, name, float, "a number")
+    if value is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
     inside = low < value < high if open_ends else low <= value <= high
     if not inside:
         ends = f"strictly between {low} and {high}" if open_ends else f"between {low} and {high}"

@@ -51,39 +51,27 @@ class ConfigError(ValueError):
     """A demo option or file the demo needs is unusable; the message says which and how to fix it."""
 
 
+def _under_root(name: str) -> property:
+    """A read-only attribute: the path ``name`` under the object's ``root``."""
+    def path(self) -> Path:
+        return self.root / name
+    path.__doc__ = f"``root / {name!r}``"
+    return property(path)
+
+
 @dataclass(frozen=True)
 class DemoPaths:
     """The files of one demo stack, all under ``root`` (``.cache/demo`` by default)."""
 
     root: Path
 
-    @property
-    def ls_data(self) -> Path:
-        return self.root / "label-studio"
-
-    @property
-    def model_dir(self) -> Path:
-        return self.root / "model_dir"
-
-    @property
-    def redis_dir(self) -> Path:
-        return self.root / "redis"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
-    @property
-    def credentials(self) -> Path:
-        return self.root / "admin.json"
-
-    @property
-    def stack(self) -> Path:
-        return self.root / "stack.json"
-
-    @property
-    def lock(self) -> Path:
-        return self.root / "run.lock"
+    ls_data = _under_root("label-studio")
+    model_dir = _under_root("model_dir")
+    redis_dir = _under_root("redis")
+    logs = _under_root("logs")
+    credentials = _under_root("admin.json")
+    stack = _under_root("stack.json")
+    lock = _under_root("run.lock")
 
 
 @dataclass(frozen=True)
@@ -93,18 +81,7 @@ class Example:
     root: Path
 
     FILES = ("pool.yaml", "tasks.json", "label_config.xml")
-
-    @property
-    def pool(self) -> Path:
-        return self.root / "pool.yaml"
-
-    @property
-    def tasks(self) -> Path:
-        return self.root / "tasks.json"
-
-    @property
-    def label_config(self) -> Path:
-        return self.root / "label_config.xml"
+    pool, tasks, label_config = (_under_root(name) for name in FILES)
 
     def check(self) -> None:
         """:class:`ConfigError` naming the missing files and the command that writes them."""

@@ -66,6 +66,34 @@ GUIDE_PARAMS = {"consensus": {"n_samples": 128}}
 PRIOR_FLOOR = 1e-12
 
 
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+#: the constructor's scalar parameters, converted in this order to the type :class:`Certified` keeps
+_STORED_AS = {"delta": float, "epsilon": float, "exploration": float, "guided": float, "prior_power": float,
+              "label_noise": float, "prior_labels": _float_or_none, "max_rivals": int, "floor": float,
+              "residual": str, "leader": str, "power": float, "prior_trust": str, "trust_prior": float}
+#: checked in this order once converted: (parameter, whether the converted values are usable, the error,
+#: formatted with the parameter as passed)
+_CHECKS = (
+    ("prior_trust", lambda s: s.prior_trust in ("fixed", "learned"),
+     "prior_trust must be 'fixed' or 'learned', got {!r}"),
+    ("trust_prior", lambda s: 0.0 < s.trust_prior < 1.0, "trust_prior must be in (0, 1), got {}"),
+    ("leader", lambda s: s.leader in ("gap", "pick"), "leader must be 'gap' or 'pick', got {!r}"),
+    ("residual", lambda s: s.residual in ("spread", "gain"), "residual must be 'spread' or 'gain', got {!r}"),
+    ("floor", lambda s: s.floor > 0, "floor must be > 0, got {}"),
+    ("max_rivals", lambda s: s.max_rivals >= 1, "max_rivals must be >= 1, got {}"),
+    ("delta", lambda s: 0.0 < s.delta < 1.0, "delta must be in (0, 1), got {}"),
+    ("epsilon", lambda s: 0.0 <= s.epsilon < 1.0, "epsilon must be in [0, 1), got {}"),
+    ("exploration", lambda s: 0.0 < s.exploration <= 1.0 and 0.0 <= s.guided <= 1.0 - s.exploration,
+     "need 0 < exploration <= 1 and 0 <= guided <= 1 - exploration"),
+    ("prior_power", lambda s: s.prior_power >= 0.0, "prior_power must be >= 0, got {}"),
+    ("prior_labels", lambda s: s.prior_labels is None or s.prior_labels >= 0.0, "prior_labels must be >= 0, got {}"),
+    ("label_noise", lambda s: 0.0 < s.label_noise < 0.5, "label_noise must be in (0, 0.5), got {}"),
+)
+
+
 class Certified(Strategy):
     """Drawn labels, a guide-tempered belief, and a certified gap bound.
 
@@ -114,46 +142,14 @@ class Certified(Strategy):
                  label_noise: float = 0.4, prior_labels: float | None = 2.0, floor: float = 0.1,
                  residual: str = "spread", power: float = 2.0,
                  leader: str = "gap", max_rivals: int = 16, prior_trust: str = "fixed", trust_prior: float = 0.5):
+        passed = dict(locals())  # the parameters as given: the error messages quote them
         self.guide = str(guide)
         self.guide_params = dict(GUIDE_PARAMS.get(self.guide, {}) if guide_params is None else guide_params)
-        self.delta = float(delta)
-        self.epsilon = float(epsilon)
-        self.exploration = float(exploration)
-        self.guided = float(guided)
-        self.prior_power = float(prior_power)
-        self.label_noise = float(label_noise)
-        self.prior_labels = None if prior_labels is None else float(prior_labels)
-        self.max_rivals = int(max_rivals)
-        self.floor = float(floor)
-        self.residual = str(residual)
-        self.leader = str(leader)
-        self.power = float(power)
-        self.prior_trust = str(prior_trust)
-        self.trust_prior = float(trust_prior)
-        if self.prior_trust not in ("fixed", "learned"):
-            raise ValueError(f"prior_trust must be 'fixed' or 'learned', got {prior_trust!r}")
-        if not 0.0 < self.trust_prior < 1.0:
-            raise ValueError(f"trust_prior must be in (0, 1), got {trust_prior}")
-        if self.leader not in ("gap", "pick"):
-            raise ValueError(f"leader must be 'gap' or 'pick', got {leader!r}")
-        if self.residual not in ("spread", "gain"):
-            raise ValueError(f"residual must be 'spread' or 'gain', got {residual!r}")
-        if not self.floor > 0:
-            raise ValueError(f"floor must be > 0, got {floor}")
-        if self.max_rivals < 1:
-            raise ValueError(f"max_rivals must be >= 1, got {max_rivals}")
-        if not 0.0 < self.delta < 1.0:
-            raise ValueError(f"delta must be in (0, 1), got {delta}")
-        if not 0.0 <= self.epsilon < 1.0:
-            raise ValueError(f"epsilon must be in [0, 1), got {epsilon}")
-        if not 0.0 < self.exploration <= 1.0 or not 0.0 <= self.guided <= 1.0 - self.exploration:
-            raise ValueError("need 0 < exploration <= 1 and 0 <= guided <= 1 - exploration")
-        if not self.prior_power >= 0.0:
-            raise ValueError(f"prior_power must be >= 0, got {prior_power}")
-        if self.prior_labels is not None and not self.prior_labels >= 0.0:
-            raise ValueError(f"prior_labels must be >= 0, got {prior_labels}")
-        if not 0.0 < self.label_noise < 0.5:
-            raise ValueError(f"label_noise must be in (0, 0.5), got {label_noise}")
+        for name, convert in _STORED_AS.items():
+            setattr(self, name, convert(passed[name]))
+        for name, usable, message in _CHECKS:
+            if not usable(self):
+                raise ValueError(message.format(passed[name]))
         registry.get(self.guide)
         super().__init__(n_models, n_classes, random_state)
 
