@@ -86,7 +86,7 @@ def time_steps(n_items, n_models, n_classes, steps, warmup, seed, params):
             "step_ms_p90": round(float(np.percentile(times, 90)) * 1e3, 1), "steps": steps,
             "step_cpu_ms_median": round(float(np.median(cpu)) * 1e3, 1),
             "load_average_1min": round(os.getloadavg()[0], 2),
-            "contenders_last": int(s._belief()["contenders"].size)}
+            "contenders_last": int(s._belief().draws.contenders.size)}
 
 
 def main(argv=None) -> int:

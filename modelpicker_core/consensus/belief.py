@@ -56,10 +56,6 @@ class Belief:
     rates: OtherClassRates | None
     draws: PoolDraws
 
-    def __getitem__(self, key: str) -> Any:
-        """Dict-style reads, for callers of the former dict belief (``belief["contenders"]``)."""
-        return getattr(self, key) if key in self.__dataclass_fields__ else getattr(self.draws, key)
-
 
 @dataclass(frozen=True)
 class PatternLayer:
