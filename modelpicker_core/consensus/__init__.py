@@ -10,7 +10,7 @@ so the only unknowns are the true classes ``y_j`` of the unlabelled items, and
 P(best) is the posterior probability, over those classes, that model ``i``
 attains the maximum of ``acc``.
 
-Belief about the unlabelled classes (three layers)
+Posterior of the unlabelled classes (three layers)
 --------------------------------------------------
 1. *Dawid-Skene with per-class recall.*  Each model ``i`` (or, when class
    probabilities are given, each (model, confidence half) "annotator" ``a``)
@@ -65,21 +65,21 @@ Modules, in the order of the layers
 :mod:`.patterns` (the pool's agreement patterns), :mod:`.tally` (label
 counts), :mod:`.dawid_skene` (layer 1 and the consensus fit),
 :mod:`.voters` (recall posterior, voter sets, component evidence),
-:mod:`.belief` (layer 2 and the mixture), :mod:`.monte_carlo` (layer 3),
+:mod:`.posterior` (layer 2 and the mixture), :mod:`.monte_carlo` (layer 3),
 :mod:`.information` (selection), :mod:`.params` and :mod:`.strategy` (the
 :class:`Consensus` strategy).
 """
-from .belief import Belief, PatternLayer, compute_belief, effective_draws
 from .dawid_skene import ConsensusPrior, OtherClassRates, SlotTerms, logsumexp
 from .information import entropy, information_gain, pattern_scores
 from .monte_carlo import PoolDraws
 from .params import ConsensusParams
 from .patterns import PatternSubset, PoolPatterns, confidence_halves
+from .posterior import ClassPosterior, PatternLayer, compute_posterior, effective_draws
 from .strategy import Consensus
 from .tally import LabelTally
 
 __all__ = [
-    "Belief", "Consensus", "ConsensusParams", "ConsensusPrior", "LabelTally", "OtherClassRates", "PatternLayer",
-    "PatternSubset", "PoolDraws", "PoolPatterns", "SlotTerms", "compute_belief", "confidence_halves",
+    "ClassPosterior", "Consensus", "ConsensusParams", "ConsensusPrior", "LabelTally", "OtherClassRates", "PatternLayer",
+    "PatternSubset", "PoolDraws", "PoolPatterns", "SlotTerms", "compute_posterior", "confidence_halves",
     "effective_draws", "entropy", "information_gain", "logsumexp", "pattern_scores",
 ]

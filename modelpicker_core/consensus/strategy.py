@@ -6,11 +6,11 @@ from typing import Any
 import numpy as np
 
 from ..base import Strategy, as_prediction_matrix, candidate_indices
-from .belief import Belief, compute_belief, effective_draws, unanimous_posterior
 from .dawid_skene import fit_consensus_prior
 from .information import pattern_scores
 from .params import ConsensusParams
 from .patterns import PoolPatterns, confidence_halves
+from .posterior import ClassPosterior, compute_posterior, effective_draws, unanimous_posterior
 from .tally import LabelTally
 
 
@@ -193,24 +193,24 @@ class Consensus(Strategy):
         self.labelled_labels_.append(int(label))
         self._cache = None
 
-    # ---------------------------------------------------------------- belief
-    def _belief(self) -> Belief:
+    # ------------------------------------------------------------- posterior
+    def _posterior(self) -> ClassPosterior:
         if self.pool_ is None:
             raise ValueError("call set_pool before asking the consensus strategy for scores or P(best)")
         if self._cache is None:
-            self._cache = compute_belief(self._patterns, self._prior, self._tally, self.correct_,
+            self._cache = compute_posterior(self._patterns, self._prior, self._tally, self.correct_,
                                          self.n_labels_, self.sample_seed_, self.settings)
         return self._cache
 
     def effective_draws(self) -> int:
-        """Posterior draws used for this pool (:func:`~modelpicker_core.consensus.belief.effective_draws`)."""
+        """Posterior draws used for this pool (:func:`~modelpicker_core.consensus.posterior.effective_draws`)."""
         return effective_draws(self.settings.n_draws, self._patterns.n_cells)
 
     def p_best(self) -> np.ndarray:
         """``(n_models,)`` posterior probability of being the pool's best; ties share."""
         if self.pool_ is None:
             return np.full(self.n_models, 1.0 / self.n_models)
-        return self._belief().draws.p_best.copy()
+        return self._posterior().draws.p_best.copy()
 
     def p_top(self) -> np.ndarray:
         """``(n_models,)`` posterior probability that each model is *a* true best (ties count for all).
@@ -220,7 +220,7 @@ class Consensus(Strategy):
         """
         if self.pool_ is None:
             return np.full(self.n_models, 1.0 / self.n_models)
-        return self._belief().draws.p_top.copy()
+        return self._posterior().draws.p_top.copy()
 
     def best(self) -> int:
         p = self.p_top() + 1e-9 * self.p_best()
@@ -231,16 +231,16 @@ class Consensus(Strategy):
         """Pool accuracy of each model with a 95% interval (normal approximation)."""
         if self.pool_ is None:
             return super().accuracy_estimate()
-        belief = self._belief()
-        n = max(belief.n_total, 1.0)
-        var = belief.var
+        posterior = self._posterior()
+        n = max(posterior.n_total, 1.0)
+        var = posterior.var
         if self.settings.other_rate is not None:   # the unanimous items' shared error rate moves every model together
             a, b = unanimous_posterior(self._patterns, self._tally, self.settings.unanimous_rate)
             m = float(self._tally.unlabelled[self._patterns.n_slots_of == 1].sum())
             var = var + m * a * b * (a + b + m) / ((a + b) ** 2 * (a + b + 1.0))
         half = 1.96 * np.sqrt(var)
-        acc = belief.mean / n
-        return acc, np.clip((belief.mean - half) / n, 0, 1), np.clip((belief.mean + half) / n, 0, 1), "pool"
+        acc = posterior.mean / n
+        return acc, np.clip((posterior.mean - half) / n, 0, 1), np.clip((posterior.mean + half) / n, 0, 1), "pool"
 
     def correct_probability(self) -> np.ndarray:
         """``(n_items, n_models)`` predictive probability that each model is right on each pool item.
@@ -250,13 +250,13 @@ class Consensus(Strategy):
         of the certified stop (:mod:`modelpicker_core.certificate`).
         """
         pat = self._patterns
-        return self._belief().slot_q[pat.slot_of][pat.group_of]
+        return self._posterior().slot_q[pat.slot_of][pat.group_of]
 
     def label_probability(self, item: int, label: int) -> float:
         """Predictive probability that pool item ``item`` has class ``label``, before its label is seen."""
         pat = self._patterns
         g = int(pat.group_of[int(item)])
-        slot_q = self._belief().slot_q
+        slot_q = self._posterior().slot_q
         start, stop = pat.slot_start[g], pat.slot_start[g + 1]
         slot = pat.slot_of_label(g, int(label))
         if slot >= 0:
@@ -267,8 +267,8 @@ class Consensus(Strategy):
     # ---------------------------------------------------------------- scoring
     def pattern_scores(self) -> np.ndarray:
         """``(n_groups,)`` informativeness of one more label from each pattern."""
-        belief = self._belief()
-        return pattern_scores(belief.draws, belief.concentration, self._tally.unlabelled,
+        posterior = self._posterior()
+        return pattern_scores(posterior.draws, posterior.concentration, self._tally.unlabelled,
                               self._patterns.n_groups, self.settings.n_evaluated, self.settings.gain_samples)
 
     def _groups_of_rows(self, preds: np.ndarray) -> np.ndarray:

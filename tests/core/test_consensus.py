@@ -268,7 +268,7 @@ def test_voter_sets_listen_to_the_models_of_highest_estimated_accuracy():
     col = generate(spec_for("many-models", n_items=600), seed=0)
     s = make(col.predictions.shape[1], col.n_classes, random_state=0, voter_counts=[0, 10])
     s.set_pool(col.predictions)
-    b = s._belief()
+    b = s._posterior()
     sets = b.voter_sets
     assert sets[0] is None and sets[1].sum() == 10
     prior_accuracy = s._prior.recall @ (s._prior.class_prior / s._prior.class_prior.sum())
@@ -279,7 +279,7 @@ def test_voter_sets_listen_to_the_models_of_highest_estimated_accuracy():
     t = make(4, 3, random_state=0, voter_counts=[0, 4, 10])
     preds, _ = toy_pool()
     t.set_pool(preds)
-    assert t._belief().voter_sets == [None]
+    assert t._posterior().voter_sets == [None]
 
 
 def test_other_rate_is_learned_from_the_labels():
@@ -289,14 +289,14 @@ def test_other_rate_is_learned_from_the_labels():
     preds[:, 2] = 1 - preds[:, 0]                    # every row has at least two predicted classes of 5
     s = make(3, 5, random_state=0)
     s.set_pool(preds)
-    assert s._belief().rates.disagreement == pytest.approx(0.5 / 10.0)
+    assert s._posterior().rates.disagreement == pytest.approx(0.5 / 10.0)
     for item in range(20):                           # every label is a class no model predicted
         s.observe(preds[item], 4, item=item)
-    assert s._belief().rates.disagreement == pytest.approx(20.5 / 30.0)
+    assert s._posterior().rates.disagreement == pytest.approx(20.5 / 30.0)
     g = s._patterns.group_of[100]
     lo, hi = s._patterns.slot_start[g], s._patterns.slot_start[g + 1]
     # the pattern's predicted classes keep only the rest of the mass (before its own labels)
-    assert s._belief().slot_q[lo:hi].sum() <= 1.0 - 0.5 * s._belief().rates.disagreement
+    assert s._posterior().slot_q[lo:hi].sum() <= 1.0 - 0.5 * s._posterior().rates.disagreement
 
 
 def test_accuracy_estimates_hold_on_a_pool_the_models_mostly_agree_on():
@@ -320,10 +320,10 @@ def test_unanimous_error_rate_is_learned_from_labels_on_unanimous_items():
     preds[50:] = [0, 1, 1]
     s = make(3, 4, random_state=0, unanimous_rate=(1.0, 9.0))
     s.set_pool(preds)
-    assert s._belief().rates.unanimous == pytest.approx(0.1)
+    assert s._posterior().rates.unanimous == pytest.approx(0.1)
     for item in range(10):                         # unanimous rows, half of them labelled with another class
         s.observe(preds[item], 2 if item % 2 else 0, item=item)
-    assert s._belief().rates.unanimous == pytest.approx(6.0 / 20.0)
+    assert s._posterior().rates.unanimous == pytest.approx(6.0 / 20.0)
     # the shared rate widens every model's interval by the same uncertainty
     _, lo, hi, _ = s.accuracy_estimate()
     assert np.all(hi - lo > 0.05)
@@ -340,14 +340,14 @@ def test_posterior_mean_recalls_without_draws_find_the_best():
     preds, y = toy_pool()
     s = make(4, 3, random_state=4, n_draws=0)
     assert run(s, preds, y, 60)[-1] == int(np.argmax((preds == y[:, None]).sum(axis=0)))
-    assert s._belief().slot_qs.shape[0] == len(s.temperatures)
+    assert s._posterior().slot_qs.shape[0] == len(s.temperatures)
 
 
 def test_without_other_rate_the_whole_posterior_is_tempered():
     preds, y = toy_pool()
     s = make(4, 3, random_state=0, other_rate=None)
     run(s, preds, y, 10)
-    assert s._belief().rates is None
+    assert s._posterior().rates is None
     assert s.p_best().sum() == pytest.approx(1.0)
     acc, low, high, _ = s.accuracy_estimate()
     assert np.all(low <= acc) and np.all(acc <= high)

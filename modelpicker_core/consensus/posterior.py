@@ -1,4 +1,4 @@
-"""The belief about the unlabelled classes: a mixture of Dawid-Skene components, per pattern.
+"""The posterior of the unlabelled classes: a mixture of Dawid-Skene components, per pattern.
 
 Layer 1 (:mod:`.dawid_skene`) gives each pattern's class posterior for one
 (voter set, temperature) component; layer 2 (:class:`PatternLayer`) turns it
@@ -23,8 +23,8 @@ from .voters import RecallPosterior, component_evidence, leave_one_out, voter_se
 
 
 @dataclass(frozen=True)
-class Belief:
-    """The consensus belief for one state of the labels.
+class ClassPosterior:
+    """The posterior of the unlabelled classes (and the Monte Carlo accuracies) for one state of the labels.
 
     Attributes
     ----------
@@ -95,9 +95,9 @@ class PatternLayer:
         return slot_q, correct + moments[:, 0], moments[:, 1]
 
 
-def compute_belief(pat: PoolPatterns, prior: ConsensusPrior, tally: LabelTally, correct: np.ndarray,
-                   n_labels: int, sample_seed: int, params: ConsensusParams) -> Belief:
-    """The belief after ``n_labels`` labels (``correct`` ``(n_models,)`` their per-model correct counts).
+def compute_posterior(pat: PoolPatterns, prior: ConsensusPrior, tally: LabelTally, correct: np.ndarray,
+                   n_labels: int, sample_seed: int, params: ConsensusParams) -> ClassPosterior:
+    """The posterior after ``n_labels`` labels (``correct`` ``(n_models,)`` their per-model correct counts).
 
     Deterministic given ``sample_seed`` and ``n_labels``: the posterior
     draws use ``[sample_seed, n_labels, 1]``, the Monte Carlo step
@@ -132,7 +132,7 @@ def compute_belief(pat: PoolPatterns, prior: ConsensusPrior, tally: LabelTally, 
     draws = draw_pool_counts(pat, tally.unlabelled, correct, cont, slot_qs, weight, layer.concentration,
                              params.n_samples, params.exact_limit,
                              np.random.default_rng([sample_seed, int(n_labels)]))
-    return Belief(voter_sets=sets, components=components, component_weight=component_weight, slot_qs=slot_qs,
+    return ClassPosterior(voter_sets=sets, components=components, component_weight=component_weight, slot_qs=slot_qs,
                   sample_weight=weight, slot_q=weight @ slot_qs, concentration=layer.concentration, mean=mean,
                   var=var, n_total=n_labels + 0.0 + tally.unlabelled.sum(), rates=rates, draws=draws)
 
