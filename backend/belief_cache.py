@@ -24,15 +24,15 @@ class RoundMatrix:
     (predicted or not), to tell which labels count.
     """
 
-    pool_revision: int
+    matrix_revision: int
     round: int
     config: str | None
     task_ids: np.ndarray
     predictions: np.ndarray
     in_round: frozenset
 
-    def current(self, pool_revision: int, round_: int, config: str | None) -> bool:
-        return (self.pool_revision, self.round, self.config) == (pool_revision, round_, config)
+    def current(self, matrix_revision: int, round_: int, config: str | None) -> bool:
+        return (self.matrix_revision, self.round, self.config) == (matrix_revision, round_, config)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,13 +106,13 @@ class BeliefCache:
         """The round's prediction matrix, cached until its tasks, predictions or label config change."""
         pool = self.require_pool()
         with self.locks.hold(project):
-            pool_revision, config = self.store.pool_revision(project), self.store.get_label_config(project)
+            matrix_revision, config = self.store.matrix_revision(project), self.store.get_label_config(project)
             matrix = self._matrices.get(project)
-            if not (matrix and matrix.current(pool_revision, round_, config)):
+            if not (matrix and matrix.current(matrix_revision, round_, config)):
                 in_round = frozenset(self.store.round_tasks(project, round_))
                 answers = {t: row for t, row in self.store.predictions(project).items() if t in in_round}
                 task_ids, rows = prediction_matrix(answers, pool.cache_keys, choices)
-                matrix = RoundMatrix(pool_revision, round_, config, task_ids, rows, in_round)
+                matrix = RoundMatrix(matrix_revision, round_, config, task_ids, rows, in_round)
                 self._matrices[project] = matrix
             return matrix
 

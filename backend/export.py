@@ -27,8 +27,8 @@ import yaml
 
 from .errors import RequestError
 from .inputs import parse_int
+from .label_studio_predictions import choice_result
 from .pool import PredictionError
-from .queue_writeback import choice_result
 from .redact import redact, redact_text
 from .timefmt import iso
 

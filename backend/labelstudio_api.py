@@ -29,7 +29,7 @@ fail with 401 "Invalid token".
 How Label Studio 1.23.2 orders the queue (``projects/functions/next_task.py``):
 with project ``sampling = "Uncertainty sampling"`` the next task is the
 unlabelled task whose prediction of the project's ``model_version`` has the
-*lowest* ``score``.  :mod:`backend.queue_writeback` uses the calls here to
+*lowest* ``score``.  :mod:`backend.label_studio_predictions` uses the calls here to
 push priorities under a new model version, switch the project to it and then
 remove the superseded priority versions.
 

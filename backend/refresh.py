@@ -1,7 +1,7 @@
 """Refresh jobs: rescore the round, decide, keep the ranking and write it all back to Label Studio.
 
 A label changes the belief; the refresh (inline, or on the rq worker) turns
-that into Label Studio's queue order (:func:`backend.queue_writeback.switch_queue`),
+that into Label Studio's queue order (:func:`backend.label_studio_predictions.switch_queue`),
 the ranking block of the project description, the candidates' predictions and
 the clean-up of superseded priorities.  :meth:`Refresher.request` decides
 whether one is due (:mod:`backend.debounce`) and keeps at most one waiting per
@@ -165,7 +165,8 @@ class Refresher:
     def _write_back(self, api, project: int, job_id: str, belief: Belief, decision: RoundDecision,
                     result: dict) -> None:
         """Push the queue order, the ranking block, the candidates' predictions; delete superseded priorities."""
-        from .queue_writeback import delete_superseded, write_ranking
+        from .description_block import write_ranking
+        from .label_studio_predictions import delete_superseded
 
         env = self.env
         state = env.store.refresh_state(project)
@@ -186,7 +187,7 @@ class Refresher:
     def _push_queue(self, api, project: int, job_id: str, belief: Belief, pushed_version: str | None,
                     result: dict) -> None:
         """Write the unlabelled tasks' priorities as the belief's version (the first ``push_limit`` only)."""
-        from .queue_writeback import switch_queue
+        from .label_studio_predictions import switch_queue
 
         env = self.env
         unlabelled = np.flatnonzero(belief.labels < 0)
@@ -204,7 +205,7 @@ class Refresher:
 
     def _push_candidates(self, api, project: int, job_id: str, result: dict) -> None:
         """Import every candidate's answer as a Label Studio prediction, once per task."""
-        from .queue_writeback import candidate_predictions
+        from .label_studio_predictions import candidate_predictions
 
         env = self.env
         todo = env.store.tasks_without_candidate_push(project)

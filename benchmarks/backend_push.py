@@ -37,8 +37,8 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 from backend.belief import priorities
+from backend.label_studio_predictions import delete_superseded, switch_queue
 from backend.labelstudio_api import LabelStudioAPI
-from backend.queue_writeback import delete_superseded, switch_queue
 from modelpicker_core import registry
 from tests.support import labelstudio
 
@@ -110,7 +110,7 @@ class NextTaskProbe(threading.Thread):
 
 def refresh(api: LabelStudioAPI, project: int, strategy, predictions: np.ndarray, task_ids: np.ndarray,
             version: int, push_top: int) -> dict:
-    """One re-prioritisation with the backend's own refresh steps (:mod:`backend.queue_writeback`):
+    """One re-prioritisation with the backend's own refresh steps (:mod:`backend.label_studio_predictions`):
     list tasks, rescore the unlabelled ones, push, switch, delete the superseded version."""
     timings: dict[str, float] = {}
     start = time.perf_counter()

@@ -24,8 +24,8 @@ from typing import Any, TextIO
 
 import requests
 
+from backend.description_block import MARKER_PREFIX
 from backend.labelstudio_api import UNCERTAINTY_SAMPLING
-from backend.writeback import MARKER_PREFIX
 
 from . import credentials, processes, stack
 from .config import (

@@ -51,7 +51,7 @@ class Store(abc.ABC):
         """A counter that grows with every change of the project's state."""
 
     @abc.abstractmethod
-    def pool_revision(self, project: int) -> int:
+    def matrix_revision(self, project: int) -> int:
         """A counter that grows with every change of the project's tasks or cached predictions."""
 
     # -------------------------------------------------------------------- tasks

@@ -65,12 +65,13 @@ class SQLiteConnection:
         with self._lock:
             return self._db.execute(sql, tuple(params)).fetchall()
 
-    def _bump(self, project: int, pool: bool = False) -> None:
-        """Count a change; ``pool`` when tasks or predictions changed (not only labels)."""
-        step = 1 if pool else 0
-        self._db.execute("INSERT INTO projects (project, revision, pool_revision) VALUES (?, 1, ?) "
+    def _bump(self, project: int, matrix: bool = False) -> None:
+        """Count a change; ``matrix`` when what a round's prediction matrix is built from changed (tasks,
+        their predictions, the round), not only labels."""
+        step = 1 if matrix else 0
+        self._db.execute("INSERT INTO projects (project, revision, matrix_revision) VALUES (?, 1, ?) "
                          "ON CONFLICT (project) DO UPDATE SET revision = revision + 1, "
-                         "pool_revision = pool_revision + ?", (project, step, step))
+                         "matrix_revision = matrix_revision + ?", (project, step, step))
 
     def _select_ids(self, sql: str, project: int, ids: Iterable[int]) -> set[int]:
         """The ints of the first column of ``sql`` (``project = ?`` then ``IN ({marks})``) over ``ids``, chunked."""

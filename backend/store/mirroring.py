@@ -81,7 +81,7 @@ class MirrorTables(SQLiteConnection):
                              "FROM annotations WHERE project = ? AND task = ?", (project, task))
         if self._query("SELECT 1 FROM tasks WHERE project = ? AND task = ?", (project, task)):
             self._drop_task_rows(project, task)
-            self._bump(project, pool=True)
+            self._bump(project, matrix=True)
             return removed, 1
         self._db.execute("DELETE FROM annotations WHERE project = ? AND task = ?", (project, task))
         return removed, 0

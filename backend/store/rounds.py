@@ -20,7 +20,7 @@ class RoundTables(SQLiteConnection):
         with self.transaction():
             current = self.current_round(project)
             self._db.execute("INSERT INTO rounds VALUES (?, ?, ?, ?)", (project, current + 1, now, reason))
-            self._bump(project, pool=True)
+            self._bump(project, matrix=True)
         return current + 1
 
     def rounds(self, project: int) -> list[dict]:

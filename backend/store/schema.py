@@ -19,7 +19,7 @@ def in_lists(values: Iterable[Any]) -> Iterator[tuple[list, str]]:
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS projects (project INTEGER PRIMARY KEY, label_config TEXT,
-    revision INTEGER NOT NULL DEFAULT 0, pool_revision INTEGER NOT NULL DEFAULT 0);
+    revision INTEGER NOT NULL DEFAULT 0, matrix_revision INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS tasks (project INTEGER, task INTEGER, data TEXT NOT NULL, PRIMARY KEY (project, task));
 CREATE TABLE IF NOT EXISTS deleted_tasks (project INTEGER, task INTEGER, PRIMARY KEY (project, task));
 CREATE TABLE IF NOT EXISTS predictions (project INTEGER, task INTEGER, candidate TEXT, choice TEXT NOT NULL,
@@ -66,3 +66,6 @@ def migrate(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)").fetchall()}
     if "enqueued_at" not in columns:
         db.execute("ALTER TABLE jobs ADD COLUMN enqueued_at REAL")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(projects)").fetchall()}
+    if "pool_revision" in columns:  # named for what it counts since: changes of the round matrix's inputs
+        db.execute("ALTER TABLE projects RENAME COLUMN pool_revision TO matrix_revision")

@@ -47,8 +47,8 @@ class SQLiteStore(TaskTables, LabelTables, HintTables, MirrorTables, RoundTables
         rows = self._query("SELECT revision FROM projects WHERE project = ?", (project,))
         return int(rows[0][0]) if rows else 0
 
-    def pool_revision(self, project: int) -> int:
-        rows = self._query("SELECT pool_revision FROM projects WHERE project = ?", (project,))
+    def matrix_revision(self, project: int) -> int:
+        rows = self._query("SELECT matrix_revision FROM projects WHERE project = ?", (project,))
         return int(rows[0][0]) if rows else 0
 
     # ------------------------------------------------------------- Label Studio

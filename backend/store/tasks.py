@@ -28,7 +28,7 @@ class TaskTables(SQLiteConnection):
                     self._db.execute("INSERT OR REPLACE INTO tasks VALUES (?, ?, ?)", (project, task, text))
                     self._db.execute("INSERT OR IGNORE INTO task_rounds VALUES (?, ?, ?)",
                                      (project, task, self.current_round(project)))
-                    self._bump(project, pool=True)
+                    self._bump(project, matrix=True)
                 stored.append(task)
         return stored
 
@@ -37,7 +37,7 @@ class TaskTables(SQLiteConnection):
             for task in task_ids:
                 self._drop_task_rows(project, task)
                 self._db.execute("INSERT OR IGNORE INTO deleted_tasks VALUES (?, ?)", (project, task))
-            self._bump(project, pool=True)
+            self._bump(project, matrix=True)
 
     def _drop_task_rows(self, project: int, task: int) -> None:
         """Delete the task with its predictions, annotations, round, push mark and recorded failures."""
@@ -90,7 +90,7 @@ class TaskTables(SQLiteConnection):
                     continue  # the task was deleted meanwhile
                 self._db.execute("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?)",
                                  (project, task, candidate, choice))
-            self._bump(project, pool=True)
+            self._bump(project, matrix=True)
 
     def save_prediction_errors(self, project: int, rows: Iterable[tuple[int, str, str]]) -> None:
         """Remember ``(task, candidate, error message)``: that candidate cannot predict that task's data.

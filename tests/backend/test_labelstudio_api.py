@@ -15,9 +15,9 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 from backend.belief import priorities  # noqa: E402
+from backend.description_block import KEEP_LABELLING, extract_block, merge_description, render_ranking  # noqa: E402
+from backend.label_studio_predictions import delete_superseded, switch_queue  # noqa: E402
 from backend.labelstudio_api import UNCERTAINTY_SAMPLING, LabelStudioAPI, LabelStudioAPIError, error_message  # noqa: E402
-from backend.queue_writeback import delete_superseded, switch_queue  # noqa: E402
-from backend.writeback import KEEP_LABELLING, extract_block, merge_description, render_ranking  # noqa: E402
 
 #: label-studio-sdk 2.1.2 parses the Personal Access Token's refresh answer with pydantic's deprecated ``parse_obj``
 pytestmark = pytest.mark.filterwarnings("ignore:The `parse_obj` method is deprecated:DeprecationWarning")

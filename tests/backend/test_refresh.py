@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from backend.description_block import BEGIN_MARKER, END_MARKER
 from backend.timefmt import iso
-from backend.writeback import BEGIN_MARKER, END_MARKER
 
 
 def ok(response):

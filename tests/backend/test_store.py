@@ -94,3 +94,20 @@ def test_the_store_interface_declares_every_method_the_backend_calls():
     public = {name for name, _ in inspect.getmembers(SQLiteStore, inspect.isfunction) if not name.startswith("_")}
     assert public - Store.__abstractmethods__ == {"annotation_ids"}
     assert Store.__abstractmethods__ <= public and not SQLiteStore.__abstractmethods__
+
+
+def test_an_old_store_file_keeps_its_matrix_counter_under_the_new_column_name(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE projects (project INTEGER PRIMARY KEY, label_config TEXT, "
+               "revision INTEGER NOT NULL DEFAULT 0, pool_revision INTEGER NOT NULL DEFAULT 0)")
+    db.execute("INSERT INTO projects (project, label_config, revision, pool_revision) VALUES (1, '<View/>', 7, 3)")
+    db.commit()
+    db.close()
+    store = SQLiteStore(path)
+    assert store.matrix_revision(1) == 3 and store.revision(1) == 7
+    store.upsert_tasks(1, [(5, {"key": "k"})])
+    assert store.matrix_revision(1) == 4
+    store.close()

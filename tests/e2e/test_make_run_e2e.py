@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from backend.writeback import BEGIN_MARKER
+from backend.description_block import BEGIN_MARKER
 from demo.instructions import HEADLINE
 from demo.lsapi import PROJECT_TITLE
 from tests.support.labelstudio import backend_python, ensure_label_studio, fast_temp_root, ls_venv_path

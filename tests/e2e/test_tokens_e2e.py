@@ -21,7 +21,7 @@ import jwt
 import pytest
 import requests
 
-from backend.writeback import BEGIN_MARKER, END_MARKER
+from backend.description_block import BEGIN_MARKER, END_MARKER
 from tests.support import annotator
 from tests.support.labelstudio import log_tail
 

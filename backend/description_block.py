@@ -6,15 +6,22 @@ Label Studio 1.23.2 shows the description as plain text (no Markdown, no HTML:
 an HTML comment would be shown verbatim), so the block is framed by two
 plain-text marker lines.  Whatever the admin wrote outside the markers is kept.
 
-Pure functions, no I/O: :func:`render_ranking` makes the block,
-:func:`merge_description` puts it into an existing description, and
-:func:`extract_block` reads it back.
+:func:`render_ranking` makes the block, :func:`merge_description` puts it
+into an existing description and :func:`extract_block` reads it back (pure
+functions, no I/O); :func:`write_ranking` writes it into the project through
+:class:`backend.labelstudio_api.LabelStudioAPI`.
 """
 from __future__ import annotations
 
 import math
+import re
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from .decisions import RoundDecision
+from .labelstudio_api import LabelStudioAPI
+from .timefmt import iso
 
 #: every marker line starts with this (matching by prefix keeps old blocks
 #: recognisable if the wording after it ever changes)
@@ -198,3 +205,30 @@ def extract_block(description: str | None) -> str | None:
         return None
     first, last = spans[0]
     return "\n".join(lines[first:last + 1])
+
+
+def write_ranking(api: LabelStudioAPI, project: int, records: list[dict], decision: RoundDecision,
+                  strategy: str) -> str:
+    """Put the ranking block into the project description, keeping the admin's text; returns the block.
+
+    ``decision``: the round's live decision and its latest record's state (``"reopened"`` is said).
+    """
+    live = decision.live
+    if live.stop:
+        level = None if live.delta is None else 1.0 - live.delta
+        line = decision_text(True, live.candidate, live.p_best, reason=live.reason_text, gap=live.gap, level=level)
+    else:
+        reason = live.reason_text
+        if decision.state == "reopened":
+            reason = f"decision reopened by new labels: {reason}"
+        line = decision_text(False, reason=reason)
+    stamp = iso(time.time())  # the one time format of everything the backend writes
+    block = render_ranking(records, line, updated=f"{stamp}, round {decision.round}", strategy=strategy)
+    current = api.get_project(project).get("description") or ""
+    merged = merge_description(current, block)
+    if _STAMP.sub("", merged) != _STAMP.sub("", current):  # a new time stamp alone is no change
+        api.set_description(project, merged)
+    return block
+
+
+_STAMP = re.compile(r"updated: [^|\n]*")

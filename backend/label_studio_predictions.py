@@ -1,4 +1,5 @@
-"""What a refresh writes into Label Studio: the queue order, the ranking, the candidates' answers.
+"""The predictions the backend writes into Label Studio: the queue order (priority scores) and the
+candidates' answers.  The ranking block of the project description is :mod:`backend.description_block`'s.
 
 Every call goes through :class:`backend.labelstudio_api.LabelStudioAPI`.
 The order of the queue switch matters (Label Studio serves by the
@@ -15,17 +16,13 @@ the new one is complete, so there is no moment without an order.
 """
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from .decisions import RoundDecision
 from .labelstudio_api import LabelStudioAPI
-from .timefmt import iso
-from .writeback import decision_text, merge_description, render_ranking
 
 
 def is_priority_version(version: str, project: int) -> bool:
@@ -81,33 +78,6 @@ def delete_superseded(api: LabelStudioAPI, project: int, version: str, keep: Seq
     superseded = [v for v in api.model_versions(project) if v not in keep and is_priority_version(v, project)]
     deleted = sum(api.delete_model_version(project, v) for v in superseded)
     return {"superseded": superseded, "deleted": deleted, "seconds": {"delete": time.perf_counter() - start}}
-
-
-def write_ranking(api: LabelStudioAPI, project: int, records: list[dict], decision: RoundDecision,
-                  strategy: str) -> str:
-    """Put the ranking block into the project description, keeping the admin's text; returns the block.
-
-    ``decision``: the round's live decision and its latest record's state (``"reopened"`` is said).
-    """
-    live = decision.live
-    if live.stop:
-        level = None if live.delta is None else 1.0 - live.delta
-        line = decision_text(True, live.candidate, live.p_best, reason=live.reason_text, gap=live.gap, level=level)
-    else:
-        reason = live.reason_text
-        if decision.state == "reopened":
-            reason = f"decision reopened by new labels: {reason}"
-        line = decision_text(False, reason=reason)
-    stamp = iso(time.time())  # the one time format of everything the backend writes
-    block = render_ranking(records, line, updated=f"{stamp}, round {decision.round}", strategy=strategy)
-    current = api.get_project(project).get("description") or ""
-    merged = merge_description(current, block)
-    if _STAMP.sub("", merged) != _STAMP.sub("", current):  # a new time stamp alone is no change
-        api.set_description(project, merged)
-    return block
-
-
-_STAMP = re.compile(r"updated: [^|\n]*")
 
 
 def candidate_predictions(task_ids: Sequence[int], answers: dict[int, dict[str, str]],

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backend.writeback import (
+from backend.description_block import (
     BEGIN_MARKER,
     END_MARKER,
     KEEP_LABELLING,

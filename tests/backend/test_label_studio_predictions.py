@@ -1,9 +1,9 @@
-"""The refresh steps of backend.queue_writeback against a stand-in Label Studio client (pure logic)."""
+"""The refresh steps of backend.label_studio_predictions against a stand-in Label Studio client (pure logic)."""
 from __future__ import annotations
 
 import numpy as np
 
-from backend.queue_writeback import delete_superseded, is_priority_version, switch_queue
+from backend.label_studio_predictions import delete_superseded, is_priority_version, switch_queue
 
 
 class StandIn:
