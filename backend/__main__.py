@@ -27,6 +27,7 @@ import logging
 import sys
 
 from . import hint_sweeper
+from .request_args import project_arg
 from .settings import SettingsError, check_bind, from_env
 
 
@@ -85,7 +86,7 @@ def export_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     def export(service) -> int:
-        bundle = build_export(service, args.project, args.round)
+        bundle = build_export(service, project_arg(args.project, "export"), args.round)
         try:
             paths = write_export(bundle, args.out)
         except OSError as exc:
@@ -112,7 +113,7 @@ def sync_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     def sync(service) -> int:
-        print(json.dumps(service.sync(args.project), indent=2))
+        print(json.dumps(service.sync(project_arg(args.project, "sync")), indent=2))
         return 0
 
     return _with_service("sync", sync)

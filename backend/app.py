@@ -47,9 +47,19 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .errors import RequestError
+from .events import parse_event
 from .inputs import parse_json
 from .model import ModelPickerModel
 from .redact import redact_text
+from .request_args import (
+    limit_arg,
+    parse_project,
+    predict_args,
+    project_arg,
+    reason_arg,
+    required,
+    schema_arg,
+)
 from .request_limits import LimitBody, allowed_hosts, check_content_type, check_host, too_large
 from .service import Service
 from .settings import Settings, check_bind, from_env, is_loopback
@@ -125,7 +135,7 @@ def _optional_body(tolerant: bool = False) -> dict:
 
 def setup_view():
     data = _body()
-    answer = current_service().setup(data.get("project"), data.get("schema"))
+    answer = current_service().setup(parse_project(data.get("project")), schema_arg(data.get("schema")))
     # an authenticated /setup comes from a Label Studio that has our credentials: give its webhook them too
     from .webhook_auth import ensure_in_background
 
@@ -135,11 +145,17 @@ def setup_view():
 
 def predict_view():
     data = _body()
-    return jsonify(current_service().predict(data.get("project"), data.get("tasks"), data.get("label_config")))
+    service = current_service()
+    return jsonify(service.predict(*predict_args(service.require_pool, data.get("project"), data.get("tasks"),
+                                                 data.get("label_config"))))
 
 
 def webhook_view():
-    return jsonify(current_service().webhook(_body()))
+    payload = _body()
+    event = parse_event(payload)
+    if event is None:
+        return jsonify({"status": "ignored", "action": payload["action"]})
+    return jsonify(current_service().webhook(event))
 
 
 def health_view():
@@ -147,19 +163,25 @@ def health_view():
 
 
 def rankings_view():
-    return jsonify(current_service().rankings(request.args.get("project")))
+    raw = required(request.args.get("project"), "rankings")
+    service = current_service()
+    service.require_pool()  # a missing parameter first, then an unusable pool, then a bad or unknown project
+    return jsonify(service.rankings(parse_project(raw)))
 
 
 def jobs_view():
-    return jsonify(current_service().jobs(request.args.get("project"), request.args.get("limit")))
+    service = current_service()
+    project = service.require_known(project_arg(request.args.get("project"), "jobs"))
+    return jsonify(service.jobs(project, limit_arg(request.args.get("limit"))))
 
 
 def rounds_view():
     service = current_service()
     if request.method == "POST":
         body = _optional_body()
-        return jsonify(service.start_round(request.args.get("project", body.get("project")), body.get("reason")))
-    return jsonify(service.rounds(request.args.get("project")))
+        project = service.require_known(project_arg(request.args.get("project", body.get("project")), "rounds"))
+        return jsonify(service.start_round(project, reason_arg(body.get("reason"))))
+    return jsonify(service.rounds(project_arg(request.args.get("project"), "rounds")))
 
 
 def export_view():
@@ -171,7 +193,7 @@ def export_view():
     wanted = request.args.get("file")
     if wanted is not None and wanted not in FILES:
         raise RequestError(400, f"'file' must be one of {', '.join(FILES)}, got {wanted!r}")
-    bundle = build_export(service, request.args.get("project"), request.args.get("round"))
+    bundle = build_export(service, project_arg(request.args.get("project"), "export"), request.args.get("round"))
     decision = bundle["decision"]
     out_dir = service.settings.model_dir / "exports" / f"project-{decision['project']}" / f"round-{decision['round']}"
     paths = write_export(bundle, out_dir)
@@ -186,11 +208,11 @@ def versions_view():
     project = request.args.get("project")
     if project is None and request.method == "POST":
         project = _optional_body(tolerant=True).get("project")
-    return jsonify(current_service().versions(project))
+    return jsonify(current_service().versions(None if project in (None, "") else project_arg(project, "versions")))
 
 
 def sync_view():
-    return jsonify(current_service().sync(request.args.get("project")))
+    return jsonify(current_service().sync(project_arg(request.args.get("project"), "sync")))
 
 
 def train_view():

@@ -53,7 +53,7 @@ def pool_entry(pool_path: Path, name: str) -> dict | None:
     return None
 
 
-def build_export(service: Any, project_raw: Any, round_raw: Any = None) -> dict[str, Any]:
+def build_export(service: Any, project: int, round_raw: Any = None) -> dict[str, Any]:
     """Everything the export files hold: ``{"decision", "ranking", "predictions"}``.
 
     Raises :class:`RequestError` (400 bad parameter, 404 unknown project or
@@ -61,7 +61,7 @@ def build_export(service: Any, project_raw: Any, round_raw: Any = None) -> dict[
     as a whole).  Tasks a candidate cannot
     predict are left out and listed in ``decision["tasks_without_predictions"]``.
     """
-    project = service.known_project(project_raw, "export")
+    service.require_known(project)
     pool = service.require_pool()
     round_ = _export_round(service, project, round_raw)
     chosen, ranking, decision = _round_decision(service, project, round_, pool)

@@ -23,6 +23,9 @@ from typing import Any, ClassVar
 
 from label_studio_ml.model import LabelStudioMLBase
 
+from .events import parse_event
+from .request_args import predict_args
+
 
 class ModelPickerModel(LabelStudioMLBase):
     """Ranks the candidate models from annotations and orders Label Studio's queue.
@@ -55,8 +58,13 @@ class ModelPickerModel(LabelStudioMLBase):
 
     def predict(self, tasks: list[dict], **kwargs: Any) -> list[dict]:
         """One prediction per task: empty result (or the best candidate's answer) and a priority score."""
-        return self.service.predict(self.project, tasks, self.label_config)["results"]
+        args = predict_args(self.service.require_pool, self.project, tasks, self.label_config)
+        return self.service.predict(*args)["results"]
 
     def process_event(self, event: str, data: dict, job_id: Any = None, additional_params: Any = None) -> dict:
         """Handle one webhook event synchronously (see :mod:`backend.app`)."""
-        return self.service.webhook({**data, "action": event})
+        payload = {**data, "action": event}
+        parsed = parse_event(payload)
+        if parsed is None:
+            return {"status": "ignored", "action": event}
+        return self.service.webhook(parsed)

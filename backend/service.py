@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 import modelpicker_core as core
 
@@ -34,16 +33,15 @@ from .confirmation import HINT_SWEEP_AGE_SECONDS, Confirmer
 from .decider import Decider, stopping_rule, strategy_params
 from .decisions import LiveDecision, is_stopped
 from .errors import RequestError
-from .events import parse_event
+from .events import Event
 from .ingest import Ingest
-from .inputs import parse_int
 from .labelconfig import ChoicesControl
 from .pool import Pool, PoolError, load_pool
 from .project_configs import ProjectConfigs
 from .rankings import RANKING_MAX_STALE_SECONDS, RANKING_STALE_SECONDS, RankingKeeper
 from .redact import basename, redact_text, strip_dirs
 from .refresh import Refresher
-from .request_args import parse_project, parse_tasks
+from .request_args import parse_project
 from .settings import Settings, SettingsError, resolve_strategy
 from .store import SQLiteStore, Store
 from .sync import Syncer
@@ -218,33 +216,23 @@ class Service:
         return self.confirmer.sweep_unattended_hints()
 
     # -------------------------------------------------------------- endpoints
-    def setup(self, project_raw: Any, schema: Any) -> dict:
+    def setup(self, project: int, schema: str) -> dict:
         """/setup: check the pool against the project's config, remember the config."""
-        project = parse_project(project_raw)
-        if not isinstance(schema, str) or not schema.strip():
-            raise RequestError(400, "'schema' (the project's label config) is missing")
         self.project_choices(project, schema)
         return {"model_version": self.belief(project).model_version}
 
-    def predict(self, project_raw: Any, tasks: Any, label_config: Any = None) -> dict:
-        """/predict: one Label Studio prediction per task, its score the task's priority."""
-        project = parse_project(project_raw)
-        parsed = parse_tasks(tasks)
+    def predict(self, project: int, tasks: list[tuple[int, dict]], label_config: str | None = None) -> dict:
+        """/predict: one Label Studio prediction per ``(id, data)`` task, its score the task's priority."""
         self.require_pool()
-        if label_config and not isinstance(label_config, str):
-            raise RequestError(400, "'label_config' must be a string")
-        return self.ingest.predict(project, parsed, label_config or None)
+        return self.ingest.predict(project, tasks, label_config)
 
-    def webhook(self, payload: Any) -> dict:
-        """/webhook: a hint to re-read (confirmation mode), or the payload stored as sent (payload mode).
+    def webhook(self, event: Event) -> dict:
+        """/webhook: a hint to re-read (confirmation mode), or the event stored as sent (payload mode).
 
-        Either way the request only parses, stores, commits and enqueues:
+        Either way the request only stores, commits and enqueues:
         confirmation, predictions and refreshes run on the rq worker when
         ``REDIS_URL`` is set (inline otherwise, after the commit).
         """
-        event = parse_event(payload)
-        if event is None:
-            return {"status": "ignored", "action": payload["action"]}
         self.require_pool()
         if self.confirm_labels:
             return self.ingest.webhook_hint(event)
@@ -257,9 +245,9 @@ class Service:
                     "how": "webhooks are hints; labels and tasks are read from Label Studio's API"}
         return {"confirmed": False, "pending_hints": 0, "warning": UNCONFIRMED}
 
-    def sync(self, project_raw: Any) -> dict:
+    def sync(self, project: int) -> dict:
         """POST /sync: make the store mirror Label Studio for every labelled task (see :mod:`backend.sync`)."""
-        project = self.known_project(project_raw, "sync")
+        self.require_known(project)
         self.require_pool()
         self.project_choices(project)
         if self._api is None and not self.settings.label_studio_configured:
@@ -268,26 +256,21 @@ class Service:
         return self.syncer.sync(project)
 
     # ------------------------------------------------------------------ rounds
-    def known_project(self, project_raw: Any, endpoint: str) -> int:
-        """The project id of a query parameter, checked: 400 when missing or malformed, 404 when unknown."""
-        if project_raw is None or project_raw == "":
-            raise RequestError(400, f"query parameter 'project' is required, e.g. /{endpoint}?project=12")
-        project = parse_project(project_raw)
+    def require_known(self, project: int) -> int:
+        """``project``, when this backend knows it (a /setup or a webhook stored its config); a 404 otherwise."""
         if self.store.get_label_config(project) is None:
             raise RequestError(404, f"project {project} is unknown to this backend")
         return project
 
-    def start_round(self, project_raw: Any, reason: Any = None) -> dict:
+    def start_round(self, project: int, reason: str | None = None) -> dict:
         """POST /rounds: start the next round by hand; tasks stored from now on belong to it."""
-        project = self.known_project(project_raw, "rounds")
-        if reason is not None and not isinstance(reason, str):
-            raise RequestError(400, "'reason' must be a string")
+        self.require_known(project)
         round_ = self.store.start_round(project, reason or "started by POST /rounds", self.clock())
         return {"project": project, "round": round_, "refresh": self.request_refresh(project, force=True)}
 
-    def rounds(self, project_raw: Any) -> dict:
+    def rounds(self, project: int) -> dict:
         """GET /rounds: every round of the project with its tasks, labels and decision history."""
-        project = self.known_project(project_raw, "rounds")
+        self.require_known(project)
         labels = self.store.labels(project)
         current = self.store.current_round(project)
         out = []
@@ -342,17 +325,16 @@ class Service:
         token = getattr(self._api, "token_kind", None)
         return ls_status.health(self.store, self.settings, token)
 
-    def jobs(self, project_raw: Any, limit_raw: Any = None) -> dict:
-        """GET /jobs: the project's latest job records, newest first."""
-        project = self.known_project(project_raw, "jobs")
-        limit = 50 if limit_raw in (None, "") else parse_int(limit_raw, "limit", 1, 1000)
+    def jobs(self, project: int, limit: int = 50) -> dict:
+        """GET /jobs: the project's latest ``limit`` job records, newest first."""
+        self.require_known(project)
         return {"project": project, "runner": self.runner.kind,
                 "jobs": [iso_fields(j, JOB_TIMES) for j in self.store.jobs(project, limit)]}
 
-    def versions(self, project_raw: Any = None) -> dict:
+    def versions(self, project: int | None = None) -> dict:
         """GET/POST /versions: the current priority version of one project, or of every known project."""
-        if project_raw not in (None, ""):
-            projects = [self.known_project(project_raw, "versions")]
+        if project is not None:
+            projects = [self.require_known(project)]
         else:
             projects = list(self.store.projects())
         versions = []
@@ -365,12 +347,10 @@ class Service:
         # the directory's name only: no absolute path leaves the process
         return {"versions": versions, "model_dir": basename(self.settings.model_dir), "v2": True}
 
-    def rankings(self, project_raw: Any) -> dict:
+    def rankings(self, project: int) -> dict:
         """/rankings: the ranking as JSON, best first (:meth:`backend.rankings.RankingKeeper.answer`)."""
-        if project_raw is None or project_raw == "":  # a missing parameter first, then an unusable pool
-            raise RequestError(400, "query parameter 'project' is required, e.g. /rankings?project=12")
         self.require_pool()
-        return self.ranking_keeper.answer(self.known_project(project_raw, "rankings"))
+        return self.ranking_keeper.answer(self.require_known(project))
 
     def health(self) -> dict:
         """/health: no absolute path (file names only) and no secret (see :mod:`backend.redact`)."""

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from backend.lru import BoundedCache
+from backend.request_args import parse_tasks
 from backend.store import AnnotationVersion, SQLiteStore
 
 WAIT = 30  # seconds a thread may take to reach a point (a liveness bound, not a timing assertion)
@@ -121,7 +122,7 @@ def test_predict_holds_no_store_lock_while_candidates_predict_and_a_422_stores_n
     cand.predict_tasks = slow
     result = {}
     worker = threading.Thread(target=lambda: result.setdefault(
-        "answer", b.service.predict(1, [events.task(t) for t in range(1, 4)])))
+        "answer", b.service.predict(1, parse_tasks([events.task(t) for t in range(1, 4)]))))
     worker.start()
     try:
         assert entered.wait(WAIT)
