@@ -47,6 +47,7 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 from tests.support.labelstudio import log_tail, start_backend, start_label_studio, start_rq_worker
+from tests.support.polling import wait_until
 from tests.support.redis_server import RedisServerError, find_redis_server, redis_server
 
 LS_PORTS, BACKEND_PORTS, REDIS_PORTS = (18300, 18400), (19400, 19500), (16400, 16500)
@@ -81,14 +82,7 @@ def write_pool(folder: Path, n_tasks: int, n_models: int, n_classes: int, rng: n
 
 
 def wait(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
+    return wait_until(predicate, what, timeout, interval)
 
 
 def main(argv: list[str] | None = None) -> int:

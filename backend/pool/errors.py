@@ -26,3 +26,16 @@ class PredictionError(RuntimeError):
 
     The message names the candidate, the task and the value.
     """
+
+
+def parse_mapping(load, text: str, syntax_error: type[Exception], where: str, bad_syntax, not_mapping: str) -> dict:
+    """``load(text)`` when it is a mapping (the pool file, a JSON Lines row); otherwise a :class:`PoolError`:
+    ``f"{where}{bad_syntax(exc)}"`` when ``load`` raises ``syntax_error``, ``f"{where}{not_mapping}"`` when
+    the document is not a mapping."""
+    try:
+        doc = load(text)
+    except syntax_error as exc:
+        raise PoolError(f"{where}{bad_syntax(exc)}") from None
+    if not isinstance(doc, dict):
+        raise PoolError(f"{where}{not_mapping}")
+    return doc

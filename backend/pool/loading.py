@@ -11,7 +11,7 @@ import yaml
 
 from ..redact import redact_text
 from .candidates import Candidate, Pool
-from .errors import PoolError
+from .errors import PoolError, parse_mapping
 from .sources import SOURCE_TYPES, CallableSource, HttpSource, PredictionsFileSource, SklearnSource, Source, output_key
 
 _POOL_KEYS = {"data_field", "candidates"}
@@ -34,12 +34,8 @@ def load_pool(path: str | Path) -> Pool:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PoolError(f"pool file {path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PoolError(f"pool file {path}: not valid YAML: {exc}") from None
-    if not isinstance(doc, dict):
-        raise PoolError(f"pool file {path}: must be a mapping with a 'candidates' list")
+    doc = parse_mapping(yaml.safe_load, text, yaml.YAMLError, f"pool file {path}: ",
+                        lambda exc: f"not valid YAML: {exc}", "must be a mapping with a 'candidates' list")
     errors = [f"pool file {path}: {key}: unknown field" for key in sorted(set(doc) - _POOL_KEYS)]
     default_field = doc.get("data_field")
     if default_field is not None and not (isinstance(default_field, str) and default_field):

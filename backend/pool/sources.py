@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..redact import redact_text
-from .errors import PoolError, SourceError
+from .errors import PoolError, SourceError, parse_mapping
 
 SOURCE_TYPES = ("predictions", "sklearn", "http", "callable")
 
@@ -87,13 +87,9 @@ class PredictionsFileSource(Source):
                 for lineno, line in enumerate(fh, start=1):
                     if not line.strip():
                         continue
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise PoolError(f"{self.path.name} line {lineno} is not JSON: {exc.msg}") from None
-                    if not isinstance(row, dict):
-                        raise PoolError(f"{self.path.name} line {lineno} is not a JSON object")
-                    yield lineno, row
+                    where = f"{self.path.name} line {lineno}"
+                    yield lineno, parse_mapping(json.loads, line, json.JSONDecodeError, where,
+                                                lambda exc: f" is not JSON: {exc.msg}", " is not a JSON object")
 
     def _load(self) -> dict[str, str]:
         table: dict[str, str] = {}

@@ -25,12 +25,12 @@ import base64
 import contextlib
 import re
 import sqlite3
-import time
 
 import pytest
 import requests
 
 from tests.support import annotator, backend_process
+from tests.support.polling import wait_until
 
 USER, PASSWORD = "modelpicker", "e2e-Backend-Pa55word"
 AUTH = (USER, PASSWORD)
@@ -67,14 +67,7 @@ def _labels(server, project: int) -> int:
 
 
 def _wait(what: str, check, timeout: float = WAIT):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.3)
+    return wait_until(check, what, timeout)
 
 
 def _annotate_next(ls, digits, project: int) -> int:

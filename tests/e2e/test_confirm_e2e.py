@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import base64
 import sqlite3
-import time
 
 import pytest
 import requests
 
 from backend.labelstudio_api import LabelStudioAPI
 from tests.support import annotator, labelstudio, ports
+from tests.support.polling import wait_until
 from tests.support.pytest_label_studio import SERVERS
 
 USER, PASSWORD = "modelpicker", "e2e-Confirm-Pa55word"
@@ -36,14 +36,7 @@ TABLES = ("tasks", "deleted_tasks", "annotations", "deleted_annotations", "task_
 
 
 def _wait(what: str, check, timeout: float = WAIT):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.3)
+    return wait_until(check, what, timeout)
 
 
 def _rows(model_dir, tables=TABLES) -> dict[str, list]:
