@@ -4,10 +4,10 @@ The strategy is rebuilt by replaying the labels in a canonical order (by
 annotation id) whenever they change, so the same set of labels always gives
 the same belief, whatever order or how many times the webhooks delivered
 them.  A replay from the start costs ``O(n_labels * n_tasks)`` for the
-certified strategy (one draw per label over the pool: about 56 s at 3,000
-labels of 3,300 tasks), so a fit continues from the latest checkpoint of the
-previous fit that its replay shares (:class:`Checkpoint`); the result is the
-same as a replay from the start.
+certified strategy (one draw per label over the pool; measured in
+docs/load.md), so a fit continues from the latest checkpoint of the previous
+fit that its replay shares (:class:`Checkpoint`); the result is the same as a
+replay from the start.
 """
 from __future__ import annotations
 
@@ -182,7 +182,7 @@ def fit_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, ta
         of its own (its labels count as exact knowledge only).
     previous : the belief fitted before for the same project; the replay continues from the latest of
         its checkpoints that this replay shares (:class:`Checkpoint`), with the same result as a replay
-        from the start, which costs ``O(n_labels * n_tasks)`` (56 s at 3,000 labels of 3,300 tasks).
+        from the start, which costs ``O(n_labels * n_tasks)``.
 
     A strategy that draws its labels (``draw()``, the certified one) is
     replayed draw by draw: before each label the draw it would have made is

@@ -118,7 +118,7 @@ class Service:
         Raises :class:`SettingsError` when the strategy is unknown; a bad pool
         does not raise here (``python -m backend`` checks it and exits).
         """
-        strategy = resolve_strategy(settings.strategy, core.available(), logger)
+        strategy = resolve_strategy(settings.strategy, core.available())
         pool, error = None, None
         if settings.pool_path is None:
             error = "MODELPICKER_POOL is not set"

@@ -8,14 +8,11 @@ message instead of surfacing later as a 500.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 DEFAULT_STRATEGY = "certified"
-#: used, with a log line, while the default strategy is not registered in the core
-FALLBACK_STRATEGIES = ("model_selector", "modelpicker")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
@@ -301,23 +298,11 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     )
 
 
-def resolve_strategy(requested: str | None, available: list[str], logger: logging.Logger | None = None) -> str:
-    """The registry name of the strategy to use.
-
-    An explicitly requested strategy must be registered.  The default
-    (``"consensus"``) falls back, with a log line, to the first registered name
-    of :data:`FALLBACK_STRATEGIES` while it is not registered yet.
-    """
-    logger = logger or logging.getLogger(__name__)
-    if requested is not None:
-        if requested not in available:
-            raise SettingsError(
-                f"MODELPICKER_STRATEGY={requested!r} is not a registered strategy; available: {', '.join(available)}")
-        return requested
-    if DEFAULT_STRATEGY in available:
-        return DEFAULT_STRATEGY
-    for name in FALLBACK_STRATEGIES:
-        if name in available:
-            logger.warning("default strategy %r is not registered; using %r", DEFAULT_STRATEGY, name)
-            return name
-    raise SettingsError(f"no usable strategy registered; available: {', '.join(available) or 'none'}")
+def resolve_strategy(requested: str | None, available: list[str]) -> str:
+    """The registry name of the strategy to use: the requested one (``MODELPICKER_STRATEGY``) or
+    :data:`DEFAULT_STRATEGY`; a :class:`SettingsError` naming the registered ones when it is not registered."""
+    name = DEFAULT_STRATEGY if requested is None else requested
+    if name not in available:
+        raise SettingsError(f"MODELPICKER_STRATEGY={name!r} is not a registered strategy; "
+                            f"available: {', '.join(available) or 'none'}")
+    return name

@@ -33,7 +33,7 @@ CONFIG = ('<View><Text name="text" value="$key"/>'
 N_TASKS = 30
 #: number of tasks each candidate gets right
 ACCURATE = {"good": 27, "fair": 21, "poor": 12}
-#: this suite's ports (see /work/notes/layout.md)
+#: this suite's ports (apart from the e2e backends' 19200-19300 and the shared Label Studio's 18100-18200)
 PORTS = (19100, 19200)
 
 

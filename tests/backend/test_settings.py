@@ -1,7 +1,6 @@
 """Settings from the environment: defaults, every bad value named, strategy fallback."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pytest
@@ -59,13 +58,9 @@ def test_explicit_strategy_must_be_registered():
         resolve_strategy("nope", ["modelpicker"])
 
 
-def test_default_strategy_falls_back_with_a_log_line(caplog):
+def test_the_default_strategy_is_certified_and_must_be_registered():
     assert resolve_strategy(None, ["certified", "consensus", "model_selector"]) == "certified"
-    with caplog.at_level(logging.WARNING):
-        assert resolve_strategy(None, ["model_selector", "modelpicker"]) == "model_selector"
-        assert resolve_strategy(None, ["modelpicker"]) == "modelpicker"
-    assert sum("'certified' is not registered" in r.getMessage() for r in caplog.records) == 2
-    with pytest.raises(SettingsError, match="no usable strategy"):
+    with pytest.raises(SettingsError, match="'certified' is not a registered strategy; available: none"):
         resolve_strategy(None, [])
 
 

@@ -20,7 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 from tests.support import labelstudio  # noqa: E402
 from tests.support.pytest_label_studio import SERVERS  # noqa: E402
 
-#: ports assigned to this suite's backends (see /work/notes/layout.md)
+#: ports assigned to this suite's backends (apart from tests/backend's and the shared Label Studio's)
 BACKEND_PORTS = (19200, 19300)
 
 #: the digits example the e2e tests use (the README quotes results for these)

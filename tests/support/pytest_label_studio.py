@@ -15,7 +15,7 @@ import pytest
 
 from tests.support import labelstudio
 
-#: ports of the shared Label Studio (see /work/notes/layout.md)
+#: ports of the shared Label Studio (apart from the backends' 19100-19300)
 LS_PORTS = (18100, 18200)
 
 #: servers started by fixtures of the running session, for failure reports
