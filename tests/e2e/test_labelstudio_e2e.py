@@ -39,6 +39,7 @@ import pytest
 
 from tests.support import annotator
 from tests.support.labelstudio import LS_VERSION, REPO_ROOT
+from tests.support.polling import wait_until
 
 #: the backend's strategy seed (MODELPICKER_SEED)
 BACKEND_SEED = 0
@@ -83,9 +84,17 @@ def _set_up_project(ls, backend, digits, title: str, fetch_predictions: bool) ->
         annotator.retrieve_predictions(ls, project)
         version = backend.api("GET", "/rankings", params={"project": project})["model_version"]
         n_predictions = len(annotator.prediction_scores(ls, project, version))
-    known = backend.api("GET", "/rankings", params={"project": project})["tasks"]
+    # Label Studio sends the import's TASKS_CREATED webhook after the import request returned: wait for it
+    # (a minute at most), then record what the backend knows
+    def known() -> int:
+        return backend.api("GET", "/rankings", params={"project": project})["tasks"]
+
+    try:
+        wait_until(lambda: known() == len(digits["tasks"]), "the imported tasks reaching the backend", 60.0)
+    except TimeoutError:
+        pass  # test_backend_knows_every_task_of_both_projects reports the count
     return {"project": project, "import_order": import_order, "predictions": n_predictions,
-            "backend_tasks": known}
+            "backend_tasks": known()}
 
 
 @pytest.fixture(scope="module")
