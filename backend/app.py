@@ -5,7 +5,8 @@
 :class:`~backend.model.ModelPickerModel` registration are label-studio-ml's)
 and then replaces the view functions behind those routes and adds
 ``GET /rankings``, ``GET /jobs``, ``GET``/``POST /rounds``, ``GET /export``,
-``POST /sync`` and ``GET /versions`` (label-studio-ml routes ``/versions`` for POST only, while
+``POST /sync``, ``GET /page`` (the ranking page), ``GET /page/chart.png`` and
+``GET /versions`` (label-studio-ml routes ``/versions`` for POST only, while
 Label Studio 1.23 asks with GET).  Why replace them, for label-studio-ml 1.0.9:
 
 * ``/webhook`` hands every event to its job manager: without Redis a
@@ -204,6 +205,25 @@ def export_view():
     return jsonify({**bundle, "written_to": str(out_dir), "files": [p.name for p in paths]})
 
 
+def page_view():
+    from flask import Response
+
+    from .ranking_page import page_html
+
+    html = page_html(current_service(), project_arg(request.args.get("project"), "page"))
+    return Response(html, mimetype="text/html")
+
+
+def page_chart_view():
+    from flask import Response
+
+    from .ranking_page import chart_for
+
+    png = chart_for(current_service(), project_arg(request.args.get("project"), "page/chart.png"),
+                    request.args.get("round"))
+    return Response(png, mimetype="image/png", headers={"Cache-Control": "no-store"})
+
+
 def versions_view():
     project = request.args.get("project")
     if project is None and request.method == "POST":
@@ -344,6 +364,8 @@ def _install(app: Flask) -> None:
     app.add_url_rule("/rounds", "rounds", rounds_view, methods=["GET", "POST"])
     app.add_url_rule("/export", "export", export_view, methods=["GET"])
     app.add_url_rule("/sync", "sync", sync_view, methods=["POST"])
+    app.add_url_rule("/page", "page", page_view, methods=["GET"])  # the ranking page (backend.ranking_page)
+    app.add_url_rule("/page/chart.png", "page_chart", page_chart_view, methods=["GET"])
     # label-studio-ml 1.0.9 routes /versions for POST only, but Label Studio 1.23 asks with GET
     if "get_version" in app.view_functions:
         app.view_functions["get_version"] = versions_view

@@ -5,6 +5,10 @@ first lines on the project card), so the backend writes the ranking there.
 Label Studio 1.23.2 shows the description as plain text (no Markdown, no HTML:
 an HTML comment would be shown verbatim), so the block is framed by two
 plain-text marker lines.  Whatever the admin wrote outside the markers is kept.
+The card shows only a description's first lines, so the block begins with the
+decision and the link to the backend's ranking page (:mod:`backend.ranking_page`;
+the URL from :mod:`backend.page_link`); the table puts its numbers first and the
+names last, so the rows line up in Label Studio's proportional font.
 
 :func:`render_ranking` makes the block, :func:`merge_description` puts it
 into an existing description and :func:`extract_block` reads it back (pure
@@ -20,14 +24,21 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .decisions import RoundDecision
+from .display_order import RESOLVED_P_BEST, display_order
 from .labelstudio_api import LabelStudioAPI
+from .page_link import backend_url, page_url
 from .timefmt import iso
 
 #: every marker line starts with this (matching by prefix keeps old blocks
 #: recognisable if the wording after it ever changes)
 MARKER_PREFIX = "=== ModelPicker ranking:"
-BEGIN_MARKER = f"{MARKER_PREFIX} begin (written by the ModelPicker backend; text up to the end line is replaced) ==="
+#: short, so that the project card's first lines show the decision line that follows it
+BEGIN_MARKER = f"{MARKER_PREFIX} begin ==="
 END_MARKER = f"{MARKER_PREFIX} end ==="
+#: the block's last lines before the end marker
+QUEUE_NOTE = "Queue: the prediction score the backend gives each task is its priority, lower = label first"
+REWRITTEN = "(rewritten by the ModelPicker backend after each label; text from the begin to the end line is replaced)"
+FIGURE_SPACE = "\u2007"
 KEEP_LABELLING = "keep labelling"
 _BEGIN_PREFIX = f"{MARKER_PREFIX} begin"
 _END_PREFIX = f"{MARKER_PREFIX} end"
@@ -81,9 +92,51 @@ def _record(raw: Mapping[str, Any], position: int) -> dict[str, Any]:
     return {"name": " ".join(str(name).split()), **values, "labels": int(labels)}
 
 
+def _figures(text: str) -> str:
+    """Leading spaces of a right-aligned number as figure spaces (U+2007, as wide as a digit), so the
+    numbers of the table line up in Label Studio's proportional font (and HTML does not collapse them)."""
+    stripped = text.lstrip(" ")
+    return FIGURE_SPACE * (len(text) - len(stripped)) + stripped
+
+
+def _table(records: list[dict[str, Any]]) -> list[str]:
+    """Header and rows: numbers first (fixed width), the candidate's name last (any width)."""
+    ties = any(abs(r.get("p_top", r["p_best"]) - r["p_best"]) > 5e-4 for r in records)
+    bounds = all("gap" in r for r in records)
+    head = f"{'rank':>4}  {'P(best)':>7}" + (f"  {'P(a best)':>9}" if ties else "") + \
+        (f"  {'at most (pts)':>13}" if bounds else "") + "  accuracy (95% interval)  candidate"
+    rows = [head]
+    shown = display_order(records)
+    for r in shown:
+        cells = [_figures(f"{r['shown_rank']:>4}"), _figures(f"{r['p_best']:>7.3f}")]
+        if ties:
+            cells.append(_figures(f"{r.get('p_top', r['p_best']):>9.3f}"))
+        if bounds:
+            cells.append(_figures(f"{100 * r['gap']:>13.1f}"))
+        cells.append(f"{r['accuracy']:.3f} ({r['accuracy_low']:.3f}-{r['accuracy_high']:.3f})")
+        rows.append("  ".join(cells) + f"  {r['name']}")
+    if bounds:
+        rows.append("at most (pts): how many accuracy points the candidate may be below the best candidate on "
+                    "this batch, guaranteed (all candidates at once, with the stated probability); lower is better")
+    if ties:
+        rows.append("P(best): probability of being the best, tied bests sharing; "
+                    "P(a best): probability of being a true best, ties counting for each (the stop rule's number)")
+    if any(not r["resolved"] for r in shown):
+        rows.append(f"P(best) below {RESOLVED_P_BEST} is Monte Carlo noise: those candidates are listed by accuracy")
+    return rows
+
+
 def render_ranking(ranking: Sequence[Mapping[str, Any]], decision: str,
-                   updated: str | None = None, strategy: str | None = None) -> str:
+                   updated: str | None = None, strategy: str | None = None, link: str | None = None,
+                   facts: Sequence[str] = ()) -> str:
     """The ranking block, marker lines included, with no blank line inside.
+
+    The lines, in order, so that the project card (its first few lines) shows
+    the decision: the begin marker, ``Decision: ...``, the link to the ranking
+    page (when known), the facts (labels used, strategy, time), the table (one
+    row per candidate: rank, P(best), the certified bound, accuracy; the name
+    last, so the numbers line up in a proportional font), its legend, the end
+    marker.
 
     Parameters
     ----------
@@ -92,10 +145,14 @@ def render_ranking(ranking: Sequence[Mapping[str, Any]], decision: str,
         ``p_best``, ``accuracy``, ``accuracy_low``, ``accuracy_high`` (the 95%
         interval) and ``labels`` (labels behind the estimate); optionally
         ``p_top`` (probability of being *a* true best), shown as its own column
-        when it differs from ``p_best`` (that is, when the strategy models ties).
+        when it differs from ``p_best`` (that is, when the strategy models ties),
+        and ``gap`` (the certified bound, accuracy units).  Shown in
+        :func:`backend.display_order.display_order`.
     decision : the decision line, see :func:`decision_text`.
     updated : optional time stamp shown in the block.
     strategy : optional name of the selection strategy shown in the block.
+    link : optional URL of the ranking page (``/page?project=ID``).
+    facts : further short facts for the facts line (e.g. when the stop was recorded).
 
     Returns
     -------
@@ -108,32 +165,15 @@ def render_ranking(ranking: Sequence[Mapping[str, Any]], decision: str,
     if not decision:
         raise ValueError("the decision line is empty")
     labels = sorted({r["labels"] for r in records})
-    facts = [f"Decision: {decision}", f"Labels used: {', '.join(str(n) for n in labels)}"]
+    line = [f"Labels used: {', '.join(str(n) for n in labels)}", *(" ".join(str(f).split()) for f in facts)]
     if strategy:
-        facts.append(f"strategy: {strategy}")
+        line.append(f"strategy: {strategy}")
     if updated:
-        facts.append(f"updated: {updated}")
-    width = max(len("candidate"), *(len(r["name"]) for r in records))
-    ties = any(abs(r.get("p_top", r["p_best"]) - r["p_best"]) > 5e-4 for r in records)
-    top_head = f"  {'P(a best)':>9}" if ties else ""
-    bounds = all("gap" in r for r in records)
-    gap_head = f"  {'at most (pts)':>13}" if bounds else ""
-    head = f"{'rank':>4}  {'candidate':<{width}}  {'P(best)':>7}{top_head}{gap_head}"
-    rows = [f"{head}  accuracy (95% interval)   labels"]
-    for rank, r in enumerate(records, start=1):
-        top = f"  {r.get('p_top', r['p_best']):>9.3f}" if ties else ""
-        gap = f"  {100 * r['gap']:>13.1f}" if bounds else ""
-        rows.append(
-            f"{rank:>4}  {r['name']:<{width}}  {r['p_best']:>7.3f}{top}{gap}  "
-            f"{r['accuracy']:.3f} ({r['accuracy_low']:.3f}-{r['accuracy_high']:.3f})   {r['labels']:>6}"
-        )
-    if bounds:
-        rows.append("at most (pts): guaranteed bound on how many accuracy points the candidate is below the best "
-                    "candidate on this batch (holds for all candidates at once with the stated probability)")
-    if ties:
-        rows.append("P(best): probability of being the best, tied bests sharing; "
-                    "P(a best): probability of being a true best, ties counting for each (the stop rule's number)")
-    return "\n".join([BEGIN_MARKER, " | ".join(facts), *rows, END_MARKER])
+        line.append(f"updated: {updated}")
+    top = [f"Decision: {decision}"]
+    if link:
+        top.append(f"Ranking page (chart, history, downloads): {' '.join(str(link).split())}")
+    return "\n".join([BEGIN_MARKER, *top, " | ".join(line), *_table(records), QUEUE_NOTE, REWRITTEN, END_MARKER])
 
 
 def _block_spans(lines: list[str]) -> list[tuple[int, int]]:
@@ -207,23 +247,35 @@ def extract_block(description: str | None) -> str | None:
     return "\n".join(lines[first:last + 1])
 
 
+def decision_line(live: Mapping[str, Any], state: str | None = None) -> str:
+    """The decision line of a live decision (:meth:`backend.decisions.LiveDecision.to_dict`) whose round's
+    latest record is in ``state`` (``"reopened"`` is said)."""
+    if live["stop"]:
+        level = None if live.get("delta") is None else 1.0 - float(live["delta"])
+        return decision_text(True, live["candidate"], live["p_best"], reason=live.get("reason_text"),
+                             gap=live.get("gap"), level=level)
+    reason = live.get("reason_text")
+    if state == "reopened":
+        reason = f"decision reopened by new labels: {reason}"
+    return decision_text(False, reason=reason)
+
+
 def write_ranking(api: LabelStudioAPI, project: int, records: list[dict], decision: RoundDecision,
                   strategy: str) -> str:
     """Put the ranking block into the project description, keeping the admin's text; returns the block.
 
     ``decision``: the round's live decision and its latest record's state (``"reopened"`` is said).
+    The link to the ranking page comes from the ML backend URL Label Studio has for the project
+    (:func:`backend.page_link.backend_url`); without one the block has no link.
     """
-    live = decision.live
-    if live.stop:
-        level = None if live.delta is None else 1.0 - live.delta
-        line = decision_text(True, live.candidate, live.p_best, reason=live.reason_text, gap=live.gap, level=level)
-    else:
-        reason = live.reason_text
-        if decision.state == "reopened":
-            reason = f"decision reopened by new labels: {reason}"
-        line = decision_text(False, reason=reason)
+    line = decision_line(decision.live.to_dict(), decision.state)
+    facts = []
+    if decision.state == "stop" and decision.recorded and decision.recorded.get("labels") != decision.live.labels:
+        facts.append(f"stop recorded at {decision.recorded['labels']} labels")
     stamp = iso(time.time())  # the one time format of everything the backend writes
-    block = render_ranking(records, line, updated=f"{stamp}, round {decision.round}", strategy=strategy)
+    base = backend_url(api, project)
+    block = render_ranking(records, line, updated=f"{stamp}, round {decision.round}", strategy=strategy,
+                           link=page_url(base, project) if base else None, facts=facts)
     current = api.get_project(project).get("description") or ""
     merged = merge_description(current, block)
     if _STAMP.sub("", merged) != _STAMP.sub("", current):  # a new time stamp alone is no change

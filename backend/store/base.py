@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..records import AnnotationVersion, Label
@@ -237,6 +237,17 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def ranking_snapshot(self, project: int, key: str) -> dict | None:
         """``{"revision", "body", "computed_at"}`` of the project's kept ranking under ``key``, or None."""
+
+    # ----------------------------------------------------------- belief history
+    @abc.abstractmethod
+    def add_belief_history(self, project: int, round_: int, labels: int, candidates: Sequence[str],
+                           p_best: Iterable[float], gap: Iterable[float] | None, now: float) -> bool:
+        """Record the round's P(best) and certified bound per candidate after a refresh (``labels``: labelled
+        tasks the ranking uses); returns False when the round's latest record is the same."""
+
+    @abc.abstractmethod
+    def belief_history(self, project: int, round_: int) -> list[dict]:
+        """``[{"seq", "labels", "candidates", "p_best", "gap", "recorded_at"}]`` of the round, oldest first."""
 
     # ------------------------------------------------------------- Label Studio
     @abc.abstractmethod

@@ -1,4 +1,8 @@
-"""The SQLite store's tables, the column added to old store files, and the chunked ``IN (...)`` lists."""
+"""The SQLite store's tables, the column added to old store files, and the chunked ``IN (...)`` lists.
+
+A table added later (``belief_history``) needs no migration: :func:`create_tables` runs at every open and
+creates the tables an older store file lacks.
+"""
 from __future__ import annotations
 
 import sqlite3
@@ -53,6 +57,9 @@ CREATE TABLE IF NOT EXISTS task_reads (project INTEGER, task INTEGER, read_at RE
     PRIMARY KEY (project, task));
 CREATE TABLE IF NOT EXISTS label_studio_status (id INTEGER PRIMARY KEY CHECK (id = 1), kind TEXT NOT NULL,
     message TEXT, since REAL NOT NULL, last_ok_at REAL);
+CREATE TABLE IF NOT EXISTS belief_history (project INTEGER, round INTEGER, seq INTEGER, labels INTEGER NOT NULL,
+    candidates TEXT NOT NULL, p_best TEXT NOT NULL, gap TEXT NOT NULL, recorded_at REAL NOT NULL,
+    PRIMARY KEY (project, round, seq));
 """
 
 

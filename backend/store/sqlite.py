@@ -5,6 +5,7 @@ import os
 import sqlite3
 
 from .base import Store
+from .belief_history import BeliefHistoryTables
 from .hints import HintTables
 from .jobs import JobTables
 from .labels import LabelTables
@@ -16,7 +17,7 @@ from .tasks import TaskTables
 
 
 class SQLiteStore(TaskTables, LabelTables, HintTables, MirrorTables, RoundTables, JobTables, RefreshTables,
-                  RankingSnapshotTables, Store):
+                  RankingSnapshotTables, BeliefHistoryTables, Store):
     """:class:`Store` in one SQLite file (stdlib ``sqlite3``, WAL mode).
 
     One connection shared by the server's threads behind a lock; other

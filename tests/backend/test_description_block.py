@@ -26,16 +26,21 @@ def block(decision: str = KEEP_LABELLING) -> str:
     return render_ranking(RANKING, decision, updated="2026-11-23 17:50 UTC", strategy="consensus")
 
 
+def table_rows(text: str) -> list[list[str]]:
+    """The table's rows, split into fields (figure spaces are whitespace to ``split``)."""
+    return [line.split() for line in text.split("\n") if line.split() and line.split()[0].isdigit()]
+
+
 def test_block_has_markers_rows_and_numbers():
     text = block()
     lines = text.split("\n")
     assert lines[0] == BEGIN_MARKER and lines[-1] == END_MARKER
-    assert "Decision: keep labelling" in lines[1] and "Labels used: 42" in lines[1]
-    assert "consensus" in lines[1] and "2026-11-23 17:50 UTC" in lines[1]
-    rows = lines[3:-1]
-    assert [row.split()[1] for row in rows] == ["good", "fair", "poor"]
-    assert rows[0].split()[:4] == ["1", "good", "0.912", "0.900"]
-    assert "(0.780-0.960)" in rows[0] and rows[0].split()[-1] == "42"
+    assert lines[1] == "Decision: keep labelling"     # the card's first lines show the decision
+    assert "Labels used: 42 |" in lines[2]
+    assert "consensus" in lines[2] and "2026-11-23 17:50 UTC" in lines[2]
+    rows = table_rows(text)
+    assert [row[-1] for row in rows] == ["good", "fair", "poor"]   # the name last: the numbers line up
+    assert rows[0][:3] == ["1", "0.912", "0.900"] and rows[0][3] == "(0.780-0.960)"
     assert "" not in lines  # no blank line inside a block
 
 
@@ -54,7 +59,7 @@ def test_ranking_records_from_the_core_are_accepted():
     ranking = Ranking(p_best=np.array([0.2, 0.8]), accuracy=np.array([0.6, 0.9]),
                       accuracy_low=np.array([0.4, 0.7]), accuracy_high=np.array([0.8, 0.97]), labels=10)
     text = render_ranking(ranking.to_records(["a", "b"]), KEEP_LABELLING)
-    assert [row.split()[1] for row in text.split("\n")[3:-1]] == ["b", "a"]
+    assert [row[-1] for row in table_rows(text)] == ["b", "a"]
 
 
 @pytest.mark.parametrize("change, message", [
@@ -143,8 +148,9 @@ def test_p_top_gets_its_own_column_and_a_legend():
     ranking = [dict(RANKING[0], p_top=0.955), dict(RANKING[1], p_top=0.3), RANKING[2]]
     block = render_ranking(ranking, "keep labelling")
     lines = block.splitlines()
-    assert "P(a best)" in lines[2]
-    assert lines[3].split()[2:4] == ["0.912", "0.955"]
-    assert lines[5].split()[2:4] == ["0.018", "0.018"]  # no p_top: the same as P(best)
-    assert lines[-2].startswith("P(best): probability of being the best")
+    assert "P(a best)" in lines[3]
+    rows = table_rows(block)
+    assert rows[0][1:3] == ["0.912", "0.955"]
+    assert rows[2][1:3] == ["0.018", "0.018"]  # no p_top: the same as P(best)
+    assert any(line.startswith("P(best): probability of being the best") for line in lines)
     assert "P(a best)" not in render_ranking(RANKING, "keep labelling")
