@@ -140,6 +140,8 @@ class Refresher:
         store.update_job(job_id, clock(), progress=0.2, message="rescoring the unlabelled tasks")
         revision, belief = self.beliefs.belief_at(project)
         decision = self.decider.decide(project, belief)
+        store.add_belief_history(project, decision.round, int((belief.labels >= 0).sum()), self.env.pool.names,
+                                 belief.strategy.p_best(), belief.gap, clock())  # the history the page charts
         self.rankings.keep(project, (revision, belief))  # what /rankings serves until the next change
         summary = decision.to_dict()
         result: dict[str, Any] = {"project": project, "round": decision.round, "labels": belief.n_labels,
