@@ -9,15 +9,20 @@ predictions itself when the backend's version differs from the project's):
 1. import one priority prediction per unlabelled task under the new version;
 2. PATCH the project's ``model_version`` to it (and sampling to uncertainty
    sampling): from now on the queue follows the new order;
-3. delete the superseded priority versions of this project.
+3. delete the superseded priority versions of this project, each only once
+   it has been out of the queue for a grace period (:class:`RetiredVersions`).
 
 Between 1 and 2 the queue still follows the old, complete order, and after 2
-the new one is complete, so there is no moment without an order.
+the new one is complete, so there is no moment without an order.  Step 2 also
+turns Label Studio's prelabelling off (see
+:meth:`backend.labelstudio_projects.ProjectCalls.set_queue_version`), so the
+labelling stream never submits a priority prediction as an annotation's
+parent and a deletion can never make a submit fail there.
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -66,18 +71,56 @@ def switch_queue(api: LabelStudioAPI, project: int, task_ids: np.ndarray, scores
     return {"pushed": pushed, "seconds": seconds}
 
 
-def delete_superseded(api: LabelStudioAPI, project: int, version: str, keep: Sequence[str] = ()) -> dict[str, Any]:
-    """Step 3: delete every priority version of ``project`` but ``version`` and ``keep`` (other versions are kept).
+class RetiredVersions:
+    """When each superseded priority version left the queue, as this process first saw it.
 
-    Slow on a SQLite Label Studio (it deletes prediction by prediction), so the
-    refresh runs it last, after the queue switch and the ranking write-back.
-    Returns ``{"superseded": [versions], "deleted", "seconds": {"delete"}}``.
+    A task opened from the data manager shows the priority prediction of the
+    version the queue followed then, and Label Studio submits it as the
+    annotation's ``parent_prediction``; deleting that prediction meanwhile makes
+    the submit fail.  So a superseded version is deleted only ``grace`` seconds
+    after it was first seen superseded.  Kept in memory: after a restart (or in
+    another worker) the clock starts again, which only keeps a version longer.
+    """
+
+    def __init__(self):
+        self._since: dict[tuple[int, str], float] = {}
+
+    def due(self, project: int, superseded: Sequence[str], now: float, grace: float) -> list[str]:
+        """The versions of ``superseded`` first seen superseded at least ``grace`` seconds before ``now``.
+
+        They are forgotten here (the caller deletes them); one that survives a
+        failed deletion starts a new grace period, which only keeps it longer.
+        """
+        for key in [k for k in self._since if k[0] == project and k[1] not in superseded]:
+            del self._since[key]  # gone (deleted elsewhere)
+        for version in superseded:
+            self._since.setdefault((project, version), now)
+        due = [v for v in superseded if now - self._since[(project, v)] >= grace]
+        for version in due:
+            del self._since[(project, version)]
+        return due
+
+    def waiting(self, project: int) -> bool:
+        """Whether superseded versions of ``project`` are being kept for their grace period."""
+        return any(k[0] == project for k in self._since)
+
+
+def delete_superseded(api: LabelStudioAPI, project: int, version: str, keep: Sequence[str] = (),
+                      due: Callable[[list[str]], list[str]] | None = None) -> dict[str, Any]:
+    """Step 3: delete the priority versions of ``project`` but ``version`` and ``keep`` that are ``due``.
+
+    ``due(superseded)`` picks the versions old enough to go (default: all; see
+    :class:`RetiredVersions`); the others are kept for a later refresh.  With
+    ``push_limit`` priorities per version each deletion is one short write.
+    Returns ``{"superseded": [deleted versions], "kept": [versions kept for now], "deleted", "seconds": {"delete"}}``.
     """
     start = time.perf_counter()
     keep = {version, *keep}
     superseded = [v for v in api.model_versions(project) if v not in keep and is_priority_version(v, project)]
-    deleted = sum(api.delete_model_version(project, v) for v in superseded)
-    return {"superseded": superseded, "deleted": deleted, "seconds": {"delete": time.perf_counter() - start}}
+    going = superseded if due is None else due(superseded)
+    deleted = sum(api.delete_model_version(project, v) for v in going)
+    return {"superseded": going, "kept": [v for v in superseded if v not in going], "deleted": deleted,
+            "seconds": {"delete": time.perf_counter() - start}}
 
 
 def candidate_predictions(task_ids: Sequence[int], answers: dict[int, dict[str, str]],

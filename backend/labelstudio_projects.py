@@ -47,10 +47,28 @@ class ProjectCalls:
 
     def set_queue_version(self, project_id: int, model_version: str,
                           sampling: str = UNCERTAINTY_SAMPLING) -> dict:
-        """Make the queue follow the predictions of ``model_version`` (lowest score first)."""
+        """Make the queue follow the predictions of ``model_version`` (lowest score first), prelabelling off.
+
+        One PATCH sets the version, the sampling and ``show_collab_predictions``
+        false ("Use predictions to prelabel tasks").  With prelabelling on, Label
+        Studio 1.23.2's labelling stream builds the annotation from the shown
+        priority prediction and submits it as ``parent_prediction``; a refresh
+        that deleted that prediction meanwhile made the submit fail with 400
+        "Invalid pk".  Off, ``GET /next/`` serves the task without predictions.
+        (Label Studio resets ``model_version`` to '' when prelabelling is turned
+        off alone; in the same PATCH the version given wins.)  It also keeps a
+        candidate's answer from anchoring the label that judges it.
+        """
         if not model_version:
             raise ValueError("model_version is empty")
-        return self.update_project(project_id, model_version=model_version, sampling=sampling)
+        return self.update_project(project_id, model_version=model_version, sampling=sampling,
+                                   show_collab_predictions=False)
+
+    def set_instruction(self, project_id: int, instruction: str, show: bool) -> dict:
+        """Replace the labelling instructions (``expert_instruction``, HTML) and whether the stream opens with them."""
+        if not isinstance(instruction, str):
+            raise ValueError(f"instruction must be text, got {type(instruction).__name__}")
+        return self.update_project(project_id, expert_instruction=instruction, show_instruction=bool(show))
 
     def set_description(self, project_id: int, description: str) -> dict:
         """Replace the project description (what admins see in the project settings and card)."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .labelstudio_errors import LabelStudioAPIError, check_id
@@ -100,6 +101,31 @@ class TaskCalls:
             if exc.status == 404:  # Label Studio answers 404 "No more tasks found"
                 return None
             raise
+
+    def set_labeled(self, project_id: int, task_ids: Sequence[int], labeled: bool, workers: int = 4) -> int:
+        """Set Label Studio's ``is_labeled`` flag of each task (``PATCH /api/tasks/{id}/``); returns how many.
+
+        Label Studio serves only tasks whose flag is false and recomputes it
+        only when the task's annotations change, so this takes tasks out of
+        (or puts them back into) every annotator's queue.  One request per task
+        (1.23.2 has no bulk call), ``workers`` at a time, in the order given;
+        each is one short write.  ``task_ids`` must be the project's (from :meth:`task_ids`).
+        """
+        project_id = check_id(project_id, "project id")
+        ids = [check_id(t, "task id") for t in task_ids]
+        if not ids:
+            return 0
+
+        def patch(task: int) -> None:
+            self._request("PATCH", f"/api/tasks/{task}/", json={"is_labeled": bool(labeled)})
+
+        if workers <= 1 or len(ids) == 1:
+            for task in ids:
+                patch(task)
+        else:
+            with ThreadPoolExecutor(max_workers=int(workers)) as pool:
+                list(pool.map(patch, ids))  # re-raises the first failure
+        return len(ids)
 
     # ------------------------------------------------------------ predictions
     def import_predictions(self, project_id: int, predictions: Sequence[Mapping[str, Any]],

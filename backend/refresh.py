@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from . import ls_status
+from . import ls_status, queue_stop
 from .belief import Belief, ranking_records
 from .debounce import plan_refresh
 from .decisions import RoundDecision
+from .label_studio_predictions import RetiredVersions
 from .locks import ProjectLocks
 from .redact import redact_text
 
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 #: a refresh record still "queued" after this many seconds is taken as lost (worker gone) and not waited for
 STALE_QUEUED_SECONDS = 600.0
+#: how many of the queue's first task ids a refresh result names (``queue_top``, best first)
+QUEUE_TOP = 10
 #: what the refresh keeps of the live decision in its result
 DECISION_FIELDS = ("stop", "candidate", "p_best", "gap", "reason", "labels", "state")
 
@@ -57,6 +60,9 @@ class Refresher:
         self.compute_predictions, self.prediction_errors = compute_predictions, prediction_errors
         self.submit_recorded = submit_recorded
         self.locks = ProjectLocks()
+        self.retired = RetiredVersions()
+        #: project -> the first task ids of the order last pushed (what Label Studio serves next)
+        self.served_first: dict[int, list[int]] = {}
 
     def request(self, project: int, force: bool = False) -> dict:
         """Queue (or run, inline) a refresh if the debounce rule says so; at most one waits per project.
@@ -166,13 +172,19 @@ class Refresher:
 
     def _write_back(self, api, project: int, job_id: str, belief: Belief, decision: RoundDecision,
                     result: dict) -> None:
-        """Push the queue order, the ranking block, the candidates' predictions; delete superseded priorities."""
+        """Order (or, on STOP, empty) the queue, write the ranking block and the candidates' predictions,
+        then delete the priorities superseded longer than the grace period."""
         from .description_block import write_ranking
-        from .label_studio_predictions import delete_superseded
 
         env = self.env
-        state = env.store.refresh_state(project)
-        self._push_queue(api, project, job_id, belief, state["pushed_version"], result)
+        pushed = env.store.refresh_state(project)["pushed_version"]
+        if env.settings.stop_queue and decision.live.stop:
+            self._stop_queue(api, project, job_id, belief, decision, result)
+        else:
+            if queue_stop.stopped_round(pushed) == decision.round:
+                self._reopen_queue(api, project, job_id, belief, decision, result)
+                pushed = None
+            self._push_queue(api, project, job_id, belief, pushed, result)
         env.store.update_job(job_id, env.clock(), progress=0.6, message="writing the ranking into the project")
         t0 = time.perf_counter()
         write_ranking(api, project, ranking_records(belief, env.pool.names), decision, env.strategy)
@@ -180,11 +192,53 @@ class Refresher:
         result["seconds"]["description"] = time.perf_counter() - t0
         if env.settings.write_candidates:
             self._push_candidates(api, project, job_id, result)
-        if state["pushed_version"] != belief.model_version or result["pushed"]:
-            env.store.update_job(job_id, env.clock(), progress=0.8, message="deleting superseded priorities")
-            removed = delete_superseded(api, project, belief.model_version, keep=env.pool.names)
-            result.update(deleted=removed["deleted"], superseded=removed["superseded"])
-            result["seconds"].update(removed["seconds"])
+        if result["pushed"] or pushed != env.store.refresh_state(project)["pushed_version"] \
+                or self.retired.waiting(project):
+            self._delete_superseded(api, project, job_id, result)
+
+    def _delete_superseded(self, api, project: int, job_id: str, result: dict) -> None:
+        """Delete the priority versions the queue left at least ``priority_grace_seconds`` ago."""
+        from .label_studio_predictions import delete_superseded
+
+        env = self.env
+        current = env.store.refresh_state(project)["pushed_version"]
+        env.store.update_job(job_id, env.clock(), progress=0.8, message="deleting superseded priorities")
+        removed = delete_superseded(api, project, current or "", keep=env.pool.names,
+                                    due=lambda versions: self.retired.due(project, versions, env.clock(),
+                                                                          env.settings.priority_grace_seconds))
+        result.update(deleted=removed["deleted"], superseded=removed["superseded"], kept=removed["kept"])
+        result["seconds"].update(removed["seconds"])
+
+    def _stop_queue(self, api, project: int, job_id: str, belief: Belief, decision: RoundDecision,
+                    result: dict) -> None:
+        """STOP: take the tasks left out of Label Studio's queue (the next ones first) and say STOP in the
+        instructions; no new priorities until the round reopens."""
+        from .description_block import decision_text
+
+        env, live = self.env, decision.live
+        env.store.update_job(job_id, env.clock(), progress=0.3, message="STOP: taking the tasks left out of the queue")
+        level = None if live.delta is None else 1.0 - live.delta
+        line = decision_text(True, live.candidate, live.p_best, reason=live.reason_text, gap=live.gap, level=level)
+        unlabelled = np.flatnonzero(belief.labels < 0)
+        # what Label Studio serves now is the order last pushed, then the new belief's
+        first = [*self.served_first.get(project, ()),
+                 *belief.task_ids[unlabelled[np.argsort(belief.priority[unlabelled], kind="stable")]]]
+        instruction = api.get_project(project).get("expert_instruction")
+        stopped = queue_stop.stop_queue(api, project, first, line, instruction)
+        env.store.set_pushed_version(project, queue_stop.stopped_marker(decision.round))
+        result["stopped_tasks"] = stopped["stopped_tasks"]
+        result["seconds"]["stop_queue"] = stopped["seconds"]
+
+    def _reopen_queue(self, api, project: int, job_id: str, belief: Belief, decision: RoundDecision,
+                      result: dict) -> None:
+        """The stopped round reopened: its tasks without a label go back into the queue, the STOP block goes."""
+        env = self.env
+        env.store.update_job(job_id, env.clock(), progress=0.25, message="round reopened: tasks back in the queue")
+        unlabelled = belief.task_ids[np.flatnonzero(belief.labels < 0)]
+        instruction = api.get_project(project).get("expert_instruction")
+        reopened = queue_stop.reopen_queue(api, project, unlabelled, instruction)
+        result["reopened_tasks"] = reopened["reopened_tasks"]
+        result["seconds"]["reopen_queue"] = reopened["seconds"]
 
     def _push_queue(self, api, project: int, job_id: str, belief: Belief, pushed_version: str | None,
                     result: dict) -> None:
@@ -196,12 +250,15 @@ class Refresher:
         if env.settings.push_limit and unlabelled.size > env.settings.push_limit:
             first = np.argsort(belief.priority[unlabelled], kind="stable")[:env.settings.push_limit]
             unlabelled = np.sort(unlabelled[first])
+        top = unlabelled[np.argsort(belief.priority[unlabelled], kind="stable")[:QUEUE_TOP]]
+        result["queue_top"] = [int(t) for t in belief.task_ids[top]]
         if pushed_version != belief.model_version and unlabelled.size:
             env.store.update_job(job_id, env.clock(), progress=0.3,
                                  message=f"pushing {unlabelled.size} priorities as {belief.model_version}")
             switched = switch_queue(api, project, belief.task_ids[unlabelled], belief.priority[unlabelled],
                                     belief.model_version)
             env.store.set_pushed_version(project, belief.model_version)
+            self.served_first[project] = result["queue_top"]
             result["pushed"] = switched["pushed"]
             result["seconds"].update(switched["seconds"])
 

@@ -86,6 +86,15 @@ class Settings:
         is locked" after 5 s); k tasks keep that short.  Label Studio serves the
         pushed tasks in order, then at random if k labels arrive before the next
         refresh.
+    priority_grace_seconds : ``MODELPICKER_PRIORITY_GRACE_SECONDS`` (default 30);
+        a superseded priority version is deleted only this long after the queue
+        left it, so a task someone opened from the data manager (where Label
+        Studio attaches the shown prediction to the annotation) is not refused
+        on submit because its prediction vanished.
+    stop_queue : ``MODELPICKER_STOP_QUEUE`` (default true); on STOP the
+        remaining tasks leave Label Studio's queue (annotators see "No More
+        Tasks Left in Queue") and the labelling instructions say STOP; a
+        reopened round puts them back.  False: Label Studio keeps serving tasks.
     """
 
     pool_path: Path | None = None
@@ -117,6 +126,8 @@ class Settings:
     writeback: bool = True
     write_candidates: bool = False
     push_limit: int = 100
+    priority_grace_seconds: float = 30.0
+    stop_queue: bool = True
 
     @property
     def label_studio_configured(self) -> bool:
@@ -295,6 +306,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         writeback=_bool(env, "MODELPICKER_WRITEBACK", True),
         write_candidates=_bool(env, "MODELPICKER_WRITE_CANDIDATES", False),
         push_limit=_int(env, "MODELPICKER_PUSH_LIMIT", 100, 0, 10**9),
+        priority_grace_seconds=_float(env, "MODELPICKER_PRIORITY_GRACE_SECONDS", 30.0, 0.0, 86_400.0),
+        stop_queue=_bool(env, "MODELPICKER_STOP_QUEUE", True),
     )
 
 

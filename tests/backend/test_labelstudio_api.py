@@ -128,6 +128,36 @@ def test_queue_follows_pushed_priorities_and_old_ones_are_removed(api, server, p
     assert [t["id"] for t in api.annotated_tasks(pid)] == [top]
 
 
+def test_the_queue_switch_turns_prelabelling_off_so_next_serves_no_prediction(api, project):
+    pid, ids = project
+    assert api.get_project(pid)["show_collab_predictions"] is True      # Label Studio's default
+    version = f"modelpicker-p{pid}-n0-test0003"
+    switch_queue(api, pid, np.asarray(ids), np.linspace(0.0, 1.0, N_TASKS), version)
+    info = api.get_project(pid)
+    assert info["show_collab_predictions"] is False and info["model_version"] == version
+    served = api.next_task(pid)
+    assert served["id"] == ids[0] and served["predictions"] == []      # nothing to submit as parent_prediction
+
+
+def test_set_labeled_takes_tasks_out_of_the_queue_and_puts_them_back(api, server, project):
+    pid, ids = project
+    annotate(server, ids[0])
+    assert api.set_labeled(pid, ids[1:], True) == N_TASKS - 1
+    assert api.next_task(pid) is None                                    # Label Studio: "no more tasks"
+    assert all(api.task_ids(pid).values())
+    assert api.set_labeled(pid, ids[5:7], False) == 2
+    assert api.next_task(pid)["id"] in ids[5:7]
+    assert [t for t, done in api.task_ids(pid).items() if not done] == ids[5:7]
+    assert api.set_labeled(pid, [], True) == 0
+
+
+def test_instructions_are_written_and_shown(api, project):
+    pid, _ = project
+    api.set_instruction(pid, "<b>STOP LABELLING</b>", show=True)
+    info = api.get_project(pid)
+    assert info["expert_instruction"] == "<b>STOP LABELLING</b>" and info["show_instruction"] is True
+
+
 def test_chunked_import_and_version_deletion(api, project):
     pid, ids = project
     predictions = [{"task": t, "result": [], "score": 0.5, "model_version": "chunked"} for t in ids]

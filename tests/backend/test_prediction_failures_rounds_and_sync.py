@@ -100,7 +100,8 @@ def test_predict_answers_the_good_tasks_of_a_mixed_request(backend, events):
 
 # ------------------------------------------------------------------------------------- 1b
 def test_a_second_batch_in_the_same_round_is_pushed(backend_factory, events):
-    b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret")
+    b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret",
+                        MODELPICKER_PRIORITY_GRACE_SECONDS="0")
     ls = b.service._api = FakeLabelStudio()
     ok(b.post("/setup", {"project": 1, "schema": events.config}))
     ok(b.webhook(events.tasks_created(*range(1, 11))))

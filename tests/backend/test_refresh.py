@@ -46,6 +46,7 @@ class FakeLabelStudio:
     def __init__(self, description: str = "Admin notes: label carefully."):
         self.calls, self.versions, self.description = [], {}, description
         self.project_version = "ModelPicker"
+        self.flags, self.instruction, self.show_instruction = {}, "", False
 
     def import_predictions(self, project, predictions):
         self.calls.append(("import_predictions", project, len(predictions)))
@@ -67,7 +68,23 @@ class FakeLabelStudio:
 
     def get_project(self, project):
         self.calls.append(("get_project", project))
-        return {"id": project, "description": self.description, "model_version": self.project_version}
+        return {"id": project, "description": self.description, "model_version": self.project_version,
+                "expert_instruction": self.instruction}
+
+    def task_ids(self, project):
+        """Label Studio's ``is_labeled`` flags: set by ``set_labeled``, else "has an annotation"."""
+        self.calls.append(("task_ids", project))
+        tasks = getattr(self, "tasks", {})
+        return {t: self.flags.get(t, bool(tasks[t]["annotations"])) for t in sorted(tasks)}
+
+    def set_labeled(self, project, task_ids, labeled):
+        self.calls.append(("set_labeled", project, list(task_ids), labeled))
+        self.flags.update({t: labeled for t in task_ids})
+        return len(task_ids)
+
+    def set_instruction(self, project, instruction, show):
+        self.calls.append(("set_instruction", project))
+        self.instruction, self.show_instruction = instruction, show
 
     def set_description(self, project, description):
         self.calls.append(("set_description", project))
@@ -174,7 +191,8 @@ def test_rq_refreshes_coalesce_and_wait_for_t(backend_factory, events):
 
 
 def test_refresh_pushes_then_switches_then_deletes_and_writes_the_ranking(backend_factory, events):
-    b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret")
+    b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret",
+                        MODELPICKER_PRIORITY_GRACE_SECONDS="0")
     ls = b.service._api = FakeLabelStudio()
     ls.versions["candidate-x"] = [{"task": 1}]                      # someone else's version: kept
     ok(b.post("/setup", {"project": 1, "schema": events.config}))
@@ -254,7 +272,7 @@ def test_versions_answers_get_and_post(backend, events):
 
 def test_push_limit_pushes_only_the_tasks_served_first(backend_factory, events):
     b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret",
-                        MODELPICKER_PUSH_LIMIT="5")
+                        MODELPICKER_PUSH_LIMIT="5", MODELPICKER_PRIORITY_GRACE_SECONDS="0")
     ls = b.service._api = FakeLabelStudio()
     ok(b.post("/setup", {"project": 1, "schema": events.config}))
     ok(b.webhook(events.tasks_created(*range(1, 31))))
