@@ -66,11 +66,13 @@ CLASSES = [str(digit) for digit in range(10)]
 PIXELS_FIELD, REF_FIELD, IMAGE_FIELD = "pixels", "ref_id", "image"
 IMAGE_SCALE = 12  # 8x8 -> 96x96 pixels
 
+#: each digit's hotkey is the digit itself (Label Studio's default numbers choices 1..9, 0 in order, so
+#: pressing 7 would choose "6")
 LABEL_CONFIG = f"""<View>
   <Image name="{IMAGE_FIELD}" value="${IMAGE_FIELD}" zoom="true"/>
   <Header value="Which digit is this?"/>
   <Choices name="digit" toName="{IMAGE_FIELD}" choice="single-radio" showInline="true" required="true">
-{chr(10).join(f'    <Choice value="{c}"/>' for c in CLASSES)}
+{chr(10).join(f'    <Choice value="{c}" hotkey="{c}"/>' for c in CLASSES)}
   </Choices>
 </View>
 """
