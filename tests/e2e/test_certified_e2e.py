@@ -54,7 +54,9 @@ def certified_run(label_studio, digits, tmp_path_factory):
                           "candidate": ranking["decision"]["candidate"], "description": description})
             if "STOP LABELLING" in description:
                 break
-        yield {"steps": steps, "backend": backend, "project": project}
+        after_stop = {"next": ls.api("GET", f"/api/projects/{project}/next/", expected=(200, 404)),
+                      "project": ls.api("GET", f"/api/projects/{project}/")}
+        yield {"steps": steps, "backend": backend, "project": project, "after_stop": after_stop}
     finally:
         backend.stop()
 
@@ -69,8 +71,9 @@ def _wait(backend, ls, project: int, n_labels: int) -> dict:
         busy = any(j["kind"] == "refresh" and j["state"] in ("queued", "started") for j in jobs)
         failed = [j for j in jobs if j["kind"] == "refresh" and j["state"] == "failed"]
         assert not failed, f"refresh failed: {failed[0]['message']}"
-        if ranking["labels"] == n_labels and not busy and \
-                ls.api("GET", f"/api/projects/{project}/")["model_version"] == ranking["model_version"]:
+        # once stopped, the queue is emptied rather than switched to the new version
+        if ranking["labels"] == n_labels and not busy and (ranking["decision"]["stop"] or ls.api(
+                "GET", f"/api/projects/{project}/")["model_version"] == ranking["model_version"]):
             return ranking
         if time.monotonic() > deadline:
             raise AssertionError(f"no refresh for {n_labels} labels\n{log_tail(backend.log_path, 40)}")
@@ -124,3 +127,13 @@ def test_stop_appears_only_once_the_bound_is_below_epsilon(certified_run, digits
     assert accuracy[last["candidate"]] >= max(accuracy.values()) - EPSILON - 1e-9
     assert f"STOP LABELLING: {last['candidate']} chosen" in last["description"]
     assert "points worse than the best candidate (95%)" in last["description"]
+
+
+def test_after_the_stop_label_studio_serves_no_task_and_the_instructions_say_stop(certified_run):
+    after = certified_run["after_stop"]
+    assert after["next"].get("status_code") == 404 and "no tasks" in after["next"]["detail"], \
+        f"a task was served after the STOP: {after['next']}"
+    last = certified_run["steps"][-1]
+    assert f"STOP LABELLING: {last['candidate']} chosen" in after["project"]["expert_instruction"]
+    assert after["project"]["show_instruction"] is True
+    assert after["project"]["show_collab_predictions"] is False   # the queue switch turned prelabelling off
