@@ -10,11 +10,18 @@ to submit a confirmation for projects whose hints have waited
 :data:`backend.service.HINT_SWEEP_AGE_SECONDS` with no job queued or started
 since (:meth:`backend.service.Service.sweep_unattended_hints`).  Each gunicorn
 worker runs one; a duplicate job only finds nothing pending.
+
+With Label Studio configured, the first sweep and then every
+``MODELPICKER_SYNC_EVERY_SECONDS`` also mirror every known project from
+Label Studio (:meth:`backend.service.Service.sync_all`): a label whose webhook
+never came (a webhook Label Studio could not deliver, a backend that was down)
+is counted within that period, and /health shows what each sync caught up.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,11 +41,19 @@ def run(service: Any, stop: threading.Event, interval: float = SWEEP_INTERVAL_SE
                 on_start(status)
         except Exception as exc:  # the loop must go on; /health shows the problem
             logger.error("start-up check of Label Studio failed: %s", type(exc).__name__)
+    every = service.settings.sync_every_seconds if service.settings.label_studio_configured else 0.0
+    last_sync = None
     while not stop.wait(interval):
         try:
             service.sweep_unattended_hints()
         except Exception as exc:  # the store busy or gone for a moment: the next sweep tries again
             logger.error("hint sweep failed: %s", type(exc).__name__)
+        if every and (last_sync is None or time.monotonic() - last_sync >= every):
+            last_sync = time.monotonic()
+            try:
+                service.sync_all()
+            except Exception as exc:  # each project's failure is recorded by sync_all; this is the store itself
+                logger.error("periodic sync failed: %s", type(exc).__name__)
 
 
 def start(service: Any, interval: float = SWEEP_INTERVAL_SECONDS,

@@ -76,7 +76,20 @@ def _source(service: Any, chosen: str) -> list[tuple[str, str]]:
     return [(str(k), str(v)) for k, v in source.items()]
 
 
-def _counts(answer: dict, recorded: dict | None, rounds: int, history: int) -> list[tuple[str, Any, str]]:
+def _sync_count(sync: dict, every: float | None) -> tuple[str, Any, str]:
+    """The periodic sync's row: when Label Studio was last mirrored and what that caught up."""
+    period = f"every {every:.0f} s" if every else "now off (MODELPICKER_SYNC_EVERY_SECONDS=0)"
+    if sync["error"]:
+        return ("Last check against Label Studio", f"failed at {iso(sync['at'])}",
+                f"the periodic sync ({period}) could not read Label Studio: {sync['error']}")
+    caught = sync["total_caught_up"]
+    return ("Last check against Label Studio", iso(sync["at"]),
+            f"the periodic sync ({period}) mirrors Label Studio's annotations; it has caught up {caught} "
+            f"change(s) no webhook delivered" + (f", the last at {iso(sync['last_caught_up_at'])}" if caught else ""))
+
+
+def _counts(answer: dict, recorded: dict | None, rounds: int, history: int, sync: dict | None = None,
+            every: float | None = None) -> list[tuple[str, Any, str]]:
     """``(term, value, meaning)`` of every count the page, the description, /rankings and /rounds show."""
     used = answer["candidates"][0]["labels"] if answer["candidates"] else 0
     out = [
@@ -92,6 +105,8 @@ def _counts(answer: dict, recorded: dict | None, rounds: int, history: int) -> l
                                                     "stop starts the next (/rounds lists them)"),
         ("Refreshes recorded", history, "points of the chart: the belief after each refresh of this round"),
     ]
+    if sync is not None:
+        out.append(_sync_count(sync, every))
     if recorded is not None:
         out.append((f"Decision recorded ({recorded['state']})", f"at {recorded['labels']} labels",
                     f"when the stopping rule's answer last changed ({recorded['decided_at']}); /rounds' "
@@ -124,7 +139,8 @@ def page_context(service: Any, project: int) -> dict[str, Any]:
                                                   for r in records),
         "noise": any(not r["resolved"] for r in records), "resolved_p": RESOLVED_P_BEST,
         "counts": _counts(answer, None if recorded is None else {**recorded, "decided_at": iso(
-            recorded["decided_at"])}, len(store.rounds(project)), len(history)),
+            recorded["decided_at"])}, len(store.rounds(project)), len(history), store.sync_log().get(project),
+            service.settings.sync_every_seconds),
         "history_rows": len(history), "chart_width": 900,
         "strategy": answer["strategy"], "model_version": answer["model_version"], "made_at": iso(service.clock()),
     }

@@ -255,6 +255,10 @@ class Service:
                                     "LABEL_STUDIO_API_KEY")
         return self.syncer.sync(project)
 
+    def sync_all(self) -> dict[int, dict]:
+        """The periodic sync (web process, every ``MODELPICKER_SYNC_EVERY_SECONDS``): :meth:`sync` each project."""
+        return self.syncer.sync_all(self.sync)
+
     # ------------------------------------------------------------------ rounds
     def require_known(self, project: int) -> int:
         """``project``, when this backend knows it (a /setup or a webhook stored its config); a 404 otherwise."""
@@ -372,6 +376,9 @@ class Service:
                       "error": strip_dirs(error, store_path, pool_path)},
             "label_studio": self.label_studio_health(),
             "labels": self.labels_health(),
+            "sync": {"every_seconds": self.settings.sync_every_seconds or None,
+                     "projects": {str(p): iso_fields(v, ("at", "last_caught_up_at"))
+                                  for p, v in self.store.sync_log().items()}},
         }
 
 

@@ -95,6 +95,10 @@ class Settings:
         remaining tasks leave Label Studio's queue (annotators see "No More
         Tasks Left in Queue") and the labelling instructions say STOP; a
         reopened round puts them back.  False: Label Studio keeps serving tasks.
+    sync_every_seconds : ``MODELPICKER_SYNC_EVERY_SECONDS`` (default 300, 0 =
+        off); the web process mirrors every known project from Label Studio
+        this often (``POST /sync``'s work), so a label whose webhook never
+        arrived is counted anyway; /health shows each project's last sync.
     """
 
     pool_path: Path | None = None
@@ -128,6 +132,7 @@ class Settings:
     push_limit: int = 100
     priority_grace_seconds: float = 30.0
     stop_queue: bool = True
+    sync_every_seconds: float = 300.0
 
     @property
     def label_studio_configured(self) -> bool:
@@ -308,6 +313,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         push_limit=_int(env, "MODELPICKER_PUSH_LIMIT", 100, 0, 10**9),
         priority_grace_seconds=_float(env, "MODELPICKER_PRIORITY_GRACE_SECONDS", 30.0, 0.0, 86_400.0),
         stop_queue=_bool(env, "MODELPICKER_STOP_QUEUE", True),
+        sync_every_seconds=_float(env, "MODELPICKER_SYNC_EVERY_SECONDS", 300.0, 0.0, 86_400.0),
     )
 
 

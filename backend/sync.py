@@ -12,6 +12,7 @@ round.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,8 @@ from . import ls_status
 from .confirm import confirmed_rows
 from .errors import RequestError
 from .events import MAX_ID
+
+logger = logging.getLogger(__name__)
 
 
 def sync_task(item: Any, i: int) -> tuple[int, dict]:
@@ -72,6 +75,30 @@ class Syncer:
         answer["tasks_without_predictions"] = self.prediction_errors(project, stored)
         answer.update(self.beliefs.label_summary(project))
         return answer
+
+    def sync_all(self, sync_one: Callable[[int], dict]) -> dict[int, dict]:
+        """The periodic sync: ``sync_one`` (``Service.sync``) every known project, each outcome kept in the store.
+
+        ``caught_up`` counts the annotations the mirror changed or removed and
+        the tasks it removed: what no webhook (and no pending hint) had told
+        the backend.  A project that cannot be synced (no pool, Label Studio
+        down) keeps its error; the next period tries again.
+        """
+        env, out = self.env, {}
+        for project in env.store.projects():
+            try:
+                answer = sync_one(project)
+            except RequestError as exc:
+                outcome = {"caught_up": 0, "error": exc.message}
+            else:
+                outcome = {"caught_up": answer["annotations_changed"] + answer["annotations_removed"]
+                           + answer["tasks_removed"], "error": None}
+            if outcome["caught_up"]:
+                logger.warning("periodic sync of project %s caught up %d change(s) no webhook had delivered",
+                               project, outcome["caught_up"])
+            env.store.record_sync(project, env.clock(), outcome["caught_up"], outcome["error"])
+            out[project] = outcome
+        return out
 
     def _read(self, project: int) -> tuple[dict | None, float, list, dict, list[int]]:
         """``(drained, read_at, exported, read, unlisted)``: the pending hints confirmed, then the export read

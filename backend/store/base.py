@@ -249,6 +249,15 @@ class Store(abc.ABC):
     def belief_history(self, project: int, round_: int) -> list[dict]:
         """``[{"seq", "labels", "candidates", "p_best", "gap", "recorded_at"}]`` of the round, oldest first."""
 
+    # ------------------------------------------------------------- periodic sync
+    @abc.abstractmethod
+    def record_sync(self, project: int, now: float, caught_up: int, error: str | None) -> None:
+        """Keep one periodic sync's outcome: annotations it ``caught_up`` (webhooks missed them) or its ``error``."""
+
+    @abc.abstractmethod
+    def sync_log(self) -> dict[int, dict]:
+        """``{project: {"at", "caught_up", "error", "last_caught_up_at", "total_caught_up"}}``, the last sync each."""
+
     # ------------------------------------------------------------- Label Studio
     @abc.abstractmethod
     def label_studio_status(self) -> dict | None:

@@ -1,7 +1,7 @@
 """The SQLite store's tables, the column added to old store files, and the chunked ``IN (...)`` lists.
 
-A table added later (``belief_history``) needs no migration: :func:`create_tables` runs at every open and
-creates the tables an older store file lacks.
+A table added later (``belief_history``, ``periodic_syncs``) needs no migration: :func:`create_tables`
+runs at every open and creates the tables an older store file lacks.
 """
 from __future__ import annotations
 
@@ -60,6 +60,8 @@ CREATE TABLE IF NOT EXISTS label_studio_status (id INTEGER PRIMARY KEY CHECK (id
 CREATE TABLE IF NOT EXISTS belief_history (project INTEGER, round INTEGER, seq INTEGER, labels INTEGER NOT NULL,
     candidates TEXT NOT NULL, p_best TEXT NOT NULL, gap TEXT NOT NULL, recorded_at REAL NOT NULL,
     PRIMARY KEY (project, round, seq));
+CREATE TABLE IF NOT EXISTS periodic_syncs (project INTEGER PRIMARY KEY, at REAL NOT NULL, caught_up INTEGER NOT NULL,
+    error TEXT, last_caught_up_at REAL, total_caught_up INTEGER NOT NULL DEFAULT 0);
 """
 
 

@@ -13,11 +13,12 @@ from .mirroring import MirrorTables
 from .ranking_snapshots import RankingSnapshotTables
 from .refresh_state import RefreshTables
 from .rounds import RoundTables
+from .sync_log import SyncLogTables
 from .tasks import TaskTables
 
 
 class SQLiteStore(TaskTables, LabelTables, HintTables, MirrorTables, RoundTables, JobTables, RefreshTables,
-                  RankingSnapshotTables, BeliefHistoryTables, Store):
+                  RankingSnapshotTables, BeliefHistoryTables, SyncLogTables, Store):
     """:class:`Store` in one SQLite file (stdlib ``sqlite3``, WAL mode).
 
     One connection shared by the server's threads behind a lock; other

@@ -1,0 +1,28 @@
+"""The periodic sync's last outcome per project: when it ran, what it caught up that webhooks had missed."""
+from __future__ import annotations
+
+from .connection import SQLiteConnection
+
+
+class SyncLogTables(SQLiteConnection):
+    """The ``periodic_syncs`` table of :class:`~backend.store.SQLiteStore`."""
+
+    def record_sync(self, project: int, now: float, caught_up: int, error: str | None) -> None:
+        """Keep the outcome of one periodic sync: ``caught_up`` annotations changed or removed (0 when the
+        webhooks had delivered everything), or the ``error`` that stopped it."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO periodic_syncs (project, at, caught_up, error, last_caught_up_at, total_caught_up) "
+                "VALUES (?, ?, ?, ?, CASE WHEN ? > 0 THEN ? END, ?) ON CONFLICT (project) DO UPDATE SET "
+                "at = excluded.at, caught_up = excluded.caught_up, error = excluded.error, "
+                "last_caught_up_at = COALESCE(excluded.last_caught_up_at, periodic_syncs.last_caught_up_at), "
+                "total_caught_up = periodic_syncs.total_caught_up + excluded.total_caught_up",
+                (project, now, caught_up, error, caught_up, now, caught_up))
+
+    def sync_log(self) -> dict[int, dict]:
+        """``{project: {"at", "caught_up", "error", "last_caught_up_at", "total_caught_up"}}``."""
+        rows = self._query("SELECT project, at, caught_up, error, last_caught_up_at, total_caught_up "
+                           "FROM periodic_syncs ORDER BY project")
+        return {int(r[0]): {"at": float(r[1]), "caught_up": int(r[2]), "error": r[3],
+                            "last_caught_up_at": None if r[4] is None else float(r[4]),
+                            "total_caught_up": int(r[5])} for r in rows}

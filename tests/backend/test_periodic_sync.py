@@ -1,0 +1,51 @@
+"""The periodic sync counts a label whose webhook never came, keeps each project's outcome, and /health shows it."""
+from __future__ import annotations
+
+from tests.backend.test_refresh import FakeClock, FakeLabelStudio
+from tests.backend.test_webhook import ok
+
+
+def test_a_label_without_its_webhook_is_caught_up_and_shown_in_health(backend_factory, events, truth):
+    b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret")
+    clock = b.service.clock = FakeClock()
+    ls = b.service._api = FakeLabelStudio()
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    ok(b.webhook(events.tasks_created(*range(1, 11))))
+    ok(b.webhook(events.created(101, 1, events.choices[truth[0]])))
+    assert b.service.sync_all() == {1: {"caught_up": 0, "error": None}}   # the webhooks told everything
+    ls.record_event(events.created(102, 2, events.choices[truth[1]]))     # labelled in Label Studio, webhook lost
+    assert len(b.labels()) == 1
+    clock.now += 300
+    assert b.service.sync_all() == {1: {"caught_up": 1, "error": None}}
+    assert sorted(a for a, _, _ in b.labels()) == [101, 102]
+    health = ok(b.client.get("/health"))["sync"]
+    assert health["every_seconds"] == 300.0
+    assert health["projects"]["1"]["caught_up"] == 1 and health["projects"]["1"]["total_caught_up"] == 1
+    assert health["projects"]["1"]["at"] == health["projects"]["1"]["last_caught_up_at"] != None  # noqa: E711
+    clock.now += 300
+    b.service.sync_all()                                                   # nothing missed this time
+    again = ok(b.client.get("/health"))["sync"]["projects"]["1"]
+    assert again["caught_up"] == 0 and again["total_caught_up"] == 1
+    assert again["last_caught_up_at"] == health["projects"]["1"]["at"] != again["at"]
+
+
+def test_a_project_that_cannot_be_synced_keeps_its_error(backend_factory, events):
+    b = backend_factory()                                                  # no Label Studio configured
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    outcome = b.service.sync_all()[1]
+    assert outcome["caught_up"] == 0 and "LABEL_STUDIO_URL" in outcome["error"]
+    shown = ok(b.client.get("/health"))["sync"]["projects"]["1"]
+    assert shown["error"] == outcome["error"] and shown["last_caught_up_at"] is None
+
+
+def test_the_ranking_page_says_when_label_studio_was_last_checked(backend_factory, events, truth):
+    b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret")
+    ls = b.service._api = FakeLabelStudio()
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    ok(b.webhook(events.tasks_created(*range(1, 11))))
+    page = b.client.get("/page?project=1").get_data(as_text=True)
+    assert "Last check against Label Studio" not in page                  # no sync yet
+    ls.record_event(events.created(102, 2, events.choices[truth[1]]))
+    b.service.sync_all()
+    page = b.client.get("/page?project=1").get_data(as_text=True)
+    assert "Last check against Label Studio" in page and "caught up 1 change(s) no webhook delivered" in page
