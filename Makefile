@@ -28,7 +28,7 @@ LS_PORT ?= 8080
 BACKEND_PORT ?= 9090
 REDIS_PORT ?= 6379
 
-.PHONY: setup run serve serve-prod compose-env lint test ls-venv redis example constraints
+.PHONY: setup run serve serve-prod compose-env lint test ls-venv redis chromium example constraints
 
 $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -74,12 +74,20 @@ redis:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 	@redis-server --version
 
+# the browser tests/e2e/test_browser_e2e.py drives (Playwright with Debian's chromium, not Playwright's own download)
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  echo "Installing chromium (Debian package)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@test -x /usr/bin/chromium
+
 # the linter and the import contracts (pyproject.toml), then every test
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-test: setup ls-venv redis lint
+test: setup ls-venv redis chromium lint
 	MODELPICKER_LS_VENV=$(LS_VENV) $(PY) -m pytest -q tests
 
 constraints: setup
