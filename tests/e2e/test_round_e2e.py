@@ -81,6 +81,8 @@ def stack(label_studio, digits, tmp_path_factory):
                 "MODELPICKER_REFRESH_EVERY_LABELS": "1", "MODELPICKER_MIN_LABELS": str(MIN_LABELS),
                 "MODELPICKER_PATIENCE": "1",  # stop at the first refresh at the level; patience has unit tests
                 "MODELPICKER_WRITE_CANDIDATES": "true", "MODELPICKER_PUSH_LIMIT": str(PUSH_LIMIT),
+                # superseded priorities go at once (the grace period has its unit tests), so the test can see it
+                "MODELPICKER_PRIORITY_GRACE_SECONDS": "0",
             }
             worker = start_rq_worker(env, redis_url, logs / "rq-worker.log")
             started.append(worker)
@@ -119,7 +121,8 @@ def _wait_refreshed(stack, project: int, n_labels: int, timeout: float = REFRESH
         assert not failed, f"refresh failed: {failed[0]['message']}\n{_logs(stack)}"
         if ranking["labels"] == n_labels and not pending:
             current = ls.api("GET", f"/api/projects/{project}/")["model_version"]
-            if current == ranking["model_version"]:
+            # on STOP the queue is emptied instead of switched: no new version
+            if current == ranking["model_version"] or ranking["decision"]["stop"]:
                 return {"version": current, "ranking": ranking, "seconds": time.monotonic() - start,
                         "switched_seconds": switched if switched is not None else time.monotonic() - start,
                         "job": next(j for j in jobs if j["kind"] == "refresh" and j["state"] == "finished")}
@@ -167,7 +170,10 @@ def round_run(stack, digits, tmp_path_factory) -> dict:
             stopped = True
             break
     final = ls.api("GET", f"/api/projects/{project}/")
+    after_stop = {"next": ls.api("GET", f"/api/projects/{project}/next/", expected=(200, 404)),
+                  "instruction": final["expert_instruction"]}
     result = {"project": project, "ids": ids, "first": first, "steps": steps, "stopped": stopped,
+              "after_stop": after_stop,
               "description_before": description_before, "description": final["description"],
               "ranking": backend.api("GET", "/rankings", params={"project": project}),
               "model_versions": ls.api("GET", f"/api/projects/{project}/model-versions/"),
@@ -217,9 +223,17 @@ def test_each_served_task_is_the_top_of_the_refreshed_order(round_run):
 
 
 def test_superseded_priority_versions_are_removed(round_run):
+    """Until the STOP one priority version at a time (each step above saw only the current one's
+    priorities); after it none: the queue is emptied, not ordered."""
     project = round_run["project"]
     priority = [v for v in round_run["model_versions"] if v.startswith(f"modelpicker-p{project}-")]
-    assert priority == [round_run["ranking"]["model_version"]], round_run["model_versions"]
+    assert round_run["stopped"] and priority == [], round_run["model_versions"]
+
+
+def test_after_the_stop_no_task_is_served_and_the_instructions_say_stop(round_run, digits):
+    after = round_run["after_stop"]
+    assert after["next"].get("status_code") == 404, f"a task was served after the STOP: {after['next']}"
+    assert f"STOP LABELLING: {digits['summary']['true_best']} chosen" in after["instruction"]
 
 
 def test_every_candidates_predictions_are_in_label_studio_under_its_name(round_run, digits):
