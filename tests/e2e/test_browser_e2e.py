@@ -24,9 +24,9 @@ What the issue asks to see, per run: no rejected submit; every label counted by 
 90% of the served tasks are the top of the backend's order that included the previous label (the
 refresh job whose ``result.labels`` is the number of labels before the task was served names the order's
 first tasks in ``result.queue_top``); the STOP within ``MAX_LABELS`` labels (epsilon ``EPSILON`` on
-``N_TASKS`` tasks: an honest certified stop the digits demo reaches in about 15 labels), no task served
+``N_TASKS`` tasks: an honest certified stop the digits demo reached at 22 labels here), no task served
 after it, Label Studio's "No More Tasks Left in Queue" screen and, on reopening the stream, the STOP
-text; the ranking page with the decision and its chart; the project card with the decision line.
+text (once); the ranking page with the decision and its chart; the project card with the decision line.
 """
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ from tests.support import backend_process, browser
 from tests.support.labelstudio import REPO_ROOT
 from tests.support.polling import wait_until
 
-#: tasks imported (the first of the digits example) and the certified stop's tolerance: the stop comes
-#: after about 14 labels on 60 tasks and 0.05 (measured), well within MAX_LABELS
+#: tasks imported (the first of the digits example) and the certified stop's tolerance: the stop came at
+#: 22 labels in the runs here (a guarantee of at most 3.8 points below the best candidate), within MAX_LABELS
 N_TASKS, EPSILON = 80, 0.05
 MAX_LABELS = 30
 #: a person looks at the digit before answering
@@ -56,6 +56,8 @@ USER, PASSWORD = "modelpicker", "browser-e2e-Pa55word"
 PORTS = (19200, 19300)
 SCREENS = REPO_ROOT / ".cache" / "browser-screens"
 WAIT = 90.0
+#: the import's TASKS_CREATED webhook reaches the backend within a second or two (a minute under CI load)
+IMPORT_WAIT = 30.0
 
 
 def _backend_get(backend_url: str, path: str, auth, **params) -> dict:
@@ -114,7 +116,9 @@ def _write_record(out: dict) -> None:
         "submits": [{"task": s.task, "status": s.status, "at": s.at,
                      **({"body": s.body[:500]} if s.status != 201 else {})} for s in log.submits],
         "served": [vars(s) for s in log.served],
-        "refreshes": [{"labels": (j.get("result") or {}).get("labels"), "finished_at": j["finished_at"],
+        "backend_log": str(out["backend_log"]), "first_confirms": _first_confirms(out["jobs"], 3),
+        "refreshes": [{"labels": (j.get("result") or {}).get("labels"), "started_at": j["started_at"],
+                       "finished_at": j["finished_at"],
                        "queue_top": (j.get("result") or {}).get("queue_top"),
                        "stop": ((j.get("result") or {}).get("decision") or {}).get("stop"),
                        "stopped_tasks": (j.get("result") or {}).get("stopped_tasks")}
@@ -144,7 +148,7 @@ def _admin_steps(page, ls, backend, auth, tasks_file: Path, digits, screens, out
         return _backend_get(backend.url, "/rankings", auth, project=project)["tasks"]
 
     try:
-        wait_until(lambda: known() == N_TASKS, "the imported tasks reaching the backend", 60.0)
+        wait_until(lambda: known() == N_TASKS, "the imported tasks reaching the backend", IMPORT_WAIT)
     except TimeoutError:
         pass
     out["backend_tasks_after_import"] = known()
@@ -175,7 +179,8 @@ def _annotator_steps(page, ls, digits, screens, out: dict) -> None:
             break
         value = labels[task["data"][digits["ref_field"]]]
         by_hotkey = labelled % 2 == 1
-        page.wait_for_timeout(SECONDS_PER_TASK * 1000 * 0.75)  # the person looks at the digit
+        # the person looks at the digit; choosing, the screenshot and the submit take the rest of the time
+        page.wait_for_timeout(SECONDS_PER_TASK * 1000 * 0.55)
         browser.choose(page, value, by_hotkey)
         screens.shot(page, f"label-{labelled + 1:02d}-task-{task['id']}-{value}-{'key' if by_hotkey else 'click'}")
         try:
@@ -259,6 +264,11 @@ def _stop_record(run: dict) -> dict | None:
     return min(records, key=lambda d: _iso(d["decided_at"])) if records else None
 
 
+def _first_confirms(jobs: list[dict], n: int = 2) -> list[dict]:
+    confirms = sorted((j for j in jobs if j["kind"] == "confirm"), key=lambda j: _iso(j["created_at"]))
+    return [{k: j.get(k) for k in ("created_at", "state", "message", "result")} for j in confirms[:n]]
+
+
 def test_the_admin_set_up_the_project_through_the_ui(run):
     assert run["connect"]["status"] == 201, run["connect"]
     assert run["connect"]["body"]["auth_method"] == ("BASIC_AUTH" if run["auth"] else "NONE")
@@ -269,7 +279,7 @@ def test_the_admin_set_up_the_project_through_the_ui(run):
 def test_backend_knows_every_task_imported_through_the_ui(run):
     assert run["backend_tasks_after_import"] == N_TASKS, (
         f"after the Import dialog the backend knew {run['backend_tasks_after_import']} of {N_TASKS} tasks "
-        f"(its confirm job: {[j.get('result') for j in run['jobs'] if j['kind'] == 'confirm'][-1:]})")
+        f"(its first confirm jobs: {_first_confirms(run['jobs'])})")
 
 
 def test_no_submit_was_rejected(run):
@@ -307,7 +317,11 @@ def test_stop_comes_within_the_labels_and_nothing_is_served_after_it(run):
     assert stop is not None and stop["labels"] <= MAX_LABELS, run["rounds"]
     stopped_at = _iso(stop["decided_at"])
     after = [(s.task, round(s.asked - stopped_at, 2)) for s in run["log"].tasks_served() if s.asked > stopped_at]
-    assert after == [], f"tasks served after the STOP (task, seconds after): {after}"
+    stop_jobs = [(j["started_at"], j["finished_at"], j["result"].get("stopped_tasks")) for j in run["jobs"]
+                 if j["kind"] == "refresh" and j["state"] == "finished" and j["result"]["decision"]["stop"]]
+    assert after == [], (f"tasks served after the STOP decided at {stop['decided_at']} (task, seconds after the "
+                         f"decision): {after}; STOP refreshes (started, finished, tasks taken out of the queue): "
+                         f"{stop_jobs}")
     assert run["no_more_tasks_shown"], "the labelling screen did not show Label Studio's 'No More Tasks Left in Queue'"
 
 
@@ -315,6 +329,11 @@ def test_the_annotator_sees_the_stop_on_reopening(run):
     assert "STOP LABELLING" in run["reopened_text"], run["reopened_text"][:1000]
     assert "STOP LABELLING" in run["reloaded_text"], run["reloaded_text"][:1000]
     assert browser.NO_MORE_TASKS in run["reloaded_text"] or browser.NO_MORE_TASKS in run["reopened_text"]
+
+
+def test_the_stop_text_is_shown_once(run):
+    instructions = run["project_settings"]["expert_instruction"]
+    assert instructions.count("STOP LABELLING") == 1, instructions
 
 
 def test_the_ranking_page_shows_the_decision_and_its_chart(run):
