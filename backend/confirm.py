@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 CONFIG_ACTIONS = ("PROJECT_UPDATED",)
 #: tasks read per confirmation job at most; the rest stay pending for the next job
 MAX_TASKS_PER_JOB = 5000
+#: seconds a TASKS_CREATED hint whose tasks Label Studio does not show yet is kept for another read
+CREATED_PATIENCE_SECONDS = 120.0
 
 
 def hint_of(event: Event) -> tuple[list[int], list[int], bool]:
@@ -95,7 +97,9 @@ def confirm_project(store: Any, api: Any, project: int, choices: ChoicesControl,
     there when a fresh batch follows a decision); its answer is returned as
     ``"new_round"``.  Returns ``{"hints", "tasks_read", "changed", "removed",
     "tasks_removed", "stored", "new_tasks", "new_round", "problems",
-    "pending"}``.
+    "waiting", "pending"}``; ``"hints"`` counts the hints confirmed and
+    ``"waiting"`` those kept because their new tasks are not visible yet
+    (:func:`not_yet_visible`).
     """
     hints = store.pending_hints(project)
     if not hints:
@@ -114,14 +118,32 @@ def confirm_project(store: Any, api: Any, project: int, choices: ChoicesControl,
     present, gone, problems = confirmed_rows(read, wanted, choices)
     known = store.stored_task_ids(project, present)
     new_tasks = sorted(set(present) - known)
+    waiting = not_yet_visible(taken, set(present) | store.stored_task_ids(project, wanted), read_at)
     new_round = None
     with store.transaction():
         if new_tasks and on_new_tasks is not None:
             new_round = on_new_tasks(new_tasks, taken)
         outcome = store.mirror_tasks(project, present, gone, read_at)
-        store.remove_hints([h["id"] for h in taken])
+        store.remove_hints([h["id"] for h in taken if h["id"] not in waiting])
         store.count_label_changes(project, outcome["changed"] + outcome["removed"])
     for problem in problems:
         logger.warning("project %s: Label Studio holds an annotation ModelPicker cannot read: %s", project, problem)
-    return {"hints": len(taken), "tasks_read": len(wanted), **outcome, "new_tasks": new_tasks, "new_round": new_round,
-            "problems": problems, "pending": store.pending_count(project)}
+    return {"hints": len(taken) - len(waiting), "tasks_read": len(wanted), **outcome, "new_tasks": new_tasks,
+            "new_round": new_round, "problems": problems, "waiting": len(waiting),
+            "pending": store.pending_count(project)}
+
+
+def not_yet_visible(hints: list[dict], seen: set[int], now: float, patience: float = CREATED_PATIENCE_SECONDS
+                    ) -> set[int]:
+    """Ids of the ``TASKS_CREATED`` hints to keep: younger than ``patience`` s and naming a task that neither
+    Label Studio's answer nor the store has (``seen``).
+
+    Label Studio 1.23.2 sends ``TASKS_CREATED`` from inside the import's
+    database transaction (``data_import/functions.py``: the web UI's file
+    import, the reimport): a read made at once can come before the commit and
+    miss every new task.  Such a hint stays pending and is read again later;
+    a task still absent after ``patience`` seconds was never created (or
+    deleted since), and its hint goes.
+    """
+    return {h["id"] for h in hints if h["action"] == "TASKS_CREATED" and now - float(h["received_at"]) < patience
+            and not set(h["tasks"]) <= seen}

@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 #: seconds before a confirmation that could not read Label Studio is tried again (rq runner only)
 CONFIRM_RETRY_SECONDS = 30.0
+#: seconds before new tasks Label Studio did not show yet are read again (rq runner only; inline: the hint sweep)
+CREATED_RETRY_SECONDS = 2.0
 #: a queued confirmation older than this is not waited for: webhooks queue a new one (a crash between
 #: the hint's commit and the enqueue leaves a record no worker will run; duplicates only find nothing to do)
 CONFIRM_STALE_SECONDS = 60.0
@@ -69,8 +71,11 @@ class Confirmer:
             if stopped is not None:
                 return stopped, None
             ls_status.record_success(store, clock())
-            store.update_job(job_id, clock(), state="finished", progress=1.0,
-                             message=f"confirmed {result['tasks_read']} task(s) of {result['hints']} hint(s)",
+            message = f"confirmed {result['tasks_read']} task(s) of {result['hints']} hint(s)"
+            if result["waiting"]:  # new tasks Label Studio does not show yet (its import not committed)
+                message += f"; {result['waiting']} hint(s) of new tasks kept for another read"
+                result["retry"] = self.schedule_retry(project, delay=CREATED_RETRY_SECONDS)
+            store.update_job(job_id, clock(), state="finished", progress=1.0, message=message,
                              result={k: v for k, v in result.items() if k != "stored"})
         answer = {"job": job_id, "state": "finished", **{k: v for k, v in result.items() if k != "stored"}}
         return answer, result["stored"]
@@ -109,7 +114,7 @@ class Confirmer:
             store.update_job(job_id, clock(), state="failed", message=f"hints kept: {message}")
             return None, {**pending, "error": message, "pending": store.pending_count(project)}
 
-    def schedule_retry(self, project: int) -> str | None:
+    def schedule_retry(self, project: int, delay: float = CONFIRM_RETRY_SECONDS) -> str | None:
         """Queue one delayed confirmation (rq only) unless one already waits: hints of a down Label Studio
         are tried again every :data:`CONFIRM_RETRY_SECONDS` without a chain per failed webhook.
 
@@ -125,9 +130,9 @@ class Confirmer:
         if self._retry_runner is None:  # never inline: a retry that ran at once would only fail again
             self._retry_runner = jobs.RQRunner(settings.redis_url, settings.redis_queue, jobs.DropRunner())
         job_id = uuid.uuid4().hex
-        store.add_job(job_id, project, "confirm", now, now + CONFIRM_RETRY_SECONDS)
+        store.add_job(job_id, project, "confirm", now, now + delay)
         if self.submit_recorded(self._retry_runner, "confirm_pending", job_id, project, job_id, True,
-                                delay=CONFIRM_RETRY_SECONDS) is None:
+                                delay=delay) is None:
             store.update_job(job_id, clock(), state="failed", message="retry not enqueued (Redis unreachable)")
             return None
         return job_id

@@ -6,7 +6,8 @@ with annotations) is mirrored task by task
 annotations become exactly Label Studio's, with its ``updated_at``; stored
 tasks with annotations that the export does not list are read by id, so a
 task Label Studio deleted is removed and one whose annotations were deleted
-loses them.  Nothing a webhook caller sent (values, tombstones, future
+loses them; tasks Label Studio lists that the backend never stored (a lost
+``TASKS_CREATED``) are read and stored too.  Nothing a webhook caller sent (values, tombstones, future
 ``updated_at``) survives a sync.  Tasks new to the backend join the current
 round.
 """
@@ -59,18 +60,20 @@ class Syncer:
         choices = self.configs.project_choices(project)
         drained, read_at, exported, read, unlisted = self._read(project)
         present, gone, problems = confirmed_rows(read, set(read) | set(unlisted), choices)
+        known = env.store.stored_task_ids(project, present)
         with env.store.transaction():
             outcome = env.store.mirror_tasks(project, present, gone, read_at, tombstones=not env.confirm_labels)
             env.store.count_label_changes(project, outcome["changed"] + outcome["removed"])
         changed, removed, stored = outcome["changed"], outcome["removed"], outcome["stored"]
-        answer = {"status": "ok", "project": project, "tasks": len(exported),
+        added = sorted(set(stored) - known)
+        answer = {"status": "ok", "project": project, "tasks": len(exported), "tasks_added": len(added),
                   "annotations": sum(len(v) for _, v in present.values()),
                   "annotations_changed": changed, "annotations_removed": removed,
                   "tasks_removed": outcome["tasks_removed"], "hints_confirmed": (drained or {}).get("hints", 0)}
         if problems:
             answer["unreadable_annotations"] = problems
         self.ingest.predict_stored(project, stored, answer)
-        if changed + removed + outcome["tasks_removed"] or (drained or {}).get("hints"):
+        if changed + removed + outcome["tasks_removed"] + len(added) or (drained or {}).get("hints"):
             answer["refresh"] = self.request_refresh(project, force=True)
         answer["tasks_without_predictions"] = self.prediction_errors(project, stored)
         answer.update(self.beliefs.label_summary(project))
@@ -80,7 +83,7 @@ class Syncer:
         """The periodic sync: ``sync_one`` (``Service.sync``) every known project, each outcome kept in the store.
 
         ``caught_up`` counts the annotations the mirror changed or removed and
-        the tasks it removed: what no webhook (and no pending hint) had told
+        the tasks it removed or added: what no webhook (and no pending hint) had told
         the backend.  A project that cannot be synced (no pool, Label Studio
         down) keeps its error; the next period tries again.
         """
@@ -92,7 +95,7 @@ class Syncer:
                 outcome = {"caught_up": 0, "error": exc.message}
             else:
                 outcome = {"caught_up": answer["annotations_changed"] + answer["annotations_removed"]
-                           + answer["tasks_removed"], "error": None}
+                           + answer["tasks_removed"] + answer["tasks_added"], "error": None}
             if outcome["caught_up"]:
                 logger.warning("periodic sync of project %s caught up %d change(s) no webhook had delivered",
                                project, outcome["caught_up"])
@@ -123,8 +126,11 @@ class Syncer:
             # tasks holding stored annotations that the export (annotated tasks only) does not list:
             # their annotations were deleted, or the task itself; read them one by one to know which
             unlisted = sorted(had_annotations - set(read))
-            if unlisted:
-                read.update(api.tasks_by_id(project, unlisted))
+            # tasks the backend never heard of (a TASKS_CREATED webhook that never came): read them too
+            listed = list(api.task_ids(project))
+            unknown = sorted(set(listed) - set(read) - env.store.stored_task_ids(project, listed))
+            if unlisted or unknown:
+                read.update(api.tasks_by_id(project, unlisted + unknown))
         except LabelStudioAPIError as exc:
             ls_status.record_failure(env.store, exc, url, env.clock())
             raise RequestError(502, f"cannot read project {project}'s export from Label Studio: "

@@ -280,3 +280,28 @@ def test_an_old_store_file_gets_the_enqueued_column(tmp_path):
     store.mark_enqueued("old", 6)
     assert store.waiting_job(1, "confirm", 0) == "old"
     store.close()
+
+
+def test_new_tasks_label_studio_does_not_show_yet_are_read_again(confirmed, events):
+    """Label Studio 1.23.2 sends TASKS_CREATED from inside its import transaction (the web UI's file import):
+    a read at once can miss the new tasks.  The hint stays until they show, at most CREATED_PATIENCE_SECONDS."""
+    from backend.confirm import CREATED_PATIENCE_SECONDS
+    from tests.backend.test_refresh import FakeClock
+
+    b = confirmed
+    ls = b.service._api
+    clock = b.service.clock = FakeClock(2e9)
+    body = events.tasks_created(31, 32)
+    answer = forge(b, body)                                   # Label Studio has not committed them yet
+    assert answer["pending"] == 1 and answer["confirmation"]["waiting"] == 1
+    assert b.service.store.stored_task_ids(1, [31, 32]) == set()
+    clock.now += 5
+    ls.record_event(body)                                     # committed now
+    again = b.service.confirm_pending(1)                      # the retry (rq: 2 s later; inline: the sweep)
+    assert again["waiting"] == 0 and again["pending"] == 0 and again["new_tasks"] == [31, 32]
+    assert b.service.store.stored_task_ids(1, [31, 32]) == {31, 32}
+    forge(b, events.tasks_created(33))                        # never created (or deleted at once)
+    assert b.service.store.pending_count(1) == 1
+    clock.now += CREATED_PATIENCE_SECONDS + 1
+    last = b.service.confirm_pending(1)
+    assert last["waiting"] == 0 and last["pending"] == 0 and b.service.store.stored_task_ids(1, [33]) == set()

@@ -49,3 +49,16 @@ def test_the_ranking_page_says_when_label_studio_was_last_checked(backend_factor
     b.service.sync_all()
     page = b.client.get("/page?project=1").get_data(as_text=True)
     assert "Last check against Label Studio" in page and "caught up 1 change(s) no webhook delivered" in page
+
+
+def test_tasks_whose_tasks_created_webhook_was_lost_are_stored_by_the_sync(backend_factory, events):
+    b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret")
+    ls = b.service._api = FakeLabelStudio()
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    ok(b.webhook(events.tasks_created(*range(1, 11))))
+    ls.record_event(events.tasks_created(11, 12))                         # imported; its webhook never came
+    assert b.service.store.stored_task_ids(1, [11, 12]) == set()
+    assert b.service.sync_all() == {1: {"caught_up": 2, "error": None}}
+    assert b.service.store.stored_task_ids(1, [11, 12]) == {11, 12}
+    assert b.ranking()["tasks"] == 12
+    assert b.service.sync_all() == {1: {"caught_up": 0, "error": None}}  # nothing new the second time
