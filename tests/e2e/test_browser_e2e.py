@@ -55,7 +55,8 @@ SHARE_TOP = 0.9
 USER, PASSWORD = "modelpicker", "browser-e2e-Pa55word"
 PORTS = (19200, 19300)
 SCREENS = REPO_ROOT / ".cache" / "browser-screens"
-WAIT = 90.0
+#: how long the backend may take to count the last label and finish its jobs
+WAIT = 60.0
 #: the import's TASKS_CREATED webhook reaches the backend within a second or two (a minute under CI load)
 IMPORT_WAIT = 30.0
 
@@ -97,11 +98,17 @@ def run(request, label_studio, digits, tmp_path_factory) -> dict:
         log = browser.NetworkLog()
         log.attach(page)
         out["log"] = log
-        _admin_steps(page, ls, backend, auth, tasks_file, digits, screens, out)
-        _annotator_steps(page, ls, digits, screens, out)
-        _after_the_stop(page, ls, backend.url, auth, screens, out)
-        _ranking_page_and_card(chromium, ls, page, backend.url, auth, screens, out)
+        out["phases"] = {}
+        for step, args in ((_admin_steps, (page, ls, backend, auth, tasks_file, digits, screens, out)),
+                           (_annotator_steps, (page, ls, digits, screens, out)),
+                           (_after_the_stop, (page, ls, backend.url, auth, screens, out)),
+                           (_ranking_page_and_card, (chromium, ls, page, backend.url, auth, screens, out))):
+            began = time.monotonic()
+            step(*args)
+            out["phases"][step.__name__.strip("_")] = round(time.monotonic() - began, 1)
         out["seconds"] = time.monotonic() - started
+    out["unfinished_jobs"] = [{k: j.get(k) for k in ("kind", "state", "created_at", "run_after", "message")}
+                              for j in out["jobs"] if j["state"] not in ("finished", "failed")]
     _write_record(out)
     return out
 
@@ -111,7 +118,8 @@ def _write_record(out: dict) -> None:
     log = out["log"]
     record = {
         "param": out["param"], "project": out["project"], "seconds": round(out["seconds"], 1),
-        "labelled": out["labelled"], "problems": out["problems"],
+        "labelled": out["labelled"], "problems": out["problems"], "phases": out["phases"],
+        "unfinished_jobs": out["unfinished_jobs"],
         "backend_tasks_after_import": out["backend_tasks_after_import"],
         "submits": [{"task": s.task, "status": s.status, "at": s.at,
                      **({"body": s.body[:500]} if s.status != 201 else {})} for s in log.submits],
@@ -216,6 +224,8 @@ def _after_the_stop(page, ls, backend_url: str, auth, screens, out: dict) -> Non
     try:
         out["jobs"], out["ranking"] = wait_until(settled, "the backend counting every label, no job running", WAIT)
     except TimeoutError:
+        out["problems"].append(f"the backend had a job queued or running, or fewer labels, {WAIT:.0f} s after the "
+                               "last label")
         out["jobs"] = _backend_get(backend_url, "/jobs", auth, project=project, limit=1000)["jobs"]
         out["ranking"] = _backend_get(backend_url, "/rankings", auth, project=project)
     out["rounds"] = _backend_get(backend_url, "/rounds", auth, project=project)
@@ -292,6 +302,13 @@ def test_every_label_is_counted_by_the_backend(run):
     accepted = len(run["log"].accepted)
     assert accepted == run["labelled"]
     assert run["ranking"]["labels"] == accepted, (run["ranking"]["labels"], accepted)
+
+
+def test_the_backend_settles_after_the_last_label(run):
+    """Every confirmation and refresh finished (a job left "started" is one that died: its webhook got a 500)."""
+    unfinished = run["unfinished_jobs"]
+    assert unfinished == [], (f"{len(unfinished)} jobs unfinished {WAIT:.0f} s after the last label, e.g. "
+                              f"{unfinished[:3]}; backend log: {run['backend_log']}")
 
 
 def test_served_tasks_are_the_top_of_the_backends_order(run):
