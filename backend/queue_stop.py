@@ -8,7 +8,7 @@ the task's annotations change.  So on STOP the backend sets the flag of every
 task without an annotation (queue order first, so the tasks about to be served
 go first); the annotator's screen then shows Label Studio's own "No More Tasks
 Left in Queue".  The labelling instructions (``expert_instruction``, shown when
-the stream opens) get a STOP block between markers above the admin's own text.
+the stream opens) get a STOP block (:data:`BEGIN`) above the admin's own text.
 When labels reopen the round, the round's tasks without a label get their flag
 back and the block goes.  What the queue follows is kept as the project's
 ``pushed_version``: :func:`stopped_marker` while the queue is stopped.
@@ -24,9 +24,11 @@ from .labelstudio_api import LabelStudioAPI
 
 #: ``pushed_version`` of a project whose queue is stopped: no priority version, the tasks taken out
 STOPPED_PREFIX = "stopped:round-"
-BEGIN = "<!-- ModelPicker STOP: begin -->"
-END = "<!-- ModelPicker STOP: end -->"
-_BLOCK = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n?", re.S)
+#: the STOP block's element: Label Studio 1.23.2 sanitises the instructions (it drops HTML comments, ids,
+#: styles and data attributes) but keeps a ``<div>``'s class, so the class finds the block again
+BLOCK_CLASS = "modelpicker-stop"
+BEGIN = f'<div class="{BLOCK_CLASS}">'
+_BLOCK = re.compile(re.escape(BEGIN) + r".*?</div>\n?", re.S)
 
 
 def stopped_marker(round_: int) -> str:
@@ -44,9 +46,8 @@ def stopped_round(pushed_version: str | None) -> int | None:
 
 def with_stop_block(instruction: str | None, decision_line: str) -> str:
     """The instructions with the STOP block on top (replacing an earlier one), the admin's text kept below."""
-    block = (f'{BEGIN}<div style="border:2px solid #c00;padding:8px;margin-bottom:8px">'
-             f"<b>{html.escape(decision_line)}</b><br>Labelling for this batch is finished: no task is left in "
-             f"the queue. Close the labelling screen.</div>{END}\n")
+    block = (f"{BEGIN}<h3>{html.escape(decision_line)}</h3><p>Labelling for this batch is finished: no task is "
+             f"left in the queue. Close the labelling screen.</p></div>\n")
     return block + without_stop_block(instruction)
 
 

@@ -151,11 +151,20 @@ def test_set_labeled_takes_tasks_out_of_the_queue_and_puts_them_back(api, server
     assert api.set_labeled(pid, [], True) == 0
 
 
-def test_instructions_are_written_and_shown(api, project):
+def test_the_stop_block_survives_label_studios_sanitising_and_is_replaced_not_stacked(api, project):
+    from backend.queue_stop import with_stop_block, without_stop_block
+
     pid, _ = project
-    api.set_instruction(pid, "<b>STOP LABELLING</b>", show=True)
+    admin = "<p>Choose the answer the text gives.</p>"
+    api.set_instruction(pid, admin, show=False)
+    for line in ("STOP LABELLING: a chosen", "STOP LABELLING: b chosen"):
+        current = api.get_project(pid)["expert_instruction"]
+        api.set_instruction(pid, with_stop_block(current, line), show=True)
     info = api.get_project(pid)
-    assert info["expert_instruction"] == "<b>STOP LABELLING</b>" and info["show_instruction"] is True
+    assert info["show_instruction"] is True
+    stored = info["expert_instruction"]                  # as Label Studio keeps it (comments, styles dropped)
+    assert stored.count("STOP LABELLING") == 1 and "b chosen" in stored and stored.endswith(admin)
+    assert without_stop_block(stored) == admin
 
 
 def test_chunked_import_and_version_deletion(api, project):
