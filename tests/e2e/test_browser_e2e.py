@@ -56,7 +56,7 @@ USER, PASSWORD = "modelpicker", "browser-e2e-Pa55word"
 PORTS = (19200, 19300)
 SCREENS = REPO_ROOT / ".cache" / "browser-screens"
 #: how long the backend may take to count the last label and finish its jobs
-WAIT = 60.0
+WAIT = 30.0
 #: the import's TASKS_CREATED webhook reaches the backend within a second or two (a minute under CI load)
 IMPORT_WAIT = 30.0
 
