@@ -148,7 +148,6 @@ class Refresher:
         decision = self.decider.decide(project, belief)
         store.add_belief_history(project, decision.round, int((belief.labels >= 0).sum()), self.env.pool.names,
                                  belief.strategy.p_best(), belief.gap, clock())  # the history the page charts
-        self.rankings.keep(project, (revision, belief))  # what /rankings serves until the next change
         summary = decision.to_dict()
         result: dict[str, Any] = {"project": project, "round": decision.round, "labels": belief.n_labels,
                                   "label_changes": covered, "model_version": belief.model_version,
@@ -157,6 +156,10 @@ class Refresher:
                                   "candidate_predictions": 0, "seconds": {},
                                   "tasks_without_predictions": skipped}
         api = self.label_studio()
+        if api is not None and self.env.settings.stop_queue and decision.live.stop:
+            # the queue is emptied before the STOP shows anywhere (/rankings, the description, the page)
+            self._stop_queue(api, project, job_id, belief, decision, result)
+        self.rankings.keep(project, (revision, belief))  # what /rankings serves until the next change
         if api is None:
             result["message"] = ("ranking and decision updated; Label Studio write-back is off "
                                  "(LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY unset or MODELPICKER_WRITEBACK=false)")
@@ -178,9 +181,7 @@ class Refresher:
 
         env = self.env
         pushed = env.store.refresh_state(project)["pushed_version"]
-        if env.settings.stop_queue and decision.live.stop:
-            self._stop_queue(api, project, job_id, belief, decision, result)
-        else:
+        if "stopped_tasks" not in result:  # else emptied on STOP by _refresh, before the ranking was kept
             if queue_stop.stopped_round(pushed) == decision.round:
                 self._reopen_queue(api, project, job_id, belief, decision, result)
                 pushed = None
@@ -192,8 +193,8 @@ class Refresher:
         result["seconds"]["description"] = time.perf_counter() - t0
         if env.settings.write_candidates:
             self._push_candidates(api, project, job_id, result)
-        if result["pushed"] or pushed != env.store.refresh_state(project)["pushed_version"] \
-                or self.retired.waiting(project):
+        switched = pushed != env.store.refresh_state(project)["pushed_version"]
+        if result["pushed"] or "stopped_tasks" in result or switched or self.retired.waiting(project):
             self._delete_superseded(api, project, job_id, result)
 
     def _delete_superseded(self, api, project: int, job_id: str, result: dict) -> None:

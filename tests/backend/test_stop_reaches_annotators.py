@@ -37,7 +37,17 @@ def test_stop_takes_every_task_left_out_of_the_queue_next_ones_first(backend_fac
     queue_top = latest_refresh(b)["result"]["queue_top"]                # the order the annotators are served
     assert len(queue_top) == 8 and set(queue_top) == set(range(3, 11))
     ls.calls.clear()
+    shown_while_emptying = []
+    flag = ls.set_labeled
+
+    def set_labeled(project, task_ids, labeled):                        # what /rankings says meanwhile
+        kept = b.service.store.ranking_snapshot(1, b.service.ranking_keeper.snapshot_key)
+        shown_while_emptying.append(kept["body"]["decision"]["stop"])
+        return flag(project, task_ids, labeled)
+
+    ls.set_labeled = set_labeled
     label(b, events, truth, 103, queue_top[0])                          # the third label: the budget stops
+    assert shown_while_emptying == [False]                              # STOP kept only once the queue is empty
     decision = b.ranking()["decision"]
     assert decision["stop"] and decision["reason"] == "budget"
     flagged = [c for c in ls.calls if c[0] == "set_labeled"]
