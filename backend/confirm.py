@@ -104,7 +104,7 @@ def confirm_project(store: Any, api: Any, project: int, choices: ChoicesControl,
     hints = store.pending_hints(project)
     if not hints:
         return {"hints": 0, "tasks_read": 0, "changed": 0, "removed": 0, "tasks_removed": 0, "stored": [],
-                "new_tasks": [], "new_round": None, "problems": [], "pending": 0}
+                "new_tasks": [], "new_round": None, "problems": [], "waiting": 0, "pending": 0}
     # take hints oldest first until the task budget is used; the rest wait for the next job
     taken, wanted = [], set()
     for hint in hints:

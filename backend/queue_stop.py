@@ -56,28 +56,35 @@ def without_stop_block(instruction: str | None) -> str:
     return _BLOCK.sub("", instruction or "")
 
 
-def stop_queue(api: LabelStudioAPI, project: int, first: Sequence[int], decision_line: str,
-               instruction: str | None) -> dict:
-    """Take every task without an annotation out of the queue (``first`` first), then put the STOP in the
-    instructions.  Idempotent: tasks already flagged are not touched.
+def stop_queue(api: LabelStudioAPI, project: int, first: Sequence[int], again: bool = False) -> dict:
+    """Take every task without an annotation out of the queue (then :func:`announce` says STOP).
 
     Parameters
     ----------
-    first : task ids ``(k,)`` in queue order (the ones Label Studio would serve next).
-    instruction : the project's current ``expert_instruction``.
+    first : task ids ``(k,)`` the backend holds unlabelled, in the order Label Studio serves them next.
+        The first time (``again`` false) they are flagged at once, before anything is read: Label Studio
+        keeps serving while this runs, so the tasks it would serve next go first.  Then Label Studio's
+        flags are read and any other task still open (one the backend does not rank) is flagged.
+    again : the queue was already stopped (a label after the STOP): only tasks Label Studio shows open
+        are flagged (usually none).
 
     Returns ``{"stopped_tasks", "seconds"}``.
     """
     start = time.perf_counter()
-    flags = api.task_ids(project)  # {task id: is_labeled}
-    open_tasks = {t for t, labelled in flags.items() if not labelled}
-    ordered = [t for t in dict.fromkeys(int(t) for t in first) if t in open_tasks]
-    ordered += sorted(open_tasks.difference(ordered))
+    ordered = [] if again else list(dict.fromkeys(int(t) for t in first))
     stopped = api.set_labeled(project, ordered, True)
+    done = set(ordered)
+    rest = sorted(t for t, labelled in api.task_ids(project).items() if not labelled and t not in done)
+    stopped += api.set_labeled(project, rest, True)
+    return {"stopped_tasks": stopped, "seconds": time.perf_counter() - start}
+
+
+def announce(api: LabelStudioAPI, project: int, decision_line: str, instruction: str | None) -> None:
+    """Put the STOP block on top of the labelling instructions (``instruction``: the current ones), shown on
+    opening the labelling screen; nothing is written when they already say exactly that."""
     text = with_stop_block(instruction, decision_line)
     if text != (instruction or ""):
         api.set_instruction(project, text, show=True)
-    return {"stopped_tasks": stopped, "seconds": time.perf_counter() - start}
 
 
 def reopen_queue(api: LabelStudioAPI, project: int, task_ids: Sequence[int], instruction: str | None) -> dict:

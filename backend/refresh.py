@@ -221,11 +221,14 @@ class Refresher:
         level = None if live.delta is None else 1.0 - live.delta
         line = decision_text(True, live.candidate, live.p_best, reason=live.reason_text, gap=live.gap, level=level)
         unlabelled = np.flatnonzero(belief.labels < 0)
-        # what Label Studio serves now is the order last pushed, then the new belief's
-        first = [*self.served_first.get(project, ()),
-                 *belief.task_ids[unlabelled[np.argsort(belief.priority[unlabelled], kind="stable")]]]
+        # what Label Studio serves now is the order last pushed (its first tasks), then the new belief's
+        open_now = set(belief.task_ids[unlabelled].tolist())
+        first = [t for t in self.served_first.get(project, ()) if t in open_now]
+        first += belief.task_ids[unlabelled[np.argsort(belief.priority[unlabelled], kind="stable")]].tolist()
+        again = queue_stop.stopped_round(env.store.refresh_state(project)["pushed_version"]) == decision.round
+        stopped = queue_stop.stop_queue(api, project, first, again=again)
         instruction = api.get_project(project).get("expert_instruction")
-        stopped = queue_stop.stop_queue(api, project, first, line, instruction)
+        queue_stop.announce(api, project, line, instruction)
         env.store.set_pushed_version(project, queue_stop.stopped_marker(decision.round))
         result["stopped_tasks"] = stopped["stopped_tasks"]
         result["seconds"]["stop_queue"] = stopped["seconds"]

@@ -376,10 +376,16 @@ class Service:
                       "error": strip_dirs(error, store_path, pool_path)},
             "label_studio": self.label_studio_health(),
             "labels": self.labels_health(),
-            "sync": {"every_seconds": self.settings.sync_every_seconds or None,
-                     "projects": {str(p): iso_fields(v, ("at", "last_caught_up_at"))
-                                  for p, v in self.store.sync_log().items()}},
+            "sync": self.sync_health(ok),
         }
+
+    def sync_health(self, store_ok: bool) -> dict:
+        """The ``sync`` part of /health: the period and each project's last periodic sync (none without a store)."""
+        every = self.settings.sync_every_seconds or None
+        if not store_ok:
+            return {"every_seconds": every, "projects": {}, "error": "the store cannot be read"}
+        return {"every_seconds": every, "projects": {str(p): iso_fields(v, ("at", "last_caught_up_at"))
+                                                     for p, v in self.store.sync_log().items()}}
 
 
 __all__ = ["Service", "parse_project", "RequestError", "SettingsError", "HINT_SWEEP_AGE_SECONDS",

@@ -305,3 +305,12 @@ def test_new_tasks_label_studio_does_not_show_yet_are_read_again(confirmed, even
     clock.now += CREATED_PATIENCE_SECONDS + 1
     last = b.service.confirm_pending(1)
     assert last["waiting"] == 0 and last["pending"] == 0 and b.service.store.stored_task_ids(1, [33]) == set()
+
+
+def test_a_confirmation_that_finds_its_hints_taken_by_another_job_answers_in_full(confirmed):
+    """Two jobs for the same hints: the second finds none left (its answer has every key the job reads)."""
+    from backend.confirm import confirm_project
+
+    b = confirmed
+    answer = confirm_project(b.service.store, b.service._api, 1, b.service.project_choices(1), b.service.clock)
+    assert answer["hints"] == 0 and answer["waiting"] == 0 and answer["pending"] == 0

@@ -47,12 +47,15 @@ def test_stop_takes_every_task_left_out_of_the_queue_next_ones_first(backend_fac
 
     ls.set_labeled = set_labeled
     label(b, events, truth, 103, queue_top[0])                          # the third label: the budget stops
-    assert shown_while_emptying == [False]                              # STOP kept only once the queue is empty
+    assert shown_while_emptying == [False, False]                       # STOP kept only once the queue is empty
     decision = b.ranking()["decision"]
     assert decision["stop"] and decision["reason"] == "budget"
     flagged = [c for c in ls.calls if c[0] == "set_labeled"]
-    assert len(flagged) == 1 and flagged[0][3] is True
-    assert flagged[0][2] == [t for t in queue_top if t != queue_top[0]]  # all seven left, in queue order
+    assert len(flagged) == 2 and flagged[0][3] is True
+    assert flagged[0][2] == [t for t in queue_top if t != queue_top[0]]  # all seven left, in queue order, at once
+    assert flagged[1][2] == []                                          # then Label Studio's flags: none left open
+    names = [c[0] for c in ls.calls]
+    assert names.index("set_labeled") < names.index("task_ids")         # nothing read before the first flags
     assert "import_predictions" not in [c[0] for c in ls.calls]       # no new priorities once stopped
     names = [c[0] for c in ls.calls]
     assert names.index("set_labeled") < names.index("set_description")  # emptied before the STOP is shown
@@ -73,7 +76,7 @@ def test_a_label_after_the_stop_neither_pushes_nor_flags_again(backend_factory, 
     label(b, events, truth, 104, 4)                                     # a task that was open on someone's screen
     assert b.ranking()["decision"]["stop"]
     assert "import_predictions" not in [c[0] for c in ls.calls]
-    assert [c[2] for c in ls.calls if c[0] == "set_labeled"] == [[]]   # every task already out of the queue
+    assert [c[2] for c in ls.calls if c[0] == "set_labeled"] == [[], []]  # every task already out of the queue
     assert ls.instruction.count(BEGIN) == 1 and ls.instruction.endswith(ADMIN_TEXT)  # replaced, not stacked
 
 
