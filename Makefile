@@ -3,8 +3,8 @@
 #               installed; inline jobs otherwise) and the digits project, connected with basic auth (the
 #               backend's login is generated and kept in .cache/demo/admin.json, mode 0600); prints the
 #               URL, the login and what to click. Ctrl-C stops it all. (python -m demo run, see demo/)
-#   make test   set up .venv, Label Studio's own venv and redis-server, run the linter and the import
-#               contracts (make lint), then every test
+#   make test   set up .venv, Label Studio's own venv, redis-server and chromium, run the linter and the
+#               import contracts (make lint), then every test
 # More:
 #   make serve POOL=path/to/pool.yaml   the backend alone (development server) on your own candidate pool
 #                                       (127.0.0.1:9090 unless HOST/PORT say otherwise), for your own Label
