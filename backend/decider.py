@@ -9,10 +9,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-import numpy as np
-
 import modelpicker_core as core
 from modelpicker_core.stopping import Decision, make_rule
+from modelpicker_core.votes import pick
 
 from .belief import Belief, ranking_records
 from .decisions import LiveDecision, RoundDecision, decision_summary, is_stopped, next_record
@@ -56,8 +55,8 @@ class Decider:
         (``"unscored_tasks"``) and says so in ``reason_text``.
         """
         unlabelled = int((belief.labels < 0).sum()) if belief.task_ids.size else None
-        pick = int(np.argmax(belief.strategy.p_top()))
-        previous = [] if belief.p_history is None else belief.p_history[:, pick]
+        model = pick(belief.strategy.p_top())  # the model the belief rule's patience follows
+        previous = [] if belief.p_history is None else belief.p_history[:, model]
         env = self.env
         rule = stopping_rule(env.settings)
         if rule.name == "certified":

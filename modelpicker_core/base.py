@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .intervals import accuracy_interval
-from .votes import argmax_seeded_ties, as_prediction_matrix
+from .votes import argmax_seeded_ties, as_prediction_matrix, pick
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,12 +76,9 @@ class Ranking:
 
     @property
     def best(self) -> int:
-        """Rank 1 of :attr:`order`: deterministic (exact ties go to the lowest column), draws nothing.
-
-        Not always :meth:`Strategy.best`, which breaks ties of ``p_best`` at
-        random; see :mod:`modelpicker_core.votes` ("The pick").
-        """
-        return int(self.order[0])
+        """The pick (:func:`~modelpicker_core.votes.pick`) without a generator: ties go to the lowest column,
+        nothing is drawn; rank 1 of :attr:`order` (which sorts by the same keys)."""
+        return pick(self.p_top, self.p_best, self.accuracy)
 
     def to_records(self, names: list[str] | None = None) -> list[dict[str, Any]]:
         """One JSON-ready dict per model, best first, with its 1-based rank."""
@@ -259,14 +256,9 @@ class Strategy(abc.ABC):
         return Ranking(self.p_best(), acc, low, high, int(self.n_labels_), basis, self.p_top())
 
     def best(self) -> int:
-        """The pick: the model of highest P(best); ties broken at random with ``self.rng_``.
-
-        The harness scores this pick (:func:`~modelpicker_core.votes.argmax_seeded_ties`:
-        tied models are named equally often, and a tie draws from ``rng_``).
-        :attr:`Ranking.best` and the stopping rules name a model without drawing;
-        :mod:`modelpicker_core.votes` ("The pick") says where the three differ.
-        """
-        return argmax_seeded_ties(self.p_best(), self.rng_)
+        """The pick (:func:`~modelpicker_core.votes.pick` of ``p_top()`` then ``p_best()``), the ties left
+        drawn with ``self.rng_``: the harness scores this, so tied models are named equally often."""
+        return pick(self.p_top(), self.p_best(), rng=self.rng_)
 
     # ------------------------------------------------------------------- JSON
     def get_state(self) -> dict[str, Any]:

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from .votes import pick
+
 #: reasons a :class:`Decision` can give
 REASONS = ("certified", "confident", "budget", "exhausted", "continue")
 #: stopping rules by name: the certified bound (default) and the belief's P(best)
@@ -116,7 +118,7 @@ class StoppingRule:
         if isinstance(labels, bool) or int(labels) != labels or labels < 0:
             raise ValueError(f"labels must be a non-negative integer, got {labels!r}")
         labels = int(labels)
-        model = int(np.argmax(p))   # read-only: exact ties go to the lowest column, no draw
+        model = pick(p)   # read-only: ties go to the lowest column, no draw
         sure = float(min(p[model], 1.0))
         earlier = np.asarray(previous, dtype=float).ravel()[::-1][: self.patience - 1]
         held = earlier.size == self.patience - 1 and bool(np.all(earlier >= self.confidence))

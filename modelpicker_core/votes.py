@@ -9,27 +9,24 @@ or classes; no ``(n_items, n_classes)`` array is built unless asked for
 
 The pick
 --------
-"Which model is best now" has three definitions in the package, kept apart on
-purpose because they differ only under ties and each caller needs its own
-kind of tie-break (making them one would change results, e.g. every
-identification figure of the harness):
+"Which model is best now" has one definition, :func:`pick`: the largest
+``p_top`` (the probability of being *a* true best, ties counted), then the
+largest ``p_best``, then the largest estimated accuracy, each compared within
+``1e-12``; what is still tied goes to the lowest column, or, when a generator
+is given, is drawn uniformly from it.  Every caller uses it:
 
-* :meth:`Strategy.best() <modelpicker_core.base.Strategy.best>`: the model of
-  largest ``p_best()``, ties (within ``1e-12``) broken uniformly with the
-  strategy's generator (:func:`argmax_seeded_ties`).  The harness scores this
-  pick, so tied models are named equally often (as the public ModelPicker and
-  Model Selector evaluations do) instead of the lowest column always winning.
-  It draws from ``rng_`` on ties, so calling it changes later random choices.
-* :attr:`Ranking.best <modelpicker_core.base.Ranking.best>`: rank 1 of the
-  ranking, the largest ``p_top`` then ``p_best`` then estimated accuracy, then
-  the lowest column; deterministic and read-only.  What a person is shown
-  (``pick`` command, the backend's rankings): reading it twice gives the same
-  answer and draws nothing.
-* :class:`~modelpicker_core.stopping.StoppingRule`: ``argmax`` of ``p_top()``
-  (else ``p_best()``), the lowest column among exact maxima; read-only, a
-  decision must not draw from the strategy's generator.
-  :class:`~modelpicker_core.stopping.CertifiedStop` names the model of smallest
-  certified gap instead (ties: largest P(best)).
+* :meth:`Strategy.best() <modelpicker_core.base.Strategy.best>` passes the
+  strategy's generator: the harness scores this pick, so tied models are
+  named equally often (as the public ModelPicker and Model Selector
+  evaluations do) instead of the lowest column always winning.  A tie draws
+  from ``rng_``, so calling it changes later random choices.
+* :attr:`Ranking.best <modelpicker_core.base.Ranking.best>` (what a person is
+  shown: the ``pick`` command, the backend's rankings), the stopping rule and
+  the backend's decider pass none: reading twice gives the same answer and
+  draws nothing.
+* :class:`~modelpicker_core.stopping.CertifiedStop` names the model of
+  smallest certified gap instead (ties: largest P(best)): its guarantee is
+  about that gap.
 
 Every random tie-break among maxima (the pick above, the next item of
 :meth:`Strategy.select <modelpicker_core.base.Strategy.select>`) goes through
@@ -61,6 +58,25 @@ def argmax_seeded_ties(values: Any, rng: np.random.Generator, tolerance: float =
     v = np.asarray(values)
     top = np.flatnonzero(v >= v.max() - tolerance)
     return int(top[0]) if top.size == 1 else int(rng.choice(top))
+
+
+def pick(p_top: Any, p_best: Any = None, accuracy: Any = None, rng: np.random.Generator | None = None,
+         tolerance: float = TIE_TOLERANCE) -> int:
+    """The model picked: largest ``p_top`` ``(n_models,)``, then ``p_best``, then ``accuracy`` (those given).
+
+    Each key only breaks the ties (within ``tolerance``) the keys before it
+    left.  What is still tied goes to the lowest column without ``rng``, or is
+    drawn uniformly with it (:func:`argmax_seeded_ties`: one draw, none for a
+    single model).
+    """
+    tied = np.arange(np.asarray(p_top).shape[0])
+    for key in (p_top, p_best, accuracy):
+        if key is not None:
+            values = np.asarray(key, dtype=float)[tied]
+            tied = tied[values >= values.max() - tolerance]
+    if rng is None or tied.size == 1:
+        return int(tied[0])
+    return int(tied[argmax_seeded_ties(np.zeros(tied.size), rng, tolerance)])
 
 
 def as_prediction_matrix(predictions: Any, n_models: int | None = None) -> np.ndarray:

@@ -222,11 +222,6 @@ class Consensus(Strategy):
             return np.full(self.n_models, 1.0 / self.n_models)
         return self._posterior().draws.p_top.copy()
 
-    def best(self) -> int:
-        p = self.p_top() + 1e-9 * self.p_best()
-        top = np.flatnonzero(p >= p.max() - 1e-12)
-        return int(self.rng_.choice(top)) if top.size > 1 else int(top[0])
-
     def accuracy_estimate(self):
         """Pool accuracy of each model with a 95% interval (normal approximation)."""
         if self.pool_ is None:

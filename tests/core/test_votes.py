@@ -37,3 +37,34 @@ def test_strategy_best_is_the_seeded_tie_break_of_p_best(name):
     twin = np.random.default_rng(7)
     assert s.best() == votes.argmax_seeded_ties(s.p_best(), twin)
     assert s.rng_.bit_generator.state == twin.bit_generator.state
+
+
+def test_the_pick_breaks_p_top_ties_by_p_best_then_accuracy_then_the_lowest_column():
+    p_top = np.array([0.9, 0.9, 0.9, 0.2])
+    p_best = np.array([0.3, 0.5, 0.5, 0.9])
+    accuracy = np.array([0.8, 0.7, 0.75, 0.99])
+    assert votes.pick(p_top) == 0
+    assert votes.pick(p_top, p_best) == 1
+    assert votes.pick(p_top, p_best, accuracy) == 2
+    assert votes.pick(p_top, p_best + np.array([0, 0, 5e-13, 0])) == 1  # within the tolerance: still tied
+
+
+def test_the_pick_draws_only_among_what_every_key_left_tied():
+    p_top = np.array([1.0, 1.0, 1.0, 0.0])
+    p_best = np.array([0.2, 0.4, 0.4, 0.0])
+    rng = np.random.default_rng(0)
+    seen = {votes.pick(p_top, p_best, rng=rng) for _ in range(200)}
+    assert seen == {1, 2}
+    untouched = np.random.default_rng(5)
+    assert votes.pick(np.array([0.1, 0.7]), rng=untouched) == 1
+    assert untouched.random() == np.random.default_rng(5).random()     # a single model: nothing drawn
+
+
+def test_ranking_best_stopping_rule_and_strategy_best_agree_without_ties():
+    from modelpicker_core.base import Ranking
+    from modelpicker_core.stopping import StoppingRule
+
+    p = np.array([0.1, 0.6, 0.3])
+    ranking = Ranking(p, np.array([0.7, 0.8, 0.75]), np.zeros(3), np.ones(3), 10)
+    assert ranking.best == int(ranking.order[0]) == 1
+    assert StoppingRule(confidence=0.5, patience=1).decide(p, 10).model == 1
