@@ -182,8 +182,9 @@ class Refresher:
         env = self.env
         pushed = env.store.refresh_state(project)["pushed_version"]
         if "stopped_tasks" not in result:  # else emptied on STOP by _refresh, before the ranking was kept
-            if queue_stop.stopped_round(pushed) == decision.round:
-                self._reopen_queue(api, project, job_id, belief, decision, result)
+            stopped = queue_stop.stopped_round(pushed)
+            if stopped is not None:  # the stopped round reopened, or a new batch started the next round
+                self._reopen_queue(api, project, job_id, belief, result, same_round=stopped == decision.round)
                 pushed = None
             self._push_queue(api, project, job_id, belief, pushed, result)
         env.store.update_job(job_id, env.clock(), progress=0.6, message="writing the ranking into the project")
@@ -233,12 +234,13 @@ class Refresher:
         result["stopped_tasks"] = stopped["stopped_tasks"]
         result["seconds"]["stop_queue"] = stopped["seconds"]
 
-    def _reopen_queue(self, api, project: int, job_id: str, belief: Belief, decision: RoundDecision,
-                      result: dict) -> None:
-        """The stopped round reopened: its tasks without a label go back into the queue, the STOP block goes."""
+    def _reopen_queue(self, api, project: int, job_id: str, belief: Belief, result: dict, same_round: bool) -> None:
+        """After a STOP: the STOP block goes; when the stopped round itself reopened, its tasks without a label
+        go back into the queue too (a new round's tasks were never taken out; the old round's stay out)."""
         env = self.env
-        env.store.update_job(job_id, env.clock(), progress=0.25, message="round reopened: tasks back in the queue")
-        unlabelled = belief.task_ids[np.flatnonzero(belief.labels < 0)]
+        env.store.update_job(job_id, env.clock(), progress=0.25, message="round reopened: tasks back in the queue"
+                             if same_round else "a new round: the STOP of the last one comes off the instructions")
+        unlabelled = belief.task_ids[np.flatnonzero(belief.labels < 0)] if same_round else []
         instruction = api.get_project(project).get("expert_instruction")
         reopened = queue_stop.reopen_queue(api, project, unlabelled, instruction)
         result["reopened_tasks"] = reopened["reopened_tasks"]

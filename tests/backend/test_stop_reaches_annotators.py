@@ -130,3 +130,18 @@ def test_superseded_priorities_are_deleted_only_after_the_grace_period(backend_f
     clock.now += 31
     b.service.refresh(1, force=True)                                    # nothing pushed, a version still waiting
     assert set(v for v in ls.versions if v.startswith("modelpicker-")) == {ls.project_version}
+
+
+def test_a_new_batch_after_the_stop_starts_a_round_whose_queue_is_served_and_the_stop_comes_off(
+        backend_factory, events, truth):
+    b, ls = budget_backend(backend_factory, events)
+    for aid, task in ((101, 1), (102, 2), (103, 3)):
+        label(b, events, truth, aid, task)
+    assert b.ranking()["decision"]["stop"] and ls.instruction.startswith(BEGIN)
+    ls.calls.clear()
+    ok(b.webhook(events.tasks_created(*range(11, 21))))                # a fresh batch: round 2
+    assert b.ranking()["round"] == 2 and not b.ranking()["decision"]["stop"]
+    assert ls.instruction == ADMIN_TEXT                                 # round 1's STOP is off the instructions
+    assert [c[2] for c in ls.calls if c[0] == "set_labeled"] == [[]]    # round 1's tasks stay out of the queue
+    assert all(ls.flags[t] for t in range(4, 11))
+    assert sorted(p["task"] for p in ls.versions[ls.project_version]) == list(range(11, 21))
