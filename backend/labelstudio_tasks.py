@@ -110,22 +110,27 @@ class TaskCalls:
         (or puts them back into) every annotator's queue.  One request per task
         (1.23.2 has no bulk call), ``workers`` at a time, in the order given;
         each is one short write.  ``task_ids`` must be the project's (from :meth:`task_ids`).
+        A task Label Studio no longer has (404: deleted meanwhile) is skipped
+        and not counted; any other failure is raised.
         """
         project_id = check_id(project_id, "project id")
         ids = [check_id(t, "task id") for t in task_ids]
         if not ids:
             return 0
 
-        def patch(task: int) -> None:
-            self._request("PATCH", f"/api/tasks/{task}/", json={"is_labeled": bool(labeled)})
+        def patch(task: int) -> int:
+            try:
+                self._request("PATCH", f"/api/tasks/{task}/", json={"is_labeled": bool(labeled)})
+            except LabelStudioAPIError as exc:
+                if exc.status == 404:
+                    return 0
+                raise
+            return 1
 
         if workers <= 1 or len(ids) == 1:
-            for task in ids:
-                patch(task)
-        else:
-            with ThreadPoolExecutor(max_workers=int(workers)) as pool:
-                list(pool.map(patch, ids))  # re-raises the first failure
-        return len(ids)
+            return sum(patch(task) for task in ids)
+        with ThreadPoolExecutor(max_workers=int(workers)) as pool:
+            return sum(pool.map(patch, ids))  # re-raises the first failure
 
     # ------------------------------------------------------------ predictions
     def import_predictions(self, project_id: int, predictions: Sequence[Mapping[str, Any]],

@@ -149,6 +149,8 @@ def test_set_labeled_takes_tasks_out_of_the_queue_and_puts_them_back(api, server
     assert api.next_task(pid)["id"] in ids[5:7]
     assert [t for t, done in api.task_ids(pid).items() if not done] == ids[5:7]
     assert api.set_labeled(pid, [], True) == 0
+    server.api("DELETE", f"/api/tasks/{ids[5]}/")                      # deleted meanwhile: skipped, not counted
+    assert api.set_labeled(pid, ids[5:7], True) == 1 and api.next_task(pid) is None
 
 
 def test_the_stop_block_survives_label_studios_sanitising_and_is_replaced_not_stacked(api, project):
