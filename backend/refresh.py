@@ -168,8 +168,9 @@ class Refresher:
         result["seconds"]["total"] = time.perf_counter() - start
         if api is not None:
             result["wrote_back"] = True
-            result["message"] = (f"queue follows {belief.model_version}; pushed {result['pushed']}, "
-                                 f"deleted {result['deleted']} superseded; decision: "
+            queue = (f"STOP: queue emptied ({result['stopped_tasks']} task(s) taken out)" if "stopped_tasks" in result
+                     else f"queue follows {belief.model_version}; pushed {result['pushed']}")
+            result["message"] = (f"{queue}, deleted {result['deleted']} superseded; decision: "
                                  f"{'stop' if decision.live.stop else 'keep labelling'}")
         return result
 

@@ -62,8 +62,10 @@ def test_stop_takes_every_task_left_out_of_the_queue_next_ones_first(backend_fac
     assert ls.instruction.startswith(BEGIN) and ls.instruction.endswith(ADMIN_TEXT) and ls.show_instruction
     assert f"STOP LABELLING: {decision['candidate']} chosen" in ls.instruction
     assert "STOP LABELLING" in ls.description
-    result = latest_refresh(b)["result"]
+    job = latest_refresh(b)
+    result = job["result"]
     assert result["stopped_tasks"] == 7 and result["pushed"] == 0
+    assert job["message"].startswith("STOP: queue emptied (7 task(s) taken out)")
     assert b.service.store.refresh_state(1)["pushed_version"] == stopped_marker(1)
 
 
