@@ -68,10 +68,13 @@ class Pool:
     ----------
     path : the YAML file.
     candidates : the models.
+    unavailable : ``mlflow`` candidates the registry could not give when the pool loaded,
+        ``{"candidate", "source", "error"}`` each (shown in ``/health``); the pool works without them.
     """
 
     path: Path
     candidates: list[Candidate]
+    unavailable: list[dict] = dataclasses.field(default_factory=list)
 
     @property
     def names(self) -> list[str]:

@@ -3,16 +3,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ..mlflow_client import Mlflow, MlflowUnavailable
 from ..redact import redact_text
+from . import mlflow_source
 from .candidates import Candidate, Pool
 from .errors import PoolError, parse_mapping
 from .sources import SOURCE_TYPES, CallableSource, HttpSource, PredictionsFileSource, SklearnSource, Source, output_key
+
+logger = logging.getLogger(__name__)
 
 _POOL_KEYS = {"data_field", "candidates"}
 _CANDIDATE_KEYS = {"name", "source", "labels"}
@@ -21,13 +26,17 @@ _SOURCE_KEYS = {
     "sklearn": {"type", "path", "field"},
     "http": {"type", "url", "field", "timeout", "retries", "headers"},
     "callable": {"type", "target", "field"},
+    "mlflow": {"type", "model_uri", "registered_model", "version_filter", "name_tag", "field"},
 }
 
 
 def load_pool(path: str | Path) -> Pool:
     """Read and check the pool YAML; build every source (files are read, models loaded).
 
-    Raises :class:`PoolError` listing every problem, each naming candidate and field.
+    Raises :class:`PoolError` listing every problem, each naming candidate and field.  An ``mlflow``
+    candidate the registry cannot give (server down, version missing, model failing to load) is not a
+    problem of the file: it is listed in ``Pool.unavailable`` and the others make the pool; only when no
+    candidate at all is left is that an error.
     """
     path = Path(path)
     try:
@@ -44,26 +53,35 @@ def load_pool(path: str | Path) -> Pool:
     entries = doc.get("candidates")
     if not isinstance(entries, list) or not entries:
         raise PoolError(errors + [f"pool file {path}: candidates: must be a non-empty list"])
-    candidates, seen = [], set()
+    candidates, seen, unavailable = [], set(), []
     for i, entry in enumerate(entries):
         label = f"candidate #{i + 1}"
         if isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry["name"].strip():
             label = f"candidate {entry['name']!r}"
         try:
-            cand = _candidate(entry, label, default_field, path.parent)
+            built, missing = _candidates(entry, label, default_field, path.parent)
         except PoolError as exc:
             errors.extend(exc.errors)
             continue
-        if cand.name in seen:
-            errors.append(f"{label}: name: used by more than one candidate")
-        seen.add(cand.name)
-        candidates.append(cand)
+        unavailable.extend(missing)
+        for u in missing:  # also in /health (pool.unavailable); the other candidates make the pool
+            logger.error("candidate %r (%s) is unavailable: %s", u["candidate"], u["source"], redact_text(u["error"]))
+        for cand in built:
+            if cand.name in seen:
+                errors.append(f"candidate {cand.name!r}: name: used by more than one candidate")
+            seen.add(cand.name)
+            candidates.append(cand)
     if errors:
         raise PoolError(errors)
-    return Pool(path=path, candidates=candidates)
+    if not candidates:
+        raise PoolError([f"pool file {path}: no candidate is available"]
+                        + [f"candidate {u['candidate']!r}: {u['error']}" for u in unavailable])
+    return Pool(path=path, candidates=candidates, unavailable=unavailable)
 
 
-def _candidate(entry: Any, label: str, default_field: str | None, base: Path) -> Candidate:
+def _candidates(entry: Any, label: str, default_field: str | None, base: Path) -> tuple[list[Candidate], list[dict]]:
+    """The candidates of one pool entry (one, or an ``mlflow`` registered model's versions) and the
+    unavailable ones ``{"candidate", "source", "error"}``; :class:`PoolError` for a bad entry."""
     if not isinstance(entry, dict):
         raise PoolError(f"{label}: must be a mapping with name, source and labels")
     errors = [f"{label}: {key}: unknown field" for key in sorted(set(entry) - _CANDIDATE_KEYS)]
@@ -86,19 +104,71 @@ def _candidate(entry: Any, label: str, default_field: str | None, base: Path) ->
                       f"({', '.join(SOURCE_TYPES)})")
     else:
         try:
-            built = _source(source, label, default_field, base)
+            built = (_mlflow_field(source, label, default_field) if source.get("type") == "mlflow"
+                     else _source(source, label, default_field, base))
         except PoolError as exc:
             errors.extend(exc.errors)
     if errors:
         raise PoolError(errors)
+    if isinstance(built, str):
+        return _mlflow_candidates(entry, name.strip(), built, labels)
     digest = hashlib.sha256(json.dumps(entry, sort_keys=True, default=str).encode())
     model_file = getattr(built, "path", None)
     if model_file is not None:
         with open(model_file, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
-    return Candidate(name=name.strip(), source=built, labels=labels,
-                     cache_key=f"{name.strip()}@{digest.hexdigest()[:10]}")
+    return [Candidate(name=name.strip(), source=built, labels=labels,
+                      cache_key=f"{name.strip()}@{digest.hexdigest()[:10]}")], []
+
+
+def _mlflow_field(spec: dict, label: str, default_field: str | None) -> str:
+    """Check an ``mlflow`` source entry (no registry call yet); returns the task data field it reads."""
+    errors = [f"{label}: source.{key}: unknown field for a mlflow source"
+              for key in sorted(set(spec) - _SOURCE_KEYS["mlflow"])]
+    uri, model = spec.get("model_uri"), spec.get("registered_model")
+    if (uri is None) == (model is None):
+        errors.append(f"{label}: source: give either model_uri (models:/<name>/<version> or models:/<name>@<alias>) "
+                      f"or registered_model (every version, optionally filtered)")
+    elif uri is not None:
+        try:
+            mlflow_source.parse_model_uri(uri if isinstance(uri, str) else repr(uri))
+        except PoolError as exc:
+            errors.append(f"{label}: source.model_uri: {exc}")
+        if spec.get("version_filter") is not None or spec.get("name_tag") is not None:
+            errors.append(f"{label}: source: version_filter and name_tag go with registered_model, not model_uri")
+    for key in ("registered_model", "version_filter", "name_tag"):
+        if spec.get(key) is not None and not (isinstance(spec[key], str) and spec[key].strip()):
+            errors.append(f"{label}: source.{key}: must be a non-empty string")
+    field = spec.get("field", default_field)
+    if not isinstance(field, str) or not field.strip():
+        errors.append(f"{label}: source.field: must be a non-empty string (or set data_field at the top of the "
+                      f"pool file)")
+    if errors:
+        raise PoolError(errors)
+    return field.strip()
+
+
+def _mlflow_candidates(entry: dict, name: str, field: str,
+                       labels: dict[str, str] | None) -> tuple[list[Candidate], list[dict]]:
+    """Ask the registry for the entry's versions and load each; what fails is listed, not raised."""
+    spec, registry = entry["source"], Mlflow()  # MLFLOW_TRACKING_URI, as MLflow's loader reads it
+    try:
+        pairs = mlflow_source.resolve(spec, name, registry)
+    except MlflowUnavailable as exc:
+        shown = spec.get("model_uri") or f"registered model {spec.get('registered_model')!r}"
+        return [], [{"candidate": name, "source": shown, "error": str(exc)}]
+    built, missing = [], []
+    for cname, version in pairs:
+        try:
+            source = mlflow_source.MlflowSource(version, field, registry)
+        except MlflowUnavailable as exc:
+            missing.append({"candidate": cname, "source": version.uri, "error": str(exc)})
+            continue
+        digest = hashlib.sha256(json.dumps([entry, version.uri], sort_keys=True, default=str).encode())
+        built.append(Candidate(name=cname, source=source, labels=labels,
+                               cache_key=f"{cname}@{digest.hexdigest()[:10]}"))
+    return built, missing
 
 
 def _source(spec: dict, label: str, default_field: str | None, base: Path) -> Source:

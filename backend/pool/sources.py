@@ -1,5 +1,6 @@
 """Where a candidate's raw outputs come from: a predictions file, a scikit-learn model, an HTTP model server,
-a Python function.  Each source turns a list of task data values into a list of raw outputs."""
+a Python function (and, in :mod:`~backend.pool.mlflow_source`, the MLflow Model Registry).  Each source turns
+a list of task data values into a list of raw outputs."""
 from __future__ import annotations
 
 import abc
@@ -15,7 +16,7 @@ from typing import Any
 from ..redact import redact_text
 from .errors import PoolError, SourceError, parse_mapping
 
-SOURCE_TYPES = ("predictions", "sklearn", "http", "callable")
+SOURCE_TYPES = ("predictions", "sklearn", "http", "callable", "mlflow")
 
 
 def output_key(value: Any) -> str:

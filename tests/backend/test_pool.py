@@ -121,7 +121,8 @@ def test_check_flags_outputs_the_map_misses(tmp_path, choices):
      "candidate 'c': source.target: cannot import 'no_such_module_xyz'"),
     ("{type: callable, target: 'json:no_such_function'}",
      "candidate 'c': source.target: 'json' has no callable 'no_such_function'"),
-    ("{type: magic}", "candidate 'c': source.type: must be one of predictions, sklearn, http, callable, got 'magic'"),
+    ("{type: magic}",
+     "candidate 'c': source.type: must be one of predictions, sklearn, http, callable, mlflow, got 'magic'"),
     ("[1, 2]", "candidate 'c': source: must be a mapping"),
 ])
 def test_source_errors_name_candidate_and_field(tmp_path, source, message):
