@@ -3,15 +3,16 @@
 #               installed; inline jobs otherwise) and the digits project, connected with basic auth (the
 #               backend's login is generated and kept in .cache/demo/admin.json, mode 0600); prints the
 #               URL, the login and what to click. Ctrl-C stops it all. (python -m demo run, see demo/)
-#   make test   set up .venv, Label Studio's own venv, redis-server and chromium, run the linter and the
-#               import contracts (make lint), then every test
+#   make test   set up .venv, Label Studio's own venv, redis-server, PostgreSQL's server binaries and chromium,
+#               run the linter and the import contracts (make lint), then every test (the backend's store
+#               tests on SQLite and on a throw-away PostgreSQL cluster each)
 # More:
 #   make serve POOL=path/to/pool.yaml   the backend alone (development server) on your own candidate pool
 #                                       (127.0.0.1:9090 unless HOST/PORT say otherwise), for your own Label
 #                                       Studio; basic auth on, login kept in $(MODEL_DIR)/basic-auth.json
 #   make serve-prod POOL=...            the same with the production server (gunicorn, backend/gunicorn_conf.py)
 #   make compose-env                    write .env with the secrets docker-compose.yml requires (mode 0600)
-#   make setup | ls-venv | redis | example   the pieces (each does nothing when already done)
+#   make setup | ls-venv | redis | postgres | example   the pieces (each does nothing when already done)
 #   make constraints   rewrite constraints.txt (exact versions) from .venv after editing requirements.txt
 # Every install uses exact versions: constraints.txt for .venv (and the Docker image),
 # demo/label-studio-constraints.txt for Label Studio's venv.
@@ -28,7 +29,7 @@ LS_PORT ?= 8080
 BACKEND_PORT ?= 9090
 REDIS_PORT ?= 6379
 
-.PHONY: setup run serve serve-prod compose-env lint test ls-venv redis chromium example constraints
+.PHONY: setup run serve serve-prod compose-env lint test ls-venv redis postgres chromium example constraints
 
 $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +75,18 @@ redis:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 	@redis-server --version
 
+# PostgreSQL's server binaries (initdb, postgres), for the backend tests on PostgreSQL: they start a throw-away
+# cluster of their own (tests/support/postgres_server.py), so the package's default cluster is not created
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "Installing postgresql (Debian package)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql-common >/dev/null && \
+	  $$SUDO sed -i 's/^#* *create_main_cluster *=.*/create_main_cluster = false/' \
+	    /etc/postgresql-common/createcluster.conf && \
+	  $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+	@ls /usr/lib/postgresql/*/bin/initdb
+
 # the browser tests/e2e/test_browser_e2e.py drives (Playwright with Debian's chromium, not Playwright's own download)
 chromium:
 	@test -x /usr/bin/chromium || { \
@@ -87,7 +100,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-test: setup ls-venv redis chromium lint
+test: setup ls-venv redis postgres chromium lint
 	MODELPICKER_LS_VENV=$(LS_VENV) $(PY) -m pytest -q tests
 
 constraints: setup

@@ -37,6 +37,7 @@ def _open_service(command: str, settings=None, inline: bool = True, pool_exit: i
     Bad settings exit 2; an unusable pool exits ``pool_exit``.
     """
     from .service import Service
+    from .store import StoreError
 
     prefix = f"backend {command}".rstrip()
     try:
@@ -47,6 +48,9 @@ def _open_service(command: str, settings=None, inline: bool = True, pool_exit: i
     except SettingsError as exc:
         print(f"{prefix}: {exc}", file=sys.stderr)
         return 2
+    except StoreError as exc:  # DATABASE_URL's database unreachable or refusing the login (no password shown)
+        print(f"{prefix}: {exc}", file=sys.stderr)
+        return 1
     if service.pool is None:
         print(f"{prefix}: candidate pool unusable: {service.pool_error}", file=sys.stderr)
         service.store.close()
@@ -152,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("backend")
     log.info("serving %d candidates (%s) with strategy %r on %s:%d, state in %s, jobs %s",
              len(service.pool.candidates), ", ".join(service.pool.names), service.strategy,
-             settings.host, settings.port, settings.db_path, service.runner.kind)
+             settings.host, settings.port, service.store.describe(), service.runner.kind)
     log.info("%s", auth_line(settings))
     # in the background: a Label Studio still starting must not delay serving; the outcome is in /health
     hint_sweeper.start(service, on_start=lambda status: _log_label_studio(status, log))

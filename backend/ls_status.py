@@ -11,11 +11,11 @@ Studio answers again.  Nothing here holds or prints the API key.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Any
 from urllib.parse import urlparse
 
 from .labelstudio_api import LabelStudioAPIError
+from .store import database_errors
 from .timefmt import iso
 
 logger = logging.getLogger("backend.labelstudio")
@@ -86,7 +86,7 @@ def health(store, settings, token_kind: str | None = None) -> dict[str, Any]:
     """
     try:
         status = store.label_studio_status()
-    except sqlite3.Error:  # an unusable store is reported by /health's "store" part
+    except database_errors():  # an unusable store is reported by /health's "store" part
         status = None
     kind = None if status is None else status["kind"]
     return {

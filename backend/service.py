@@ -43,7 +43,7 @@ from .redact import basename, redact_text, strip_dirs
 from .refresh import Refresher
 from .request_args import parse_project
 from .settings import Settings, SettingsError, resolve_strategy
-from .store import SQLiteStore, Store
+from .store import Store, open_store
 from .sync import Syncer
 from .timefmt import iso_fields
 
@@ -131,7 +131,8 @@ class Service:
             logger.error("candidate pool unusable: %s", error)
         if not settings.label_studio_configured:
             logger.warning(UNCONFIRMED)
-        return cls(settings, pool, error, SQLiteStore(settings.db_path), strategy, inline=inline)
+        return cls(settings, pool, error, open_store(settings.database_url, settings.db_path), strategy,
+                   inline=inline)
 
 
     # ----------------------------------------------------------------- helpers
@@ -372,7 +373,7 @@ class Service:
                      "error": redact_text(strip_dirs(self.pool_error, pool_path, store_path))
                      if self.pool_error else None,
                      "project_errors": {str(k): redact_text(v) for k, v in self.project_errors.items()}},
-            "store": {"ok": ok, "path": basename(store_path),
+            "store": {"ok": ok, "path": store_path if "://" in store_path else basename(store_path),
                       "error": strip_dirs(error, store_path, pool_path)},
             "label_studio": self.label_studio_health(),
             "labels": self.labels_health(),

@@ -12,6 +12,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from .database_url import check_url
+
 DEFAULT_STRATEGY = "certified"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = ("1", "true", "yes", "on")
@@ -30,6 +32,9 @@ class Settings:
     ----------
     pool_path : ``MODELPICKER_POOL``, the candidate pool YAML file (None = unset).
     model_dir : ``MODEL_DIR``, where the SQLite state file lives.
+    database_url : ``DATABASE_URL``, ``postgresql://user:password@host:port/database``: the state lives in
+        that PostgreSQL database instead of the SQLite file (None = unset).  Never shown whole (it holds
+        a password): see :mod:`backend.database_url`.
     strategy : ``MODELPICKER_STRATEGY``; None = the default ("consensus", with
         a logged fallback while it is not registered).
     seed : ``MODELPICKER_SEED``, the strategy's ``random_state``.
@@ -103,6 +108,7 @@ class Settings:
 
     pool_path: Path | None = None
     model_dir: Path = Path("model_dir")
+    database_url: str | None = dataclasses.field(default=None, repr=False)
     strategy: str | None = None
     seed: int = 0
     show_best: bool = False
@@ -141,7 +147,7 @@ class Settings:
 
     @property
     def db_path(self) -> Path:
-        """The SQLite file holding all per-project state."""
+        """The SQLite file holding all per-project state (unused when ``DATABASE_URL`` is set)."""
         return self.model_dir / "modelpicker.sqlite3"
 
     @property
@@ -266,6 +272,16 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {env.get(name)!r}")
 
 
+def _database_url(env: Mapping[str, str]) -> str | None:
+    raw = _text(env, "DATABASE_URL")
+    if raw is None:
+        return None
+    try:
+        return check_url(raw, "DATABASE_URL")
+    except ValueError as exc:  # the message shows the URL without its password
+        raise SettingsError(str(exc)) from None
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Read and check :class:`Settings` from ``env`` (default ``os.environ``)."""
     env = os.environ if env is None else env
@@ -282,6 +298,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(f"REDIS_URL must start with redis://, rediss:// or unix://, got {redis_url!r}")
     pool = _text(env, "MODELPICKER_POOL")
     return Settings(
+        database_url=_database_url(env),
         pool_path=Path(pool).expanduser() if pool else None,
         model_dir=Path(_text(env, "MODEL_DIR") or "model_dir").expanduser(),
         strategy=_text(env, "MODELPICKER_STRATEGY"),

@@ -12,8 +12,8 @@ from ..records import AnnotationVersion, Label
 class Store(abc.ABC):
     """What the service and the jobs need from a state store; every method is per project.
 
-    :class:`~backend.store.SQLiteStore` implements it; a Redis-backed store
-    would implement the same methods.
+    :class:`~backend.store.SQLiteStore` and :class:`~backend.store.PostgresStore`
+    implement it, with one copy of the SQL (:mod:`backend.store.tables`).
     """
 
     # ----------------------------------------------------------------- plumbing
@@ -31,7 +31,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def describe(self) -> str:
-        """Where the state lives, for /health."""
+        """Where the state lives, for /health (no password)."""
+
+    @abc.abstractmethod
+    def schema_revision(self) -> str | None:
+        """The alembic revision of the store's schema (see :mod:`backend.store.migrate`)."""
 
     # ----------------------------------------------------------------- projects
     @abc.abstractmethod

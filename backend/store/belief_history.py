@@ -12,7 +12,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 
-from .connection import SQLiteConnection
+from .connection import StoreConnection
 
 
 def _floats(values: Iterable[float] | None, what: str, n: int) -> list[float | None] | None:
@@ -25,8 +25,8 @@ def _floats(values: Iterable[float] | None, what: str, n: int) -> list[float | N
     return out
 
 
-class BeliefHistoryTables(SQLiteConnection):
-    """The ``belief_history`` table of :class:`~backend.store.SQLiteStore`."""
+class BeliefHistoryTables(StoreConnection):
+    """The ``belief_history`` table of the store."""
 
     def add_belief_history(self, project: int, round_: int, labels: int, candidates: Sequence[str],
                            p_best: Iterable[float], gap: Iterable[float] | None, now: float) -> bool:
@@ -43,7 +43,7 @@ class BeliefHistoryTables(SQLiteConnection):
             if last and tuple(last[0][1:]) == row:
                 return False
             seq = int(last[0][0]) + 1 if last else 1
-            self._db.execute("INSERT INTO belief_history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            self._execute("INSERT INTO belief_history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                              (project, round_, seq, *row, float(now)))
         return True
 

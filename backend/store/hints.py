@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from .connection import SQLiteConnection
+from .connection import StoreConnection
 from .schema import in_lists
 
 
-class HintTables(SQLiteConnection):
-    """The ``hints`` table of :class:`~backend.store.SQLiteStore` (see :mod:`backend.confirm`)."""
+class HintTables(StoreConnection):
+    """The ``hints`` table of the store (see :mod:`backend.confirm`)."""
 
     def add_hint(self, project: int, action: str, tasks: Iterable[int], annotations: Iterable[int],
                  config: bool, now: float) -> int:
@@ -19,11 +19,10 @@ class HintTables(SQLiteConnection):
         write is one short insert.
         """
         with self.transaction():
-            cur = self._db.execute("INSERT INTO hints (project, action, tasks, annotations, config, received_at) "
+            return self._insert_id("INSERT INTO hints (project, action, tasks, annotations, config, received_at) "
                                    "VALUES (?, ?, ?, ?, ?, ?)",
                                    (project, action, json.dumps(sorted(set(tasks))),
                                     json.dumps(sorted(set(annotations))), int(bool(config)), float(now)))
-            return int(cur.lastrowid)
 
     def pending_hints(self, project: int, limit: int | None = None) -> list[dict]:
         """The project's unconfirmed hints, oldest first: ``{"id", "action", "tasks", "annotations", "config",
@@ -48,4 +47,4 @@ class HintTables(SQLiteConnection):
         """Forget confirmed hints (inside the transaction that stored their confirmation)."""
         with self.transaction():
             for chunk, marks in in_lists(ids):
-                self._db.execute(f"DELETE FROM hints WHERE id IN ({marks})", chunk)
+                self._execute(f"DELETE FROM hints WHERE id IN ({marks})", chunk)

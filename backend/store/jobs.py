@@ -4,19 +4,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .connection import SQLiteConnection
+from .connection import StoreConnection
 
 #: job states, in the order a job goes through them
 JOB_STATES = ("queued", "started", "finished", "failed")
 
 
-class JobTables(SQLiteConnection):
-    """The ``jobs`` table of :class:`~backend.store.SQLiteStore`."""
+class JobTables(StoreConnection):
+    """The ``jobs`` table of the store."""
 
     def add_job(self, job_id: str, project: int | None, kind: str, now: float, run_after: float | None = None) -> None:
         """Record a queued job."""
         with self.transaction():
-            self._db.execute("INSERT INTO jobs (id, project, kind, state, progress, message, created_at, run_after) "
+            self._execute("INSERT INTO jobs (id, project, kind, state, progress, message, created_at, run_after) "
                              "VALUES (?, ?, ?, 'queued', 0, '', ?, ?)", (job_id, project, kind, now, run_after))
 
     def update_job(self, job_id: str, now: float, state: str | None = None, progress: float | None = None,
@@ -45,7 +45,7 @@ class JobTables(SQLiteConnection):
             params.append(json.dumps(result))
         if sets:
             with self.transaction():
-                self._db.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*params, job_id))
+                self._execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*params, job_id))
 
     def jobs(self, project: int, limit: int = 50) -> list[dict]:
         """The project's latest ``limit`` job records, newest first."""
@@ -77,7 +77,7 @@ class JobTables(SQLiteConnection):
     def mark_enqueued(self, job_id: str, now: float) -> None:
         """Record that the job is on the job queue (rq accepted it)."""
         with self.transaction():
-            self._db.execute("UPDATE jobs SET enqueued_at = ? WHERE id = ?", (now, job_id))
+            self._execute("UPDATE jobs SET enqueued_at = ? WHERE id = ?", (now, job_id))
 
     def unattended_hint_projects(self, older_than: float, kind: str = "confirm") -> list[int]:
         """Projects with a hint received before ``older_than`` and no job of ``kind`` queued or started since.

@@ -5,7 +5,7 @@ import json
 from collections.abc import Iterable
 
 from ..records import AnnotationVersion, Label
-from .connection import SQLiteConnection
+from .connection import StoreConnection
 
 
 def _order(version: float | None, task: int, choice: str | None) -> tuple:
@@ -18,8 +18,8 @@ def _order(version: float | None, task: int, choice: str | None) -> tuple:
     return (version is not None, version or 0.0, json.dumps([task, choice], sort_keys=True))
 
 
-class LabelTables(SQLiteConnection):
-    """The ``annotations`` and ``deleted_annotations`` tables of :class:`~backend.store.SQLiteStore`."""
+class LabelTables(StoreConnection):
+    """The ``annotations`` and ``deleted_annotations`` tables of the store."""
 
     def apply_annotations(self, project: int, versions: Iterable[AnnotationVersion]) -> int:
         changed = 0
@@ -37,8 +37,7 @@ class LabelTables(SQLiteConnection):
                         continue  # the same delivery again
                     if _order(v.version, v.task, v.choice) < _order(version, task, choice):
                         continue  # stale, or the loser of the tie-break: the stored state stays
-                self._db.execute("INSERT OR REPLACE INTO annotations VALUES (?, ?, ?, ?, ?)",
-                                 (project, v.annotation, v.task, v.choice, v.version))
+                self._replace("annotations", (project, v.annotation, v.task, v.choice, v.version))
                 changed += 1
             if changed:
                 self._bump(project)
@@ -48,10 +47,11 @@ class LabelTables(SQLiteConnection):
         removed = 0
         with self.transaction():
             for annotation in annotation_ids:
-                cur = self._db.execute("DELETE FROM annotations WHERE project = ? AND annotation = ?",
+                cur = self._execute("DELETE FROM annotations WHERE project = ? AND annotation = ?",
                                        (project, annotation))
                 removed += cur.rowcount
-                self._db.execute("INSERT OR IGNORE INTO deleted_annotations VALUES (?, ?)", (project, annotation))
+                self._execute("INSERT INTO deleted_annotations VALUES (?, ?) ON CONFLICT DO NOTHING",
+                              (project, annotation))
             if removed:
                 self._bump(project)
         return removed

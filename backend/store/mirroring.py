@@ -4,11 +4,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..records import AnnotationVersion
-from .connection import SQLiteConnection
+from .connection import StoreConnection
 
 
-class MirrorTables(SQLiteConnection):
-    """:meth:`mirror_tasks` and the ``task_reads`` table of :class:`~backend.store.SQLiteStore`.
+class MirrorTables(StoreConnection):
+    """:meth:`mirror_tasks` and the ``task_reads`` table of the store.
 
     Stores data through :meth:`~backend.store.tasks.TaskTables.upsert_tasks`
     and removes tasks as :meth:`~backend.store.tasks.TaskTables.delete_tasks` does.
@@ -51,7 +51,7 @@ class MirrorTables(SQLiteConnection):
                 if not self._fresh_read(project, task, read_at):
                     continue
                 data, versions = present[task]
-                self._db.execute("DELETE FROM deleted_tasks WHERE project = ? AND task = ?", (project, task))
+                self._execute("DELETE FROM deleted_tasks WHERE project = ? AND task = ?", (project, task))
                 if self.upsert_tasks(project, [(task, data)]):
                     stored.append(task)
                 removed += self._drop_other_annotations(project, task, {v.annotation for v in versions}, tombstones)
@@ -68,7 +68,7 @@ class MirrorTables(SQLiteConnection):
         rows = self._query("SELECT read_at FROM task_reads WHERE project = ? AND task = ?", (project, task))
         if rows and rows[0][0] > read_at:
             return False
-        self._db.execute("INSERT OR REPLACE INTO task_reads VALUES (?, ?, ?)", (project, task, read_at))
+        self._replace("task_reads", (project, task, read_at))
         return True
 
     def _mirror_gone(self, project: int, task: int, tombstones: bool) -> tuple[int, int]:
@@ -76,14 +76,14 @@ class MirrorTables(SQLiteConnection):
         removed = int(self._query("SELECT COUNT(*) FROM annotations WHERE project = ? AND task = ? "
                                   "AND choice IS NOT NULL", (project, task))[0][0])
         if tombstones:
-            self._db.execute("INSERT OR IGNORE INTO deleted_tasks VALUES (?, ?)", (project, task))
-            self._db.execute("INSERT OR IGNORE INTO deleted_annotations SELECT project, annotation "
-                             "FROM annotations WHERE project = ? AND task = ?", (project, task))
+            self._execute("INSERT INTO deleted_tasks VALUES (?, ?) ON CONFLICT DO NOTHING", (project, task))
+            self._execute("INSERT INTO deleted_annotations SELECT project, annotation FROM annotations "
+                          "WHERE project = ? AND task = ? ON CONFLICT DO NOTHING", (project, task))
         if self._query("SELECT 1 FROM tasks WHERE project = ? AND task = ?", (project, task)):
             self._drop_task_rows(project, task)
             self._bump(project, matrix=True)
             return removed, 1
-        self._db.execute("DELETE FROM annotations WHERE project = ? AND task = ?", (project, task))
+        self._execute("DELETE FROM annotations WHERE project = ? AND task = ?", (project, task))
         return removed, 0
 
     def _drop_other_annotations(self, project: int, task: int, keep: set[int], tombstones: bool) -> int:
@@ -92,10 +92,10 @@ class MirrorTables(SQLiteConnection):
         for annotation, choice in self._query("SELECT annotation, choice FROM annotations "
                                               "WHERE project = ? AND task = ?", (project, task)):
             if annotation not in keep:
-                self._db.execute("DELETE FROM annotations WHERE project = ? AND annotation = ?",
+                self._execute("DELETE FROM annotations WHERE project = ? AND annotation = ?",
                                  (project, annotation))
                 if tombstones:
-                    self._db.execute("INSERT OR IGNORE INTO deleted_annotations VALUES (?, ?)",
+                    self._execute("INSERT INTO deleted_annotations VALUES (?, ?) ON CONFLICT DO NOTHING",
                                      (project, annotation))
                 removed += choice is not None
                 self._bump(project)
@@ -105,14 +105,13 @@ class MirrorTables(SQLiteConnection):
         """Store the annotation states as given (clearing their tombstones); returns how many changed."""
         changed = 0
         for v in versions:
-            self._db.execute("DELETE FROM deleted_annotations WHERE project = ? AND annotation = ?",
+            self._execute("DELETE FROM deleted_annotations WHERE project = ? AND annotation = ?",
                              (project, v.annotation))
             old = self._query("SELECT task, choice, version FROM annotations WHERE project = ? "
                               "AND annotation = ?", (project, v.annotation))
             if old and tuple(old[0]) == (v.task, v.choice, v.version):
                 continue
-            self._db.execute("INSERT OR REPLACE INTO annotations VALUES (?, ?, ?, ?, ?)",
-                             (project, v.annotation, v.task, v.choice, v.version))
+            self._replace("annotations", (project, v.annotation, v.task, v.choice, v.version))
             changed += 1
             self._bump(project)
         return changed

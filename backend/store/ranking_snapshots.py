@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import json
 
-from .connection import SQLiteConnection
+from .connection import StoreConnection
 
 
-class RankingSnapshotTables(SQLiteConnection):
-    """The ``ranking_snapshots`` table of :class:`~backend.store.SQLiteStore`."""
+class RankingSnapshotTables(StoreConnection):
+    """The ``ranking_snapshots`` table of the store."""
 
     def put_ranking_snapshot(self, project: int, key: str, revision: int, body: dict, now: float) -> None:
         """Keep the /rankings answer computed at ``revision`` under ``key`` (pool and settings it depends on);
@@ -16,8 +16,7 @@ class RankingSnapshotTables(SQLiteConnection):
             rows = self._query("SELECT key, revision FROM ranking_snapshots WHERE project = ?", (project,))
             if rows and rows[0][0] == key and int(rows[0][1]) > revision:
                 return
-            self._db.execute("INSERT OR REPLACE INTO ranking_snapshots VALUES (?, ?, ?, ?, ?)",
-                             (project, key, revision, json.dumps(body), now))
+            self._replace("ranking_snapshots", (project, key, revision, json.dumps(body), now))
 
     def ranking_snapshot(self, project: int, key: str) -> dict | None:
         """``{"revision", "body", "computed_at"}`` of the project's kept ranking under ``key``, or None."""

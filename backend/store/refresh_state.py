@@ -3,18 +3,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .connection import SQLiteConnection
+from .connection import StoreConnection
 
 
-class RefreshTables(SQLiteConnection):
-    """The ``refresh_state`` and ``candidates_pushed`` tables of :class:`~backend.store.SQLiteStore`."""
+class RefreshTables(StoreConnection):
+    """The ``refresh_state`` and ``candidates_pushed`` tables of the store."""
 
     def count_label_changes(self, project: int, n: int) -> None:
         """Add ``n`` label changes (created, updated or deleted annotations) to the project's counter."""
         if n:
             with self.transaction():
-                self._db.execute("INSERT INTO refresh_state (project, label_changes) VALUES (?, ?) "
-                                 "ON CONFLICT (project) DO UPDATE SET label_changes = label_changes + ?",
+                self._execute("INSERT INTO refresh_state (project, label_changes) VALUES (?, ?) "
+                                 "ON CONFLICT (project) DO UPDATE SET label_changes = refresh_state.label_changes + ?",
                                  (project, n, n))
 
     def refresh_state(self, project: int) -> dict:
@@ -30,8 +30,8 @@ class RefreshTables(SQLiteConnection):
     def mark_refresh_started(self, project: int, now: float) -> int:
         """A refresh starts reading the labels now; returns the label-change count it covers."""
         with self.transaction():
-            self._db.execute("INSERT OR IGNORE INTO refresh_state (project) VALUES (?)", (project,))
-            self._db.execute("UPDATE refresh_state SET changes_at_refresh = label_changes, last_refresh_at = ? "
+            self._execute("INSERT INTO refresh_state (project) VALUES (?) ON CONFLICT DO NOTHING", (project,))
+            self._execute("UPDATE refresh_state SET changes_at_refresh = label_changes, last_refresh_at = ? "
                              "WHERE project = ?", (now, project))
             return int(self._query("SELECT changes_at_refresh FROM refresh_state WHERE project = ?",
                                    (project,))[0][0])
@@ -39,8 +39,8 @@ class RefreshTables(SQLiteConnection):
     def set_pushed_version(self, project: int, version: str | None) -> None:
         """Remember the priority version Label Studio's queue follows."""
         with self.transaction():
-            self._db.execute("INSERT OR IGNORE INTO refresh_state (project) VALUES (?)", (project,))
-            self._db.execute("UPDATE refresh_state SET pushed_version = ? WHERE project = ?", (version, project))
+            self._execute("INSERT INTO refresh_state (project) VALUES (?) ON CONFLICT DO NOTHING", (project,))
+            self._execute("UPDATE refresh_state SET pushed_version = ? WHERE project = ?", (version, project))
 
     def tasks_without_candidate_push(self, project: int) -> list[int]:
         """Stored tasks whose candidates' predictions were not yet written to Label Studio."""
@@ -50,5 +50,5 @@ class RefreshTables(SQLiteConnection):
 
     def mark_candidates_pushed(self, project: int, task_ids: Iterable[int]) -> None:
         with self.transaction():
-            self._db.executemany("INSERT OR IGNORE INTO candidates_pushed VALUES (?, ?)",
+            self._executemany("INSERT INTO candidates_pushed VALUES (?, ?) ON CONFLICT DO NOTHING",
                                  [(project, t) for t in task_ids])

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import json
 
-from .connection import SQLiteConnection
+from .connection import StoreConnection
 
 
-class RoundTables(SQLiteConnection):
-    """The ``rounds``, ``task_rounds`` and ``decisions`` tables of :class:`~backend.store.SQLiteStore`."""
+class RoundTables(StoreConnection):
+    """The ``rounds``, ``task_rounds`` and ``decisions`` tables of the store."""
 
     # -------------------------------------------------------------------- rounds
     def current_round(self, project: int) -> int:
@@ -19,7 +19,7 @@ class RoundTables(SQLiteConnection):
         """Open the next round; tasks stored from now on belong to it.  Returns its number."""
         with self.transaction():
             current = self.current_round(project)
-            self._db.execute("INSERT INTO rounds VALUES (?, ?, ?, ?)", (project, current + 1, now, reason))
+            self._execute("INSERT INTO rounds VALUES (?, ?, ?, ?)", (project, current + 1, now, reason))
             self._bump(project, matrix=True)
         return current + 1
 
@@ -46,7 +46,7 @@ class RoundTables(SQLiteConnection):
         with self.transaction():
             seq = int(self._query("SELECT COALESCE(MAX(seq), 0) + 1 FROM decisions WHERE project = ? AND round = ?",
                                   (project, round_))[0][0])
-            self._db.execute("INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self._execute("INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (project, round_, seq, record["state"], record["candidate"], float(record["p_best"]),
                               int(record["labels"]), record["reason"], json.dumps(record["evidence"]),
                               float(record["decided_at"])))

@@ -1,81 +1,70 @@
-""":class:`SQLiteStore`: every table group of the store on one SQLite file, plus projects and health."""
+""":class:`SQLiteStore`: every table group of the store on one SQLite file."""
 from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
 from .base import Store
-from .belief_history import BeliefHistoryTables
-from .hints import HintTables
-from .jobs import JobTables
-from .labels import LabelTables
-from .mirroring import MirrorTables
-from .ranking_snapshots import RankingSnapshotTables
-from .refresh_state import RefreshTables
-from .rounds import RoundTables
-from .sync_log import SyncLogTables
-from .tasks import TaskTables
+from .connection import StoreConnection, database_errors
+from .migrate import upgrade_sqlite
+from .tables import StoreTables
 
 
-class SQLiteStore(TaskTables, LabelTables, HintTables, MirrorTables, RoundTables, JobTables, RefreshTables,
-                  RankingSnapshotTables, BeliefHistoryTables, SyncLogTables, Store):
+class SQLiteConnection(StoreConnection):
+    """The SQLite dialect of :class:`~backend.store.connection.StoreConnection`: one file (stdlib ``sqlite3``,
+    WAL mode, synchronous commits).
+
+    Other processes (rq workers) open their own connection; SQLite serialises
+    the writers: a transaction begins with ``BEGIN IMMEDIATE``, which takes the
+    file's write lock (waiting up to 30 s for another writer).
+    """
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        upgrade_sqlite(self.path)
+
+    def _begin(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def _commit(self) -> None:
+        self._db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        self._db.execute("ROLLBACK")
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        with self._lock:
+            return self._db.execute(sql, tuple(params))
+
+    def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self._lock:
+            self._db.executemany(sql, rows)
+
+    def _insert_id(self, sql: str, params: Sequence[Any], column: str = "id") -> int:
+        return int(self._execute(sql, params).lastrowid)
+
+
+class SQLiteStore(SQLiteConnection, StoreTables, Store):
     """:class:`Store` in one SQLite file (stdlib ``sqlite3``, WAL mode).
 
     One connection shared by the server's threads behind a lock; other
     processes (rq workers) open their own and SQLite serialises the writers.
     The methods live with their tables, one module per group (see
-    :mod:`backend.store`); the connection and transactions are in
-    :mod:`~backend.store.connection`.
+    :mod:`backend.store`); the plumbing is in :mod:`~backend.store.connection`.
     """
 
-    # ------------------------------------------------------------------ projects
-    def get_label_config(self, project: int) -> str | None:
-        rows = self._query("SELECT label_config FROM projects WHERE project = ?", (project,))
-        return rows[0][0] if rows else None
-
-    def set_label_config(self, project: int, label_config: str) -> None:
-        with self.transaction():
-            if self.get_label_config(project) != label_config:
-                self._bump(project)
-                self._db.execute("UPDATE projects SET label_config = ? WHERE project = ?", (label_config, project))
-                # a failure may have been "maps to no Choice" of the old config: retry under the new one
-                self._db.execute("DELETE FROM prediction_errors WHERE project = ?", (project,))
-
-    def projects(self) -> dict[int, str]:
-        return {int(p): c for p, c in self._query(
-            "SELECT project, label_config FROM projects WHERE label_config IS NOT NULL ORDER BY project")}
-
-    def revision(self, project: int) -> int:
-        rows = self._query("SELECT revision FROM projects WHERE project = ?", (project,))
-        return int(rows[0][0]) if rows else 0
-
-    def matrix_revision(self, project: int) -> int:
-        rows = self._query("SELECT matrix_revision FROM projects WHERE project = ?", (project,))
-        return int(rows[0][0]) if rows else 0
-
-    # ------------------------------------------------------------- Label Studio
-    def label_studio_status(self) -> dict | None:
-        rows = self._query("SELECT kind, message, since, last_ok_at FROM label_studio_status WHERE id = 1")
-        if not rows:
-            return None
-        kind, message, since, ok_at = rows[0]
-        return {"kind": kind, "message": message, "since": since, "last_ok_at": ok_at}
-
-    def set_label_studio_status(self, kind: str, message: str | None, now: float) -> None:
-        with self.transaction():
-            self._db.execute(
-                "INSERT INTO label_studio_status (id, kind, message, since, last_ok_at) VALUES (1, ?, ?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET message = excluded.message, "
-                "since = CASE WHEN label_studio_status.kind = excluded.kind THEN label_studio_status.since "
-                "ELSE excluded.since END, kind = excluded.kind, "
-                "last_ok_at = COALESCE(excluded.last_ok_at, label_studio_status.last_ok_at)",
-                (kind, message, float(now), float(now) if kind == "ok" else None))
-
-    # -------------------------------------------------------------------- health
     def check(self) -> tuple[bool, str | None]:
         try:
             self._query("SELECT COUNT(*) FROM projects")
-        except sqlite3.Error as exc:
+        except database_errors() as exc:
             return False, f"{type(exc).__name__}: {exc}"
         # no write here: a write would wait for another process's lock, and /health must answer fast
         if not os.access(self.path, os.W_OK) or not os.access(self.path.parent, os.W_OK):

@@ -1,17 +1,17 @@
 """The periodic sync's last outcome per project: when it ran, what it caught up that webhooks had missed."""
 from __future__ import annotations
 
-from .connection import SQLiteConnection
+from .connection import StoreConnection
 
 
-class SyncLogTables(SQLiteConnection):
-    """The ``periodic_syncs`` table of :class:`~backend.store.SQLiteStore`."""
+class SyncLogTables(StoreConnection):
+    """The ``periodic_syncs`` table of the store."""
 
     def record_sync(self, project: int, now: float, caught_up: int, error: str | None) -> None:
         """Keep the outcome of one periodic sync: ``caught_up`` annotations changed or removed (0 when the
         webhooks had delivered everything), or the ``error`` that stopped it."""
         with self.transaction():
-            self._db.execute(
+            self._execute(
                 "INSERT INTO periodic_syncs (project, at, caught_up, error, last_caught_up_at, total_caught_up) "
                 "VALUES (?, ?, ?, ?, CASE WHEN ? > 0 THEN ? END, ?) ON CONFLICT (project) DO UPDATE SET "
                 "at = excluded.at, caught_up = excluded.caught_up, error = excluded.error, "

@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from .connection import SQLiteConnection
+from .connection import StoreConnection
 from .schema import in_lists
 
 
-class TaskTables(SQLiteConnection):
+class TaskTables(StoreConnection):
     """The ``tasks``, ``deleted_tasks``, ``predictions`` and ``prediction_errors`` tables of
-    :class:`~backend.store.SQLiteStore`."""
+    the store."""
 
     # --------------------------------------------------------------------- tasks
     def upsert_tasks(self, project: int, tasks: Iterable[tuple[int, dict]]) -> list[int]:
@@ -24,9 +24,9 @@ class TaskTables(SQLiteConnection):
                 if not old or old[0][0] != text:
                     if old:  # new data: the cached predictions (and failures) were made from the old one
                         for table in ("predictions", "prediction_errors"):
-                            self._db.execute(f"DELETE FROM {table} WHERE project = ? AND task = ?", (project, task))
-                    self._db.execute("INSERT OR REPLACE INTO tasks VALUES (?, ?, ?)", (project, task, text))
-                    self._db.execute("INSERT OR IGNORE INTO task_rounds VALUES (?, ?, ?)",
+                            self._execute(f"DELETE FROM {table} WHERE project = ? AND task = ?", (project, task))
+                    self._replace("tasks", (project, task, text))
+                    self._execute("INSERT INTO task_rounds VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                                      (project, task, self.current_round(project)))
                     self._bump(project, matrix=True)
                 stored.append(task)
@@ -36,14 +36,14 @@ class TaskTables(SQLiteConnection):
         with self.transaction():
             for task in task_ids:
                 self._drop_task_rows(project, task)
-                self._db.execute("INSERT OR IGNORE INTO deleted_tasks VALUES (?, ?)", (project, task))
+                self._execute("INSERT INTO deleted_tasks VALUES (?, ?) ON CONFLICT DO NOTHING", (project, task))
             self._bump(project, matrix=True)
 
     def _drop_task_rows(self, project: int, task: int) -> None:
         """Delete the task with its predictions, annotations, round, push mark and recorded failures."""
         for table in ("tasks", "predictions", "annotations", "task_rounds", "candidates_pushed",
                       "prediction_errors"):
-            self._db.execute(f"DELETE FROM {table} WHERE project = ? AND task = ?", (project, task))
+            self._execute(f"DELETE FROM {table} WHERE project = ? AND task = ?", (project, task))
 
     def task_data(self, project: int, task_ids: Iterable[int]) -> dict[int, dict]:
         out = {}
@@ -70,6 +70,8 @@ class TaskTables(SQLiteConnection):
     # --------------------------------------------------------------- predictions
     def tasks_without_predictions(self, project: int, candidates: list[str],
                                   task_ids: Iterable[int] | None = None) -> list[int]:
+        if not candidates:  # no candidate lacks: every task has all of none (and SQL has no empty IN list)
+            return []
         marks = ",".join("?" * len(candidates))
         sql = (f"SELECT t.task FROM tasks t LEFT JOIN predictions p ON p.project = t.project AND p.task = t.task "
                f"AND p.candidate IN ({marks}) WHERE t.project = ? {{only}} GROUP BY t.task "
@@ -88,8 +90,7 @@ class TaskTables(SQLiteConnection):
             for task, candidate, choice in rows:
                 if not self._query("SELECT 1 FROM tasks WHERE project = ? AND task = ?", (project, task)):
                     continue  # the task was deleted meanwhile
-                self._db.execute("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?)",
-                                 (project, task, candidate, choice))
+                self._replace("predictions", (project, task, candidate, choice))
             self._bump(project, matrix=True)
 
     def save_prediction_errors(self, project: int, rows: Iterable[tuple[int, str, str]]) -> None:
@@ -102,8 +103,7 @@ class TaskTables(SQLiteConnection):
             changed = False
             for task, candidate, error in rows:
                 if self._query("SELECT 1 FROM tasks WHERE project = ? AND task = ?", (project, task)):
-                    self._db.execute("INSERT OR REPLACE INTO prediction_errors VALUES (?, ?, ?, ?)",
-                                     (project, task, candidate, error))
+                    self._replace("prediction_errors", (project, task, candidate, error))
                     changed = True
             if changed:  # the ranking leaves such tasks out
                 self._bump(project)
@@ -113,7 +113,7 @@ class TaskTables(SQLiteConnection):
         with self.transaction():
             removed = 0
             for chunk, marks in in_lists(task_ids):
-                removed += self._db.execute(f"DELETE FROM prediction_errors WHERE project = ? "
+                removed += self._execute(f"DELETE FROM prediction_errors WHERE project = ? "
                                             f"AND task IN ({marks})", [project, *chunk]).rowcount
             if removed:
                 self._bump(project)

@@ -6,11 +6,19 @@ seeded generator: ``good`` (right on 27 tasks), ``fair`` (21) and ``poor``
 field ``key``.  Helpers are exposed as fixtures (``backend_factory``,
 ``events``, ``free_port``, ``redis_url``) rather than importable modules, so
 nothing here clashes with other test folders.
+
+Every test that uses the store (``backend_factory``, ``backend``,
+``make_store``, ``database_url``) runs twice: on SQLite (``[sqlite]``) and on
+PostgreSQL (``[postgres]``, a throw-away cluster started once per session, see
+:mod:`tests.support.store_kinds`).  When PostgreSQL cannot start, the
+``[postgres]`` tests fail with the reason (how to install it included), they
+are never skipped.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +31,9 @@ from backend.app import create_app  # noqa: E402
 from backend.service import Service  # noqa: E402
 from backend.settings import from_env  # noqa: E402
 from tests.support import ports  # noqa: E402
+from tests.support.postgres_server import postgres_server  # noqa: E402
 from tests.support.redis_server import redis_server  # noqa: E402
+from tests.support.store_kinds import Schemas, open_test_store, stores_under_test  # noqa: E402
 
 CHOICES = ("zero", "one", "two")
 CONFIG = ('<View><Text name="text" value="$key"/>'
@@ -48,6 +58,69 @@ def redis_url(tmp_path):
     """URL of a throw-away redis-server on 127.0.0.1 (no persistence), stopped after the test."""
     with redis_server(PORTS, tmp_path) as url:
         yield url
+
+
+def pytest_report_header(config):
+    return (f"backend stores: {', '.join(stores_under_test())} "
+            f"(MODELPICKER_TEST_STORES={os.environ.get('MODELPICKER_TEST_STORES', '')!r})")
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url():
+    """URL (a superuser's, with its password) of the session's throw-away PostgreSQL cluster."""
+    with postgres_server(PORTS) as url:
+        yield url
+
+
+@pytest.fixture(params=stores_under_test())
+def store_kind(request) -> str:
+    """``sqlite`` or ``postgres``: the store this run of the test uses."""
+    return request.param
+
+
+@pytest.fixture
+def pg_schemas(store_kind, request):
+    """The test's PostgreSQL schemas (None on SQLite), dropped after it."""
+    if store_kind != "postgres":
+        yield None
+        return
+    schemas = Schemas(request.getfixturevalue("postgres_server_url"))
+    yield schemas
+    schemas.drop()
+
+
+@pytest.fixture
+def database_url(pg_schemas, monkeypatch) -> str | None:
+    """The test's ``DATABASE_URL`` (None on SQLite), also set in the environment: an rq worker of the test
+    builds its service from the environment and must find the same store."""
+    if pg_schemas is None:
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+        return None
+    url = pg_schemas.url()
+    monkeypatch.setenv("DATABASE_URL", url)
+    return url
+
+
+@pytest.fixture
+def make_store(store_kind, database_url, pg_schemas, tmp_path):
+    """``make_store(name="s")``: a store of the test's kind, closed after the test; the same ``name`` opens the
+    same state again (SQLite file ``tmp_path/<name>.sqlite3``, or the PostgreSQL schema of ``name``)."""
+    opened = []
+
+    def make(name: str = "s"):
+        store = open_test_store(store_kind, tmp_path, pg_schemas, name)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store):
+    """A fresh store of the test's kind."""
+    return make_store()
 
 
 @pytest.fixture(scope="session")
@@ -118,17 +191,23 @@ class Backend:
 
 
 @pytest.fixture
-def backend_factory(tmp_path: Path, pool_dir: Path):
+def backend_factory(tmp_path: Path, pool_dir: Path, database_url: str | None, pg_schemas):
     """``make(**env)`` builds a backend on the demo pool with MODEL_DIR under tmp_path.
 
-    Environment keys override the defaults (strategy ``modelpicker``, seed 0).
+    Environment keys override the defaults (strategy ``modelpicker``, seed 0).  On PostgreSQL each
+    ``MODEL_DIR`` gets a ``DATABASE_URL`` of its own, as it would a SQLite file of its own (the default
+    MODEL_DIR's is the ``database_url`` fixture's).
     """
     made: list[Backend] = []
+    default_dir = str(tmp_path / "model_dir")
 
     def make(**env: str) -> Backend:
-        base = {"MODEL_DIR": str(tmp_path / "model_dir"), "MODELPICKER_POOL": str(pool_dir / "pool.yaml"),
+        base = {"MODEL_DIR": default_dir, "MODELPICKER_POOL": str(pool_dir / "pool.yaml"),
                 "MODELPICKER_STRATEGY": "modelpicker"}
         base.update(env)
+        if database_url is not None and "DATABASE_URL" not in env:
+            model_dir = base["MODEL_DIR"]
+            base["DATABASE_URL"] = database_url if model_dir == default_dir else pg_schemas.url(model_dir)
         settings = from_env({k: v for k, v in base.items() if v is not None})
         service = Service.from_settings(settings)
         app = create_app(settings, service)

@@ -7,12 +7,11 @@ after.
 """
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from backend.errors import RequestError
 from backend.inputs import MAX_JSON_DEPTH, json_depth, parse_int, parse_json
+from tests.support.store_snapshot import snapshot_store
 
 DEEP = "[" * 5000 + "]" * 5000
 BIG = "9" * 5000
@@ -81,13 +80,6 @@ CASES = [
 ]
 
 
-def _snapshot(db_path) -> dict[str, list]:
-    """Every row of every table of the store (read through a connection of its own)."""
-    with sqlite3.connect(db_path) as db:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-        return {t: sorted(map(repr, db.execute(f'SELECT * FROM "{t}"').fetchall())) for t in tables}
-
-
 @pytest.fixture
 def labelled(backend, events, truth):
     assert backend.webhook(events.tasks_created(*range(1, 31))).status_code == 200
@@ -99,7 +91,7 @@ def labelled(backend, events, truth):
 @pytest.mark.parametrize("name, method, path, kwargs, status, needle", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_gets_4xx_naming_it_and_changes_nothing(labelled, name, method, path, kwargs, status, needle):
     b = labelled
-    before = _snapshot(b.service.settings.db_path)
+    before = snapshot_store(b.service.store)
     assert sum(len(rows) for rows in before.values()) > 60  # tasks, labels, predictions are there to lose
     ranking_before = b.ranking()
     response = getattr(b.client, method)(path, **kwargs)
@@ -108,7 +100,7 @@ def test_bad_input_gets_4xx_naming_it_and_changes_nothing(labelled, name, method
     assert isinstance(body, dict) and set(body) == {"error"}, body
     assert needle in body["error"], body["error"]
     assert "Traceback" not in body["error"] and "internal error" not in body["error"]
-    assert _snapshot(b.service.settings.db_path) == before
+    assert snapshot_store(b.service.store) == before
     assert b.ranking() == ranking_before
 
 

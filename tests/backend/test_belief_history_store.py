@@ -8,14 +8,7 @@ import numpy as np
 import pytest
 
 from backend.store import SQLiteStore
-from backend.store.schema import _SCHEMA
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = SQLiteStore(tmp_path / "state.sqlite3")
-    yield s
-    s.close()
+from tests.support.old_store_files import OLD_SCHEMA
 
 
 def test_round_trip_per_round_oldest_first(store):
@@ -49,7 +42,7 @@ def test_a_count_mismatch_is_refused(store):
 
 def test_a_store_file_from_before_the_table_gets_it(tmp_path):
     path = tmp_path / "old.sqlite3"
-    old = _SCHEMA[:_SCHEMA.index("CREATE TABLE IF NOT EXISTS belief_history")]
+    old = OLD_SCHEMA[:OLD_SCHEMA.index("CREATE TABLE IF NOT EXISTS belief_history")]
     with sqlite3.connect(path) as db:
         db.executescript(old)
         db.execute("INSERT INTO projects (project, label_config) VALUES (1, '<View/>')")

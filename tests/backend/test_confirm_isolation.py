@@ -8,7 +8,7 @@ import pytest
 
 from backend.lru import BoundedCache
 from backend.request_args import parse_tasks
-from backend.store import AnnotationVersion, SQLiteStore
+from backend.store import AnnotationVersion
 
 WAIT = 30  # seconds a thread may take to reach a point (a liveness bound, not a timing assertion)
 
@@ -26,10 +26,10 @@ STATES = [  # one annotation: two updates with the same updated_at, two without,
 
 
 @pytest.mark.parametrize("states", [STATES[:2], STATES[2:4], STATES])
-def test_every_delivery_order_ends_in_the_same_state(tmp_path, states):
+def test_every_delivery_order_ends_in_the_same_state(make_store, states):
     finals = set()
     for i, order in enumerate(itertools.permutations(states)):
-        store = SQLiteStore(tmp_path / f"s{len(states)}-{i}.db")
+        store = make_store(f"s{len(states)}-{i}")
         for state in order:
             store.apply_annotations(1, [state])
         finals.add(tuple(store._query("SELECT annotation, task, choice, version FROM annotations")))
@@ -37,8 +37,7 @@ def test_every_delivery_order_ends_in_the_same_state(tmp_path, states):
     assert len(finals) == 1, finals
 
 
-def test_the_later_updated_at_still_wins(tmp_path):
-    store = SQLiteStore(tmp_path / "s.db")
+def test_the_later_updated_at_still_wins(store):
     store.apply_annotations(1, [AnnotationVersion(7, 1, "zero", 200.0)])
     store.apply_annotations(1, [AnnotationVersion(7, 1, "two", 100.0)])   # older: ignored
     assert [(x.choice) for x in store.labels(1)] == ["zero"]

@@ -17,14 +17,16 @@ def label_all(backend, events, truth, n=None):
 
 
 # ---------------------------------------------------------------------------- /health
-def test_health_reports_pool_and_store(backend_factory):
+def test_health_reports_pool_and_store(backend_factory, store_kind):
     b = backend_factory()
     for path in ("/health", "/"):
         body = b.client.get(path).get_json()
         assert body["status"] == "UP" and body["model_class"] == "ModelPickerModel"
         assert body["pool"] == {"ok": True, "candidates": 3, "error": None, "path": body["pool"]["path"],
                                 "project_errors": {}}
-        assert body["store"]["ok"] and body["store"]["path"].endswith("modelpicker.sqlite3")
+        assert body["store"]["ok"] and body["store"]["path"].endswith(
+            "modelpicker.sqlite3" if store_kind == "sqlite" else "/postgres")
+        assert body["store"]["path"].startswith("postgresql://127.0.0.1:") == (store_kind == "postgres")
         assert body["strategy"] == "modelpicker" and body["jobs"] == "inline"
 
 
@@ -57,11 +59,13 @@ def test_unset_pool_is_reported(backend_factory):
     assert b.client.get("/health").get_json()["pool"]["error"] == "MODELPICKER_POOL is not set"
 
 
-def test_unusable_store_is_reported(backend_factory):
+def test_unusable_store_is_reported(backend_factory, store_kind):
     b = backend_factory()
     b.service.store.close()
     store = b.client.get("/health").get_json()["store"]
-    assert store["ok"] is False and "ProgrammingError" in store["error"]
+    # sqlite3: "ProgrammingError: Cannot operate on a closed database"; psycopg: "the connection is closed"
+    error = "ProgrammingError" if store_kind == "sqlite" else "OperationalError: the connection is closed"
+    assert store["ok"] is False and error in store["error"]
 
 
 # ----------------------------------------------------------------------------- /setup

@@ -47,7 +47,7 @@ def _state(b) -> tuple:
     assert ranking.status_code == 200 and export.status_code == 200
     decision = export.get_json()
     decision.pop("exported_at", None)
-    return snapshot_store(b.service.settings.db_path), ranking.get_json(), decision
+    return snapshot_store(b.service.store), ranking.get_json(), decision
 
 
 def _refused(b, body: dict, headers: list, status: int = 401) -> None:

@@ -58,7 +58,7 @@ class Fuzzer:
 
     def __init__(self, backend):
         self.b = backend
-        self.db_path = backend.service.settings.db_path
+        self.store = backend.service.store
         self.auth = auth_header(USER, PASSWORD)
         self.state: tuple[dict, Any] | None = None
         self.sent = 0
@@ -67,7 +67,7 @@ class Fuzzer:
     def _state(self) -> tuple[dict, Any]:
         response = self.b.client.get("/rankings?project=1", headers=[self.auth])
         assert response.status_code == 200, response.get_data()[:500]
-        return snapshot_store(self.db_path), response.get_json()
+        return snapshot_store(self.store), response.get_json()
 
     def send(self, req: FuzzRequest):
         if self.state is None:

@@ -1,17 +1,11 @@
-"""SQLiteStore semantics that make webhook handling idempotent and order-independent."""
+"""Store semantics that make webhook handling idempotent and order-independent (on SQLite and PostgreSQL:
+the ``store`` and ``make_store`` fixtures of conftest.py)."""
 from __future__ import annotations
 
 import pytest
 
 from backend.store import AnnotationVersion as V
 from backend.store import Label, SQLiteStore
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = SQLiteStore(tmp_path / "s.sqlite3")
-    yield s
-    s.close()
 
 
 def test_newer_version_wins_whatever_the_order(store):
@@ -68,13 +62,12 @@ def test_a_failed_transaction_stores_nothing(store):
     assert store.labels(1) == [Label(5, 1, "a")] and store.revision(1) == r
 
 
-def test_state_is_in_the_file(tmp_path):
-    first = SQLiteStore(tmp_path / "s.sqlite3")
+def test_state_is_in_the_file(make_store):
+    first = make_store("kept")
     first.apply_annotations(1, [V(5, 1, "a", 1.0)])
     first.close()
-    second = SQLiteStore(tmp_path / "s.sqlite3")
+    second = make_store("kept")
     assert second.labels(1) == [Label(5, 1, "a")] and second.check() == (True, None)
-    second.close()
 
 
 def test_tasks_without_predictions_can_be_limited_to_some_tasks(store):
@@ -86,14 +79,15 @@ def test_tasks_without_predictions_can_be_limited_to_some_tasks(store):
 
 
 def test_the_store_interface_declares_every_method_the_backend_calls():
-    """``Store`` declares every public method of ``SQLiteStore`` (``annotation_ids`` is called by nothing)."""
+    """``Store`` declares every public method of both stores (``annotation_ids`` is called by nothing)."""
     import inspect
 
-    from backend.store import Store
+    from backend.store import PostgresStore, Store
 
-    public = {name for name, _ in inspect.getmembers(SQLiteStore, inspect.isfunction) if not name.startswith("_")}
-    assert public - Store.__abstractmethods__ == {"annotation_ids"}
-    assert Store.__abstractmethods__ <= public and not SQLiteStore.__abstractmethods__
+    for cls in (SQLiteStore, PostgresStore):
+        public = {name for name, _ in inspect.getmembers(cls, inspect.isfunction) if not name.startswith("_")}
+        assert public - Store.__abstractmethods__ == {"annotation_ids"}
+        assert Store.__abstractmethods__ <= public and not cls.__abstractmethods__
 
 
 def test_an_old_store_file_keeps_its_matrix_counter_under_the_new_column_name(tmp_path):
