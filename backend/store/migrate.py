@@ -15,15 +15,14 @@ second process waits, then finds the version table at the newest revision and
 does nothing.  DDL is transactional on both, so a failed upgrade leaves the
 database as it was.
 
-A new revision: ``python -m backend.store.migrate revision "what changes"``
-writes a file in ``versions/``; its ``upgrade()`` must run on both databases.
-``python -m backend.store.migrate current`` prints a database's revision
-(``DATABASE_URL``, or the SQLite file under ``MODEL_DIR``).
+A new revision: ``python -m backend.store revision "what changes"`` writes a
+file in ``versions/``; its ``upgrade()`` must run on both databases.
+``python -m backend.store current`` prints a database's revision
+(``DATABASE_URL``, or the SQLite file under ``MODEL_DIR``), migrating it first.
 """
 from __future__ import annotations
 
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -90,33 +89,3 @@ def upgrade_postgres(connect) -> None:
             _upgrade(connection)
     finally:
         engine.dispose()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m backend.store.migrate revision MESSAGE | current | heads``."""
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["revision"] and len(argv) == 2:
-        from alembic import command
-
-        command.revision(alembic_config(), argv[1])
-        return 0
-    if argv == ["heads"]:
-        print(head())
-        return 0
-    if argv == ["current"]:
-        from ..settings import from_env
-        from . import open_store
-
-        settings = from_env()
-        store = open_store(settings.database_url, settings.db_path)  # opening migrates
-        try:
-            print(f"{store.describe()}: {store.schema_revision()}")
-        finally:
-            store.close()
-        return 0
-    print("usage: python -m backend.store.migrate revision MESSAGE | current | heads", file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

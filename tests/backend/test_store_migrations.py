@@ -122,3 +122,18 @@ def test_concurrent_opens_of_a_fresh_postgres_database_all_succeed(postgres_serv
                     r.close()
     finally:
         drop_database(postgres_server_url, "fresh_at_once")
+
+
+def test_python_m_backend_store_prints_the_revisions(tmp_path, monkeypatch, capsys):
+    from backend.store.__main__ import main
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("MODEL_DIR", str(tmp_path / "m"))
+    assert main(["heads"]) == 0 and capsys.readouterr().out == "0001\n"
+    assert main(["current"]) == 0
+    assert capsys.readouterr().out == f"{tmp_path / 'm' / 'modelpicker.sqlite3'}: 0001\n"  # made and migrated
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:Pw-Not-Shown@127.0.0.1:9/db")
+    assert main(["current"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot connect to the PostgreSQL database postgresql://127.0.0.1:9/db" in err and "Pw-Not-Shown" not in err
+    assert main(["nonsense"]) == 2

@@ -4,7 +4,7 @@ from alembic import context
 
 connection = context.config.attributes.get("connection")
 if connection is None or context.is_offline_mode():
-    raise RuntimeError("the store's migrations run through backend.store.migrate (python -m backend.store.migrate), "
+    raise RuntimeError("the store's migrations run through backend.store.migrate (python -m backend.store), "
                        "which opens the database and holds the migration lock")
 context.configure(connection=connection)
 with context.begin_transaction():
