@@ -61,8 +61,9 @@ def redis_url(tmp_path):
 
 
 def pytest_report_header(config):
-    return (f"backend stores: {', '.join(stores_under_test())} "
-            f"(MODELPICKER_TEST_STORES={os.environ.get('MODELPICKER_TEST_STORES', '')!r})")
+    chosen = os.environ.get("MODELPICKER_TEST_STORES")
+    return (f"backend store tests on: {', '.join(stores_under_test())} "
+            + ("(default)" if chosen is None else f"(MODELPICKER_TEST_STORES={chosen!r})"))
 
 
 @pytest.fixture(scope="session")

@@ -168,3 +168,13 @@ def test_python_m_backend_names_an_unreachable_database_without_its_password(poo
     assert done.returncode == 1, done.stderr
     assert "cannot connect to the PostgreSQL database postgresql://127.0.0.1:9/postgres" in done.stderr
     assert "Not-Shown-42" not in done.stderr + done.stdout and "Traceback" not in done.stderr
+
+
+def test_missing_server_binaries_are_named_with_how_to_install(monkeypatch):
+    from tests.support import postgres_server
+
+    monkeypatch.delenv("MODELPICKER_PG_BIN", raising=False)
+    monkeypatch.setattr(postgres_server.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(postgres_server.shutil, "which", lambda name: None)
+    with pytest.raises(postgres_server.PostgresServerError, match="initdb, postgres.*`make postgres` installs"):
+        postgres_server.find_pg_bin()
