@@ -3,16 +3,19 @@
 #               installed; inline jobs otherwise) and the digits project, connected with basic auth (the
 #               backend's login is generated and kept in .cache/demo/admin.json, mode 0600); prints the
 #               URL, the login and what to click. Ctrl-C stops it all. (python -m demo run, see demo/)
-#   make test   set up .venv, Label Studio's own venv, redis-server, PostgreSQL's server binaries and chromium,
-#               run the linter and the import contracts (make lint), then every test (the backend's store
-#               tests on SQLite and on a throw-away PostgreSQL cluster each)
+#   make test   set up .venv (with the MLflow client), Label Studio's and the MLflow server's own venvs,
+#               redis-server, PostgreSQL's server binaries and chromium, run the linter and the import
+#               contracts (make lint), then every test (the backend's store tests on SQLite and on a
+#               throw-away PostgreSQL cluster each)
 # More:
 #   make serve POOL=path/to/pool.yaml   the backend alone (development server) on your own candidate pool
 #                                       (127.0.0.1:9090 unless HOST/PORT say otherwise), for your own Label
 #                                       Studio; basic auth on, login kept in $(MODEL_DIR)/basic-auth.json
 #   make serve-prod POOL=...            the same with the production server (gunicorn, backend/gunicorn_conf.py)
 #   make compose-env                    write .env with the secrets docker-compose.yml requires (mode 0600)
-#   make setup | ls-venv | redis | postgres | example   the pieces (each does nothing when already done)
+#   make setup | ls-venv | redis | postgres | mlflow-client | mlflow-venv | example   the pieces (each does
+#                       nothing when already done); mlflow-client: the optional MLflow client in .venv
+#                       (docs/mlflow.md), mlflow-venv: the MLflow server the tests start, in its own venv
 #   make constraints   rewrite constraints.txt (exact versions) from .venv after editing requirements.txt
 # Every install uses exact versions: constraints.txt for .venv (and the Docker image),
 # demo/label-studio-constraints.txt for Label Studio's venv.
@@ -21,6 +24,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 LS_VENV ?= $(CURDIR)/.cache/ls-venv
 LS_CONSTRAINTS := demo/label-studio-constraints.txt
+MLFLOW_VENV ?= $(CURDIR)/.cache/mlflow-venv
+MLFLOW_CONSTRAINTS := tests/support/mlflow-server-constraints.txt
 MODEL_DIR ?= $(CURDIR)/model_dir
 EXAMPLE_DIR ?= $(CURDIR)/examples/digits/generated
 DEMO_DIR ?= $(CURDIR)/.cache/demo
@@ -29,7 +34,8 @@ LS_PORT ?= 8080
 BACKEND_PORT ?= 9090
 REDIS_PORT ?= 6379
 
-.PHONY: setup run serve serve-prod compose-env lint test ls-venv redis postgres chromium example constraints
+.PHONY: setup run serve serve-prod compose-env lint test ls-venv redis postgres chromium mlflow-client mlflow-venv \
+	example constraints
 
 $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -96,12 +102,30 @@ chromium:
 	@test -x /usr/bin/chromium
 
 # the linter and the import contracts (pyproject.toml), then every test
+# the optional MLflow client (requirements-mlflow.txt, docs/mlflow.md) in .venv: the tests use it
+$(VENV)/.mlflow-client: requirements-mlflow.txt constraints-mlflow.txt | setup
+	$(PY) -m pip install --quiet -r requirements-mlflow.txt -c constraints.txt -c constraints-mlflow.txt
+	touch $@
+
+mlflow-client: $(VENV)/.mlflow-client
+
+# the MLflow server the tests start (tests/support/mlflow_server.py), in its own venv: its Flask and gunicorn
+# pins clash with label-studio-ml's
+mlflow-venv:
+	@test -x $(MLFLOW_VENV)/bin/mlflow || { \
+	  echo "Installing mlflow==3.17.2 (the server the tests start) into its own venv $(MLFLOW_VENV)"; \
+	  $(PYTHON) -m venv $(MLFLOW_VENV) && $(MLFLOW_VENV)/bin/pip install --quiet --progress-bar off \
+	    -c $(MLFLOW_CONSTRAINTS) mlflow==3.17.2 ; }
+	@test -x $(MLFLOW_VENV)/bin/mlflow
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-test: setup ls-venv redis postgres chromium lint
-	MODELPICKER_LS_VENV=$(LS_VENV) $(PY) -m pytest -q tests
+test: setup ls-venv redis postgres chromium mlflow-client mlflow-venv lint
+	MODELPICKER_LS_VENV=$(LS_VENV) MODELPICKER_MLFLOW_VENV=$(MLFLOW_VENV) $(PY) -m pytest -q tests
 
 constraints: setup
 	$(PY) -m demo.lock requirements.txt > constraints.txt.new && mv constraints.txt.new constraints.txt
+	$(PY) -m demo.lock requirements-mlflow.txt > constraints-mlflow.txt.new && \
+	  mv constraints-mlflow.txt.new constraints-mlflow.txt

@@ -100,6 +100,11 @@ def export_main(argv: list[str]) -> int:
         state = "decided" if decision["stopped"] else "provisional (round not decided yet)"
         print(f"project {decision['project']} round {decision['round']}: {decision['chosen']} ({state}); "
               f"wrote {', '.join(str(p) for p in paths)}")
+        tracked = service.tracker.after_export(decision["project"], bundle)  # None unless MLflow tracking is on
+        if tracked is not None:
+            registry = tracked.get("registry", {})
+            where = registry.get("skipped") or f"{registry.get('uri')} is now @{registry.get('alias')}"
+            print(f"MLflow: {tracked['error']}" if "error" in tracked else f"MLflow: files logged to the run; {where}")
         return 0
 
     return _with_service("export", export)

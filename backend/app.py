@@ -198,11 +198,13 @@ def export_view():
     decision = bundle["decision"]
     out_dir = service.settings.model_dir / "exports" / f"project-{decision['project']}" / f"round-{decision['round']}"
     paths = write_export(bundle, out_dir)
+    tracked = service.tracker.after_export(decision["project"], bundle)  # None unless MLflow tracking is on
     if wanted is not None:
         kind = "text/csv" if wanted.endswith(".csv") else "application/json"
         return Response(export_files(bundle)[wanted], mimetype=kind,
                         headers={"Content-Disposition": f'attachment; filename="{wanted}"'})
-    return jsonify({**bundle, "written_to": str(out_dir), "files": [p.name for p in paths]})
+    return jsonify({**bundle, "written_to": str(out_dir), "files": [p.name for p in paths],
+                    **({"mlflow": tracked} if tracked is not None else {})})
 
 
 def page_view():

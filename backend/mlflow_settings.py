@@ -43,5 +43,5 @@ def mlflow_settings(env: Mapping[str, str], text, flag, error: type[Exception]) 
                     f"'latest' or a version like 'v3'), got {alias!r}")
     if len(experiment) > 500:
         raise error("MODELPICKER_MLFLOW_EXPERIMENT must be at most 500 characters")
-    return MlflowSettings(tracking_uri=uri, tracking=bool(uri) and flag(env, "MODELPICKER_MLFLOW_TRACKING", True),
-                          experiment=experiment, alias=alias)
+    tracking = flag(env, "MODELPICKER_MLFLOW_TRACKING", True)
+    return MlflowSettings(tracking_uri=uri, tracking=bool(uri) and tracking, experiment=experiment, alias=alias)

@@ -165,6 +165,9 @@ class Refresher:
                                  "(LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY unset or MODELPICKER_WRITEBACK=false)")
         else:
             self._write_back(api, project, job_id, belief, decision, result)
+        tracked = self.env.tracker.after_refresh(project, decision, belief)  # MLflow, when tracking is on
+        if tracked is not None:
+            result["mlflow"] = tracked
         result["seconds"]["total"] = time.perf_counter() - start
         if api is not None:
             result["wrote_back"] = True

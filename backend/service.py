@@ -36,10 +36,11 @@ from .errors import RequestError
 from .events import Event
 from .ingest import Ingest
 from .labelconfig import ChoicesControl
+from .mlflow_tracking import RoundTracker
 from .pool import Pool, PoolError, load_pool
 from .project_configs import ProjectConfigs
 from .rankings import RANKING_MAX_STALE_SECONDS, RANKING_STALE_SECONDS, RankingKeeper
-from .redact import basename, redact_text, strip_dirs
+from .redact import basename, redact, redact_text, strip_dirs
 from .refresh import Refresher
 from .request_args import parse_project
 from .settings import Settings, SettingsError, resolve_strategy
@@ -96,6 +97,7 @@ class Service:
         self.configs = ProjectConfigs(self.store, self.require_pool)
         self.beliefs = BeliefCache(self.store, self.configs, self.require_pool, self._fit, self._version)
         self.decider = Decider(self)
+        self.tracker = RoundTracker(self)  # rounds as MLflow runs (no-op unless MLFLOW_TRACKING_URI is set)
         self.ranking_keeper = RankingKeeper(self, self.beliefs, self.decider.live_decision,
                                             self.task_prediction_errors)
         self.confirmer = Confirmer(self, self.configs, self._label_studio_api, self.decider.round_after_decision)
@@ -372,12 +374,14 @@ class Service:
                      "path": basename(pool_path),
                      "error": redact_text(strip_dirs(self.pool_error, pool_path, store_path))
                      if self.pool_error else None,
-                     "project_errors": {str(k): redact_text(v) for k, v in self.project_errors.items()}},
+                     "project_errors": {str(k): redact_text(v) for k, v in self.project_errors.items()},
+                     "unavailable": [redact(u) for u in (self.pool.unavailable if self.pool else [])]},
             "store": {"ok": ok, "path": store_path if "://" in store_path else basename(store_path),
                       "error": strip_dirs(error, store_path, pool_path)},
             "label_studio": self.label_studio_health(),
             "labels": self.labels_health(),
             "sync": self.sync_health(ok),
+            "mlflow": self.tracker.health(),
         }
 
     def sync_health(self, store_ok: bool) -> dict:

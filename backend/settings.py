@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .database_url import check_url
+from .mlflow_settings import MlflowSettings, mlflow_settings
 
 DEFAULT_STRATEGY = "certified"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -104,6 +105,8 @@ class Settings:
         off); the web process mirrors every known project from Label Studio
         this often (``POST /sync``'s work), so a label whose webhook never
         arrived is counted anyway; /health shows each project's last sync.
+    mlflow : ``MLFLOW_TRACKING_URI`` and the ``MODELPICKER_MLFLOW_*`` settings
+        (:mod:`backend.mlflow_settings`): rounds as runs, the chosen model's alias.
     """
 
     pool_path: Path | None = None
@@ -139,6 +142,7 @@ class Settings:
     priority_grace_seconds: float = 30.0
     stop_queue: bool = True
     sync_every_seconds: float = 300.0
+    mlflow: MlflowSettings = MlflowSettings()
 
     @property
     def label_studio_configured(self) -> bool:
@@ -331,6 +335,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         priority_grace_seconds=_float(env, "MODELPICKER_PRIORITY_GRACE_SECONDS", 30.0, 0.0, 86_400.0),
         stop_queue=_bool(env, "MODELPICKER_STOP_QUEUE", True),
         sync_every_seconds=_float(env, "MODELPICKER_SYNC_EVERY_SECONDS", 300.0, 0.0, 86_400.0),
+        mlflow=mlflow_settings(env, _text, _bool, SettingsError),
     )
 
 

@@ -94,11 +94,27 @@ LABEL_STUDIO_HEADER = ("# Exact versions of label-studio==1.23.2 and everything 
                        "> demo/label-studio-constraints.txt\n")
 
 
+#: the header of ``constraints-mlflow.txt`` (``python -m demo.lock requirements-mlflow.txt``, make constraints)
+MLFLOW_CLIENT_HEADER = ("# Exact versions of everything requirements-mlflow.txt (the optional MLflow client) pulls in, "
+                        "as installed in .venv\n# (Python 3.11). make test installs with: pip install -r "
+                        "requirements-mlflow.txt -c constraints.txt -c constraints-mlflow.txt\n"
+                        "# Regenerate: make constraints\n")
+#: the header of ``tests/support/mlflow-server-constraints.txt`` (the MLflow server's own venv)
+MLFLOW_SERVER_HEADER = ("# Exact versions of mlflow==3.17.2 (the server the tests start) and everything it pulls in, "
+                        "as installed in\n# .cache/mlflow-venv (Python 3.11). make mlflow-venv installs with: "
+                        "pip install -c tests/support/mlflow-server-constraints.txt mlflow==3.17.2\n"
+                        "# Regenerate: .cache/mlflow-venv/bin/python -m demo.lock --mlflow-server "
+                        "> tests/support/mlflow-server-constraints.txt\n")
+
+
 def main(argv: list[str]) -> int:
     if argv == ["--label-studio"]:
         lines, header, source = ["label-studio==1.23.2"], LABEL_STUDIO_HEADER, "label-studio==1.23.2"
+    elif argv == ["--mlflow-server"]:
+        lines, header, source = ["mlflow==3.17.2"], MLFLOW_SERVER_HEADER, "mlflow==3.17.2"
     elif len(argv) == 1 and not argv[0].startswith("-"):
-        source, header = argv[0], HEADER
+        source = argv[0]
+        header = MLFLOW_CLIENT_HEADER if Path(source).name == "requirements-mlflow.txt" else HEADER
         try:
             lines = Path(source).read_text().splitlines()
         except OSError as exc:

@@ -13,13 +13,16 @@ Format (paths are relative to the YAML file's directory)::
         source: {type: http, url: "http://127.0.0.1:8000/predict", timeout: 5, retries: 2}
       - name: fn
         source: {type: callable, target: "mypkg.mod:predict"}
+      - name: registry
+        source: {type: mlflow, model_uri: "models:/digits@candidate"}
 
 Each source turns a list of task data values into a list of raw outputs; the
 candidate's ``labels`` map (identity when absent) turns an output into one of
 the project's Choice values.  Every error names the candidate and the field.
 
-Layout: :mod:`~backend.pool.errors`, :mod:`~backend.pool.sources` (the four
-source types), :mod:`~backend.pool.candidates` (:class:`Candidate`,
+Layout: :mod:`~backend.pool.errors`, :mod:`~backend.pool.sources` (the file,
+model, HTTP and callable sources), :mod:`~backend.pool.mlflow_source` (the
+MLflow registry's), :mod:`~backend.pool.candidates` (:class:`Candidate`,
 :class:`Pool`), :mod:`~backend.pool.loading` (:func:`load_pool`: the YAML
 read and checked).
 """

@@ -23,7 +23,8 @@ def test_health_reports_pool_and_store(backend_factory, store_kind):
         body = b.client.get(path).get_json()
         assert body["status"] == "UP" and body["model_class"] == "ModelPickerModel"
         assert body["pool"] == {"ok": True, "candidates": 3, "error": None, "path": body["pool"]["path"],
-                                "project_errors": {}}
+                                "project_errors": {}, "unavailable": []}
+        assert body["mlflow"]["tracking"] is False and body["mlflow"]["ok"] is None
         assert body["store"]["ok"] and body["store"]["path"].endswith(
             "modelpicker.sqlite3" if store_kind == "sqlite" else "/postgres")
         assert body["store"]["path"].startswith("postgresql://127.0.0.1:") == (store_kind == "postgres")

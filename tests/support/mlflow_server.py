@@ -104,6 +104,7 @@ def register_sklearn_models(url: str, registered_model: str, models: Mapping[str
     """
     os.environ.update(client_env(url))
     import mlflow
+    import sklearn
     from mlflow import MlflowClient
 
     mlflow.set_tracking_uri(url)
@@ -111,8 +112,11 @@ def register_sklearn_models(url: str, registered_model: str, models: Mapping[str
     versions: dict[str, str] = {}
     with mlflow.start_run(run_name=f"register {registered_model}"):
         for name, estimator in models.items():
+            # the server's SQL store creates a version at once: no need to poll for it (MLflow's default waits);
+            # requirements given, not inferred (MLflow would load the model in a subprocess to find them)
             info = mlflow.sklearn.log_model(estimator, name=name, serialization_format="cloudpickle",
-                                            registered_model_name=registered_model)
+                                            registered_model_name=registered_model, await_registration_for=0,
+                                            pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
             version = str(info.registered_model_version)
             for key, value in {"candidate_name": name, **(tags or {})}.items():
                 client.set_model_version_tag(registered_model, version, key, value)
