@@ -226,7 +226,10 @@ def test_rounds_are_runs_and_the_stop_crowns_the_best(registered, data, tmp_path
     assert champion.version == registered["versions"][data["best"]]
     assert champion.tags["modelpicker.project"] == "1" and champion.tags["modelpicker.labels"] == str(labels)
     assert float(champion.tags["modelpicker.bound_points"]) <= 1.0
-    # an export of another model's round moves the alias; the old champion keeps its history as tags
+    exported = client.get("/export?project=1").get_json()["mlflow"]
+    assert exported["registry"]["uri"] == f"models:/{registered['model']}/{champion.version}"
+    assert mc.get_model_version_by_alias(registered["model"], "champion").version == champion.version
+    # another batch's decision moves the alias; the old champion keeps its history as tags
     previous = champion.version
     other = next(n for n in data["models"] if n != data["best"])
     from backend.mlflow_champion import promote
@@ -236,6 +239,26 @@ def test_rounds_are_runs_and_the_stop_crowns_the_best(registered, data, tmp_path
     old = mc.get_model_version(registered["model"], previous)
     assert old.tags["modelpicker.champion_until"] and old.tags["modelpicker.succeeded_by"].endswith(f"/{moved.version}")
     assert old.tags["modelpicker.labels"] == str(labels)  # what it won stays on it
+    service.store.close()
+
+
+def test_mlflow_down_never_fails_a_refresh(data, tmp_path, monkeypatch):
+    csv = tmp_path / "local.csv"
+    csv.write_text("key,label\n" + "".join(f"k{i},{data['y'][i - 1]}\n" for i in range(1, N_TASKS + 1)))
+    closed = free_port(18400, 18500)
+    pool = write_pool(tmp_path, "  - name: local\n    source: {type: predictions, path: local.csv, key_field: key}\n"
+                      "  - name: other\n    source: {type: predictions, path: local.csv, key_field: key}\n")
+    service, client = make_backend(tmp_path, pool, monkeypatch, MLFLOW_TRACKING_URI=f"http://127.0.0.1:{closed}")
+    import_tasks(client, data)
+    assert client.post("/webhook", json=label_event(data, 1, 1)).status_code == 200
+    assert client.get("/rankings?project=1").get_json()["labels"] == 1
+    [job] = [j for j in client.get("/jobs?project=1").get_json()["jobs"] if j["kind"] == "refresh"][:1]
+    assert job["state"] == "finished"
+    assert f"cannot reach the MLflow server at http://127.0.0.1:{closed}" in job["result"]["mlflow"]["error"]
+    health = client.get("/health").get_json()["mlflow"]
+    assert health["tracking"] is True and health["ok"] is False and "cannot reach" in health["error"]
+    exported = client.get("/export?project=1")
+    assert exported.status_code == 200 and "cannot reach" in exported.get_json()["mlflow"]["error"]
     service.store.close()
 
 
