@@ -64,6 +64,8 @@ def mlflow_run(label_studio, digits, mlflow_server, tmp_path_factory):
                    json={"result": annotator.choice_result("digit", "image", labels[task["data"][ref]])})
             n += 1
             ranking = _wait(backend, project, n)
+        print(f"\n[mlflow e2e] {len(versions)} candidates registered in {registered_in:.1f} s; STOP after {n} "
+              f"labels: {ranking['decision']['candidate']}, bound {100 * ranking['decision']['gap']:.2f} points")
         yield {"model": model, "versions": versions, "experiment": experiment, "labels": n, "ranking": ranking,
                "health": backend.api("GET", "/health"), "registered_in": registered_in, "work": work,
                "project": project}
