@@ -12,8 +12,12 @@ Public API (kept stable; other suites import it):
   (default ``<repo>/.cache/ls-venv``).
 * :func:`start_label_studio` -> :class:`LabelStudioServer` (``url``, ``token``
   (legacy), ``personal_token`` (a Personal Access Token, what Label Studio
-  hands out by default), ``session``, :meth:`LabelStudioServer.api`,
-  :meth:`LabelStudioServer.stop`).
+  hands out by default), ``session``, ``database``, ``start_seconds``,
+  :meth:`LabelStudioServer.api`, :meth:`LabelStudioServer.stop`).  On SQLite
+  by default; ``database_url="postgresql://..."`` puts its database on PostgreSQL.
+* :func:`label_studio_on_postgres` -- a context manager: a throw-away PostgreSQL cluster
+  (:mod:`tests.support.postgres_server`) and a Label Studio whose database is on it.
+* :func:`postgres_env` -- Label Studio's own settings for a PostgreSQL database URL.
 * :func:`create_personal_token` -- a Personal Access Token for the admin, made through Label Studio's API.
 * :data:`QUIET_ENV` -- the settings that keep a Label Studio from sending anything off the machine.
 * :func:`start_backend` -> :class:`BackendServer` (``url``, ``session``,
@@ -35,10 +39,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import requests
 
@@ -275,7 +281,10 @@ class LabelStudioServer(_Server):
     of token of Label Studio 1.23.2; clients exchange it for access tokens).
     ``session`` sends ``Authorization: Token <token>``.  ``data_dir`` is the
     temporary LABEL_STUDIO_BASE_DATA_DIR, removed by :meth:`stop` unless
-    ``keep_data`` is set.
+    ``keep_data`` is set.  ``database`` is ``"sqlite"`` (in ``data_dir``) or
+    ``"postgresql"`` (``database_url``, with its password); ``start_seconds`` is
+    the time from starting the process until ``/health`` answered 200 (the
+    database migrations included).
     """
 
     token: str = ""
@@ -284,6 +293,9 @@ class LabelStudioServer(_Server):
     password: str = ""
     data_dir: Path | None = None
     keep_data: bool = False
+    database: str = "sqlite"
+    database_url: str | None = None
+    start_seconds: float | None = None
 
     def stop(self) -> None:
         super().stop()
@@ -325,12 +337,41 @@ def create_personal_token(server: LabelStudioServer) -> str:
         api.session.close()
 
 
+#: Label Studio's names for its PostgreSQL connection (``core/settings/base.py`` of 1.23.2 reads them with
+#: ``get_env``; ``DJANGO_DB=default`` selects the PostgreSQL entry of its ``DATABASES_ALL``)
+POSTGRES_SETTINGS = ("DJANGO_DB", "POSTGRE_NAME", "POSTGRE_USER", "POSTGRE_PASSWORD", "POSTGRE_HOST", "POSTGRE_PORT")
+
+
+def postgres_env(database_url: str) -> dict[str, str]:
+    """Label Studio's settings for the database ``postgresql://user:password@host:port/name``.
+
+    Each under its plain name (``DJANGO_DB=default``, ``POSTGRE_NAME``, ``POSTGRE_USER``,
+    ``POSTGRE_PASSWORD``, ``POSTGRE_HOST``, ``POSTGRE_PORT``) and with the ``LABEL_STUDIO_`` prefix, which
+    Label Studio's ``get_env`` reads first: a caller's ``LABEL_STUDIO_POSTGRE_HOST`` (or
+    ``HEARTEX_...``) cannot point the test's Label Studio at another database.
+    """
+    parts = urlsplit(database_url)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or not parts.path.strip("/"):
+        raise ValueError(f"not a PostgreSQL database URL (postgresql://user:password@host:port/name): "
+                         f"{parts.scheme}://{parts.hostname}{parts.path}")
+    plain = {
+        "DJANGO_DB": "default",
+        "POSTGRE_NAME": unquote(parts.path.strip("/")),
+        "POSTGRE_USER": unquote(parts.username or "postgres"),
+        "POSTGRE_PASSWORD": unquote(parts.password or ""),
+        "POSTGRE_HOST": parts.hostname,
+        "POSTGRE_PORT": str(parts.port or 5432),
+    }
+    return {**plain, **{f"LABEL_STUDIO_{name}": value for name, value in plain.items()}}
+
+
 def start_label_studio(
     port_range: tuple[int, int] = (18100, 18200),
     venv: Path | str | None = None,
     timeout: float = LS_START_TIMEOUT,
     work_dir: Path | str | None = None,
     extra_env: Mapping[str, str] | None = None,
+    database_url: str | None = None,
 ) -> LabelStudioServer:
     """Install (if needed) and start Label Studio on ``127.0.0.1``; wait until ``/health`` answers.
 
@@ -345,6 +386,11 @@ def start_label_studio(
         removed on :meth:`LabelStudioServer.stop` (kept when the start fails).
     extra_env : more environment variables for Label Studio (they override the
         defaults, :data:`QUIET_ENV` included).
+    database_url : None (the default): Label Studio's SQLite file in the data
+        directory.  ``postgresql://user:password@host:port/name``: Label Studio's
+        database on that (existing, empty or already migrated) PostgreSQL database
+        (:func:`postgres_env`); uploads and exports still go to the data directory.
+        :func:`label_studio_on_postgres` makes a throw-away cluster for it.
 
     Returns
     -------
@@ -368,10 +414,12 @@ def start_label_studio(
     password = "pw-" + secrets.token_hex(16)
     # the demo's environment (loopback backend allowed, nothing sent off the machine): the admin's
     # password and token go through it, not the command line, which every user can read with ps
+    database = {} if database_url is None else postgres_env(database_url)
     env = demo_config.server_env(
         demo_config.label_studio_env(paths, os.environ, username, password, token),
-        extra_env or {}, executable.parent,
+        {**database, **(extra_env or {})}, executable.parent,
     )
+    started = time.monotonic()
     process = _popen("Label Studio", demo_config.label_studio_command(executable, port), env, log_path, root)
     session = requests.Session()
     session.headers["Authorization"] = f"Token {token}"
@@ -379,9 +427,11 @@ def start_label_studio(
         url=f"http://127.0.0.1:{port}", process=process, log_path=log_path, session=session,
         token=token, username=username, password=password,
         data_dir=None if keep else root, keep_data=keep,
+        database="sqlite" if database_url is None else "postgresql", database_url=database_url,
     )
     try:
         wait_for_http(server.url + "/health", timeout, process, log_path, "Label Studio")
+        server.start_seconds = time.monotonic() - started
         server.api("GET", "/api/projects/")  # the token works
         server.personal_token = create_personal_token(server)
     except BaseException as exc:
@@ -395,6 +445,33 @@ def start_label_studio(
         server.stop()
         raise
     return server
+
+
+@contextmanager
+def label_studio_on_postgres(
+    port_range: tuple[int, int] = (18600, 18700),
+    pg_port_range: tuple[int, int] = (15400, 15500),
+    database: str = "label_studio",
+    **kwargs: Any,
+) -> Iterator[LabelStudioServer]:
+    """A Label Studio whose database is on a throw-away PostgreSQL cluster, for the ``with`` block.
+
+    The cluster (:func:`tests.support.postgres_server.postgres_server`, 127.0.0.1, a port of
+    ``pg_port_range``) gets an empty database ``database``; Label Studio migrates it on its first start
+    (:attr:`LabelStudioServer.start_seconds` says how long that took) and is stopped before the cluster.
+    ``kwargs`` go to :func:`start_label_studio`; the server's ``database_url`` is the database's URL (with
+    its password), for a test that looks into Label Studio's tables.
+    Raises :class:`tests.support.postgres_server.PostgresServerError` when PostgreSQL cannot start.
+    """
+    from .postgres_server import create_database, postgres_server  # that module imports this one
+
+    with postgres_server(pg_port_range) as server_url:
+        url = create_database(server_url, database)
+        server = start_label_studio(port_range=port_range, database_url=url, **kwargs)
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 def backend_python() -> str:
