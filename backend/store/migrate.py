@@ -22,9 +22,13 @@ file in ``versions/``; its ``upgrade()`` must run on both databases.
 """
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
+
+# alembic names each of its plugins at INFO on every start of every process; its migration lines stay
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 #: the alembic environment and its revisions
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
