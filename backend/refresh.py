@@ -24,6 +24,7 @@ from .debounce import plan_refresh
 from .decisions import RoundDecision
 from .label_studio_predictions import RetiredVersions
 from .locks import ProjectLocks
+from .project_lock import project_lock
 from .redact import redact_text
 
 logger = logging.getLogger(__name__)
@@ -111,11 +112,13 @@ class Refresher:
         if job_id is None:
             job_id = uuid.uuid4().hex
             store.add_job(job_id, project, "refresh", clock())
-        with self.locks.hold(project):
+        # one refresh of a project at a time in every process sharing the store; the job stays "queued" while
+        # it waits, so labels arriving meanwhile coalesce into it
+        with self.locks.hold(project), project_lock(store, project):
             store.update_job(job_id, clock(), state="started", progress=0.0,
                              message="computing missing candidate predictions")
             try:
-                result = self._refresh(project, job_id)
+                result = self._refresh(project, job_id, force)
             except LabelStudioAPIError as exc:  # a setting or Label Studio itself: one log line per kind, no traceback
                 message = ls_status.describe_failure(exc, url)
                 ls_status.record_failure(store, exc, url, clock())
@@ -133,7 +136,7 @@ class Refresher:
                              result=result)
             return {"job": job_id, "state": "finished", **result}
 
-    def _refresh(self, project: int, job_id: str) -> dict:
+    def _refresh(self, project: int, job_id: str, force: bool = False) -> dict:
         """Rescore and decide, keep the ranking, then write back (when a Label Studio client is set)."""
         start = time.perf_counter()
         store, clock = self.env.store, self.env.clock
@@ -142,6 +145,10 @@ class Refresher:
             self.confirm_hints(project)
         self.compute_predictions(project)
         skipped = self.prediction_errors(project)
+        done = None if force else self._covered_already(project, job_id)
+        if done is not None:  # another job (another worker) refreshed these very labels: nothing to redo
+            return {"project": project, "labels_covered_by": done, "label_changes": store.refresh_state(project)[
+                "label_changes"], "skipped": True, "message": f"nothing new since refresh {done}"}
         covered = store.mark_refresh_started(project, clock())
         store.update_job(job_id, clock(), progress=0.2, message="rescoring the unlabelled tasks")
         revision, belief = self.beliefs.belief_at(project)
@@ -176,6 +183,18 @@ class Refresher:
             result["message"] = (f"{queue}, deleted {result['deleted']} superseded; decision: "
                                  f"{'stop' if decision.live.stop else 'keep labelling'}")
         return result
+
+    def _covered_already(self, project: int, job_id: str) -> str | None:
+        """The id of the refresh that last finished when it covered every label change counted now (so this
+        job would redo it), else None; a failed last refresh is redone."""
+        last = max((j for j in self.env.store.jobs(project, 50) if j["kind"] == "refresh" and j["id"] != job_id
+                    and j["state"] in ("finished", "failed") and j["finished_at"] is not None),
+                   key=lambda j: j["finished_at"], default=None)
+        if last is None or last["state"] != "finished" or not last["result"]:
+            return None
+        if last["result"].get("label_changes") != self.env.store.refresh_state(project)["label_changes"]:
+            return None
+        return last["result"].get("labels_covered_by") or last["id"]
 
     def _write_back(self, api, project: int, job_id: str, belief: Belief, decision: RoundDecision,
                     result: dict) -> None:

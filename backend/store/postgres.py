@@ -146,3 +146,9 @@ class PostgresStore(PostgresConnection, StoreTables, Store):
 
     def describe(self) -> str:
         return public_url(self._url)
+
+    @property
+    def lock_url(self) -> str:
+        """The URL (with its password) a cross-process lock connects with (:mod:`backend.project_lock`);
+        never shown."""
+        return self._url

@@ -1,0 +1,54 @@
+"""One refresh of a project at a time across processes: the store's cross-process lock, and a refresh job
+that finds its labels already refreshed by another job does nothing twice (on SQLite and PostgreSQL)."""
+from __future__ import annotations
+
+import threading
+
+from backend.project_lock import project_lock
+
+
+def _holder(store, project, holding: threading.Event, release: threading.Event):
+    def run():
+        with project_lock(store, project):
+            holding.set()
+            release.wait(30)
+    return threading.Thread(target=run)
+
+
+def test_a_second_holder_waits_for_the_first_and_other_projects_do_not(make_store):
+    first, second, other = make_store("s"), make_store("s"), make_store("s")  # three connections to one store
+    holding, release = threading.Event(), threading.Event()
+    a = _holder(first, 7, holding, release)
+    a.start()
+    assert holding.wait(30)
+    got = threading.Event()
+
+    def take_second():
+        with project_lock(second, 7):
+            got.set()
+    b = threading.Thread(target=take_second)
+    b.start()
+    with project_lock(other, 8):  # another project's lock is free meanwhile
+        pass
+    assert not got.wait(0.5), "the second holder got project 7's lock while the first held it"
+    release.set()
+    a.join(30)
+    assert got.wait(30), "the second holder never got the lock after the first let go"
+    b.join(30)
+
+
+def test_a_refresh_of_labels_already_refreshed_is_skipped(backend, events):
+    backend.webhook(events.tasks_created(*range(1, 31)))
+    backend.webhook(events.created(100, 1, "zero"))  # refreshed inline, in the webhook
+    service = backend.service
+    first = service.store.jobs(1, 1)[0]
+    assert first["state"] == "finished" and first["result"]["labels"] == 1 and not first["result"].get("skipped")
+    again = service.refresh(1)  # what a second worker's job for the same labels does
+    assert again["state"] == "finished" and again["skipped"] is True
+    assert again["labels_covered_by"] == first["id"]
+    assert service.refresh(1)["labels_covered_by"] == first["id"]
+    forced = service.refresh(1, force=True)
+    assert forced.get("skipped") is None and forced["labels"] == 1
+    backend.webhook(events.created(101, 2, "one"))  # a new label: its refresh runs (inline, in the webhook)
+    latest = service.store.jobs(1, 1)[0]
+    assert latest["state"] == "finished" and latest["result"]["labels"] == 2 and not latest["result"].get("skipped")
