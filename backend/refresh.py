@@ -118,7 +118,7 @@ class Refresher:
             store.update_job(job_id, clock(), state="started", progress=0.0,
                              message="computing missing candidate predictions")
             try:
-                result = self._refresh(project, job_id, force)
+                result = self._refresh(project, job_id)
             except LabelStudioAPIError as exc:  # a setting or Label Studio itself: one log line per kind, no traceback
                 message = ls_status.describe_failure(exc, url)
                 ls_status.record_failure(store, exc, url, clock())
@@ -136,7 +136,7 @@ class Refresher:
                              result=result)
             return {"job": job_id, "state": "finished", **result}
 
-    def _refresh(self, project: int, job_id: str, force: bool = False) -> dict:
+    def _refresh(self, project: int, job_id: str) -> dict:
         """Rescore and decide, keep the ranking, then write back (when a Label Studio client is set)."""
         start = time.perf_counter()
         store, clock = self.env.store, self.env.clock
@@ -145,10 +145,17 @@ class Refresher:
             self.confirm_hints(project)
         self.compute_predictions(project)
         skipped = self.prediction_errors(project)
-        done = None if force else self._covered_already(project, job_id)
-        if done is not None:  # another job (another worker) refreshed these very labels: nothing to redo
-            return {"project": project, "labels_covered_by": done, "label_changes": store.refresh_state(project)[
-                "label_changes"], "skipped": True, "message": f"nothing new since refresh {done}"}
+        done = self._covered_already(project, job_id)
+        if done is not None:  # another job (another worker, or an rq retry) refreshed this very state
+            result = {"project": project, "labels_covered_by": done, "state_key": self._state_key(project),
+                      "label_changes": store.refresh_state(project)["label_changes"], "skipped": True,
+                      "message": f"nothing new since refresh {done}", "seconds": {}}
+            api = self.label_studio()
+            if api is not None and self.retired.waiting(project):  # only the clean-up a grace period held back
+                self._delete_superseded(api, project, job_id, result)
+                result["message"] += f"; deleted {result['deleted']} superseded priorities"
+            return result
+        started_from = self._state_key(project)
         covered = store.mark_refresh_started(project, clock())
         store.update_job(job_id, clock(), progress=0.2, message="rescoring the unlabelled tasks")
         revision, belief = self.beliefs.belief_at(project)
@@ -157,7 +164,8 @@ class Refresher:
                                  belief.strategy.p_best(), belief.gap, clock())  # the history the page charts
         summary = decision.to_dict()
         result: dict[str, Any] = {"project": project, "round": decision.round, "labels": belief.n_labels,
-                                  "label_changes": covered, "model_version": belief.model_version,
+                                  "label_changes": covered, "started_from": started_from,
+                                  "model_version": belief.model_version,
                                   "decision": {k: summary[k] for k in DECISION_FIELDS},
                                   "pushed": 0, "deleted": 0, "superseded": [], "description": False,
                                   "candidate_predictions": 0, "seconds": {},
@@ -172,6 +180,7 @@ class Refresher:
                                  "(LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY unset or MODELPICKER_WRITEBACK=false)")
         else:
             self._write_back(api, project, job_id, belief, decision, result)
+        result["state_key"] = self._state_key(project)  # after its own writes: what the next refresh compares
         tracked = self.env.tracker.after_refresh(project, decision, belief)  # MLflow, when tracking is on
         if tracked is not None:
             result["mlflow"] = tracked
@@ -184,15 +193,21 @@ class Refresher:
                                  f"{'stop' if decision.live.stop else 'keep labelling'}")
         return result
 
+    def _state_key(self, project: int) -> str:
+        """What a refresh's outcome depends on: the project's store revision (labels, tasks, predictions,
+        config, rounds) and the ranking's key (pool, strategy, stopping settings)."""
+        return f"{self.env.store.revision(project)}/{self.rankings.snapshot_key}"
+
     def _covered_already(self, project: int, job_id: str) -> str | None:
-        """The id of the refresh that last finished when it covered every label change counted now (so this
-        job would redo it), else None; a failed last refresh is redone."""
+        """The id of the refresh that last finished if nothing it depends on changed since (so this job would
+        redo it: another worker's job, an rq retry, a second request for the same labels), else None.  A failed
+        last refresh is redone."""
         last = max((j for j in self.env.store.jobs(project, 50) if j["kind"] == "refresh" and j["id"] != job_id
                     and j["state"] in ("finished", "failed") and j["finished_at"] is not None),
                    key=lambda j: j["finished_at"], default=None)
         if last is None or last["state"] != "finished" or not last["result"]:
             return None
-        if last["result"].get("label_changes") != self.env.store.refresh_state(project)["label_changes"]:
+        if last["result"].get("state_key") != self._state_key(project):
             return None
         return last["result"].get("labels_covered_by") or last["id"]
 

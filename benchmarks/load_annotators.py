@@ -25,10 +25,19 @@ After ``--seconds`` the senders stop, the worker drains, and the script
 checks that every acknowledged (200) annotation is in the store.  Latency is
 measured from the moment a request is sent to its answer.
 
+Scaled out (issue 15): ``--database postgres`` puts the backend's state in a
+throw-away PostgreSQL cluster (``DATABASE_URL``), ``--backends 2`` starts two
+gunicorn servers on it (the annotators' webhooks alternate between them), and
+``--workers 3`` three rq workers.  After the drain the run is audited
+(:mod:`benchmarks.scale_checks`): no label lost, no refresh lost, none run
+twice for the same labels or at the same time as another, and the final
+ranking equal to one fresh process's replay of the same labels.
+
 Usage::
 
     flock /tmp/ls-e2e.lock .venv/bin/python benchmarks/load_annotators.py [--annotators 50] [--seconds 60]
     flock /tmp/ls-e2e.lock .venv/bin/python benchmarks/load_annotators.py --no-pacing --seconds 30
+    flock /tmp/ls-e2e.lock .venv/bin/python benchmarks/load_annotators.py --database postgres --backends 2 --workers 3
 
 Writes ``benchmarks/results/load_paced.json`` (``load_no_pacing.json``) with
 the commit it ran on.  Seeded: the same arguments give the same arrival times
@@ -37,6 +46,7 @@ and annotations; the timings are this machine's.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import random
@@ -52,9 +62,13 @@ import numpy as np
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # `python benchmarks/load_annotators.py` finds tests.support as -m does
+    sys.path.insert(0, str(REPO_ROOT))
 
+from benchmarks import scale_checks
 from tests.support import labelstudio
 from tests.support import real_stack as rs
+from tests.support.postgres_server import postgres_server
 from tests.support.redis_server import redis_server
 
 RESULTS = REPO_ROOT / "benchmarks" / "results"
@@ -76,6 +90,8 @@ class Annotator(threading.Thread):
 
     def __init__(self, index, stack, project, items, rate, paced, t0, stop_at, seed, progress):
         super().__init__(daemon=True)
+        #: the webhook bodies answered 200, in the order sent (what a replay feeds one process)
+        self.bodies: list[dict] = []
         self.stack, self.project, self.items = stack, project, items
         self.rate, self.paced, self.t0, self.stop_at = rate, paced, t0, stop_at
         self.rng = random.Random(seed * 1000 + index)
@@ -110,6 +126,7 @@ class Annotator(threading.Thread):
                 self.latencies.append(time.monotonic() - sent)
                 if r.status_code == 200:
                     self.acked.append(int(annotation["id"]))
+                    self.bodies.append(body)
                 else:
                     key = f"HTTP {r.status_code}"
                     self.errors[key] = self.errors.get(key, 0) + 1
@@ -156,15 +173,19 @@ class Reader(threading.Thread):
             time.sleep(max(0.0, 1.0 - (time.monotonic() - sent)))
 
 
-def prepare(ls, stack, args, rng) -> tuple[dict, list[tuple[dict, dict]]]:
-    """The project, its announced unlabelled queue, and the (task, annotation) pairs to submit, from Label Studio."""
+def prepare(ls, stacks, args, rng) -> tuple[dict, list[tuple[dict, dict]], list[dict]]:
+    """The project, the (task, annotation) pairs to submit (from Label Studio) and the announced unlabelled queue;
+    every backend of ``stacks`` started (on one store), ``args.workers`` rq workers on the first."""
+    stack = stacks[0]
     per_annotator = int(args.seconds * args.rate * 1.5 + 20) if not args.no_pacing else args.max_per_annotator
     n_submit = per_annotator * args.annotators
     n_total = args.queue_tasks + n_submit
     pool = rs.write_pool(Path(stack.work_dir) / "pool", n_total, seed=args.seed)
-    stack.pool = pool["pool"]
-    stack.start_backend()
-    stack.start_worker()
+    for s in stacks:
+        s.pool = pool["pool"]
+        s.start_backend()
+    for _ in range(args.workers):
+        stack.start_worker()
     project, queue = rs.prepare_project(ls, stack, pool["tasks"][:args.queue_tasks], title="load test")
     pid = int(project["id"])
     print(f"[load] project {pid}: {len(queue)} unlabelled tasks announced; importing {n_submit} annotated tasks",
@@ -187,7 +208,7 @@ def prepare(ls, stack, args, rng) -> tuple[dict, list[tuple[dict, dict]]]:
     if len(pairs) < n_submit:
         print(f"[load] Label Studio holds {len(pairs)} of the {n_submit} annotations imported; using those", flush=True)
     stack.drain(pid, timeout=300)
-    return project, pairs
+    return project, pairs, queue
 
 
 def git_commit() -> str:
@@ -209,34 +230,49 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-pacing", action="store_true", help="send back to back: the maximum sustained rate")
     p.add_argument("--max-per-annotator", type=int, default=120, help="with --no-pacing: annotations each")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite",
+                   help="the backend's store: the SQLite file (default) or a throw-away PostgreSQL cluster")
+    p.add_argument("--backends", type=int, default=1, help="gunicorn servers on the one store (webhooks alternate)")
+    p.add_argument("--workers", type=int, default=1, help="rq workers")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     # SIGTERM ends the run like Ctrl-C, so Label Studio, gunicorn, the worker and Redis are stopped
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    if args.annotators < 1 or args.seconds <= 0 or args.rate <= 0:
-        p.error("--annotators, --seconds and --rate must be positive")
-    out = args.out or RESULTS / ("load_no_pacing.json" if args.no_pacing else "load_paced.json")
+    if args.annotators < 1 or args.seconds <= 0 or args.rate <= 0 or args.backends < 1 or args.workers < 1:
+        p.error("--annotators, --seconds, --rate, --backends and --workers must be positive")
+    scaled = args.database != "sqlite" or args.backends > 1 or args.workers > 1
+    out = args.out or RESULTS / ("load_no_pacing.json" if args.no_pacing else
+                                 f"load_scaled_{args.database}.json" if scaled else "load_paced.json")
     rng = random.Random(args.seed)
     commit = git_commit()
     work = Path(tempfile.mkdtemp(prefix="modelpicker-load-"))  # on disk: the store fsyncs as in production
     print(f"[load] commit {commit}; starting Label Studio (about a minute)", flush=True)
     ls_server = labelstudio.start_label_studio(port_range=(18100, 18200))
     try:
-        with redis_server(PORTS, work) as redis_url:
-            stack = rs.Stack(work, Path("unset"), ls_server.url, ls_server.personal_token, redis_url,
-                             port_range=PORTS, extra_env={"MODELPICKER_REFRESH_EVERY_LABELS": "1",
-                                                          "MODELPICKER_REFRESH_MIN_SECONDS": "2"})
+        with redis_server(PORTS, work) as redis_url, contextlib.ExitStack() as pg:
+            # the periodic sync is off: Label Studio already holds every annotation before its webhook is sent
+            # (imported up front), which a sync would "catch up" all at once, unlike real annotators
+            extra = {"MODELPICKER_REFRESH_EVERY_LABELS": "1", "MODELPICKER_REFRESH_MIN_SECONDS": "2",
+                     "MODELPICKER_SYNC_EVERY_SECONDS": "0", "MODEL_DIR": str(work / "model_dir")}
+            if args.database == "postgres":
+                extra["DATABASE_URL"] = pg.enter_context(postgres_server((19150, 19200)))
+            stacks = []
+            for i in range(args.backends):  # each its own port and logs; one store, one Redis
+                (work / f"backend-{i}").mkdir()
+                stacks.append(rs.Stack(work if i == 0 else work / f"backend-{i}", Path("unset"), ls_server.url,
+                                       ls_server.personal_token, redis_url, port_range=PORTS, extra_env=extra))
+            stack = stacks[0]
             try:
                 ls = rs.LabelStudioAPI(ls_server.url, ls_server.token)
-                project, pairs = prepare(ls, stack, args, rng)
+                project, pairs, queue = prepare(ls, stacks, args, rng)
                 pid = int(project["id"])
                 per = len(pairs) // args.annotators
                 t0 = time.monotonic() + 1.0
                 stop_at = t0 + args.seconds
                 expected = int(args.annotators * args.rate * args.seconds) if not args.no_pacing else len(pairs)
                 with tqdm(total=expected, unit="webhook", desc="webhooks") as progress:
-                    annotators = [Annotator(i, stack, project, pairs[i * per:(i + 1) * per], args.rate,
-                                            not args.no_pacing, t0, stop_at, args.seed, progress)
+                    annotators = [Annotator(i, stacks[i % len(stacks)], project, pairs[i * per:(i + 1) * per],
+                                            args.rate, not args.no_pacing, t0, stop_at, args.seed, progress)
                                   for i in range(args.annotators)]
                     readers = [Reader(stack, pid, stop_at) for _ in range(args.readers)]
                     for t in annotators + readers:
@@ -246,8 +282,12 @@ def main(argv: list[str] | None = None) -> int:
                 elapsed = max(time.monotonic(), stop_at) - t0
                 acked = [a for t in annotators for a in t.acked]
                 print(f"[load] {len(acked)} acknowledged; waiting for the worker to drain", flush=True)
-                drain_s = stack.drain(pid, expected=len(acked), timeout=600)
+                drain_s = stack.drain(pid, expected=len(acked), timeout=600, jobs_idle=scaled)
                 stored = stack.store_labels(pid)
+                audit = replay = None
+                if scaled:
+                    print("[load] auditing the refreshes and replaying the labels in one process", flush=True)
+                    audit, replay = _audit(stack, pid, project, queue, [b for t in annotators for b in t.bodies])
                 lost = sorted(set(acked) - set(stored))
                 errors: dict[str, dict[str, int]] = {"webhooks": {}, "readers": {}}
                 for kind, threads in (("webhooks", annotators), ("readers", readers)):
@@ -281,9 +321,12 @@ def main(argv: list[str] | None = None) -> int:
                     "drain_seconds": round(drain_s, 1), "stored_labels": len(stored), "lost": len(lost),
                     "lost_ids": lost[:50], "store_integrity": stack.integrity(),
                     "targets": {"webhook_p99_ms": 100, "webhook_p50_ms": 20, "lost": 0},
+                    "scale": {"database": args.database, "backends": args.backends, "workers": args.workers,
+                              "refreshes": audit, "replay": replay} if scaled else None,
                 }
             finally:
-                stack.stop()
+                for s in stacks:
+                    s.stop()
     finally:
         ls_server.stop()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -293,7 +336,31 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['seconds']} s ({result['rate_per_s']}/s); p50 {w['p50_ms']} ms, p95 {w['p95_ms']} ms, "
           f"p99 {w['p99_ms']} ms, max {w['max_ms']} ms; readers p50 {r['p50_ms']} ms p99 {r['p99_ms']} ms; "
           f"errors {errors}; stored {result['stored_labels']}, lost {result['lost']}; wrote {out}")
+    if scaled:
+        a, rp = result["scale"]["refreshes"], result["scale"]["replay"]
+        print(f"[load] {args.backends} backends, {args.workers} workers on {args.database}: {a['worked']} refreshes "
+              f"did work ({a['skipped_as_already_done']} found their labels done), run twice for the same labels "
+              f"{a['run_twice_for_same_labels']}, overlapping {a['overlapping']}, failed {a['failed']}, lost "
+              f"{a['lost']} (last covered {a['last_covered']} of {a['label_changes']} label changes); ranking equal "
+              f"to a one-process replay: {rp['equal']} ({rp})")
+        bad = a["run_twice_for_same_labels"] or a["overlapping"] or a["failed"] or a["lost"] or not rp["equal"]
+        return 0 if not lost and not bad else 1
     return 0 if not lost else 1
+
+
+def _audit(stack, pid: int, project: dict, queue: list[dict], bodies: list[dict]) -> tuple[dict, dict]:
+    """The refresh audit and the replay comparison of :mod:`benchmarks.scale_checks`."""
+    from backend.store import open_store
+
+    jobs = stack.session.get(stack.url + f"/jobs?project={pid}&limit=1000", timeout=60).json()["jobs"]
+    store = open_store(stack.extra_env.get("DATABASE_URL"), stack.db_path)
+    try:
+        changes = store.refresh_state(pid)["label_changes"]
+    finally:
+        store.close()
+    scaled_ranking = stack.session.get(stack.url + f"/rankings?project={pid}", timeout=60).json()
+    single = scale_checks.replay_ranking(stack.pool, project, queue, bodies, "certified")
+    return scale_checks.refresh_audit(jobs, changes), scale_checks.compare_rankings(scaled_ranking, single)
 
 
 if __name__ == "__main__":

@@ -47,8 +47,21 @@ def test_a_refresh_of_labels_already_refreshed_is_skipped(backend, events):
     assert again["state"] == "finished" and again["skipped"] is True
     assert again["labels_covered_by"] == first["id"]
     assert service.refresh(1)["labels_covered_by"] == first["id"]
-    forced = service.refresh(1, force=True)
-    assert forced.get("skipped") is None and forced["labels"] == 1
+    assert service.refresh(1, force=True)["skipped"] is True  # forced or not, nothing changed since
     backend.webhook(events.created(101, 2, "one"))  # a new label: its refresh runs (inline, in the webhook)
     latest = service.store.jobs(1, 1)[0]
     assert latest["state"] == "finished" and latest["result"]["labels"] == 2 and not latest["result"].get("skipped")
+    backend.webhook(events.tasks_created(31))  # a new task, no new label: the matrix changed, the refresh runs
+    latest = service.store.jobs(1, 1)[0]
+    assert latest["state"] == "finished" and not latest["result"].get("skipped") and latest["result"]["labels"] == 2
+
+
+def test_a_changed_pool_or_setting_is_refreshed_even_with_the_same_labels(backend_factory, events):
+    b = backend_factory()
+    assert b.post("/setup", {"project": "1.1700000000", "schema": events.config}).status_code == 200
+    b.webhook(events.tasks_created(*range(1, 31)))
+    b.webhook(events.created(100, 1, "zero"))
+    assert b.service.refresh(1)["skipped"] is True
+    again = backend_factory(MODELPICKER_EPSILON="0.2")  # a restart with another stopping setting, same store
+    result = again.service.refresh(1)
+    assert result["state"] == "finished" and not result.get("skipped")

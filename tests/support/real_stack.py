@@ -88,6 +88,8 @@ class Stack:
     port: int = 0
     backend: processes.Server | None = None
     worker: processes.Server | None = None
+    #: every rq worker started (``worker`` is the latest)
+    workers: list = field(default_factory=list)
     backend_starts: int = 0
     worker_starts: int = 0
 
@@ -141,13 +143,15 @@ class Stack:
             time.sleep(0.1)
 
     def start_worker(self) -> None:
-        """``rq worker --with-scheduler`` (SimpleWorker) as docs/backend.md runs it."""
+        """``rq worker --with-scheduler`` (SimpleWorker) as docs/backend.md runs it; call again for more."""
         rq = str(Path(backend_python()).parent / "rq")
+        log = "worker.log" if not self.workers else f"worker-{len(self.workers) + 1}.log"
         self.worker = processes.start(
             "rq worker", [rq, "worker", "--with-scheduler", "--worker-class", "rq.worker.SimpleWorker",
                           "-u", self.redis_url, "--path", str(REPO_ROOT),
                           self.env().get("RQ_QUEUE_NAME", "modelpicker")],
-            self._full_env(), self.work_dir / "worker.log", REPO_ROOT)
+            self._full_env(), self.work_dir / log, REPO_ROOT)
+        self.workers.append(self.worker)
         self.worker_starts += 1
 
     @staticmethod
@@ -171,19 +175,35 @@ class Stack:
         self._kill(self.worker)
 
     def stop(self) -> None:
-        for server in (self.backend, self.worker):
+        for server in (self.backend, *self.workers):
             if server is not None:
                 processes.stop(server)
         self.session.close()
 
     # ------------------------------------------------------------ reading
     def store_labels(self, project: int) -> dict[int, tuple[int, str | None]]:
-        """``{annotation: (task, choice)}`` committed in the store (read-only connection of its own)."""
-        with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30) as db:
-            rows = db.execute("SELECT annotation, task, choice FROM annotations WHERE project = ?", (project,))
-            return {int(a): (int(t), c) for a, t, c in rows}
+        """``{annotation: (task, choice)}`` committed in the store (a connection of its own: read-only on SQLite;
+        on PostgreSQL (``DATABASE_URL`` in ``extra_env``) a plain query)."""
+        query = "SELECT annotation, task, choice FROM annotations WHERE project = ?"
+        url = self.extra_env.get("DATABASE_URL")
+        if url:
+            import psycopg
+
+            with psycopg.connect(url) as db:
+                rows = db.execute(query.replace("?", "%s"), (project,)).fetchall()
+        else:
+            with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30) as db:
+                rows = db.execute(query, (project,)).fetchall()
+        return {int(a): (int(t), c) for a, t, c in rows}
 
     def integrity(self) -> str:
+        """SQLite's ``integrity_check``; on PostgreSQL, "ok" when the database answers (it checks itself)."""
+        url = self.extra_env.get("DATABASE_URL")
+        if url:
+            import psycopg
+
+            with psycopg.connect(url) as db:
+                return "ok" if db.execute("SELECT 1").fetchone()[0] == 1 else "no answer"
         with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30) as db:
             return db.execute("PRAGMA integrity_check").fetchone()[0]
 
