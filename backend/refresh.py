@@ -180,7 +180,9 @@ class Refresher:
                                  "(LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY unset or MODELPICKER_WRITEBACK=false)")
         else:
             self._write_back(api, project, job_id, belief, decision, result)
-        result["state_key"] = self._state_key(project)  # after its own writes: what the next refresh compares
+        # the state it computed from: a label stored while it ran bumps the revision past it, so the next
+        # refresh of that label runs
+        result["state_key"] = started_from
         tracked = self.env.tracker.after_refresh(project, decision, belief)  # MLflow, when tracking is on
         if tracked is not None:
             result["mlflow"] = tracked

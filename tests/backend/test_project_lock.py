@@ -65,3 +65,25 @@ def test_a_changed_pool_or_setting_is_refreshed_even_with_the_same_labels(backen
     again = backend_factory(MODELPICKER_EPSILON="0.2")  # a restart with another stopping setting, same store
     result = again.service.refresh(1)
     assert result["state"] == "finished" and not result.get("skipped")
+
+
+def test_a_label_stored_while_a_refresh_runs_gets_its_own_refresh(backend, events):
+    from backend.records import AnnotationVersion
+
+    backend.webhook(events.tasks_created(*range(1, 31)))
+    backend.webhook(events.created(100, 1, "zero"))
+    service = backend.service
+    keep = service.refresher.rankings.keep
+
+    def keep_and_meanwhile_a_label(project, belief_at=None):  # another process stores a label mid-refresh
+        out = keep(project, belief_at)
+        if not getattr(keep_and_meanwhile_a_label, "done", False):
+            keep_and_meanwhile_a_label.done = True
+            service.store.apply_annotations(1, [AnnotationVersion(annotation=101, task=2, choice="one", version=1.0)])
+        return out
+
+    service.refresher.rankings.keep = keep_and_meanwhile_a_label
+    backend.webhook(events.created(102, 3, "two"))   # its refresh runs; label 101 lands while it does
+    assert service.store.jobs(1, 1)[0]["result"]["labels"] == 2
+    follow_up = service.refresh(1)
+    assert follow_up["state"] == "finished" and not follow_up.get("skipped") and follow_up["labels"] == 3
