@@ -145,16 +145,6 @@ class Refresher:
             self.confirm_hints(project)
         self.compute_predictions(project)
         skipped = self.prediction_errors(project)
-        done = self._covered_already(project, job_id)
-        if done is not None:  # another job (another worker, or an rq retry) refreshed this very state
-            result = {"project": project, "labels_covered_by": done, "state_key": self._state_key(project),
-                      "label_changes": store.refresh_state(project)["label_changes"], "skipped": True,
-                      "message": f"nothing new since refresh {done}", "seconds": {}}
-            api = self.label_studio()
-            if api is not None and self.retired.waiting(project):  # only the clean-up a grace period held back
-                self._delete_superseded(api, project, job_id, result)
-                result["message"] += f"; deleted {result['deleted']} superseded priorities"
-            return result
         started_from = self._state_key(project)
         covered = store.mark_refresh_started(project, clock())
         store.update_job(job_id, clock(), progress=0.2, message="rescoring the unlabelled tasks")
@@ -180,9 +170,7 @@ class Refresher:
                                  "(LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY unset or MODELPICKER_WRITEBACK=false)")
         else:
             self._write_back(api, project, job_id, belief, decision, result)
-        # the state it computed from: a label stored while it ran bumps the revision past it, so the next
-        # refresh of that label runs
-        result["state_key"] = started_from
+        result["state_key"] = started_from  # the state it computed from (benchmarks/scale_checks.py audits it)
         tracked = self.env.tracker.after_refresh(project, decision, belief)  # MLflow, when tracking is on
         if tracked is not None:
             result["mlflow"] = tracked
@@ -199,19 +187,6 @@ class Refresher:
         """What a refresh's outcome depends on: the project's store revision (labels, tasks, predictions,
         config, rounds) and the ranking's key (pool, strategy, stopping settings)."""
         return f"{self.env.store.revision(project)}/{self.rankings.snapshot_key}"
-
-    def _covered_already(self, project: int, job_id: str) -> str | None:
-        """The id of the refresh that last finished if nothing it depends on changed since (so this job would
-        redo it: another worker's job, an rq retry, a second request for the same labels), else None.  A failed
-        last refresh is redone."""
-        last = max((j for j in self.env.store.jobs(project, 50) if j["kind"] == "refresh" and j["id"] != job_id
-                    and j["state"] in ("finished", "failed") and j["finished_at"] is not None),
-                   key=lambda j: j["finished_at"], default=None)
-        if last is None or last["state"] != "finished" or not last["result"]:
-            return None
-        if last["result"].get("state_key") != self._state_key(project):
-            return None
-        return last["result"].get("labels_covered_by") or last["id"]
 
     def _write_back(self, api, project: int, job_id: str, belief: Belief, decision: RoundDecision,
                     result: dict) -> None:
