@@ -279,6 +279,7 @@ class Refresher:
             switched = switch_queue(api, project, belief.task_ids[unlabelled], belief.priority[unlabelled],
                                     belief.model_version)
             env.store.set_pushed_version(project, belief.model_version)
+            result["switched_at"] = env.clock()  # from now on Label Studio serves this order
             self.served_first[project] = result["queue_top"]
             result["pushed"] = switched["pushed"]
             result["seconds"].update(switched["seconds"])

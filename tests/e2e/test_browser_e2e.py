@@ -317,16 +317,21 @@ def test_the_backend_settles_after_the_last_label(run):
                               f"{unfinished[:3]}; backend log: {run['backend_log']}")
 
 
+def _switched(job: dict) -> float:
+    """When the refresh switched Label Studio's queue (its end when it did not record it)."""
+    return (job.get("result") or {}).get("switched_at") or _iso(job["finished_at"])
+
+
 def test_served_tasks_are_the_top_of_the_backends_order(run):
     refreshes = [j for j in run["jobs"] if j["kind"] == "refresh" and j["state"] == "finished"]
     served = run["log"].tasks_served()
     verdicts = []
     for k, step in enumerate(served, start=1):
-        # the latest order pushed before the task was served that already counted the k-1 labels before it
+        # the latest order Label Studio switched to before the task was served that already counted the k-1
+        # labels before it (the switch, not the refresh's end: the description and clean-up come after it)
         orders = [j for j in refreshes if (j.get("result") or {}).get("labels") == step.after_submits
-                  and _iso(j["finished_at"]) <= step.asked]
-        top = (max(orders, key=lambda j: _iso(j["finished_at"]))["result"].get("queue_top") or [None])[0] \
-            if orders else None
+                  and _switched(j) <= step.asked]
+        top = (max(orders, key=_switched)["result"].get("queue_top") or [None])[0] if orders else None
         verdicts.append((k, step.task, top, step.task == top))
     share = sum(v[3] for v in verdicts) / len(verdicts) if verdicts else 0.0
     assert share >= SHARE_TOP, f"{share:.0%} of served tasks were the top (served, task, top, ok): {verdicts}"
