@@ -8,6 +8,7 @@ is down, resubmits jobs a crash lost, and restarts pending work at start-up.
 from __future__ import annotations
 
 import logging
+import threading
 import traceback
 import uuid
 from collections.abc import Callable
@@ -49,6 +50,8 @@ class Confirmer:
         self.env, self.configs, self.api, self.new_round = env, configs, api, new_round
         self.locks = ProjectLocks()
         self._retry_runner = None
+        #: project -> the timer of its inline re-read of new tasks (no Redis), one at a time
+        self._timers: dict[int, threading.Timer] = {}
 
     def confirm(self, project: int, job_id: str | None = None) -> tuple[dict, list[int] | None]:
         """Read the tasks the project's hints name from Label Studio and mirror them.
@@ -74,7 +77,8 @@ class Confirmer:
             message = f"confirmed {result['tasks_read']} task(s) of {result['hints']} hint(s)"
             if result["waiting"]:  # new tasks Label Studio does not show yet (its import not committed)
                 message += f"; {result['waiting']} hint(s) of new tasks kept for another read"
-                result["retry"] = self.schedule_retry(project, delay=CREATED_RETRY_SECONDS)
+                result["retry"] = (self.schedule_retry(project, delay=CREATED_RETRY_SECONDS)
+                                   or self._reread_later(project))
             store.update_job(job_id, clock(), state="finished", progress=1.0, message=message,
                              result={k: v for k, v in result.items() if k != "stored"})
         answer = {"job": job_id, "state": "finished", **{k: v for k, v in result.items() if k != "stored"}}
@@ -113,6 +117,25 @@ class Confirmer:
             message = redact_text(f"{type(exc).__name__}: {exc}")
             store.update_job(job_id, clock(), state="failed", message=f"hints kept: {message}")
             return None, {**pending, "error": message, "pending": store.pending_count(project)}
+
+    def _reread_later(self, project: int) -> str | None:
+        """Without Redis: read the kept hints of new tasks again in :data:`CREATED_RETRY_SECONDS`, on a timer
+        thread of this process (Label Studio sends TASKS_CREATED inside its import transaction, so the tasks
+        show only after the webhook is answered; the 30 s hint sweep would be the next reader otherwise)."""
+        if self.env.settings.redis_url or project in self._timers:
+            return None
+
+        def reread() -> None:
+            self._timers.pop(project, None)
+            try:
+                self.env.confirm_pending(project)
+            except Exception:  # noqa: BLE001 - a background re-read must not die loudly; the sweep retries
+                logger.warning("re-reading the new tasks of project %s failed", project, exc_info=True)
+
+        timer = self._timers[project] = threading.Timer(CREATED_RETRY_SECONDS, reread)
+        timer.daemon = True
+        timer.start()
+        return "inline re-read"
 
     def schedule_retry(self, project: int, delay: float = CONFIRM_RETRY_SECONDS) -> str | None:
         """Queue one delayed confirmation (rq only) unless one already waits: hints of a down Label Studio

@@ -276,10 +276,11 @@ class Refresher:
         if pushed_version != belief.model_version and unlabelled.size:
             env.store.update_job(job_id, env.clock(), progress=0.3,
                                  message=f"pushing {unlabelled.size} priorities as {belief.model_version}")
+            switch_began = env.clock()
             switched = switch_queue(api, project, belief.task_ids[unlabelled], belief.priority[unlabelled],
                                     belief.model_version)
             env.store.set_pushed_version(project, belief.model_version)
-            result["switched_at"] = env.clock()  # from now on Label Studio serves this order
+            result["switched_at"] = switch_began  # a task asked from now on may come from this order
             self.served_first[project] = result["queue_top"]
             result["pushed"] = switched["pushed"]
             result["seconds"].update(switched["seconds"])
