@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,29 @@ from .base import Store
 from .connection import StoreConnection, database_errors
 from .migrate import upgrade_sqlite
 from .tables import StoreTables
+
+#: how long an open waits for other processes switching a fresh file to WAL (the connection's busy timeout)
+OPEN_TIMEOUT_SECONDS = 30.0
+
+
+def _enter_wal_mode(db: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while another connection holds the file.
+
+    Switching a fresh file to WAL needs its exclusive lock, and SQLite answers
+    "database is locked" at once, without its busy handler, when waiting could
+    deadlock (another process opening the same fresh file, or migrating it).
+    """
+    deadline = time.monotonic() + OPEN_TIMEOUT_SECONDS
+    pause = 0.01
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
 
 
 class SQLiteConnection(StoreConnection):
@@ -27,7 +51,7 @@ class SQLiteConnection(StoreConnection):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        _enter_wal_mode(self._db)
         self._db.execute("PRAGMA synchronous=FULL")
         upgrade_sqlite(self.path)
 
