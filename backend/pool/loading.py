@@ -15,7 +15,16 @@ from ..redact import redact_text
 from . import mlflow_source
 from .candidates import Candidate, Pool
 from .errors import PoolError, parse_mapping
-from .sources import SOURCE_TYPES, CallableSource, HttpSource, PredictionsFileSource, SklearnSource, Source, output_key
+from .sources import (
+    SOURCE_TYPES,
+    CallableSource,
+    HttpSource,
+    KeyIndex,
+    PredictionsFileSource,
+    SklearnSource,
+    Source,
+    output_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +63,13 @@ def load_pool(path: str | Path) -> Pool:
     if not isinstance(entries, list) or not entries:
         raise PoolError(errors + [f"pool file {path}: candidates: must be a non-empty list"])
     candidates, seen, unavailable = [], set(), []
+    key_indexes: dict[str, KeyIndex] = {}  # one per key field, shared by the predictions files using it
     for i, entry in enumerate(entries):
         label = f"candidate #{i + 1}"
         if isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry["name"].strip():
             label = f"candidate {entry['name']!r}"
         try:
-            built, missing = _candidates(entry, label, default_field, path.parent)
+            built, missing = _candidates(entry, label, default_field, path.parent, key_indexes)
         except PoolError as exc:
             errors.extend(exc.errors)
             continue
@@ -79,7 +89,8 @@ def load_pool(path: str | Path) -> Pool:
     return Pool(path=path, candidates=candidates, unavailable=unavailable)
 
 
-def _candidates(entry: Any, label: str, default_field: str | None, base: Path) -> tuple[list[Candidate], list[dict]]:
+def _candidates(entry: Any, label: str, default_field: str | None, base: Path,
+                key_indexes: dict[str, KeyIndex]) -> tuple[list[Candidate], list[dict]]:
     """The candidates of one pool entry (one, or an ``mlflow`` registered model's versions) and the
     unavailable ones ``{"candidate", "source", "error"}``; :class:`PoolError` for a bad entry."""
     if not isinstance(entry, dict):
@@ -105,7 +116,7 @@ def _candidates(entry: Any, label: str, default_field: str | None, base: Path) -
     else:
         try:
             built = (_mlflow_field(source, label, default_field) if source.get("type") == "mlflow"
-                     else _source(source, label, default_field, base))
+                     else _source(source, label, default_field, base, key_indexes))
         except PoolError as exc:
             errors.extend(exc.errors)
     if errors:
@@ -171,7 +182,8 @@ def _mlflow_candidates(entry: dict, name: str, field: str,
     return built, missing
 
 
-def _source(spec: dict, label: str, default_field: str | None, base: Path) -> Source:
+def _source(spec: dict, label: str, default_field: str | None, base: Path,
+            key_indexes: dict[str, KeyIndex]) -> Source:
     kind = spec.get("type")
     if kind not in SOURCE_TYPES:
         raise PoolError(f"{label}: source.type: must be one of {', '.join(SOURCE_TYPES)}, got {kind!r}")
@@ -206,8 +218,9 @@ def _source(spec: dict, label: str, default_field: str | None, base: Path) -> So
             raise PoolError(f"{label}: source.format: must be csv or jsonl (from the file name or "
                             f"'format'), got {fmt!r}")
         key_field = text("key_field", default_field)
+        keys = key_indexes.setdefault(key_field, KeyIndex())
         return wrap(lambda: PredictionsFileSource(file, key_field, text("key_column", key_field),
-                                                  text("label_column", "label"), fmt), "path")
+                                                  text("label_column", "label"), fmt, keys), "path")
     if kind == "sklearn":
         file = existing("path")
         field = text("field", default_field)

@@ -349,3 +349,26 @@ def test_callable_next_to_the_pool_file(tmp_path, choices):
         broken.predict_tasks(tasks("a"), choices)
     with pytest.raises(PredictionError, match="candidate 'short': .*returned 0 outputs for 1 inputs"):
         short.predict_tasks(tasks("a"), choices)
+
+
+def test_predictions_files_of_one_key_field_share_one_copy_of_the_keys(tmp_path):
+    """A pool of many predictions files over the same tasks keeps the keys once (one KeyIndex per key
+    field) and each file's answers as codes; lookups, gaps and a key given twice still behave."""
+    from backend.pool import load_pool
+
+    (tmp_path / "a.csv").write_text("key,label\nt1,x\nt2,y\nt3,x\n")
+    (tmp_path / "b.jsonl").write_text('{"key": "t2", "label": "z"}\n{"key": "t1", "label": "x"}\n')
+    (tmp_path / "c.csv").write_text("id,label\n7,x\n")
+    (tmp_path / "pool.yaml").write_text(
+        "candidates:\n"
+        "  - {name: a, source: {type: predictions, path: a.csv, key_field: key}}\n"
+        "  - {name: b, source: {type: predictions, path: b.jsonl, key_field: key}}\n"
+        "  - {name: c, source: {type: predictions, path: c.csv, key_field: id}}\n")
+    a, b, c = (cand.source for cand in load_pool(tmp_path / "pool.yaml").candidates)
+    assert a.keys_ is b.keys_ and c.keys_ is not a.keys_ and len(a.keys_.rows) == 3
+    assert a.predict(["t3", "t1"]) == ["x", "x"] and b.predict(["t1", "t2"]) == ["x", "z"]
+    assert (b.lookup("t3"), c.lookup("7"), c.lookup("t1")) == (None, "x", None)
+    assert b.known_outputs() == {"x", "z"} and list(a.codes_) == [0, 1, 0]
+    (tmp_path / "a.csv").write_text("key,label\nt1,x\nt1,x\nt2,y\nt2,x\n")
+    with pytest.raises(PoolError, match=r"a.csv line 5: key 't2' appears twice with different outputs"):
+        load_pool(tmp_path / "pool.yaml")
