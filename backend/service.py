@@ -45,7 +45,7 @@ from .refresh import Refresher
 from .request_args import parse_project
 from .settings import Settings, SettingsError, resolve_strategy
 from .store import Store, open_store
-from .sync import Syncer
+from .sync import SYNC_CLAIM_SHARE, Syncer
 from .timefmt import iso_fields
 
 logger = logging.getLogger(__name__)
@@ -259,8 +259,10 @@ class Service:
         return self.syncer.sync(project)
 
     def sync_all(self) -> dict[int, dict]:
-        """The periodic sync (web process, every ``MODELPICKER_SYNC_EVERY_SECONDS``): :meth:`sync` each project."""
-        return self.syncer.sync_all(self.sync)
+        """The periodic sync (web process, every ``MODELPICKER_SYNC_EVERY_SECONDS``): :meth:`sync` each project
+        that no other process sharing the store has synced within 90% of that period (each web process's
+        loop comes round every period, give or take a sweep interval)."""
+        return self.syncer.sync_all(self.sync, SYNC_CLAIM_SHARE * self.settings.sync_every_seconds)
 
     # ------------------------------------------------------------------ rounds
     def require_known(self, project: int) -> int:

@@ -24,6 +24,10 @@ from .events import MAX_ID
 
 logger = logging.getLogger(__name__)
 
+#: a web process syncs a project when no process sharing the store has within this share of the period (each
+#: process's loop comes round every period, give or take a sweep interval, so the whole period would skip some)
+SYNC_CLAIM_SHARE = 0.9
+
 
 def sync_task(item: Any, i: int) -> tuple[int, dict]:
     """``(id, data)`` of one task of Label Studio's export; 502 when Label Studio sent a malformed one."""
@@ -79,8 +83,12 @@ class Syncer:
         answer.update(self.beliefs.label_summary(project))
         return answer
 
-    def sync_all(self, sync_one: Callable[[int], dict]) -> dict[int, dict]:
+    def sync_all(self, sync_one: Callable[[int], dict], period: float = 0.0) -> dict[int, dict]:
         """The periodic sync: ``sync_one`` (``Service.sync``) every known project, each outcome kept in the store.
+
+        With ``period`` > 0 a project is synced only when no process sharing the store has claimed its sync
+        within the last ``period`` seconds (:meth:`~backend.store.sync_log.SyncLogTables.claim_sync`): every
+        web process runs this loop, one of them syncs each project per period; the others' answers leave it out.
 
         ``caught_up`` counts the annotations the mirror changed or removed and
         the tasks it removed or added: what no webhook (and no pending hint) had told
@@ -89,6 +97,8 @@ class Syncer:
         """
         env, out = self.env, {}
         for project in env.store.projects():
+            if period > 0 and not env.store.claim_sync(project, env.clock(), period):
+                continue
             try:
                 answer = sync_one(project)
             except RequestError as exc:

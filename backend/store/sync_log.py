@@ -5,7 +5,19 @@ from .connection import StoreConnection
 
 
 class SyncLogTables(StoreConnection):
-    """The ``periodic_syncs`` table of the store."""
+    """The ``periodic_syncs`` and ``sync_claims`` tables of the store."""
+
+    def claim_sync(self, project: int, now: float, period: float) -> bool:
+        """True when this process is to run ``project``'s periodic sync now: no process has claimed it within
+        the last ``period`` seconds.  The claim is made in the same transaction (under the store's write lock),
+        so of the web processes sharing a store one syncs a project per period."""
+        with self.transaction():
+            row = self._query("SELECT claimed_at FROM sync_claims WHERE project = ?", (project,))
+            if row and now - float(row[0][0]) < period:
+                return False
+            self._execute("INSERT INTO sync_claims (project, claimed_at) VALUES (?, ?) ON CONFLICT (project) "
+                          "DO UPDATE SET claimed_at = excluded.claimed_at", (project, now))
+            return True
 
     def record_sync(self, project: int, now: float, caught_up: int, error: str | None) -> None:
         """Keep the outcome of one periodic sync: ``caught_up`` annotations changed or removed (0 when the

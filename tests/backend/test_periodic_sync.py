@@ -53,6 +53,7 @@ def test_the_ranking_page_says_when_label_studio_was_last_checked(backend_factor
 
 def test_tasks_whose_tasks_created_webhook_was_lost_are_stored_by_the_sync(backend_factory, events):
     b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret")
+    clock = b.service.clock = FakeClock()
     ls = b.service._api = FakeLabelStudio()
     ok(b.post("/setup", {"project": 1, "schema": events.config}))
     ok(b.webhook(events.tasks_created(*range(1, 11))))
@@ -61,4 +62,25 @@ def test_tasks_whose_tasks_created_webhook_was_lost_are_stored_by_the_sync(backe
     assert b.service.sync_all() == {1: {"caught_up": 2, "error": None}}
     assert b.service.store.stored_task_ids(1, [11, 12]) == {11, 12}
     assert b.ranking()["tasks"] == 12
+    clock.now += 300
     assert b.service.sync_all() == {1: {"caught_up": 0, "error": None}}  # nothing new the second time
+
+
+def test_of_the_processes_sharing_a_store_one_syncs_a_project_per_period(backend_factory, events, truth):
+    """Every web process runs the periodic sync; the first to claim a project's sync in a period runs it,
+    the others leave that project out of their sync until the period has passed."""
+    env = {"LABEL_STUDIO_URL": "http://127.0.0.1:9", "LABEL_STUDIO_API_KEY": "secret"}
+    a = backend_factory(**env)
+    b = backend_factory(**env)                                            # a second process on the same store
+    clock = a.service.clock = b.service.clock = FakeClock()
+    ls = a.service._api = b.service._api = FakeLabelStudio()
+    ok(a.post("/setup", {"project": 1, "schema": events.config}))
+    ok(a.webhook(events.tasks_created(*range(1, 11))))
+    ls.record_event(events.created(102, 2, events.choices[truth[1]]))     # labelled; its webhook lost
+    assert a.service.sync_all() == {1: {"caught_up": 1, "error": None}}
+    assert b.service.sync_all() == {}                                     # a synced project 1 this period
+    clock.now += 0.9 * 300 - 1
+    assert b.service.sync_all() == {} and a.service.sync_all() == {}
+    clock.now += 1
+    assert b.service.sync_all() == {1: {"caught_up": 0, "error": None}}   # the next period: b's turn
+    assert a.service.sync_all() == {}
