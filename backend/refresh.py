@@ -118,7 +118,7 @@ class Refresher:
             store.update_job(job_id, clock(), state="started", progress=0.0,
                              message="computing missing candidate predictions")
             try:
-                result = self._refresh(project, job_id)
+                result = self._refresh(project, job_id, force)
             except LabelStudioAPIError as exc:  # a setting or Label Studio itself: one log line per kind, no traceback
                 message = ls_status.describe_failure(exc, url)
                 ls_status.record_failure(store, exc, url, clock())
@@ -136,7 +136,7 @@ class Refresher:
                              result=result)
             return {"job": job_id, "state": "finished", **result}
 
-    def _refresh(self, project: int, job_id: str) -> dict:
+    def _refresh(self, project: int, job_id: str, force: bool = False) -> dict:
         """Rescore and decide, keep the ranking, then write back (when a Label Studio client is set)."""
         start = time.perf_counter()
         store, clock = self.env.store, self.env.clock
@@ -146,6 +146,9 @@ class Refresher:
         self.compute_predictions(project)
         skipped = self.prediction_errors(project)
         started_from = self._state_key(project)
+        done = None if force else self._done_already(project, job_id, started_from)
+        if done is not None:
+            return self._same_as(project, job_id, done, start)
         covered = store.mark_refresh_started(project, clock())
         store.update_job(job_id, clock(), progress=0.2, message="rescoring the unlabelled tasks")
         revision, belief = self.beliefs.belief_at(project)
@@ -181,6 +184,33 @@ class Refresher:
                      else f"queue follows {belief.model_version}; pushed {result['pushed']}")
             result["message"] = (f"{queue}, deleted {result['deleted']} superseded; decision: "
                                  f"{'stop' if decision.live.stop else 'keep labelling'}")
+        return result
+
+    def _done_already(self, project: int, job_id: str, state_key: str) -> dict | None:
+        """The refresh job that last finished, when it computed from ``state_key`` (this job would redo it:
+        another process's job for the same labels, an rq retry); None otherwise, or when the last one failed."""
+        last = max((j for j in self.env.store.jobs(project, 50) if j["kind"] == "refresh" and j["id"] != job_id
+                    and j["state"] in ("finished", "failed") and j["finished_at"] is not None),
+                   key=lambda j: j["finished_at"], default=None)
+        if last is None or last["state"] != "finished" or not last["result"]:
+            return None
+        return last if last["result"].get("state_key") == state_key else None
+
+    def _same_as(self, project: int, job_id: str, done: dict, start: float) -> dict:
+        """The result of a refresh that finds the state ``done`` computed from: ``done``'s ranking, decision
+        and queue (its ``model_version``, ``decision``, ``queue_top``, ``switched_at``) stand, so readers of the
+        latest refresh see them; nothing is pushed again.  Only a clean-up a grace period held back is done."""
+        covered_by = done["result"].get("labels_covered_by") or done["id"]
+        result = {k: v for k, v in done["result"].items() if k not in ("mlflow", "wrote_back", "stopped_tasks",
+                                                                       "reopened_tasks", "kept")}
+        result.update(skipped=True, labels_covered_by=covered_by, pushed=0, deleted=0, superseded=[],
+                      description=False, candidate_predictions=0, seconds={},
+                      message=f"nothing new since refresh {covered_by}: its ranking, decision and queue stand")
+        api = self.label_studio()
+        if api is not None and self.retired.waiting(project):
+            self._delete_superseded(api, project, job_id, result)
+            result["message"] += f"; deleted {result['deleted']} superseded priorities"
+        result["seconds"]["total"] = time.perf_counter() - start
         return result
 
     def _state_key(self, project: int) -> str:

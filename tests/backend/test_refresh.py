@@ -224,6 +224,33 @@ def test_refresh_pushes_then_switches_then_deletes_and_writes_the_ranking(backen
     assert [c[0] for c in ls.calls] == ["get_project"]               # the description is already current
 
 
+def test_a_refresh_of_the_state_the_last_one_computed_from_is_not_run_again(backend_factory, events, truth):
+    """Two processes' jobs, or an rq retry, for the same labels: the second finds the state the last finished
+    refresh computed from and does nothing, yet its result carries that refresh's version, decision and queue
+    (what readers of the latest refresh use).  A new label, or a forced refresh, runs."""
+    b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret")
+    ls = b.service._api = FakeLabelStudio()
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    ok(b.webhook(events.tasks_created(*range(1, 31))))
+    ok(b.webhook(events.created(100, 1, events.choices[truth[0]])))
+    first = b.service.refresh(1)                                   # the label's refresh had run inline
+    assert first["state"] == "finished" and first["skipped"] and first["pushed"] == 0
+    done = next(j for j in b.service.store.jobs(1) if j["kind"] == "refresh" and not j["result"].get("skipped"))
+    assert first["labels_covered_by"] == done["id"]
+    for key in ("model_version", "decision", "queue_top", "switched_at", "labels", "state_key"):
+        assert first[key] == done["result"][key], key
+    ls.calls.clear()
+    again = b.service.refresh(1)
+    assert again["skipped"] and again["labels_covered_by"] == done["id"]
+    assert {c[0] for c in ls.calls} <= {"model_versions", "delete_model_version"}  # a held-back clean-up only
+    ok(b.webhook(events.created(101, 2, events.choices[truth[1]])))  # a new label: its refresh runs
+    latest = b.service.store.jobs(1)[0]
+    assert not latest["result"].get("skipped") and latest["result"]["labels"] == 2
+    assert latest["result"]["state_key"] != done["result"]["state_key"]
+    forced = b.service.refresh(1, force=True)
+    assert not forced.get("skipped") and forced["labels"] == 2
+
+
 def test_a_failing_label_studio_marks_the_job_failed_not_the_webhook(backend_factory, events):
     from backend.labelstudio_api import LabelStudioAPIError
 
