@@ -220,9 +220,13 @@ class Service:
 
     # -------------------------------------------------------------- endpoints
     def setup(self, project: int, schema: str) -> dict:
-        """/setup: check the pool against the project's config, remember the config."""
+        """/setup: check the pool against the project's config, remember the config.
+
+        The version comes without fitting the strategy (:meth:`backend.belief_cache.BeliefCache.label_summary`):
+        Label Studio gives /setup a few seconds when a project connects, and a fit over a large project takes
+        longer."""
         self.project_choices(project, schema)
-        return {"model_version": self.belief(project).model_version}
+        return {"model_version": self.beliefs.label_summary(project)["model_version"]}
 
     def predict(self, project: int, tasks: list[tuple[int, dict]], label_config: str | None = None) -> dict:
         """/predict: one Label Studio prediction per ``(id, data)`` task, its score the task's priority."""
