@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -143,25 +144,47 @@ def priorities(informativeness: np.ndarray, labelled: np.ndarray) -> np.ndarray:
     return out
 
 
-def prediction_matrix(predictions: dict[int, dict[str, str]], candidates: list[str],
-                      choices: ChoicesControl) -> tuple[np.ndarray, np.ndarray]:
-    """The tasks every candidate has a prediction for, and their class matrix.
+def prediction_matrix(batches: Iterable[list[tuple[int, str, str]]], candidates: list[str],
+                      choices: ChoicesControl, tasks: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The tasks every candidate has a prediction for, and their class matrix, built a batch at a time.
+
+    A project of 100,000 tasks and 100 candidates has 10,000,000 cached
+    answers; held as Python objects they took gigabytes, as three integer
+    arrays they take about 120 MB while the matrix is built.
 
     Parameters
     ----------
-    predictions : ``task -> candidate cache key -> Choice value`` from the cache.
-    candidates : candidate cache keys in pool order (columns of the matrix).
+    batches : ``(task, candidate cache key, Choice value)`` rows from the cache
+        (:meth:`backend.store.tasks.TaskTables.prediction_rows`), in any order.
+    candidates : candidate cache keys in pool order (columns of the matrix);
+        rows of other keys are left out.
+    tasks : only these tasks (a round's), or every task when None.
 
     Returns
     -------
     task_ids : ``(n_tasks,)`` sorted task ids.
     matrix : ``(n_tasks, n_models)`` class indices.
     """
+    column = {c: j for j, c in enumerate(candidates)}
     index = {v: choices.index(v) for v in (*choices.values, *choices.aliases)}
-    complete = sorted(t for t, row in predictions.items() if all(row.get(c) in index for c in candidates))
-    matrix = np.fromiter((index[predictions[t][c]] for t in complete for c in candidates), dtype=np.int64,
-                         count=len(complete) * len(candidates)).reshape(len(complete), len(candidates))
-    return np.asarray(complete, dtype=np.int64), matrix
+    wanted = None if tasks is None else np.fromiter(tasks, dtype=np.int64)
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for rows in batches:
+        n = len(rows)
+        task = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+        col = np.fromiter((column.get(r[1], -1) for r in rows), dtype=np.int32, count=n)
+        code = np.fromiter((index.get(r[2], -1) for r in rows), dtype=np.int32, count=n)
+        keep = col >= 0
+        if wanted is not None:
+            keep &= np.isin(task, wanted)
+        parts.append((task[keep], col[keep], code[keep]))
+    task = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+    task_ids, row = np.unique(task, return_inverse=True)
+    matrix = np.full((len(task_ids), len(candidates)), -1, dtype=np.int64)
+    if parts:
+        matrix[row, np.concatenate([p[1] for p in parts])] = np.concatenate([p[2] for p in parts])
+    complete = (matrix >= 0).all(axis=1) if len(candidates) else np.ones(len(task_ids), dtype=bool)
+    return task_ids[complete], matrix[complete]
 
 
 def fit_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, task_ids: np.ndarray,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ..records import AnnotationVersion, Label
@@ -92,6 +92,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def predictions(self, project: int, task_ids: Iterable[int] | None = None) -> dict[int, dict[str, str]]:
         """``task -> candidate -> Choice value`` for the cached predictions (of ``task_ids``, or all)."""
+
+    @abc.abstractmethod
+    def prediction_rows(self, project: int, batch: int = 100_000) -> Iterator[list[tuple[int, str, str]]]:
+        """Every cached prediction as ``(task, candidate, choice)`` rows, ``batch`` rows at a time."""
 
     @abc.abstractmethod
     def save_prediction_errors(self, project: int, rows: Iterable[tuple[int, str, str]]) -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from .connection import StoreConnection, replace_sql
 from .schema import in_lists
@@ -125,6 +125,20 @@ class TaskTables(StoreConnection):
                            "ORDER BY task, candidate", (project,))
         return [{"task": int(t), "candidate": c, "error": e} for t, c, e in rows
                 if candidates is None or c in candidates]
+
+    def prediction_rows(self, project: int, batch: int = 100_000) -> Iterator[list[tuple[int, str, str]]]:
+        """Every cached prediction of the project as ``(task, candidate, choice)`` rows, ``batch`` at a time in
+        key order (a large project's 10,000,000 rows are never one list; each batch is one indexed read)."""
+        after: tuple[int, str] = (-(2**63), "")
+        while True:
+            rows = self._query("SELECT task, candidate, choice FROM predictions WHERE project = ? "
+                               "AND (task, candidate) > (?, ?) ORDER BY task, candidate LIMIT ?",
+                               (project, *after, batch))
+            if rows:
+                yield [(int(t), c, ch) for t, c, ch in rows]
+            if len(rows) < batch:
+                return
+            after = (int(rows[-1][0]), rows[-1][1])
 
     def predictions(self, project: int, task_ids: Iterable[int] | None = None) -> dict[int, dict[str, str]]:
         out: dict[int, dict[str, str]] = {}
