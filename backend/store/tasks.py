@@ -126,19 +126,17 @@ class TaskTables(StoreConnection):
         return [{"task": int(t), "candidate": c, "error": e} for t, c, e in rows
                 if candidates is None or c in candidates]
 
-    def prediction_rows(self, project: int, batch: int = 100_000) -> Iterator[list[tuple[int, str, str]]]:
-        """Every cached prediction of the project as ``(task, candidate, choice)`` rows, ``batch`` at a time in
-        key order (a large project's 10,000,000 rows are never one list; each batch is one indexed read)."""
-        after: tuple[int, str] = (-(2**63), "")
-        while True:
+    def prediction_rows(self, project: int, tasks_per_batch: int = 1000) -> Iterator[list[tuple[int, str, str]]]:
+        """Every cached prediction of the project's stored tasks as ``(task, candidate, choice)`` rows, the rows
+        of ``tasks_per_batch`` consecutive tasks at a time (a large project's 10,000,000 rows are never one
+        list; each batch is one range read of the primary key's index)."""
+        ids = [int(r[0]) for r in self._query("SELECT task FROM tasks WHERE project = ? ORDER BY task", (project,))]
+        for i in range(0, len(ids), tasks_per_batch):
+            last = ids[min(i + tasks_per_batch, len(ids)) - 1]
             rows = self._query("SELECT task, candidate, choice FROM predictions WHERE project = ? "
-                               "AND (task, candidate) > (?, ?) ORDER BY task, candidate LIMIT ?",
-                               (project, *after, batch))
+                               "AND task BETWEEN ? AND ?", (project, ids[i], last))
             if rows:
-                yield [(int(t), c, ch) for t, c, ch in rows]
-            if len(rows) < batch:
-                return
-            after = (int(rows[-1][0]), rows[-1][1])
+                yield rows
 
     def predictions(self, project: int, task_ids: Iterable[int] | None = None) -> dict[int, dict[str, str]]:
         out: dict[int, dict[str, str]] = {}

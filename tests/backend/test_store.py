@@ -108,20 +108,21 @@ def test_an_old_store_file_keeps_its_matrix_counter_under_the_new_column_name(tm
 
 
 def test_prediction_rows_come_in_batches_in_key_order_and_build_the_matrix(store):
-    """The round matrix is built from batches of rows (a large project's answers are never one list)."""
+    """The round matrix is built from batches of rows, a few tasks' at a time (a large project's answers are
+    never one list)."""
     from backend.belief import prediction_matrix
     from backend.labelconfig import parse_choices
 
     store.upsert_tasks(3, [(t, {"k": t}) for t in (5, 1, 9, 7)])
     store.save_predictions(3, [(t, c, ("a" if (t + len(c)) % 2 else "b")) for t in (5, 1, 9) for c in ("x", "yy")]
                            + [(7, "x", "a"), (7, "zz", "b"), (9, "other", "a")])
-    batches = list(store.prediction_rows(3, batch=2))
-    assert [len(b) for b in batches] == [2, 2, 2, 2, 1]
-    rows = [r for b in batches for r in b]
-    assert rows == sorted(rows) and len(rows) == 9 and list(store.prediction_rows(4)) == []
+    batches = list(store.prediction_rows(3, tasks_per_batch=2))
+    assert [sorted({r[0] for r in b}) for b in batches] == [[1, 5], [7, 9]]   # tasks 1 and 5, then 7 and 9
+    rows = sorted(r for b in batches for r in b)
+    assert len(rows) == 9 and rows[0] == (1, "x", "b") and list(store.prediction_rows(4)) == []
     choices = parse_choices('<View><Text name="t" value="$k"/><Choices name="c" toName="t">'
                             '<Choice value="a"/><Choice value="b"/></Choices></View>')
-    task_ids, matrix = prediction_matrix(store.prediction_rows(3, batch=3), ["x", "yy"], choices)
+    task_ids, matrix = prediction_matrix(store.prediction_rows(3, tasks_per_batch=3), ["x", "yy"], choices)
     assert task_ids.tolist() == [1, 5, 9]                     # task 7 lacks candidate yy
     assert matrix.tolist() == [[1, 0], [1, 0], [1, 0]]        # b -> 1, a -> 0
     task_ids, _ = prediction_matrix(store.prediction_rows(3), ["x", "yy"], choices, tasks={5, 7})
