@@ -260,6 +260,10 @@ class Store(abc.ABC):
 
     # ------------------------------------------------------------- periodic sync
     @abc.abstractmethod
+    def claim_sync(self, project: int, now: float, period: float) -> bool:
+        """True when no process claimed ``project``'s periodic sync within ``period`` s; the claim is this one's."""
+
+    @abc.abstractmethod
     def record_sync(self, project: int, now: float, caught_up: int, error: str | None) -> None:
         """Keep one periodic sync's outcome: annotations it ``caught_up`` (webhooks missed them) or its ``error``."""
 
