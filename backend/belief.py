@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import itertools
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -144,27 +145,25 @@ def priorities(informativeness: np.ndarray, labelled: np.ndarray) -> np.ndarray:
     return out
 
 
-def _codes(strings: tuple[str, ...], lookup: dict[str, int]) -> np.ndarray:
-    """``(n,)`` int32: ``lookup[s]`` for each string, -1 for strings not in it (one lookup per distinct string:
-    a batch holds 100 candidate keys and 10 classes among 100,000 rows)."""
-    distinct, inverse = np.unique(np.asarray(strings), return_inverse=True)
-    return np.array([lookup.get(str(s), -1) for s in distinct], dtype=np.int32)[inverse]
+#: separators of :meth:`backend.store.tasks.TaskTables.packed_predictions` (ASCII record and unit separators)
+RECORD_SEPARATOR, UNIT_SEPARATOR = "\x1e", "\x1f"
 
 
-def prediction_matrix(batches: Iterable[list[tuple[int, str, str]]], candidates: list[str],
+def prediction_matrix(batches: Iterable[list[tuple[int, str]]], candidates: list[str],
                       choices: ChoicesControl, tasks: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The tasks every candidate has a prediction for, and their class matrix, built a batch at a time.
 
     A project of 100,000 tasks and 100 candidates has 10,000,000 cached
-    answers; held as Python objects they took gigabytes, as three integer
-    arrays they take about 120 MB while the matrix is built.
+    answers; held as Python objects they took gigabytes.  Here each task's
+    answers come as one string, split in C, and each distinct
+    ``candidate<US>choice`` pair of a batch is looked up once.
 
     Parameters
     ----------
-    batches : ``(task, candidate cache key, Choice value)`` rows from the cache
-        (:meth:`backend.store.tasks.TaskTables.prediction_rows`), in any order.
+    batches : ``(task, packed)`` rows from the cache
+        (:meth:`backend.store.tasks.TaskTables.packed_predictions`), in any order.
     candidates : candidate cache keys in pool order (columns of the matrix);
-        rows of other keys are left out.
+        answers of other keys are left out.
     tasks : only these tasks (a round's), or every task when None.
 
     Returns
@@ -177,9 +176,18 @@ def prediction_matrix(batches: Iterable[list[tuple[int, str, str]]], candidates:
     wanted = None if tasks is None else np.fromiter(tasks, dtype=np.int64)
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for rows in batches:
-        tasks_, cands, values = zip(*rows)
-        task = np.fromiter(tasks_, dtype=np.int64, count=len(rows))
-        col, code = _codes(cands, column), _codes(values, index)
+        task_of_row, packed = zip(*rows)
+        pieces = [p.split(RECORD_SEPARATOR) for p in packed]
+        counts = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
+        distinct, inverse = np.unique(np.asarray(list(itertools.chain.from_iterable(pieces))), return_inverse=True)
+        pairs = [str(d).split(UNIT_SEPARATOR) for d in distinct]
+        bad = next((p for p in pairs if len(p) != 2), None)
+        if bad is not None:
+            raise ValueError(f"a cached prediction {UNIT_SEPARATOR.join(bad)!r} is not one candidate and one "
+                             f"choice (a name or Choice value holds an ASCII separator, 30 or 31)")
+        col = np.array([column.get(p[0], -1) for p in pairs], dtype=np.int32)[inverse]
+        code = np.array([index.get(p[1], -1) for p in pairs], dtype=np.int32)[inverse]
+        task = np.repeat(np.asarray(task_of_row, dtype=np.int64), counts)
         keep = col >= 0
         if wanted is not None:
             keep &= np.isin(task, wanted)

@@ -110,7 +110,7 @@ class BeliefCache:
             matrix = self._matrices.get(project)
             if not (matrix and matrix.current(matrix_revision, round_, config)):
                 in_round = frozenset(self.store.round_tasks(project, round_))
-                task_ids, rows = prediction_matrix(self.store.prediction_rows(project), pool.cache_keys, choices,
+                task_ids, rows = prediction_matrix(self.store.packed_predictions(project), pool.cache_keys, choices,
                                                    in_round)
                 matrix = RoundMatrix(matrix_revision, round_, config, task_ids, rows, in_round)
                 self._matrices[project] = matrix

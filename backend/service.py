@@ -220,11 +220,8 @@ class Service:
 
     # -------------------------------------------------------------- endpoints
     def setup(self, project: int, schema: str) -> dict:
-        """/setup: check the pool against the project's config, remember the config.
-
-        The version comes without fitting the strategy (:meth:`backend.belief_cache.BeliefCache.label_summary`):
-        Label Studio gives /setup a few seconds when a project connects, and a fit over a large project takes
-        longer."""
+        """/setup: check the pool against the project's config, remember the config; the version comes without
+        a fit (``label_summary``): Label Studio's connect check waits seconds, a large project's fit longer."""
         self.project_choices(project, schema)
         return {"model_version": self.beliefs.label_summary(project)["model_version"]}
 
@@ -264,8 +261,7 @@ class Service:
 
     def sync_all(self) -> dict[int, dict]:
         """The periodic sync (web process, every ``MODELPICKER_SYNC_EVERY_SECONDS``): :meth:`sync` each project
-        that no other process sharing the store has synced within 90% of that period (each web process's
-        loop comes round every period, give or take a sweep interval)."""
+        no process sharing the store has synced within :data:`~backend.sync.SYNC_CLAIM_SHARE` of the period."""
         return self.syncer.sync_all(self.sync, SYNC_CLAIM_SHARE * self.settings.sync_every_seconds)
 
     # ------------------------------------------------------------------ rounds

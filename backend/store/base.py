@@ -94,9 +94,9 @@ class Store(abc.ABC):
         """``task -> candidate -> Choice value`` for the cached predictions (of ``task_ids``, or all)."""
 
     @abc.abstractmethod
-    def prediction_rows(self, project: int, tasks_per_batch: int = 1000) -> Iterator[list[tuple[int, str, str]]]:
-        """Every cached prediction as ``(task, candidate, choice)`` rows, those of ``tasks_per_batch`` tasks at a
-        time."""
+    def packed_predictions(self, project: int, tasks_per_batch: int = 1000) -> Iterator[list[tuple[int, str]]]:
+        """Every cached prediction, ``(task, "cand<US>choice<RS>cand<US>choice...")`` per task,
+        ``tasks_per_batch`` tasks at a time."""
 
     @abc.abstractmethod
     def save_prediction_errors(self, project: int, rows: Iterable[tuple[int, str, str]]) -> None:

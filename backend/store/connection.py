@@ -73,6 +73,10 @@ class StoreConnection:
     """
 
     _db: Any
+    #: SQL of the dialect: an aggregate joining a group's strings with the ASCII record separator (30), ``{}``
+    #: the expression, and the ASCII unit separator (31) as an expression
+    JOIN_RECORDS: str = ""
+    UNIT_SEPARATOR: str = ""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()

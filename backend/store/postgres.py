@@ -58,6 +58,10 @@ def to_psycopg(sql: str) -> str:
 class PostgresConnection(StoreConnection):
     """The PostgreSQL dialect of :class:`~backend.store.connection.StoreConnection` (see the module)."""
 
+    #: the aggregate joining a group's strings with the ASCII record separator
+    JOIN_RECORDS = "string_agg({}, chr(30))"
+    UNIT_SEPARATOR = "chr(31)"
+
     def __init__(self, url: str):
         super().__init__()
         self._url = url

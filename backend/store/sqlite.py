@@ -46,6 +46,10 @@ class SQLiteConnection(StoreConnection):
     file's write lock (waiting up to 30 s for another writer).
     """
 
+    #: the aggregate joining a group's strings with the ASCII record separator
+    JOIN_RECORDS = "group_concat({}, char(30))"
+    UNIT_SEPARATOR = "char(31)"
+
     def __init__(self, path: str | Path):
         super().__init__()
         self.path = Path(path)

@@ -107,23 +107,27 @@ def test_an_old_store_file_keeps_its_matrix_counter_under_the_new_column_name(tm
     store.close()
 
 
-def test_prediction_rows_come_in_batches_in_key_order_and_build_the_matrix(store):
-    """The round matrix is built from batches of rows, a few tasks' at a time (a large project's answers are
-    never one list)."""
+def test_packed_predictions_come_a_few_tasks_at_a_time_and_build_the_matrix(store):
+    """The round matrix is built from one packed string per task, a few tasks' at a time (a large project's
+    10,000,000 answers are never one list of rows)."""
     from backend.belief import prediction_matrix
     from backend.labelconfig import parse_choices
 
     store.upsert_tasks(3, [(t, {"k": t}) for t in (5, 1, 9, 7)])
     store.save_predictions(3, [(t, c, ("a" if (t + len(c)) % 2 else "b")) for t in (5, 1, 9) for c in ("x", "yy")]
                            + [(7, "x", "a"), (7, "zz", "b"), (9, "other", "a")])
-    batches = list(store.prediction_rows(3, tasks_per_batch=2))
-    assert [sorted({r[0] for r in b}) for b in batches] == [[1, 5], [7, 9]]   # tasks 1 and 5, then 7 and 9
-    rows = sorted(r for b in batches for r in b)
-    assert len(rows) == 9 and rows[0] == (1, "x", "b") and list(store.prediction_rows(4)) == []
+    batches = list(store.packed_predictions(3, tasks_per_batch=2))
+    assert [sorted(t for t, _ in b) for b in batches] == [[1, 5], [7, 9]]   # tasks 1 and 5, then 7 and 9
+    packed = dict(r for b in batches for r in b)
+    assert sorted(packed[9].split("\x1e")) == ["other\x1fa", "x\x1fb", "yy\x1fa"]
+    assert list(store.packed_predictions(4)) == []
     choices = parse_choices('<View><Text name="t" value="$k"/><Choices name="c" toName="t">'
                             '<Choice value="a"/><Choice value="b"/></Choices></View>')
-    task_ids, matrix = prediction_matrix(store.prediction_rows(3, tasks_per_batch=3), ["x", "yy"], choices)
+    task_ids, matrix = prediction_matrix(store.packed_predictions(3, tasks_per_batch=3), ["x", "yy"], choices)
     assert task_ids.tolist() == [1, 5, 9]                     # task 7 lacks candidate yy
     assert matrix.tolist() == [[1, 0], [1, 0], [1, 0]]        # b -> 1, a -> 0
-    task_ids, _ = prediction_matrix(store.prediction_rows(3), ["x", "yy"], choices, tasks={5, 7})
+    task_ids, _ = prediction_matrix(store.packed_predictions(3), ["x", "yy"], choices, tasks={5, 7})
     assert task_ids.tolist() == [5]
+    store.save_predictions(3, [(1, "x\x1fz", "a")])          # a name holding a separator: named, not dropped
+    with pytest.raises(ValueError, match="not one candidate and one choice"):
+        prediction_matrix(store.packed_predictions(3), ["x", "yy"], choices)
