@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..redact import redact_text
-from .errors import PoolError, SourceError, parse_mapping
+from .errors import PoolError, SourceError
 
 SOURCE_TYPES = ("predictions", "sklearn", "http", "callable", "mlflow")
 
@@ -105,34 +105,47 @@ class PredictionsFileSource(Source):
         self.codes_ = self._load()
 
     def _rows(self):
+        """``(line number, key, output)`` per row of the file, key and output as found (None when absent)."""
         with open(self.path, newline="", encoding="utf-8") as fh:
             if self.format == "csv":
-                reader = csv.DictReader(fh)
+                reader = csv.reader(fh)  # lists, not a dict per row: a pool can hold 10,000,000 rows
+                header = next(reader, [])
                 for name in (self.key_column, self.label_column):
-                    if name not in (reader.fieldnames or []):
-                        raise PoolError(f"column {name!r} is not in {self.path.name} "
-                                        f"(columns: {', '.join(reader.fieldnames or [])})")
-                yield from enumerate(reader, start=2)
+                    if name not in header:
+                        raise PoolError(f"column {name!r} is not in {self.path.name} (columns: {', '.join(header)})")
+                k, v = header.index(self.key_column), header.index(self.label_column)
+                for lineno, row in enumerate(reader, start=2):
+                    if row:
+                        yield lineno, row[k] if k < len(row) else None, row[v] if v < len(row) else None
             else:
+                decode = json.JSONDecoder().decode
                 for lineno, line in enumerate(fh, start=1):
-                    if not line.strip():
-                        continue
-                    where = f"{self.path.name} line {lineno}"
-                    yield lineno, parse_mapping(json.loads, line, json.JSONDecodeError, where,
-                                                lambda exc: f" is not JSON: {exc.msg}", " is not a JSON object")
+                    try:
+                        row = decode(line)
+                    except json.JSONDecodeError as exc:
+                        if not line.strip():
+                            continue
+                        raise PoolError(f"{self.path.name} line {lineno} is not JSON: {exc.msg}") from None
+                    if not isinstance(row, dict):
+                        raise PoolError(f"{self.path.name} line {lineno} is not a JSON object")
+                    yield lineno, row.get(self.key_column), row.get(self.label_column)
 
     def _load(self) -> array:
-        codes, code_of = array("i"), {}
-        for lineno, row in self._rows():
-            for name in (self.key_column, self.label_column):
-                if row.get(name) is None or row.get(name) == "":
+        codes, code_of, outputs = array("i"), {}, self.outputs_
+        rows, row_of = self.keys_.rows, self.keys_.row
+        for lineno, raw_key, raw_out in self._rows():
+            for name, value in ((self.key_column, raw_key), (self.label_column, raw_out)):
+                if value is None or value == "":
                     raise PoolError(f"{self.path.name} line {lineno} has no value in column {name!r}")
-            key, out = output_key(row[self.key_column]), output_key(row[self.label_column])
+            key = raw_key if type(raw_key) is str else output_key(raw_key)
+            out = raw_out if type(raw_out) is str else output_key(raw_out)
             code = code_of.get(out)
             if code is None:
-                code = code_of[out] = len(self.outputs_)
-                self.outputs_.append(out)
-            at = self.keys_.row(key)
+                code = code_of[out] = len(outputs)
+                outputs.append(out)
+            at = rows.get(key)
+            if at is None:
+                at = row_of(key)
             if at >= len(codes):
                 codes.extend([-1] * (at + 1 - len(codes)))
             if codes[at] not in (-1, code):

@@ -103,6 +103,7 @@ def test_check_flags_outputs_the_map_misses(tmp_path, choices):
     ("{type: predictions, path: p.csv, key_column: id}", "candidate 'c': source.path: column 'id' is not in p.csv"),
     ("{type: predictions, path: dup.csv}", "candidate 'c': source.path: dup.csv line 3: key 'a' appears twice"),
     ("{type: predictions, path: bad.jsonl}", "candidate 'c': source.path: bad.jsonl line 2 is not JSON"),
+    ("{type: predictions, path: list.jsonl}", "candidate 'c': source.path: list.jsonl line 3 is not a JSON object"),
     ("{type: predictions, path: hole.jsonl}",
      "candidate 'c': source.path: hole.jsonl line 1 has no value in column 'label'"),
     ("{type: predictions, path: p.csv, colour: red}",
@@ -131,6 +132,7 @@ def test_source_errors_name_candidate_and_field(tmp_path, source, message):
     (tmp_path / "dup.csv").write_text("key,label\na,0\na,1\n")
     (tmp_path / "bad.jsonl").write_text('{"key": "a", "label": 0}\n{oops\n')
     (tmp_path / "hole.jsonl").write_text('{"key": "a"}\n')
+    (tmp_path / "list.jsonl").write_text('{"key": "a", "label": 0}\n\n["b", 1]\n')   # a blank line is skipped
     joblib.dump({"not": "a model"}, tmp_path / "dict.joblib")
     path = write_pool(tmp_path, f"data_field: key\ncandidates:\n  - name: c\n    source: {source}\n")
     with pytest.raises(PoolError) as info:
