@@ -118,7 +118,7 @@ class Refresher:
             store.update_job(job_id, clock(), state="started", progress=0.0,
                              message="computing missing candidate predictions")
             try:
-                result = self._refresh(project, job_id, force)
+                result = self._refresh(project, job_id)
             except LabelStudioAPIError as exc:  # a setting or Label Studio itself: one log line per kind, no traceback
                 message = ls_status.describe_failure(exc, url)
                 ls_status.record_failure(store, exc, url, clock())
@@ -136,7 +136,7 @@ class Refresher:
                              result=result)
             return {"job": job_id, "state": "finished", **result}
 
-    def _refresh(self, project: int, job_id: str, force: bool = False) -> dict:
+    def _refresh(self, project: int, job_id: str) -> dict:
         """Rescore and decide, keep the ranking, then write back (when a Label Studio client is set)."""
         start = time.perf_counter()
         store, clock = self.env.store, self.env.clock
@@ -146,7 +146,8 @@ class Refresher:
         self.compute_predictions(project)
         skipped = self.prediction_errors(project)
         started_from = self._state_key(project)
-        done = None if force else self._done_already(project, job_id, started_from)
+        # forced or not (force skips the debounce): the same state gives the same ranking, decision and queue
+        done = self._done_already(project, job_id, started_from)
         if done is not None:
             return self._same_as(project, job_id, done, start)
         covered = store.mark_refresh_started(project, clock())

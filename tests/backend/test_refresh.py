@@ -217,17 +217,18 @@ def test_refresh_pushes_then_switches_then_deletes_and_writes_the_ranking(backen
     for name in ("good", "fair", "poor"):
         assert name in ls.description
     assert "Decision: keep labelling" in ls.description
-    # nothing changed: a forced refresh pushes nothing and keeps the version
+    # nothing changed: a forced refresh finds the state the last one computed from and is not run again
     ls.calls.clear()
     result = b.service.refresh(1, force=True)
-    assert result["state"] == "finished" and result["pushed"] == 0
-    assert [c[0] for c in ls.calls] == ["get_project"]               # the description is already current
+    assert result["state"] == "finished" and result["pushed"] == 0 and result["skipped"]
+    assert result["model_version"] == version and ls.calls == []
 
 
 def test_a_refresh_of_the_state_the_last_one_computed_from_is_not_run_again(backend_factory, events, truth):
-    """Two processes' jobs, or an rq retry, for the same labels: the second finds the state the last finished
-    refresh computed from and does nothing, yet its result carries that refresh's version, decision and queue
-    (what readers of the latest refresh use).  A new label, or a forced refresh, runs."""
+    """Two processes' jobs, an rq retry, or a forced refresh (new tasks confirmed while another refresh already
+    covered them) for the same state: the second finds the state the last finished refresh computed from and
+    does nothing, yet its result carries that refresh's version, decision and queue (what readers of the
+    latest refresh use).  A new label runs one."""
     b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret")
     ls = b.service._api = FakeLabelStudio()
     ok(b.post("/setup", {"project": 1, "schema": events.config}))
@@ -248,7 +249,7 @@ def test_a_refresh_of_the_state_the_last_one_computed_from_is_not_run_again(back
     assert not latest["result"].get("skipped") and latest["result"]["labels"] == 2
     assert latest["result"]["state_key"] != done["result"]["state_key"]
     forced = b.service.refresh(1, force=True)
-    assert not forced.get("skipped") and forced["labels"] == 2
+    assert forced["skipped"] and forced["labels"] == 2 and forced["labels_covered_by"] == latest["id"]
 
 
 def test_a_failing_label_studio_marks_the_job_failed_not_the_webhook(backend_factory, events):
