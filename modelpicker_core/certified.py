@@ -21,7 +21,10 @@ Two parts, each replaceable:
   guide that is right gives the labels a head start.  The guided share of the
   draws goes to the item of highest expected information gain about ``w``
   (Model Selector's criterion), so the labels are asked where the belief's
-  leaders, the guide's favourite and the labels' favourite, disagree.
+  leaders, the guide's favourite and the labels' favourite, disagree.  With
+  ``focus="open"`` (the default) only the items where the belief's pick
+  disagrees with a rival it is not yet certified within ``epsilon`` of compete
+  for that share: the labels that close the exact part of the bound.
 
 Every label is *drawn* from a recorded distribution (:mod:`.sampling`): the
 belief's most informative item with a fixed share, the residual spread of the
@@ -70,13 +73,21 @@ def _float_or_none(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+#: where the guided share of a draw may go (see :class:`Certified`, ``focus``)
+FOCUS = ("none", "open", "gain", "open-gain")
+
+
 #: the constructor's scalar parameters, converted in this order to the type :class:`Certified` keeps
 _STORED_AS = {"delta": float, "epsilon": float, "exploration": float, "guided": float, "prior_power": float,
               "label_noise": float, "prior_labels": _float_or_none, "max_rivals": int, "floor": float,
-              "residual": str, "leader": str, "power": float, "prior_trust": str, "trust_prior": float}
+              "residual": str, "leader": str, "power": float, "prior_trust": str, "trust_prior": float,
+              "focus": str, "focus_leader": str, "burn_in": int}
 #: checked in this order once converted: (parameter, whether the converted values are usable, the error,
 #: formatted with the parameter as passed)
 _CHECKS = (
+    ("focus", lambda s: s.focus in FOCUS, "focus must be one of " + ", ".join(FOCUS) + ", got {!r}"),
+    ("burn_in", lambda s: s.burn_in >= 0, "burn_in must be >= 0, got {}"),
+    ("focus_leader", lambda s: s.focus_leader in ("gap", "pick"), "focus_leader must be 'gap' or 'pick', got {!r}"),
     ("prior_trust", lambda s: s.prior_trust in ("fixed", "learned"),
      "prior_trust must be 'fixed' or 'learned', got {!r}"),
     ("trust_prior", lambda s: 0.0 < s.trust_prior < 1.0, "trust_prior must be in (0, 1), got {}"),
@@ -131,6 +142,16 @@ class Certified(Strategy):
     prior_trust : ``"fixed"`` (the guide's prior always counts fully) or ``"learned"``
         (it counts with weight ``t = P(H1 | labels)``, see the module docstring).
     trust_prior : prior probability of H1 "the consensus is informative" (``"learned"`` only).
+    focus : which open items compete for the guided share: ``"none"`` (every open contested item, by
+        expected information gain), ``"open"`` (the default: only the items where the focus leader
+        disagrees with a rival it is not yet certified within ``epsilon`` of, by expected information
+        gain; the labels that close the exact part of the bound), ``"gain"`` (those items, by the
+        expected rise of the exact bounds, :func:`~modelpicker_core.sampling.exact_gain`) or
+        ``"open-gain"`` (those items, by information gain scaled up to twice by that rise).  Falls back
+        to ``"none"`` when no such item is open.
+    focus_leader : the focus leader: ``"pick"`` (highest P(best)) or ``"gap"`` (smallest certified gap).
+    burn_in : the first ``burn_in`` labels are drawn uniformly over the open items (no guided or
+        residual share).
     """
 
     name = "certified"
@@ -141,7 +162,8 @@ class Certified(Strategy):
                  epsilon: float = 0.01, exploration: float = 0.1, guided: float = 0.7, prior_power: float = 0.3,
                  label_noise: float = 0.4, prior_labels: float | None = 2.0, floor: float = 0.1,
                  residual: str = "spread", power: float = 2.0,
-                 leader: str = "gap", max_rivals: int = 16, prior_trust: str = "fixed", trust_prior: float = 0.5):
+                 leader: str = "gap", max_rivals: int = 16, prior_trust: str = "fixed", trust_prior: float = 0.5,
+                 focus: str = "open", focus_leader: str = "pick", burn_in: int = 0):
         passed = dict(locals())  # the parameters as given: the error messages quote them
         self.guide = str(guide)
         self.guide_params = dict(GUIDE_PARAMS.get(self.guide, {}) if guide_params is None else guide_params)
@@ -160,7 +182,8 @@ class Certified(Strategy):
                 "label_noise": self.label_noise, "prior_labels": self.prior_labels, "floor": self.floor,
                 "residual": self.residual,
                 "power": self.power, "leader": self.leader, "max_rivals": self.max_rivals,
-                "prior_trust": self.prior_trust, "trust_prior": self.trust_prior}
+                "prior_trust": self.prior_trust, "trust_prior": self.trust_prior,
+                "focus": self.focus, "focus_leader": self.focus_leader, "burn_in": self.burn_in}
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -282,8 +305,10 @@ class Certified(Strategy):
         guided_item = None
         allowed = unlabelled & self._contested
         if self.guided > 0 and allowed.any():
-            guided_item = self._most_informative(allowed)
+            guided_item = self._guided_item(allowed, gap, p_top)
         guided, exploration = self.guided, self.exploration
+        if self.n_labels_ < self.burn_in:   # the first labels: uniform over the open items, whatever the guide says
+            guided, exploration, guided_item = 0.0, 1.0, None
         if self.prior_trust == "learned":   # the untrusted share of the guided draws goes to the uniform part
             t = self.trust
             guided, exploration = t * self.guided, exploration + (1.0 - t) * self.guided
@@ -299,6 +324,37 @@ class Certified(Strategy):
     def _information_gain(self, rows: np.ndarray) -> np.ndarray:
         """``(n_rows,)`` expected information gain (bits) of a label on each row about the belief ``w``."""
         return expected_information_gain(rows, self.p_best(), self.n_classes, self.label_noise, "posterior")
+
+    def _open_disagreements(self, gap: np.ndarray, p_top: np.ndarray) -> tuple[int, np.ndarray]:
+        """The focus leader and ``(n_items, n_open_rivals)`` bool: it disagrees with a rival not yet certified."""
+        if self.focus_leader == "pick":
+            leader = int(np.argmax(p_top - 1e-12 * gap))
+        else:
+            leader = int(np.argmin(gap - 1e-9 * p_top))
+        lower = self.certificate_.lower[leader]
+        rivals = np.flatnonzero((lower < -self.epsilon * self.pool_.shape[0]) & (np.arange(self.n_models) != leader))
+        return leader, rivals
+
+    def _guided_item(self, allowed: np.ndarray, gap: np.ndarray, p_top: np.ndarray) -> int:
+        """The item the guided share goes to (``focus``: which open items compete for it)."""
+        if self.focus == "none":
+            return self._most_informative(allowed)
+        leader, rivals = self._open_disagreements(gap, p_top)
+        if rivals.size == 0:
+            return self._most_informative(allowed)
+        differ = self.pool_[:, rivals] != self.pool_[:, leader][:, None]
+        target = allowed & differ.any(axis=1)
+        if not target.any():
+            return self._most_informative(allowed)
+        idx = np.flatnonzero(target)
+        if self.focus == "open":
+            return int(idx[int(np.argmax(self._information_gain(self.pool_[idx])))])
+        guess = self._guess()[idx]
+        gain = np.sum(np.clip(1.0 + guess[:, leader][:, None] - guess[:, rivals], 0.0, 2.0) ** self.power
+                      * differ[idx], axis=1)
+        if self.focus == "open-gain":   # information first, the exact bound's rise breaks near-ties
+            gain = self._information_gain(self.pool_[idx]) * (1.0 + gain / max(gain.max(), 1e-12))
+        return int(idx[int(np.argmax(gain))])
 
     def _most_informative(self, allowed: np.ndarray) -> int:
         """The open contested item whose label is expected to tell most about which model is best."""
