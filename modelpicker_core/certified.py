@@ -57,6 +57,8 @@ import numpy as np
 from . import registry
 from .base import Strategy, as_prediction_matrix, candidate_indices
 from .certificate import Draw, GapCertificate
+from .certified_params import CHECKS, STORED_AS
+from .focus import focus_item, leader_and_rivals
 from .model_selector import expected_information_gain
 from .sampling import sampling_distribution
 from .votes import all_agree
@@ -67,42 +69,6 @@ GUIDE_PARAMS = {"consensus": {"n_samples": 128}}
 #: smallest guide P(best) taken into the tempered prior (keeps log finite; a model the guide rules out
 #: still wins with ``prior_power * log(1 / PRIOR_FLOOR) / log(gamma)`` more correct labels)
 PRIOR_FLOOR = 1e-12
-
-
-def _float_or_none(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-#: where the guided share of a draw may go (see :class:`Certified`, ``focus``)
-FOCUS = ("none", "open", "gain", "open-gain")
-
-
-#: the constructor's scalar parameters, converted in this order to the type :class:`Certified` keeps
-_STORED_AS = {"delta": float, "epsilon": float, "exploration": float, "guided": float, "prior_power": float,
-              "label_noise": float, "prior_labels": _float_or_none, "max_rivals": int, "floor": float,
-              "residual": str, "leader": str, "power": float, "prior_trust": str, "trust_prior": float,
-              "focus": str, "focus_leader": str, "burn_in": int}
-#: checked in this order once converted: (parameter, whether the converted values are usable, the error,
-#: formatted with the parameter as passed)
-_CHECKS = (
-    ("focus", lambda s: s.focus in FOCUS, "focus must be one of " + ", ".join(FOCUS) + ", got {!r}"),
-    ("burn_in", lambda s: s.burn_in >= 0, "burn_in must be >= 0, got {}"),
-    ("focus_leader", lambda s: s.focus_leader in ("gap", "pick"), "focus_leader must be 'gap' or 'pick', got {!r}"),
-    ("prior_trust", lambda s: s.prior_trust in ("fixed", "learned"),
-     "prior_trust must be 'fixed' or 'learned', got {!r}"),
-    ("trust_prior", lambda s: 0.0 < s.trust_prior < 1.0, "trust_prior must be in (0, 1), got {}"),
-    ("leader", lambda s: s.leader in ("gap", "pick"), "leader must be 'gap' or 'pick', got {!r}"),
-    ("residual", lambda s: s.residual in ("spread", "gain"), "residual must be 'spread' or 'gain', got {!r}"),
-    ("floor", lambda s: s.floor > 0, "floor must be > 0, got {}"),
-    ("max_rivals", lambda s: s.max_rivals >= 1, "max_rivals must be >= 1, got {}"),
-    ("delta", lambda s: 0.0 < s.delta < 1.0, "delta must be in (0, 1), got {}"),
-    ("epsilon", lambda s: 0.0 <= s.epsilon < 1.0, "epsilon must be in [0, 1), got {}"),
-    ("exploration", lambda s: 0.0 < s.exploration <= 1.0 and 0.0 <= s.guided <= 1.0 - s.exploration,
-     "need 0 < exploration <= 1 and 0 <= guided <= 1 - exploration"),
-    ("prior_power", lambda s: s.prior_power >= 0.0, "prior_power must be >= 0, got {}"),
-    ("prior_labels", lambda s: s.prior_labels is None or s.prior_labels >= 0.0, "prior_labels must be >= 0, got {}"),
-    ("label_noise", lambda s: 0.0 < s.label_noise < 0.5, "label_noise must be in (0, 0.5), got {}"),
-)
 
 
 class Certified(Strategy):
@@ -167,9 +133,9 @@ class Certified(Strategy):
         passed = dict(locals())  # the parameters as given: the error messages quote them
         self.guide = str(guide)
         self.guide_params = dict(GUIDE_PARAMS.get(self.guide, {}) if guide_params is None else guide_params)
-        for name, convert in _STORED_AS.items():
+        for name, convert in STORED_AS.items():
             setattr(self, name, convert(passed[name]))
-        for name, usable, message in _CHECKS:
+        for name, usable, message in CHECKS:
             if not usable(self):
                 raise ValueError(message.format(passed[name]))
         registry.get(self.guide)
@@ -294,12 +260,9 @@ class Certified(Strategy):
         guess = self._guess()
         gap = self.certificate_.gap()
         p_top = self.p_top()
-        if self.leader == "pick":
-            leader = int(np.argmax(p_top - 1e-12 * gap))
-        else:
-            leader = int(np.argmin(gap - 1e-9 * p_top))
+        leader, rivals = leader_and_rivals(self.leader, gap, p_top, self.certificate_.lower, self.epsilon,
+                                           self.pool_.shape[0])
         lower = self.certificate_.lower[leader]
-        rivals = np.flatnonzero((lower < -self.epsilon * self.pool_.shape[0]) & (np.arange(self.n_models) != leader))
         if rivals.size > self.max_rivals:   # the most probable best first, then the least certified
             rivals = rivals[np.lexsort((lower[rivals], -p_top[rivals]))[:self.max_rivals]]
         guided_item = None
@@ -325,36 +288,16 @@ class Certified(Strategy):
         """``(n_rows,)`` expected information gain (bits) of a label on each row about the belief ``w``."""
         return expected_information_gain(rows, self.p_best(), self.n_classes, self.label_noise, "posterior")
 
-    def _open_disagreements(self, gap: np.ndarray, p_top: np.ndarray) -> tuple[int, np.ndarray]:
-        """The focus leader and ``(n_items, n_open_rivals)`` bool: it disagrees with a rival not yet certified."""
-        if self.focus_leader == "pick":
-            leader = int(np.argmax(p_top - 1e-12 * gap))
-        else:
-            leader = int(np.argmin(gap - 1e-9 * p_top))
-        lower = self.certificate_.lower[leader]
-        rivals = np.flatnonzero((lower < -self.epsilon * self.pool_.shape[0]) & (np.arange(self.n_models) != leader))
-        return leader, rivals
-
     def _guided_item(self, allowed: np.ndarray, gap: np.ndarray, p_top: np.ndarray) -> int:
-        """The item the guided share goes to (``focus``: which open items compete for it)."""
-        if self.focus == "none":
-            return self._most_informative(allowed)
-        leader, rivals = self._open_disagreements(gap, p_top)
-        if rivals.size == 0:
-            return self._most_informative(allowed)
-        differ = self.pool_[:, rivals] != self.pool_[:, leader][:, None]
-        target = allowed & differ.any(axis=1)
-        if not target.any():
-            return self._most_informative(allowed)
-        idx = np.flatnonzero(target)
-        if self.focus == "open":
-            return int(idx[int(np.argmax(self._information_gain(self.pool_[idx])))])
-        guess = self._guess()[idx]
-        gain = np.sum(np.clip(1.0 + guess[:, leader][:, None] - guess[:, rivals], 0.0, 2.0) ** self.power
-                      * differ[idx], axis=1)
-        if self.focus == "open-gain":   # information first, the exact bound's rise breaks near-ties
-            gain = self._information_gain(self.pool_[idx]) * (1.0 + gain / max(gain.max(), 1e-12))
-        return int(idx[int(np.argmax(gain))])
+        """The item the guided share goes to (``focus``: which open items compete for it, :mod:`.focus`)."""
+        if self.focus != "none":
+            leader, rivals = leader_and_rivals(self.focus_leader, gap, p_top, self.certificate_.lower, self.epsilon,
+                                               self.pool_.shape[0])
+            item = focus_item(self.focus, allowed, self.pool_, leader, rivals, self._information_gain,
+                              self._guess(), self.power)
+            if item is not None:
+                return item
+        return self._most_informative(allowed)
 
     def _most_informative(self, allowed: np.ndarray) -> int:
         """The open contested item whose label is expected to tell most about which model is best."""

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from modelpicker_core import from_state, make
+from modelpicker_core.focus import leader_and_rivals
 from modelpicker_core.sampling import open_items
 
 N_MODELS, N_CLASSES = 6, 3
@@ -36,7 +37,7 @@ def test_the_guided_item_is_a_disagreement_of_the_leader_with_an_uncertified_riv
     unlabelled = np.ones(len(truth), dtype=bool)
     for _ in range(30):
         gap, p_top = s.certificate_.gap(), s.p_top()
-        leader, rivals = s._open_disagreements(gap, p_top)
+        leader, rivals = leader_and_rivals(focus_leader, gap, p_top, s.certificate_.lower, s.epsilon, len(truth))
         allowed = unlabelled & s._contested
         item = s._guided_item(allowed, gap, p_top)
         assert allowed[item]

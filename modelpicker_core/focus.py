@@ -1,0 +1,56 @@
+"""Where the guided share of a certified draw goes: the open items whose labels close the certificate.
+
+The certificate's exact part bounds the leader's gap to a rival by the items on
+which the two disagree (:mod:`.certificate`); a label on such an item moves that
+bound for certain.  :func:`leader_and_rivals` names the leader and the rivals it
+is not yet certified within ``epsilon`` of; :func:`focus_item` picks, among the
+open items where the leader disagrees with one of them, the guided item
+(``Certified(focus=...)``, :data:`FOCUS`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+#: which open items compete for the guided share: every contested one ("none"), or those where the leader
+#: disagrees with an uncertified rival, by information gain ("open"), by the exact bounds' expected rise
+#: ("gain"), or by information gain scaled up to twice by that rise ("open-gain")
+FOCUS = ("none", "open", "gain", "open-gain")
+
+
+def leader_and_rivals(kind: str, gap: np.ndarray, p_top: np.ndarray, lower: np.ndarray, epsilon: float,
+                      n_items: int) -> tuple[int, np.ndarray]:
+    """The leader and ``(n_rivals,)`` the models it is not yet certified within ``epsilon`` of.
+
+    ``kind``: ``"pick"`` (highest P(best), ties to the smaller gap) or ``"gap"`` (smallest certified gap,
+    ties to the higher P(best)).  ``gap``, ``p_top``: ``(n_models,)``; ``lower``: ``(n_models, n_models)``
+    lower bounds on the leader-minus-rival count of correct answers over the ``n_items`` items.
+    """
+    leader = int(np.argmax(p_top - 1e-12 * gap)) if kind == "pick" else int(np.argmin(gap - 1e-9 * p_top))
+    rivals = np.flatnonzero((lower[leader] < -epsilon * n_items) & (np.arange(len(gap)) != leader))
+    return leader, rivals
+
+
+def focus_item(focus: str, allowed: np.ndarray, pool: np.ndarray, leader: int, rivals: np.ndarray,
+               information_gain: Callable[[np.ndarray], np.ndarray], guess: np.ndarray,
+               power: float) -> int | None:
+    """The guided item among ``allowed`` ``(n_items,)`` where ``leader`` disagrees with one of ``rivals``.
+
+    ``pool``: ``(n_items, n_models)`` predictions; ``information_gain(rows)``: ``(n_rows,)`` bits about the
+    belief; ``guess``: ``(n_items, n_models)`` the guide's probability that each model is right.  None when
+    no such item is open (the caller falls back to every contested item).
+    """
+    if rivals.size == 0:
+        return None
+    differ = pool[:, rivals] != pool[:, leader][:, None]                     # (n_items, n_rivals)
+    idx = np.flatnonzero(allowed & differ.any(axis=1))
+    if idx.size == 0:
+        return None
+    if focus == "open":
+        return int(idx[int(np.argmax(information_gain(pool[idx])))])
+    g = guess[idx]
+    rise = np.sum(np.clip(1.0 + g[:, leader][:, None] - g[:, rivals], 0.0, 2.0) ** power * differ[idx], axis=1)
+    if focus == "open-gain":   # information first, the exact bound's rise breaks near-ties
+        rise = information_gain(pool[idx]) * (1.0 + rise / max(rise.max(), 1e-12))
+    return int(idx[int(np.argmax(rise))])
