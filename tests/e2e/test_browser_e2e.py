@@ -150,7 +150,10 @@ def _admin_steps(page, ls, backend, auth, tasks_file: Path, digits, screens, out
     project = browser.create_project(page, ls.url, f"Digits in a browser ({out['param']})", digits["label_config"])
     out["project"] = project
     screens.shot(page, "project-created")
+    saved = ls.api("GET", f"/api/projects/{project}")["label_config"]
+    assert saved.strip() == digits["label_config"].strip(), f"project {project} was saved with {saved[:300]!r}"
     out["connect"] = browser.connect_model(page, ls.url, project, backend.url, basic_auth=out["auth"])
+    assert out["connect"]["status"] == 201, f"connecting the backend: {out['connect']}"
     page.wait_for_timeout(500)  # the form closes
     screens.shot(page, "model-connected")
     out["import"] = browser.import_file(page, ls.url, project, tasks_file)

@@ -190,13 +190,32 @@ def create_project(page, ls_url: str, title: str, label_config: str) -> int:
     press(page.get_by_text("Labeling Setup", exact=True))
     editor = page.locator(".CodeMirror")
     press_until(page.get_by_label("Create custom template"), editor)
-    press(editor)
-    page.keyboard.press("Control+A")
-    page.keyboard.press("Delete")
-    page.keyboard.insert_text(label_config)  # what a paste does
+    paste_into_editor(page, editor, label_config)
     press(page.get_by_role("button", name="Save", exact=True))
     page.wait_for_url(re.compile(r"/projects/\d+/data"))
     return int(re.search(r"/projects/(\d+)/", page.url).group(1))
+
+
+def editor_text(editor) -> str:
+    """What the CodeMirror editor holds (CodeMirror 5 keeps its instance on the element)."""
+    return editor.evaluate("el => el.CodeMirror.getValue()")
+
+
+def paste_into_editor(page, editor, text: str, attempts: int = 3) -> None:
+    """Select all in the code editor, delete, paste ``text``; again until the editor holds exactly ``text``.
+
+    A select-all pressed while the editor is still taking focus selects nothing, and the paste then lands
+    beside the template's own config: the project would be saved with a config the pool does not fit.
+    """
+    for _ in range(attempts):
+        press(editor)
+        page.wait_for_function("el => el.CodeMirror.hasFocus()", arg=editor.element_handle())
+        page.keyboard.press("Control+A")
+        page.keyboard.press("Delete")
+        page.keyboard.insert_text(text)  # what a paste does
+        if editor_text(editor).strip() == text.strip():
+            return
+    raise AssertionError(f"the code editor holds {editor_text(editor)[:300]!r}, not the pasted label config")
 
 
 def connect_model(page, ls_url: str, project: int, backend_url: str, title: str = "ModelPicker",
