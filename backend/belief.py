@@ -25,6 +25,7 @@ import numpy as np
 import modelpicker_core as core
 from modelpicker_core.certificate import GapCertificate
 
+from .checkpoint_copy import frozen_state
 from .labelconfig import ChoicesControl
 from .store import Label
 
@@ -244,7 +245,7 @@ def fit_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, ta
             side.observe(i, cls)
         tops[n] = np.array(s.p_top(), dtype=float)
         if n in marks and n < total:
-            kept.append(Checkpoint(n, copy.deepcopy(s), copy.deepcopy(side), False, _tail(tops, n, history)))
+            kept.append(Checkpoint(n, *frozen_state(s, side, kept), False, _tail(tops, n, history)))
     p_history = [tops[n] for n in range(max(total - history, 1), total)]
     labelled = y >= 0
     info, head = _queue_scores(s, matrix, labelled, draws)
@@ -253,7 +254,7 @@ def fit_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, ta
     else:
         gap = s.gap() if draws else side.gap()
     if total:
-        kept.append(Checkpoint(total, copy.deepcopy(s), copy.deepcopy(side), draws and head is not None,
+        kept.append(Checkpoint(total, *frozen_state(s, side, kept), draws and head is not None,
                                _tail(tops, total, history)))
     return Belief(strategy=s, task_ids=task_ids, predictions=matrix, labels=y, informativeness=info,
                   priority=priorities(np.nan_to_num(info, nan=-np.inf), labelled), n_labels=len(labels),
@@ -306,7 +307,9 @@ def _queue_scores(s, matrix: np.ndarray, labelled: np.ndarray, draws: bool) -> t
 
 @dataclasses.dataclass(frozen=True)
 class Checkpoint:
-    """A private copy of the replay's state after its first ``n`` labels, to continue a later fit from.
+    """A private, read-only copy of the replay's state after its first ``n`` labels, to continue a later fit
+    from (a copy of it: :func:`_replay_start`); its unchanged arrays are shared with the checkpoint before
+    (:mod:`backend.checkpoint_copy`).
 
     ``pending``: the draw before label ``n + 1`` was made already (the final state, after the head
     draw).  ``tops``: ``{label count: (n_models,) p_top}`` after labels ``n - history .. n``.

@@ -87,10 +87,15 @@ class BeliefCache:
             cached = self._beliefs.get(project)
             if cached and cached.current(revision, config):
                 return revision, cached.belief
+            # a stale belief is of use only as the fit's ``previous`` (its checkpoints); its live strategy,
+            # as large as a checkpoint, is let go before the fit (a failed fit then replays from the start)
+            self._beliefs.pop(project, None)
+            previous = dataclasses.replace(cached.belief, strategy=None) if cached and cached.config == config \
+                else None
+            del cached
             round_ = self.store.current_round(project)
             matrix = self.round_matrix(project, choices, round_)
             labels = [x for x in self.store.labels(project) if x.task in matrix.in_round]
-            previous = cached.belief if cached and cached.config == config else None
             belief = self.fit(project, matrix, choices, labels, round_, previous)
             self._beliefs[project] = FittedBelief(revision, config, belief)
             return revision, belief
