@@ -2,16 +2,23 @@
 
 Label Studio 1.23.2 (Community) cannot pause a project's queue.  Its labelling
 stream (``GET /api/projects/{id}/next/``) serves only tasks whose
-``is_labeled`` flag is false, whatever the sampling (uncertainty sampling falls
-back to random order, never to nothing), and it recomputes the flag only when
-the task's annotations change.  So on STOP the backend sets the flag of every
-task without an annotation (queue order first, so the tasks about to be served
-go first); the annotator's screen then shows Label Studio's own "No More Tasks
-Left in Queue".  The labelling instructions (``expert_instruction``, shown when
-the stream opens) get a STOP block (:data:`BEGIN`) above the admin's own text.
-When labels reopen the round, the round's tasks without a label get their flag
-back and the block goes.  What the queue follows is kept as the project's
-``pushed_version``: :func:`stopped_marker` while the queue is stopped.
+``is_labeled`` flag is false, and the flag is "the task has at least
+``overlap`` annotations", where every task's ``overlap`` is the project's
+``maximum_annotations`` (annotations per task).  So on STOP the backend sets
+the project's ``maximum_annotations`` to 0: Label Studio sets every task's
+overlap to 0 and recomputes every flag in the same request (0.13 s for 400
+tasks here), and the annotator's screen shows its own "No More Tasks Left in
+Queue"; tasks imported while stopped come in flagged too.  The admin's value
+is kept in the project's ``pushed_version`` (:func:`stopped_marker`) and put
+back when labels reopen the round or a new batch starts the next one: Label
+Studio then recomputes the flags again, and every task with fewer annotations
+than that is served again, ordered by the priorities the same refresh pushes
+(tasks of earlier rounds carry none, so come last).  The labelling
+instructions (``expert_instruction``, shown when the stream opens) get a STOP
+block (:data:`BEGIN`) above the admin's own text.
+
+A project stopped by an earlier release (a marker without the kept value) had
+each task's flag set one request at a time; it is reopened the same way.
 """
 from __future__ import annotations
 
@@ -29,19 +36,35 @@ STOPPED_PREFIX = "stopped:round-"
 BLOCK_CLASS = "modelpicker-stop"
 BEGIN = f'<div class="{BLOCK_CLASS}">'
 _BLOCK = re.compile(re.escape(BEGIN) + r".*?</div>\n?", re.S)
+_MARKER = re.compile(re.escape(STOPPED_PREFIX) + r"(\d+)(?::overlap-(\d+))?")
+#: the ``maximum_annotations`` put back when the one a project had is unknown (Label Studio's default)
+DEFAULT_OVERLAP = 1
 
 
-def stopped_marker(round_: int) -> str:
-    """The ``pushed_version`` that records "round ``round_`` stopped, its queue emptied"."""
-    return f"{STOPPED_PREFIX}{int(round_)}"
+def stopped_marker(round_: int, overlap: int | None = None) -> str:
+    """The ``pushed_version`` that records "round ``round_`` stopped, its queue emptied", and the project's
+    ``maximum_annotations`` to put back (None: an earlier release's marker, its tasks flagged one by one)."""
+    tail = "" if overlap is None else f":overlap-{int(overlap)}"
+    return f"{STOPPED_PREFIX}{int(round_)}{tail}"
+
+
+def _parse(pushed_version: str | None) -> tuple[int, int | None] | None:
+    match = _MARKER.fullmatch(pushed_version or "")
+    if match is None:
+        return None
+    return int(match.group(1)), (int(match.group(2)) if match.group(2) is not None else None)
 
 
 def stopped_round(pushed_version: str | None) -> int | None:
     """The round whose queue is stopped, or None when the queue follows a priority version (or nothing)."""
-    if pushed_version and pushed_version.startswith(STOPPED_PREFIX):
-        tail = pushed_version[len(STOPPED_PREFIX):]
-        return int(tail) if tail.isdigit() else None
-    return None
+    parsed = _parse(pushed_version)
+    return parsed[0] if parsed else None
+
+
+def stopped_overlap(pushed_version: str | None) -> int | None:
+    """The ``maximum_annotations`` a stopped project had, or None (not stopped, or an earlier marker)."""
+    parsed = _parse(pushed_version)
+    return parsed[1] if parsed else None
 
 
 def with_stop_block(instruction: str | None, decision_line: str) -> str:
@@ -56,27 +79,31 @@ def without_stop_block(instruction: str | None) -> str:
     return _BLOCK.sub("", instruction or "")
 
 
-def stop_queue(api: LabelStudioAPI, project: int, first: Sequence[int], again: bool = False) -> dict:
-    """Take every task without an annotation out of the queue (then :func:`announce` says STOP).
+def stop_queue(api: LabelStudioAPI, project: int, kept_overlap: int | None = None) -> dict:
+    """Take every task out of the queue: the project's ``maximum_annotations`` to 0 (then :func:`announce`
+    says STOP).
 
-    Parameters
-    ----------
-    first : task ids ``(k,)`` the backend holds unlabelled, in the order Label Studio serves them next.
-        The first time (``again`` false) they are flagged at once, before anything is read: Label Studio
-        keeps serving while this runs, so the tasks it would serve next go first.  Then Label Studio's
-        flags are read and any other task still open (one the backend does not rank) is flagged.
-    again : the queue was already stopped (a label after the STOP): only tasks Label Studio shows open
-        are flagged (usually none).
+    ``kept_overlap``: the value already kept when the queue was stopped before (a label after the STOP);
+    only a project whose ``maximum_annotations`` someone set back meanwhile is written again.
 
-    Returns ``{"stopped_tasks", "seconds"}``.
+    Returns ``{"stopped_tasks", "overlap", "seconds"}``: the tasks without an annotation (what Label Studio
+    no longer serves), and the project's own value to put back later.
     """
     start = time.perf_counter()
-    ordered = [] if again else list(dict.fromkeys(int(t) for t in first))
-    stopped = api.set_labeled(project, ordered, True)
-    done = set(ordered)
-    rest = sorted(t for t, labelled in api.task_ids(project).items() if not labelled and t not in done)
-    stopped += api.set_labeled(project, rest, True)
-    return {"stopped_tasks": stopped, "seconds": time.perf_counter() - start}
+    settings = api.get_project(project)
+    current = settings.get("maximum_annotations")
+    overlap = kept_overlap
+    if overlap is None:
+        overlap = current if isinstance(current, int) and current >= 1 else DEFAULT_OVERLAP
+    if current != 0:
+        settings = api.update_project(project, maximum_annotations=0)
+    return {"stopped_tasks": _open_count(settings), "overlap": overlap, "seconds": time.perf_counter() - start}
+
+
+def _open_count(settings: dict) -> int | None:
+    """Tasks without an annotation, from the project's counters (None when Label Studio gave none)."""
+    total, annotated = settings.get("task_number"), settings.get("num_tasks_with_annotations")
+    return total - annotated if isinstance(total, int) and isinstance(annotated, int) else None
 
 
 def announce(api: LabelStudioAPI, project: int, decision_line: str, instruction: str | None) -> None:
@@ -87,14 +114,21 @@ def announce(api: LabelStudioAPI, project: int, decision_line: str, instruction:
         api.set_instruction(project, text, show=True)
 
 
-def reopen_queue(api: LabelStudioAPI, project: int, task_ids: Sequence[int], instruction: str | None) -> dict:
-    """Put the round's tasks without a label (``task_ids``) back into the queue and take the STOP block out.
+def reopen_queue(api: LabelStudioAPI, project: int, overlap: int | None, legacy_tasks: Sequence[int],
+                 instruction: str | None) -> dict:
+    """Serve again: the project's ``maximum_annotations`` back to ``overlap`` (every task with fewer
+    annotations returns), and the STOP block out of the instructions.
 
+    ``overlap`` None: a project an earlier release stopped task by task; ``legacy_tasks`` (the round's tasks
+    without a label) get their flag back one request each, as it took them out.
     The instructions show on opening the stream only if the admin's own text is left.
     Returns ``{"reopened_tasks", "seconds"}``.
     """
     start = time.perf_counter()
-    reopened = api.set_labeled(project, [int(t) for t in task_ids], False)
+    if overlap is None:
+        reopened = api.set_labeled(project, [int(t) for t in legacy_tasks], False)
+    else:
+        reopened = _open_count(api.update_project(project, maximum_annotations=int(overlap)))
     text = without_stop_block(instruction)
     if text != (instruction or ""):
         api.set_instruction(project, text, show=bool(text.strip()))

@@ -62,8 +62,6 @@ class Refresher:
         self.submit_recorded = submit_recorded
         self.locks = ProjectLocks()
         self.retired = RetiredVersions()
-        #: project -> the first task ids of the order last pushed (what Label Studio serves next)
-        self.served_first: dict[int, list[int]] = {}
 
     def request(self, project: int, force: bool = False) -> dict:
         """Queue (or run, inline) a refresh if the debounce rule says so; at most one waits per project.
@@ -230,7 +228,7 @@ class Refresher:
         if "stopped_tasks" not in result:  # else emptied on STOP by _refresh, before the ranking was kept
             stopped = queue_stop.stopped_round(pushed)
             if stopped is not None:  # the stopped round reopened, or a new batch started the next round
-                self._reopen_queue(api, project, job_id, belief, result, same_round=stopped == decision.round)
+                self._reopen_queue(api, project, job_id, belief, result, pushed, same_round=stopped == decision.round)
                 pushed = None
             self._push_queue(api, project, job_id, belief, pushed, result)
         env.store.update_job(job_id, env.clock(), progress=0.6, message="writing the ranking into the project")
@@ -267,28 +265,28 @@ class Refresher:
         env.store.update_job(job_id, env.clock(), progress=0.3, message="STOP: taking the tasks left out of the queue")
         level = None if live.delta is None else 1.0 - live.delta
         line = decision_text(True, live.candidate, live.p_best, reason=live.reason_text, gap=live.gap, level=level)
-        unlabelled = np.flatnonzero(belief.labels < 0)
-        # what Label Studio serves now is the order last pushed (its first tasks), then the new belief's
-        open_now = set(belief.task_ids[unlabelled].tolist())
-        first = [t for t in self.served_first.get(project, ()) if t in open_now]
-        first += belief.task_ids[unlabelled[np.argsort(belief.priority[unlabelled], kind="stable")]].tolist()
-        again = queue_stop.stopped_round(env.store.refresh_state(project)["pushed_version"]) == decision.round
-        stopped = queue_stop.stop_queue(api, project, first, again=again)
+        pushed = env.store.refresh_state(project)["pushed_version"]
+        # a label after the STOP: the value kept then is put back later, not the 0 Label Studio has now
+        kept = queue_stop.stopped_overlap(pushed) if queue_stop.stopped_round(pushed) == decision.round else None
+        stopped = queue_stop.stop_queue(api, project, kept_overlap=kept)
         instruction = api.get_project(project).get("expert_instruction")
         queue_stop.announce(api, project, line, instruction)
-        env.store.set_pushed_version(project, queue_stop.stopped_marker(decision.round))
+        env.store.set_pushed_version(project, queue_stop.stopped_marker(decision.round, stopped["overlap"]))
         result["stopped_tasks"] = stopped["stopped_tasks"]
         result["seconds"]["stop_queue"] = stopped["seconds"]
 
-    def _reopen_queue(self, api, project: int, job_id: str, belief: Belief, result: dict, same_round: bool) -> None:
-        """After a STOP: the STOP block goes; when the stopped round itself reopened, its tasks without a label
-        go back into the queue too (a new round's tasks were never taken out; the old round's stay out)."""
+    def _reopen_queue(self, api, project: int, job_id: str, belief: Belief, result: dict, marker: str,
+                      same_round: bool) -> None:
+        """After a STOP (``marker``: the stopped project's ``pushed_version``): the tasks without a label go
+        back into the queue and the STOP block comes off.  The push that follows orders the current round's
+        tasks first; an earlier round's carry no priority, so they come last."""
         env = self.env
         env.store.update_job(job_id, env.clock(), progress=0.25, message="round reopened: tasks back in the queue"
-                             if same_round else "a new round: the STOP of the last one comes off the instructions")
-        unlabelled = belief.task_ids[np.flatnonzero(belief.labels < 0)] if same_round else []
+                             if same_round else "a new round: the queue serves again, the STOP comes off")
+        # a project stopped task by task (an earlier release) is reopened so: the stopped round's tasks only
+        legacy = belief.task_ids[np.flatnonzero(belief.labels < 0)] if same_round else []
         instruction = api.get_project(project).get("expert_instruction")
-        reopened = queue_stop.reopen_queue(api, project, unlabelled, instruction)
+        reopened = queue_stop.reopen_queue(api, project, queue_stop.stopped_overlap(marker), legacy, instruction)
         result["reopened_tasks"] = reopened["reopened_tasks"]
         result["seconds"]["reopen_queue"] = reopened["seconds"]
 
@@ -312,7 +310,6 @@ class Refresher:
                                     belief.model_version)
             env.store.set_pushed_version(project, belief.model_version)
             result["switched_at"] = switch_began  # a task asked from now on may come from this order
-            self.served_first[project] = result["queue_top"]
             result["pushed"] = switched["pushed"]
             result["seconds"].update(switched["seconds"])
 

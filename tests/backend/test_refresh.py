@@ -47,6 +47,7 @@ class FakeLabelStudio:
         self.calls, self.versions, self.description = [], {}, description
         self.project_version = "ModelPicker"
         self.flags, self.instruction, self.show_instruction = {}, "", False
+        self.maximum_annotations = 1
 
     def import_predictions(self, project, predictions):
         self.calls.append(("import_predictions", project, len(predictions)))
@@ -68,14 +69,33 @@ class FakeLabelStudio:
 
     def get_project(self, project):
         self.calls.append(("get_project", project))
-        return {"id": project, "description": self.description, "model_version": self.project_version,
-                "expert_instruction": self.instruction}
+        return self._settings()
+
+    def _settings(self):
+        tasks = getattr(self, "tasks", {})
+        return {"id": 1, "description": self.description, "model_version": self.project_version,
+                "expert_instruction": self.instruction, "maximum_annotations": self.maximum_annotations,
+                "task_number": len(tasks), "num_tasks_with_annotations": sum(bool(t["annotations"])
+                                                                            for t in tasks.values())}
+
+    def update_project(self, project, **fields):
+        """Only ``maximum_annotations`` (the STOP's switch): Label Studio recomputes every task's flag."""
+        assert set(fields) == {"maximum_annotations"}, fields
+        self.calls.append(("update_project", project, fields))
+        self.maximum_annotations = fields["maximum_annotations"]
+        self.flags.clear()
+        return self._settings()
 
     def task_ids(self, project):
-        """Label Studio's ``is_labeled`` flags: set by ``set_labeled``, else "has an annotation"."""
+        """Label Studio's ``is_labeled`` flags: set by ``set_labeled``, else "has ``maximum_annotations``
+        annotations"."""
         self.calls.append(("task_ids", project))
         tasks = getattr(self, "tasks", {})
-        return {t: self.flags.get(t, bool(tasks[t]["annotations"])) for t in sorted(tasks)}
+        return {t: self.flags.get(t, len(tasks[t]["annotations"]) >= self.maximum_annotations) for t in sorted(tasks)}
+
+    def served(self, project=1) -> set[int]:
+        """The tasks the labelling stream can serve (flag false)."""
+        return {t for t, labelled in self.task_ids(project).items() if not labelled}
 
     def set_labeled(self, project, task_ids, labeled):
         self.calls.append(("set_labeled", project, list(task_ids), labeled))

@@ -1,4 +1,5 @@
-"""STOP empties Label Studio's queue and says so in the instructions; a reopened round refills it; superseded
+"""STOP empties Label Studio's queue (the project's ``maximum_annotations`` to 0, the admin's value kept) and
+says so in the instructions; a reopened round refills it; superseded
 priorities wait out a grace period before they are deleted.  Against the recording fake of Label Studio
 (tests/backend/test_refresh.py); tests/e2e/test_writeback_e2e.py checks the same against a real one."""
 from __future__ import annotations
@@ -11,7 +12,9 @@ ADMIN_TEXT = "<p>Digits: choose the digit you see.</p>"
 
 
 def label(b, events, truth, aid, task):
-    return ok(b.webhook(events.created(aid, task, events.choices[truth[task - 1]], second=aid % 60)))
+    body = events.created(aid, task, events.choices[truth[task - 1]], second=aid % 60)
+    b.service._api.record_event(body)                                   # Label Studio holds the annotation
+    return ok(b.webhook(body))
 
 
 def budget_backend(backend_factory, events, **env):
@@ -22,7 +25,9 @@ def budget_backend(backend_factory, events, **env):
     ls = b.service._api = FakeLabelStudio()
     ls.instruction = ADMIN_TEXT
     ok(b.post("/setup", {"project": 1, "schema": events.config}))
-    ok(b.webhook(events.tasks_created(*range(1, 11))))
+    created = events.tasks_created(*range(1, 11))
+    ls.record_event(created)
+    ok(b.webhook(created))
     return b, ls
 
 
@@ -30,46 +35,45 @@ def latest_refresh(b) -> dict:
     return next(j for j in ok(b.client.get("/jobs?project=1"))["jobs"] if j["kind"] == "refresh")
 
 
-def test_stop_takes_every_task_left_out_of_the_queue_next_ones_first(backend_factory, events, truth):
+def test_stop_takes_every_task_out_of_the_queue_in_one_request_and_keeps_the_admins_overlap(
+        backend_factory, events, truth):
     b, ls = budget_backend(backend_factory, events)
+    ls.maximum_annotations = 2                                          # the admin's own "annotations per task"
     for aid, task in ((101, 1), (102, 2)):
         label(b, events, truth, aid, task)
     queue_top = latest_refresh(b)["result"]["queue_top"]                # the order the annotators are served
     assert len(queue_top) == 8 and set(queue_top) == set(range(3, 11))
+    assert ls.served() == set(range(1, 11))                             # two annotations wanted per task
     ls.calls.clear()
     shown_while_emptying = []
-    flag = ls.set_labeled
+    update = ls.update_project
 
-    def set_labeled(project, task_ids, labeled):                        # what /rankings says meanwhile
+    def update_project(project, **fields):                              # what /rankings says meanwhile
         kept = b.service.store.ranking_snapshot(1, b.service.ranking_keeper.snapshot_key)
         shown_while_emptying.append(kept["body"]["decision"]["stop"])
-        return flag(project, task_ids, labeled)
+        return update(project, **fields)
 
-    ls.set_labeled = set_labeled
+    ls.update_project = update_project
     label(b, events, truth, 103, queue_top[0])                          # the third label: the budget stops
-    assert shown_while_emptying == [False, False]                       # STOP kept only once the queue is empty
+    assert shown_while_emptying == [False]                              # STOP kept only once the queue is empty
     decision = b.ranking()["decision"]
     assert decision["stop"] and decision["reason"] == "budget"
-    flagged = [c for c in ls.calls if c[0] == "set_labeled"]
-    assert len(flagged) == 2 and flagged[0][3] is True
-    assert flagged[0][2] == [t for t in queue_top if t != queue_top[0]]  # all seven left, in queue order, at once
-    assert flagged[1][2] == []                                          # then Label Studio's flags: none left open
-    names = [c[0] for c in ls.calls]
-    assert names.index("set_labeled") < names.index("task_ids")         # nothing read before the first flags
+    assert [c for c in ls.calls if c[0] == "update_project"] == [("update_project", 1, {"maximum_annotations": 0})]
+    assert ls.served() == set() and "set_labeled" not in [c[0] for c in ls.calls]
     assert "import_predictions" not in [c[0] for c in ls.calls]       # no new priorities once stopped
     names = [c[0] for c in ls.calls]
-    assert names.index("set_labeled") < names.index("set_description")  # emptied before the STOP is shown
+    assert names.index("update_project") < names.index("set_description")  # emptied before the STOP is shown
     assert ls.instruction.startswith(BEGIN) and ls.instruction.endswith(ADMIN_TEXT) and ls.show_instruction
     assert f"STOP LABELLING: {decision['candidate']} chosen" in ls.instruction
     assert "STOP LABELLING" in ls.description
     job = latest_refresh(b)
     result = job["result"]
-    assert result["stopped_tasks"] == 7 and result["pushed"] == 0
+    assert result["stopped_tasks"] == 7 and result["pushed"] == 0        # the seven tasks without an annotation
     assert job["message"].startswith("STOP: queue emptied (7 task(s) taken out)")
-    assert b.service.store.refresh_state(1)["pushed_version"] == stopped_marker(1)
+    assert b.service.store.refresh_state(1)["pushed_version"] == stopped_marker(1, 2)
 
 
-def test_a_label_after_the_stop_neither_pushes_nor_flags_again(backend_factory, events, truth):
+def test_a_label_after_the_stop_neither_pushes_nor_writes_the_overlap_again(backend_factory, events, truth):
     b, ls = budget_backend(backend_factory, events)
     for aid, task in ((101, 1), (102, 2), (103, 3)):
         label(b, events, truth, aid, task)
@@ -78,8 +82,20 @@ def test_a_label_after_the_stop_neither_pushes_nor_flags_again(backend_factory, 
     label(b, events, truth, 104, 4)                                     # a task that was open on someone's screen
     assert b.ranking()["decision"]["stop"]
     assert "import_predictions" not in [c[0] for c in ls.calls]
-    assert [c[2] for c in ls.calls if c[0] == "set_labeled"] == [[], []]  # every task already out of the queue
+    assert "update_project" not in [c[0] for c in ls.calls]             # already 0: nothing written
     assert ls.instruction.count(BEGIN) == 1 and ls.instruction.endswith(ADMIN_TEXT)  # replaced, not stacked
+    assert b.service.store.refresh_state(1)["pushed_version"] == stopped_marker(1, 1)  # the admin's 1, not the 0
+
+
+def test_an_overlap_set_back_while_stopped_is_set_to_0_again_and_the_kept_value_stays(backend_factory, events,
+                                                                                       truth):
+    b, ls = budget_backend(backend_factory, events)
+    for aid, task in ((101, 1), (102, 2), (103, 3)):
+        label(b, events, truth, aid, task)
+    ls.maximum_annotations = 3                                          # someone edits the project meanwhile
+    label(b, events, truth, 104, 4)
+    assert ls.maximum_annotations == 0 and ls.served() == set()
+    assert b.service.store.refresh_state(1)["pushed_version"] == stopped_marker(1, 1)
 
 
 def test_a_reopened_round_puts_its_unlabelled_tasks_back_and_removes_the_stop(backend_factory, events, truth):
@@ -88,16 +104,34 @@ def test_a_reopened_round_puts_its_unlabelled_tasks_back_and_removes_the_stop(ba
         label(b, events, truth, aid, task)
     assert b.ranking()["decision"]["stop"]
     ls.calls.clear()
-    ok(b.webhook(events.deleted(103)))                                  # back under the budget: reopened
+    deleted = events.deleted(103)
+    ls.record_event(deleted)
+    ok(b.webhook(deleted))                                              # back under the budget: reopened
+    assert not b.ranking()["decision"]["stop"]
+    assert [c for c in ls.calls if c[0] == "update_project"] == [("update_project", 1, {"maximum_annotations": 1})]
+    assert ls.served() == set(range(3, 11))
+    assert ls.instruction == ADMIN_TEXT and ls.show_instruction        # the admin's text, shown as before
+    names = [c[0] for c in ls.calls]
+    assert names.index("update_project") < names.index("import_predictions") < names.index("set_queue_version")
+    assert b.service.store.refresh_state(1)["pushed_version"] == b.ranking()["model_version"]
+    assert "decision reopened" in ls.description
+
+
+def test_a_round_an_earlier_release_stopped_task_by_task_is_reopened_task_by_task(backend_factory, events, truth):
+    b, ls = budget_backend(backend_factory, events)
+    for aid, task in ((101, 1), (102, 2), (103, 3)):
+        label(b, events, truth, aid, task)
+    ls.maximum_annotations = 1                                          # as that release left Label Studio
+    ls.set_labeled(1, list(range(4, 11)), True)
+    b.service.store.set_pushed_version(1, stopped_marker(1))            # its marker: no overlap kept
+    ls.calls.clear()
+    deleted = events.deleted(103)
+    ls.record_event(deleted)
+    ok(b.webhook(deleted))
     assert not b.ranking()["decision"]["stop"]
     unflagged = [c for c in ls.calls if c[0] == "set_labeled"]
     assert len(unflagged) == 1 and unflagged[0][3] is False and sorted(unflagged[0][2]) == list(range(3, 11))
-    assert all(ls.flags[t] is False for t in range(3, 11))
-    assert ls.instruction == ADMIN_TEXT and ls.show_instruction        # the admin's text, shown as before
-    names = [c[0] for c in ls.calls]
-    assert names.index("set_labeled") < names.index("import_predictions") < names.index("set_queue_version")
-    assert b.service.store.refresh_state(1)["pushed_version"] == b.ranking()["model_version"]
-    assert "decision reopened" in ls.description
+    assert ls.served() == set(range(3, 11)) and "update_project" not in [c[0] for c in ls.calls]
 
 
 def test_stop_queue_off_leaves_the_queue_to_label_studio(backend_factory, events, truth):
@@ -105,7 +139,7 @@ def test_stop_queue_off_leaves_the_queue_to_label_studio(backend_factory, events
     for aid, task in ((101, 1), (102, 2), (103, 3)):
         label(b, events, truth, aid, task)
     assert b.ranking()["decision"]["stop"]
-    assert "set_labeled" not in [c[0] for c in ls.calls] and ls.instruction == ADMIN_TEXT
+    assert "update_project" not in [c[0] for c in ls.calls] and ls.instruction == ADMIN_TEXT
     assert ls.project_version == b.ranking()["model_version"]         # the queue still follows the ranking
 
 
@@ -141,9 +175,13 @@ def test_a_new_batch_after_the_stop_starts_a_round_whose_queue_is_served_and_the
         label(b, events, truth, aid, task)
     assert b.ranking()["decision"]["stop"] and ls.instruction.startswith(BEGIN)
     ls.calls.clear()
-    ok(b.webhook(events.tasks_created(*range(11, 21))))                # a fresh batch: round 2
+    created = events.tasks_created(*range(11, 21))
+    ls.record_event(created)
+    assert ls.served() == set()                                         # imported while stopped: not served yet
+    ok(b.webhook(created))                                              # a fresh batch: round 2
     assert b.ranking()["round"] == 2 and not b.ranking()["decision"]["stop"]
     assert ls.instruction == ADMIN_TEXT                                 # round 1's STOP is off the instructions
-    assert [c[2] for c in ls.calls if c[0] == "set_labeled"] == [[]]    # round 1's tasks stay out of the queue
-    assert all(ls.flags[t] for t in range(4, 11))
+    assert ls.maximum_annotations == 1 and set(range(11, 21)) <= ls.served()
+    # round 1's unlabelled tasks are back in Label Studio's stream but carry no priority of the version the
+    # queue follows: only round 2's tasks are ordered
     assert sorted(p["task"] for p in ls.versions[ls.project_version]) == list(range(11, 21))
