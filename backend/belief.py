@@ -14,10 +14,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-import itertools
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -27,6 +25,7 @@ from modelpicker_core.certificate import GapCertificate
 
 from .checkpoint_copy import frozen_state
 from .labelconfig import ChoicesControl
+from .prediction_matrix import RECORD_SEPARATOR, UNIT_SEPARATOR, prediction_matrix  # noqa: F401 (re-exported)
 from .store import Label
 
 logger = logging.getLogger(__name__)
@@ -144,62 +143,6 @@ def priorities(informativeness: np.ndarray, labelled: np.ndarray) -> np.ndarray:
         strictly_greater = values.size - np.searchsorted(ordered, values, side="right")
         out[free] = strictly_greater / values.size
     return out
-
-
-#: separators of :meth:`backend.store.tasks.TaskTables.packed_predictions` (ASCII record and unit separators)
-RECORD_SEPARATOR, UNIT_SEPARATOR = "\x1e", "\x1f"
-
-
-def prediction_matrix(batches: Iterable[list[tuple[int, str]]], candidates: list[str],
-                      choices: ChoicesControl, tasks: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The tasks every candidate has a prediction for, and their class matrix, built a batch at a time.
-
-    A project of 100,000 tasks and 100 candidates has 10,000,000 cached
-    answers; held as Python objects they took gigabytes.  Here each task's
-    answers come as one string, split in C, and each distinct
-    ``candidate<US>choice`` pair of a batch is looked up once.
-
-    Parameters
-    ----------
-    batches : ``(task, packed)`` rows from the cache
-        (:meth:`backend.store.tasks.TaskTables.packed_predictions`), in any order.
-    candidates : candidate cache keys in pool order (columns of the matrix);
-        answers of other keys are left out.
-    tasks : only these tasks (a round's), or every task when None.
-
-    Returns
-    -------
-    task_ids : ``(n_tasks,)`` sorted task ids.
-    matrix : ``(n_tasks, n_models)`` class indices.
-    """
-    column = {c: j for j, c in enumerate(candidates)}
-    index = {v: choices.index(v) for v in (*choices.values, *choices.aliases)}
-    wanted = None if tasks is None else np.fromiter(tasks, dtype=np.int64)
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for rows in batches:
-        task_of_row, packed = zip(*rows)
-        pieces = [p.split(RECORD_SEPARATOR) for p in packed]
-        counts = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
-        distinct, inverse = np.unique(np.asarray(list(itertools.chain.from_iterable(pieces))), return_inverse=True)
-        pairs = [str(d).split(UNIT_SEPARATOR) for d in distinct]
-        bad = next((p for p in pairs if len(p) != 2), None)
-        if bad is not None:
-            raise ValueError(f"a cached prediction {UNIT_SEPARATOR.join(bad)!r} is not one candidate and one "
-                             f"choice (a name or Choice value holds an ASCII separator, 30 or 31)")
-        col = np.array([column.get(p[0], -1) for p in pairs], dtype=np.int32)[inverse]
-        code = np.array([index.get(p[1], -1) for p in pairs], dtype=np.int32)[inverse]
-        task = np.repeat(np.asarray(task_of_row, dtype=np.int64), counts)
-        keep = col >= 0
-        if wanted is not None:
-            keep &= np.isin(task, wanted)
-        parts.append((task[keep], col[keep], code[keep]))
-    task = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
-    task_ids, row = np.unique(task, return_inverse=True)
-    matrix = np.full((len(task_ids), len(candidates)), -1, dtype=np.int64)
-    if parts:
-        matrix[row, np.concatenate([p[1] for p in parts])] = np.concatenate([p[2] for p in parts])
-    complete = (matrix >= 0).all(axis=1) if len(candidates) else np.ones(len(task_ids), dtype=bool)
-    return task_ids[complete], matrix[complete]
 
 
 def fit_belief(project: int, strategy: str, seed: int, pool_fingerprint: str, task_ids: np.ndarray,
