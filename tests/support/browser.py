@@ -209,7 +209,10 @@ def paste_into_editor(page, editor, text: str, attempts: int = 3) -> None:
     """
     for _ in range(attempts):
         press(editor)
-        page.wait_for_function("el => el.CodeMirror.hasFocus()", arg=editor.element_handle())
+        try:
+            page.wait_for_function("el => el.CodeMirror.hasFocus()", arg=editor.element_handle(), timeout=5_000)
+        except Exception:  # the click landed while the editor was still being laid out: focus it as a tab would
+            editor.evaluate("el => el.CodeMirror.focus()")
         page.keyboard.press("Control+A")
         page.keyboard.press("Delete")
         page.keyboard.insert_text(text)  # what a paste does
