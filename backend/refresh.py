@@ -62,6 +62,8 @@ class Refresher:
         self.submit_recorded = submit_recorded
         self.locks = ProjectLocks()
         self.retired = RetiredVersions()
+        #: project -> the (matrix revision, pool, label config) at which no stored task lacked a prediction
+        self._predictions_complete: dict[int, tuple] = {}
 
     def request(self, project: int, force: bool = False) -> dict:
         """Queue (or run, inline) a refresh if the debounce rule says so; at most one waits per project.
@@ -141,7 +143,7 @@ class Refresher:
         if self.env.confirm_labels and store.pending_count(project):
             # hints a failed confirmation left behind are retried by every refresh
             self.confirm_hints(project)
-        self.compute_predictions(project)
+        self._complete_predictions(project)
         skipped = self.prediction_errors(project)
         started_from = self._state_key(project)
         # forced or not (force skips the debounce): the same state gives the same ranking, decision and queue
@@ -184,6 +186,20 @@ class Refresher:
             result["message"] = (f"{queue}, deleted {result['deleted']} superseded; decision: "
                                  f"{'stop' if decision.live.stop else 'keep labelling'}")
         return result
+
+    def _complete_predictions(self, project: int) -> None:
+        """Compute the predictions stored tasks lack, unless nothing changed since a check found none missing.
+
+        The check reads every cached prediction (7 s at 100,000 tasks x 100 candidates) and a label changes
+        none of them.  The state is read before the check: a task stored meanwhile moves the revision on.
+        """
+        store = self.env.store
+        pool = self.env.pool
+        state = (store.matrix_revision(project), pool and pool.fingerprint, store.get_label_config(project))
+        if self._predictions_complete.get(project) == state:
+            return
+        if self.compute_predictions(project) == 0:
+            self._predictions_complete[project] = state
 
     def _done_already(self, project: int, job_id: str, state_key: str) -> dict | None:
         """The refresh job that last finished, when it computed from ``state_key`` (this job would redo it:
