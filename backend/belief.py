@@ -58,6 +58,8 @@ class Belief:
     replay : the labels replayed, ``(first annotation id, row, class)`` in order (see :func:`replay_order`).
     checkpoints : states of the replay to continue the next fit from (:class:`Checkpoint`).
     fit_key : the strategy, seed, parameters and ``history`` it was fitted with.
+    bound_void : why :attr:`gap` is only the trivial bound (1.0: the round's labels were drawn by another draw
+        rule, see :meth:`backend.belief_cache.BeliefCache.belief_at`), or None.
     """
 
     strategy: core.Strategy
@@ -74,6 +76,14 @@ class Belief:
     replay: tuple | None = None
     fit_key: str | None = None
     checkpoints: tuple = ()
+    bound_void: str | None = None
+
+    @property
+    def draw_rule(self) -> str | None:
+        """The draws' rule: the strategy's ``draw_rule`` version with everything the fit depends on (seed,
+        parameters); None for a strategy that draws nothing."""
+        version = getattr(self.strategy, "draw_rule", None)
+        return None if version is None else f"{self.strategy.name} draws v{version}; {self.fit_key}"
 
     def row(self, task_id: int) -> int | None:
         """Row of ``task_id`` in :attr:`task_ids`, or None."""

@@ -8,11 +8,15 @@ round, another label config) and they are rebuilt.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import time
 
 import numpy as np
 
 from .belief import Belief, prediction_matrix
 from .locks import ProjectLocks
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,9 +100,30 @@ class BeliefCache:
             round_ = self.store.current_round(project)
             matrix = self.round_matrix(project, choices, round_)
             labels = [x for x in self.store.labels(project) if x.task in matrix.in_round]
-            belief = self.fit(project, matrix, choices, labels, round_, previous)
+            belief = self.checked_draws(project, round_, self.fit(project, matrix, choices, labels, round_, previous))
             self._beliefs[project] = FittedBelief(revision, config, belief)
             return revision, belief
+
+    def checked_draws(self, project: int, round_: int, belief: Belief) -> Belief:
+        """The belief, with only the trivial bound when the round's queue was drawn by another rule.
+
+        The first fit of a round keeps its rule (:attr:`Belief.draw_rule`) in the store.  A refit replays
+        the labels with today's rule, so a label another rule drew (an upgrade that changed the draws, other
+        settings) would be weighed by a probability it did not have: the certified bound would not hold.
+        Such a round keeps its labels and P(best) but no bound (1.0) and no certified STOP; a new round
+        (a new batch) gets one again.  Rounds started before rules were kept are not checked.
+        """
+        rule = belief.draw_rule
+        if rule is None or belief.gap is None:
+            return belief
+        kept = self.store.record_draw_rule(project, round_, rule, time.time())
+        if kept == rule:
+            return belief
+        logger.warning("project %s round %s: its labels were drawn by %r, this process draws by %r: no certified "
+                       "bound for this round", project, round_, kept, rule)
+        return dataclasses.replace(belief, gap=np.ones_like(belief.gap), bound_void=(
+            "no certified bound in this round: its first labels were drawn by another draw rule (an upgrade or "
+            "changed settings); start a new round (import a new batch) for one"))
 
     def forget(self, project: int) -> None:
         """Drop the project's cached belief and matrix (after a rolled-back transaction: the

@@ -76,6 +76,9 @@ class Decider:
             live = dataclasses.replace(live, reason_text=(
                 f"every scored task of the round is labelled; {len(unscored)} task(s) "
                 f"left out because a candidate cannot predict them (tasks_without_predictions)"))
+        if belief.bound_void:
+            live = dataclasses.replace(live, reason_text="; ".join(filter(None, (live.reason_text,
+                                                                                 belief.bound_void))))
         return d, live
 
     def live_decision(self, project: int, belief: Belief) -> LiveDecision:

@@ -122,6 +122,9 @@ class Certified(Strategy):
 
     name = "certified"
     stochastic = False
+    #: the version of the code that makes the draws; a new one whenever the same seed, labels and parameters
+    #: could draw otherwise (a replay of labels drawn by another rule would weigh them wrongly)
+    draw_rule = 2
 
     def __init__(self, n_models: int, n_classes: int, random_state: int | None = None,
                  guide: str = "consensus", guide_params: dict | None = None, delta: float = 0.05,

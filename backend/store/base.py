@@ -176,6 +176,14 @@ class Store(abc.ABC):
         """Ids of the stored tasks of one round, sorted."""
 
     @abc.abstractmethod
+    def record_draw_rule(self, project: int, round_: int, rule: str, now: float) -> str:
+        """Keep ``rule`` as the draw rule of the round's queue unless one is kept already; returns the kept one."""
+
+    @abc.abstractmethod
+    def draw_rule(self, project: int, round_: int) -> str | None:
+        """The draw rule kept for the round's queue (None: the round pushed no queue yet)."""
+
+    @abc.abstractmethod
     def add_decision(self, project: int, round_: int, record: dict) -> dict:
         """Append a decision record to the round's history; returns it with its ``round`` and ``seq``."""
 

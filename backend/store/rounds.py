@@ -7,7 +7,7 @@ from .connection import StoreConnection
 
 
 class RoundTables(StoreConnection):
-    """The ``rounds``, ``task_rounds`` and ``decisions`` tables of the store."""
+    """The ``rounds``, ``task_rounds``, ``round_draw_rules`` and ``decisions`` tables of the store."""
 
     # -------------------------------------------------------------------- rounds
     def current_round(self, project: int) -> int:
@@ -38,6 +38,18 @@ class RoundTables(StoreConnection):
                            "AND r.task = t.task WHERE t.project = ? AND COALESCE(r.round, 1) = ? ORDER BY t.task",
                            (project, round_))
         return [int(r[0]) for r in rows]
+
+    def record_draw_rule(self, project: int, round_: int, rule: str, now: float) -> str:
+        """Keep ``rule`` as the draw rule of the round's queue unless one is kept already; returns the kept one."""
+        with self.transaction():
+            self._execute("INSERT INTO round_draw_rules (project, round, rule, recorded_at) VALUES (?, ?, ?, ?) "
+                          "ON CONFLICT (project, round) DO NOTHING", (project, round_, rule, now))
+            return self.draw_rule(project, round_)
+
+    def draw_rule(self, project: int, round_: int) -> str | None:
+        """The draw rule kept for the round's queue (None: the round pushed no queue yet)."""
+        rows = self._query("SELECT rule FROM round_draw_rules WHERE project = ? AND round = ?", (project, round_))
+        return rows[0][0] if rows else None
 
     # ----------------------------------------------------------------- decisions
     def add_decision(self, project: int, round_: int, record: dict) -> dict:
