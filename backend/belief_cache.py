@@ -116,7 +116,8 @@ class BeliefCache:
         rule = belief.draw_rule
         if rule is None or belief.gap is None:
             return belief
-        kept = self.store.record_draw_rule(project, round_, rule, time.time())
+        # read first: every refit passes here, and only a round's first fit needs the store's write lock
+        kept = self.store.draw_rule(project, round_) or self.store.record_draw_rule(project, round_, rule, time.time())
         if kept == rule:
             return belief
         logger.warning("project %s round %s: its labels were drawn by %r, this process draws by %r: no certified "
