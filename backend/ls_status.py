@@ -61,8 +61,7 @@ def record_failure(store, exc: LabelStudioAPIError, url: str | None, now: float)
     a standing condition (``http_error``, ``bad_answer``) also another message.
     """
     line = describe_failure(exc, url)
-    previous = store.label_studio_status()
-    store.set_label_studio_status(exc.kind, line, now)
+    previous = store.set_label_studio_status(exc.kind, line, now)
     new = previous is None or previous["kind"] != exc.kind or \
         (exc.kind in PER_CALL_KINDS and previous["message"] != line)
     if new:
@@ -71,8 +70,7 @@ def record_failure(store, exc: LabelStudioAPIError, url: str | None, now: float)
 
 def record_success(store, now: float) -> None:
     """Remember that Label Studio answered; log once when it answers again after a failure."""
-    previous = store.label_studio_status()
-    store.set_label_studio_status("ok", None, now)
+    previous = store.set_label_studio_status("ok", None, now)
     if previous is not None and previous["kind"] != "ok":
         logger.info("Label Studio answers again (the last problem was: %s)", previous["kind"])
 

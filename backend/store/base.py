@@ -285,5 +285,8 @@ class Store(abc.ABC):
         """``{"kind", "message", "since", "last_ok_at"}`` of the backend's last call to Label Studio, or None."""
 
     @abc.abstractmethod
-    def set_label_studio_status(self, kind: str, message: str | None, now: float) -> None:
-        """Record the outcome of a call (``kind`` ``"ok"`` or a failure kind); ``since`` changes with the kind."""
+    def set_label_studio_status(self, kind: str, message: str | None, now: float) -> dict | None:
+        """Record the outcome of a call (``kind`` ``"ok"`` or a failure kind); ``since`` changes with the kind.
+
+        Returns the status it replaced, read in the same write transaction, so
+        of two processes recording the same new failure only one sees it new."""

@@ -40,8 +40,9 @@ class ProjectTables(StoreConnection):
         kind, message, since, ok_at = rows[0]
         return {"kind": kind, "message": message, "since": since, "last_ok_at": ok_at}
 
-    def set_label_studio_status(self, kind: str, message: str | None, now: float) -> None:
-        with self.transaction():
+    def set_label_studio_status(self, kind: str, message: str | None, now: float) -> dict | None:
+        with self.transaction():  # read and write in one write transaction: two workers see one change
+            previous = self.label_studio_status()
             self._execute(
                 "INSERT INTO label_studio_status (id, kind, message, since, last_ok_at) VALUES (1, ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET message = excluded.message, "
@@ -49,3 +50,4 @@ class ProjectTables(StoreConnection):
                 "ELSE excluded.since END, kind = excluded.kind, "
                 "last_ok_at = COALESCE(excluded.last_ok_at, label_studio_status.last_ok_at)",
                 (kind, message, float(now), float(now) if kind == "ok" else None))
+        return previous

@@ -303,3 +303,26 @@ def test_error_answers_log_once_per_distinct_message(backend_factory, events, ca
     lines = [r.getMessage() for r in _label_studio_lines(caplog)]
     assert len(lines) == 2 and "database is locked" in lines[0] and "bad score" in lines[1]
     assert b.client.get("/health").get_json()["label_studio"]["problem"] == "http_error"
+
+
+def test_the_same_failure_met_at_once_by_several_workers_is_logged_once(make_store, caplog):
+    """Each rq worker has its own connection to the store; two that meet the same refused key at the same
+    moment must not both see it as new (the CI log once showed the line twice)."""
+    from backend import ls_status
+    caplog.set_level(logging.INFO)
+    stores = [make_store("shared") for _ in range(6)]
+    refusal = LabelStudioAPIError("GET", "/api/projects/1/", 401, "Token is invalid")
+    start = threading.Barrier(len(stores))
+
+    def record(store):
+        start.wait()
+        ls_status.record_failure(store, refusal, "http://127.0.0.1:8080", time.time())
+
+    threads = [threading.Thread(target=record, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = [r.getMessage() for r in _label_studio_lines(caplog)]
+    assert len(lines) == 1 and "unauthorized" in lines[0], lines
+    assert stores[0].label_studio_status()["kind"] == "unauthorized"
