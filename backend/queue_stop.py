@@ -25,7 +25,7 @@ from __future__ import annotations
 import html
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .labelstudio_api import LabelStudioAPI
 
@@ -79,12 +79,15 @@ def without_stop_block(instruction: str | None) -> str:
     return _BLOCK.sub("", instruction or "")
 
 
-def stop_queue(api: LabelStudioAPI, project: int, kept_overlap: int | None = None) -> dict:
+def stop_queue(api: LabelStudioAPI, project: int, kept_overlap: int | None = None,
+               keep: Callable[[int], None] | None = None) -> dict:
     """Take every task out of the queue: the project's ``maximum_annotations`` to 0 (then :func:`announce`
     says STOP).
 
-    ``kept_overlap``: the value already kept when the queue was stopped before (a label after the STOP);
-    only a project whose ``maximum_annotations`` someone set back meanwhile is written again.
+    ``kept_overlap``: the value already kept when the queue was stopped before (a label after the STOP, or
+    a STOP whose request failed); only a project whose ``maximum_annotations`` is not 0 is written again.
+    ``keep(overlap)`` is called with the project's own value before the request: on a large project Label
+    Studio may not answer it in time and still apply it, and the value must not be lost then.
 
     Returns ``{"stopped_tasks", "overlap", "seconds"}``: the tasks without an annotation (what Label Studio
     no longer serves), and the project's own value to put back later.
@@ -95,6 +98,8 @@ def stop_queue(api: LabelStudioAPI, project: int, kept_overlap: int | None = Non
     overlap = kept_overlap
     if overlap is None:
         overlap = current if isinstance(current, int) and current >= 1 else DEFAULT_OVERLAP
+    if keep is not None:
+        keep(overlap)
     if current != 0:
         settings = api.update_project(project, maximum_annotations=0)
     return {"stopped_tasks": _open_count(settings), "overlap": overlap, "seconds": time.perf_counter() - start}

@@ -284,10 +284,12 @@ class Refresher:
         pushed = env.store.refresh_state(project)["pushed_version"]
         # a label after the STOP: the value kept then is put back later, not the 0 Label Studio has now
         kept = queue_stop.stopped_overlap(pushed) if queue_stop.stopped_round(pushed) == decision.round else None
-        stopped = queue_stop.stop_queue(api, project, kept_overlap=kept)
+        def keep(overlap: int) -> None:  # before the request: a STOP Label Studio applies late keeps the value
+            env.store.set_pushed_version(project, queue_stop.stopped_marker(decision.round, overlap))
+
+        stopped = queue_stop.stop_queue(api, project, kept_overlap=kept, keep=keep)
         instruction = api.get_project(project).get("expert_instruction")
         queue_stop.announce(api, project, line, instruction)
-        env.store.set_pushed_version(project, queue_stop.stopped_marker(decision.round, stopped["overlap"]))
         result["stopped_tasks"] = stopped["stopped_tasks"]
         result["seconds"]["stop_queue"] = stopped["seconds"]
 

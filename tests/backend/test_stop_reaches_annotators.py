@@ -185,3 +185,32 @@ def test_a_new_batch_after_the_stop_starts_a_round_whose_queue_is_served_and_the
     # round 1's unlabelled tasks are back in Label Studio's stream but carry no priority of the version the
     # queue follows: only round 2's tasks are ordered
     assert sorted(p["task"] for p in ls.versions[ls.project_version]) == list(range(11, 21))
+
+
+def test_a_stop_label_studio_applies_after_the_request_timed_out_keeps_the_admins_overlap(backend_factory, events,
+                                                                                          truth):
+    """On a large project Label Studio may apply ``maximum_annotations`` 0 after the backend stopped waiting:
+    that refresh fails, the next one must neither write it again nor put back 0 (or the default) later."""
+    from backend.labelstudio_errors import LabelStudioAPIError
+
+    b, ls = budget_backend(backend_factory, events)
+    ls.maximum_annotations = 3                                          # the admin's own value
+    for aid, task in ((101, 1), (102, 2)):
+        label(b, events, truth, aid, task)
+    update = ls.update_project
+
+    def slow_update(project, **fields):                                 # applied, but the answer never came
+        update(project, **fields)
+        raise LabelStudioAPIError("PATCH", f"/api/projects/{project}/", None, "ReadTimeout")
+
+    ls.update_project = slow_update
+    label(b, events, truth, 103, 3)                                     # the budget's STOP: its refresh fails
+    assert latest_refresh(b)["state"] == "failed" and ls.maximum_annotations == 0
+    assert b.service.store.refresh_state(1)["pushed_version"] == stopped_marker(1, 3)
+    ls.update_project = update
+    ls.calls.clear()
+    label(b, events, truth, 104, 4)                                     # the next refresh finishes the STOP
+    assert latest_refresh(b)["state"] == "finished" and b.ranking()["decision"]["stop"]
+    assert "update_project" not in [c[0] for c in ls.calls]             # already 0 in Label Studio
+    assert ls.instruction.startswith(BEGIN) and "STOP LABELLING" in ls.description
+    assert b.service.store.refresh_state(1)["pushed_version"] == stopped_marker(1, 3)
