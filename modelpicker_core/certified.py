@@ -58,7 +58,7 @@ from . import registry
 from .base import Strategy, as_prediction_matrix, candidate_indices
 from .certificate import Draw, GapCertificate
 from .certified_params import CHECKS, STORED_AS
-from .focus import focus_item, leader_and_rivals
+from .focus import focus_item, head_to_head_prior, leader_and_rivals
 from .model_selector import expected_information_gain
 from .sampling import sampling_distribution
 from .votes import all_agree
@@ -118,6 +118,8 @@ class Certified(Strategy):
     focus_leader : the focus leader: ``"pick"`` (highest P(best)) or ``"gap"`` (smallest certified gap).
     burn_in : the first ``burn_in`` labels are drawn uniformly over the open items (no guided or
         residual share).
+    pick_evidence : ``"none"`` or ``"h2h"``: the guide's prior margin of its favourite over each rival shrinks
+        by ``h2h_ratio`` per net labelled head-to-head loss (:func:`~modelpicker_core.focus.head_to_head_prior`).
     """
 
     name = "certified"
@@ -132,7 +134,8 @@ class Certified(Strategy):
                  label_noise: float = 0.4, prior_labels: float | None = 2.0, floor: float = 0.1,
                  residual: str = "spread", power: float = 2.0,
                  leader: str = "gap", max_rivals: int = 16, prior_trust: str = "fixed", trust_prior: float = 0.5,
-                 focus: str = "open", focus_leader: str = "pick", burn_in: int = 0):
+                 focus: str = "open", focus_leader: str = "pick", burn_in: int = 0, pick_evidence: str = "none",
+                 h2h_ratio: float = 3.0):
         passed = dict(locals())  # the parameters as given: the error messages quote them
         self.guide = str(guide)
         self.guide_params = dict(GUIDE_PARAMS.get(self.guide, {}) if guide_params is None else guide_params)
@@ -152,7 +155,8 @@ class Certified(Strategy):
                 "residual": self.residual,
                 "power": self.power, "leader": self.leader, "max_rivals": self.max_rivals,
                 "prior_trust": self.prior_trust, "trust_prior": self.trust_prior,
-                "focus": self.focus, "focus_leader": self.focus_leader, "burn_in": self.burn_in}
+                "focus": self.focus, "focus_leader": self.focus_leader, "burn_in": self.burn_in,
+                "pick_evidence": self.pick_evidence, "h2h_ratio": self.h2h_ratio}
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -234,6 +238,9 @@ class Certified(Strategy):
         """
         if self._belief_cache is None or self._belief_cache[0] != self.n_labels_:
             prior = self.trust * self._guide_prior()          # learned trust scales the prior and its cap alike
+            if self.pick_evidence == "h2h" and self.labelled_:   # the favourite's labelled head-to-head losses
+                items, labels = np.asarray(self.labelled_)[:, :2].T
+                prior = head_to_head_prior(prior, self.pool_[items], labels, self.h2h_ratio)
             logits = prior + np.log(self.gamma) * self.correct_
             w = np.exp(logits - logits.max())
             self._belief_cache = (int(self.n_labels_), w / w.sum())

@@ -15,12 +15,15 @@ def float_or_none(value: Any) -> float | None:
 STORED_AS = {"delta": float, "epsilon": float, "exploration": float, "guided": float, "prior_power": float,
               "label_noise": float, "prior_labels": float_or_none, "max_rivals": int, "floor": float,
               "residual": str, "leader": str, "power": float, "prior_trust": str, "trust_prior": float,
-              "focus": str, "focus_leader": str, "burn_in": int}
+              "focus": str, "focus_leader": str, "burn_in": int,
+              "pick_evidence": str, "h2h_ratio": float}
 #: checked in this order once converted: (parameter, whether the converted values are usable, the error,
 #: formatted with the parameter as passed)
 CHECKS = (
     ("focus", lambda s: s.focus in FOCUS, "focus must be one of " + ", ".join(FOCUS) + ", got {!r}"),
     ("burn_in", lambda s: s.burn_in >= 0, "burn_in must be >= 0, got {}"),
+    ("pick_evidence", lambda s: s.pick_evidence in ("none", "h2h"), "pick_evidence must be 'none' or 'h2h', got {!r}"),
+    ("h2h_ratio", lambda s: s.h2h_ratio >= 1.0, "h2h_ratio must be >= 1, got {}"),
     ("focus_leader", lambda s: s.focus_leader in ("gap", "pick"), "focus_leader must be 'gap' or 'pick', got {!r}"),
     ("prior_trust", lambda s: s.prior_trust in ("fixed", "learned"),
      "prior_trust must be 'fixed' or 'learned', got {!r}"),
