@@ -62,7 +62,7 @@ LS_PORTS = (18200, 18300)
 PG_PORTS = (15500, 15600)
 DATABASES = ("sqlite", "postgres")
 #: Label Studio feature flag (env variable) for its batched prediction import
-EFFICIENT_IMPORT_FLAG = "fflag_fix_back_4620_memory_efficient_predictions_import_08012025_short"
+EFFICIENT_IMPORT_FLAG, = labelstudio.EFFICIENT_PREDICTION_IMPORT
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     predictions = rng.integers(0, args.classes, size=(args.tasks, args.models))
     truth = rng.integers(0, args.classes, size=args.tasks)
-    extra_env = {EFFICIENT_IMPORT_FLAG: "true"} if args.efficient_import else {}
+    extra_env = dict(labelstudio.EFFICIENT_PREDICTION_IMPORT) if args.efficient_import else {}
     load_before = os.getloadavg()
     print(f"starting Label Studio {labelstudio.LS_VERSION} on {args.database} ...", flush=True)
     with label_studio(args.database, args.work_dir, extra_env) as server:

@@ -93,6 +93,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="the script fills the store's prediction cache itself (one COPY) before the backend "
                              "sees the tasks, and announces them with TASKS_CREATED webhooks as Label Studio does: "
                              "for sizes where the backend's own first computation takes hours (see the docs)")
+    parser.add_argument("--legacy-prediction-import", action="store_true",
+                        help="run Label Studio without the setting docs/large-projects.md recommends "
+                             "(tests/support/labelstudio.EFFICIENT_PREDICTION_IMPORT): every prediction import "
+                             "then recounts every task of the project")
     parser.add_argument("--web-workers", type=int, default=0,
                         help="MODELPICKER_WORKERS, gunicorn's processes (default 0: the production default, "
                              "2 x cores, at most 8)")
@@ -377,7 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     with postgres_server(PG_PORTS) as pg_url, redis_server(REDIS_PORTS, work) as redis_url:
         ls_db, store_db = create_database(pg_url, "label_studio"), create_database(pg_url, "modelpicker")
         print("starting Label Studio on PostgreSQL ...", flush=True)
-        with labelstudio.start_label_studio(port_range=LS_PORTS, database_url=ls_db,
+        ls_env = {} if args.legacy_prediction_import else labelstudio.EFFICIENT_PREDICTION_IMPORT
+        result["label_studio_env"] = dict(ls_env)
+        with labelstudio.start_label_studio(port_range=LS_PORTS, database_url=ls_db, extra_env=ls_env,
                                             work_dir=work / "label-studio") as ls:
             result["label_studio_start_seconds"] = round(ls.start_seconds, 1)
             stack = real_stack.Stack(work_dir=work, pool=data["pool"], ls_url=ls.url, ls_token=ls.personal_token,

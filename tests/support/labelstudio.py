@@ -339,6 +339,12 @@ def create_personal_token(server: LabelStudioServer) -> str:
 
 #: Label Studio's names for its PostgreSQL connection (``core/settings/base.py`` of 1.23.2 reads them with
 #: ``get_env``; ``DJANGO_DB=default`` selects the PostgreSQL entry of its ``DATABASES_ALL``)
+#: Label Studio's own setting for large projects (docs/large-projects.md): a bulk prediction import
+#: recounts only the tasks it touched.  Without it Label Studio 1.23.2 recounts every task of the project
+#: on each import: the backend's 100-prediction push took 17-18 s at 100,000 tasks, 0.2 s with it
+#: (``benchmarks/backend_push.py --tasks 100000 --push-top 100 --database postgres [--efficient-import]``).
+EFFICIENT_PREDICTION_IMPORT = {"fflag_fix_back_4620_memory_efficient_predictions_import_08012025_short": "true"}
+
 POSTGRES_SETTINGS = ("DJANGO_DB", "POSTGRE_NAME", "POSTGRE_USER", "POSTGRE_PASSWORD", "POSTGRE_HOST", "POSTGRE_PORT")
 
 
