@@ -148,6 +148,19 @@ def test_label_studio_runs_on_its_own_postgres_database(services):
     assert required(env["POSTGRE_PASSWORD"]) == required(environment(services["postgres"])["LS_DB_PASSWORD"])
 
 
+def test_label_studio_recounts_only_the_tasks_a_prediction_import_touched(services):
+    """docs/large-projects.md: the setting the large-project figures were measured with."""
+    from tests.support.labelstudio import EFFICIENT_PREDICTION_IMPORT
+
+    env = environment(services["label-studio"])
+    assert {k: env.get(k) for k in EFFICIENT_PREDICTION_IMPORT} == EFFICIENT_PREDICTION_IMPORT
+    flag, = EFFICIENT_PREDICTION_IMPORT
+    importer = LS_SETTINGS.parents[2] / "data_import" / "api.py"
+    if not importer.is_file():
+        pytest.skip(f"Label Studio's venv is not installed ({importer}; make ls-venv)")
+    assert f"flag_set('{flag}'" in importer.read_text()              # the flag Label Studio 1.23.2 reads
+
+
 def test_label_studio_reads_those_variable_names():
     """Label Studio 1.23.2's settings: DJANGO_DB "default" is PostgreSQL, configured by POSTGRE_*."""
     if not LS_SETTINGS.is_file():
