@@ -7,6 +7,8 @@ from .labelstudio_errors import check_id
 
 #: the project sampling under which Label Studio serves tasks by prediction score
 UNCERTAINTY_SAMPLING = "Uncertainty sampling"
+#: the sampling under which Label Studio tries a few random tasks (``RANDOM_NEXT_TASK_SAMPLE_SIZE``, 50)
+UNIFORM_SAMPLING = "Uniform sampling"
 
 
 class ProjectCalls:

@@ -13,7 +13,16 @@ is kept in the project's ``pushed_version`` (:func:`stopped_marker`) and put
 back when labels reopen the round or a new batch starts the next one: Label
 Studio then recomputes the flags again, and every task with fewer annotations
 than that is served again, ordered by the priorities the same refresh pushes
-(tasks of earlier rounds carry none, so come last).  The labelling
+(tasks of earlier rounds carry none, so come last).
+
+The same request sets the project's sampling to uniform (back to uncertainty
+on reopening).  Label Studio sets every overlap to 0 first and recomputes the
+flags after, in batches; in between every task it has not reached yet looks
+taken, and a ``/next/`` under sequential or uncertainty sampling walks
+through all the tasks it could serve, locking each row until it answers,
+while the flag update waits for those rows.  Under uniform sampling a
+``/next/`` tries at most 50 random tasks, so the STOP is not held up by the
+annotators it stops.  The labelling
 instructions (``expert_instruction``, shown when the stream opens) get a STOP
 block (:data:`BEGIN`) above the admin's own text.
 
@@ -28,6 +37,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from .labelstudio_api import LabelStudioAPI
+from .labelstudio_projects import UNCERTAINTY_SAMPLING, UNIFORM_SAMPLING
 
 #: ``pushed_version`` of a project whose queue is stopped: no priority version, the tasks taken out
 STOPPED_PREFIX = "stopped:round-"
@@ -101,7 +111,7 @@ def stop_queue(api: LabelStudioAPI, project: int, kept_overlap: int | None = Non
     if keep is not None:
         keep(overlap)
     if current != 0:
-        settings = api.update_project(project, maximum_annotations=0)
+        settings = api.update_project(project, maximum_annotations=0, sampling=UNIFORM_SAMPLING)
     return {"stopped_tasks": _open_count(settings), "overlap": overlap, "seconds": time.perf_counter() - start}
 
 
@@ -133,7 +143,8 @@ def reopen_queue(api: LabelStudioAPI, project: int, overlap: int | None, legacy_
     if overlap is None:
         reopened = api.set_labeled(project, [int(t) for t in legacy_tasks], False)
     else:
-        reopened = _open_count(api.update_project(project, maximum_annotations=int(overlap)))
+        reopened = _open_count(api.update_project(project, maximum_annotations=int(overlap),
+                                                  sampling=UNCERTAINTY_SAMPLING))
     text = without_stop_block(instruction)
     if text != (instruction or ""):
         api.set_instruction(project, text, show=bool(text.strip()))

@@ -79,10 +79,11 @@ class FakeLabelStudio:
                                                                             for t in tasks.values())}
 
     def update_project(self, project, **fields):
-        """Only ``maximum_annotations`` (the STOP's switch): Label Studio recomputes every task's flag."""
-        assert set(fields) == {"maximum_annotations"}, fields
+        """Only ``maximum_annotations`` (the STOP's switch, Label Studio recomputes every task's flag) and
+        ``sampling``."""
+        assert set(fields) == {"maximum_annotations", "sampling"}, fields
         self.calls.append(("update_project", project, fields))
-        self.maximum_annotations = fields["maximum_annotations"]
+        self.maximum_annotations, self.sampling = fields["maximum_annotations"], fields["sampling"]
         self.flags.clear()
         return self._settings()
 

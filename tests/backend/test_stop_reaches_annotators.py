@@ -58,7 +58,8 @@ def test_stop_takes_every_task_out_of_the_queue_in_one_request_and_keeps_the_adm
     assert shown_while_emptying == [False]                              # STOP kept only once the queue is empty
     decision = b.ranking()["decision"]
     assert decision["stop"] and decision["reason"] == "budget"
-    assert [c for c in ls.calls if c[0] == "update_project"] == [("update_project", 1, {"maximum_annotations": 0})]
+    assert [c for c in ls.calls if c[0] == "update_project"] == [("update_project", 1, {"maximum_annotations": 0,
+                                                                                 "sampling": "Uniform sampling"})]
     assert ls.served() == set() and "set_labeled" not in [c[0] for c in ls.calls]
     assert "import_predictions" not in [c[0] for c in ls.calls]       # no new priorities once stopped
     names = [c[0] for c in ls.calls]
@@ -108,7 +109,8 @@ def test_a_reopened_round_puts_its_unlabelled_tasks_back_and_removes_the_stop(ba
     ls.record_event(deleted)
     ok(b.webhook(deleted))                                              # back under the budget: reopened
     assert not b.ranking()["decision"]["stop"]
-    assert [c for c in ls.calls if c[0] == "update_project"] == [("update_project", 1, {"maximum_annotations": 1})]
+    assert [c for c in ls.calls if c[0] == "update_project"] == [("update_project", 1, {"maximum_annotations": 1,
+                                                                                 "sampling": "Uncertainty sampling"})]
     assert ls.served() == set(range(3, 11))
     assert ls.instruction == ADMIN_TEXT and ls.show_instruction        # the admin's text, shown as before
     names = [c[0] for c in ls.calls]
