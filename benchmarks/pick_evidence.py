@@ -31,7 +31,7 @@ from modelpicker_core.synth import KINDS  # noqa: E402
 EVERY = ("emocontext",) + tuple(KINDS) + tuple(run_all.SHIFTED)
 
 
-def run_cell(collection, name: str, strategy: str, params: dict, seed: int, n: int, budgets: list[int],
+def run_cell(collection, coll: str, name: str, strategy: str, params: dict, seed: int, n: int, budgets: list[int],
              pool_size: int) -> dict:
     """One (collection, seed, variant) cell: identification per budget over ``n`` realisations."""
     cfg = BenchConfig(setting="pool", strategies=[strategy], budgets=budgets, realizations=n,
@@ -39,13 +39,9 @@ def run_cell(collection, name: str, strategy: str, params: dict, seed: int, n: i
                       params={strategy: params} if params else {})
     start = time.time()
     res = run_benchmark(collection, cfg)["strategies"][strategy]
-    return {"tag": name, "coll": collection_name(collection), "strategy": strategy, "params": params,
+    return {"tag": name, "coll": coll, "strategy": strategy, "params": params,
             "seed": seed, "n": n, "ident": dict(zip(map(str, res["budgets"]), res["identification"])),
             "l09": res.get("labels_to_0.9"), "sec": round(time.time() - start)}
-
-
-def collection_name(collection) -> str:
-    return getattr(collection, "name", "?")
 
 
 def se(p: float, n: int) -> float:
@@ -106,11 +102,10 @@ def main() -> None:
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     for name in wanted:
         collection = load_collection(dirs[name])
-        collection.name = name
         for seed in (int(s) for s in a.seeds.split(",")):
             for tag, params in a.variants.items():
                 strategy = "random" if tag == "random" else "certified"
-                cell = run_cell(collection, tag, strategy, params, seed, a.n, budgets, a.pool_size)
+                cell = run_cell(collection, name, tag, strategy, params, seed, a.n, budgets, a.pool_size)
                 with open(a.out, "a") as fh:
                     fh.write(json.dumps(cell) + "\n")
                 print(json.dumps(cell), flush=True)
