@@ -118,8 +118,9 @@ class Certified(Strategy):
     focus_leader : the focus leader: ``"pick"`` (highest P(best)) or ``"gap"`` (smallest certified gap).
     burn_in : the first ``burn_in`` labels are drawn uniformly over the open items (no guided or
         residual share).
-    pick_evidence : ``"none"`` or ``"h2h"``: the guide's prior margin of its favourite over each rival shrinks
-        by ``h2h_ratio`` per net labelled head-to-head loss (:func:`~modelpicker_core.focus.head_to_head_prior`).
+    pick_evidence : ``"none"``, ``"h2h"`` or ``"h2h-multi"``: the guide's prior margin of its favourite over
+        each rival shrinks by ``h2h_ratio`` per net labelled head-to-head loss (beyond ``log(n_models - 1) /
+        log(h2h_ratio)`` of them with ``"h2h-multi"``; :func:`~modelpicker_core.focus.head_to_head_prior`).
     """
 
     name = "certified"
@@ -238,16 +239,16 @@ class Certified(Strategy):
         """
         if self._belief_cache is None or self._belief_cache[0] != self.n_labels_:
             prior = self.trust * self._guide_prior()          # learned trust scales the prior and its cap alike
-            if self.pick_evidence == "h2h" and self.labelled_:   # the favourite's labelled head-to-head losses
+            if self.pick_evidence != "none" and self.labelled_:   # the favourite's labelled head-to-head losses
                 items, labels = np.asarray(self.labelled_)[:, :2].T
-                prior = head_to_head_prior(prior, self.pool_[items], labels, self.h2h_ratio)
+                prior = head_to_head_prior(prior, self.pool_[items], labels, self.h2h_ratio,
+                                           self.pick_evidence == "h2h-multi")
             logits = prior + np.log(self.gamma) * self.correct_
             w = np.exp(logits - logits.max())
             self._belief_cache = (int(self.n_labels_), w / w.sum())
         return self._belief_cache[1]
 
-    def p_top(self) -> np.ndarray:
-        """The belief models no ties: ``p_best()``; the pick is :meth:`Strategy.best` on it."""
+    def p_top(self) -> np.ndarray:   # the belief models no ties; the pick is Strategy.best on it
         return self.p_best()
 
     def accuracy_estimate(self):

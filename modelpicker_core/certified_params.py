@@ -22,8 +22,9 @@ STORED_AS = {"delta": float, "epsilon": float, "exploration": float, "guided": f
 CHECKS = (
     ("focus", lambda s: s.focus in FOCUS, "focus must be one of " + ", ".join(FOCUS) + ", got {!r}"),
     ("burn_in", lambda s: s.burn_in >= 0, "burn_in must be >= 0, got {}"),
-    ("pick_evidence", lambda s: s.pick_evidence in ("none", "h2h"), "pick_evidence must be 'none' or 'h2h', got {!r}"),
-    ("h2h_ratio", lambda s: s.h2h_ratio >= 1.0, "h2h_ratio must be >= 1, got {}"),
+    ("pick_evidence", lambda s: s.pick_evidence in ("none", "h2h", "h2h-multi"),
+     "pick_evidence must be 'none', 'h2h' or 'h2h-multi', got {!r}"),
+    ("h2h_ratio", lambda s: s.h2h_ratio > 1.0, "h2h_ratio must be > 1, got {}"),
     ("focus_leader", lambda s: s.focus_leader in ("gap", "pick"), "focus_leader must be 'gap' or 'pick', got {!r}"),
     ("prior_trust", lambda s: s.prior_trust in ("fixed", "learned"),
      "prior_trust must be 'fixed' or 'learned', got {!r}"),

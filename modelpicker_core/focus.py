@@ -56,19 +56,24 @@ def focus_item(focus: str, allowed: np.ndarray, pool: np.ndarray, leader: int, r
     return int(idx[int(np.argmax(rise))])
 
 
-def head_to_head_prior(prior: np.ndarray, rows: np.ndarray, labels: np.ndarray, ratio: float) -> np.ndarray:
+def head_to_head_prior(prior: np.ndarray, rows: np.ndarray, labels: np.ndarray, ratio: float,
+                       multi: bool = False) -> np.ndarray:
     """``(n_models,)`` the log prior ``prior`` with the favourite's margin over each rival shrunk by its losses.
 
     ``rows``: ``(n_labelled, n_models)`` the labelled items' predictions, ``labels``: ``(n_labelled,)``.  The
     favourite ``f = argmax prior``; against a rival ``r`` it has ``W`` labelled wins (``f`` right, ``r``
     wrong) and ``L`` losses.  Each net loss is a likelihood ratio ``ratio`` for "``r`` is better" (each
     head-to-head item won by the better model with probability ``ratio / (1 + ratio)``), so the prior's
-    margin ``prior[f] - prior[r]`` is multiplied by ``ratio ** -max(L - W, 0)``; wins never strengthen it.
+    margin ``prior[f] - prior[r]`` is multiplied by ``ratio ** -max(L - W - margin, 0)``; wins never
+    strengthen it.  ``margin`` is 0, or with ``multi`` ``log(n_models - 1) / log(ratio)``: the net losses that
+    overcome prior odds ``1 / (n_models - 1)`` that a given rival is the best (with many rivals, some win a
+    few head-to-head items by chance).
     """
     fav = int(np.argmax(prior))
+    margin = np.log(max(prior.size - 1, 1)) / np.log(ratio) if multi else 0.0
     if rows.shape[0] == 0:
         return prior
     right = rows == labels[:, None]                                   # (n_labelled, n_models)
     net_loss = np.sum(right & ~right[:, [fav]], axis=0) - np.sum(~right & right[:, [fav]], axis=0)
-    scale = float(ratio) ** -np.maximum(net_loss, 0).astype(float)
+    scale = float(ratio) ** -np.maximum(net_loss - margin, 0.0)
     return prior[fav] - (prior[fav] - prior) * scale
