@@ -14,6 +14,7 @@ round.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 #: a web process syncs a project when no process sharing the store has within this share of the period (each
 #: process's loop comes round every period, give or take a sweep interval, so the whole period would skip some)
 SYNC_CLAIM_SHARE = 0.9
+#: seconds after which a sync lists every task even when Label Studio's task count equals the store's
+FULL_LISTING_SECONDS = 3600.0
 
 
 def sync_task(item: Any, i: int) -> tuple[int, dict]:
@@ -57,6 +60,7 @@ class Syncer:
                  prediction_errors: Callable):
         self.env, self.configs, self.ingest, self.beliefs, self.api = env, configs, ingest, beliefs, api
         self.request_refresh, self.prediction_errors = request_refresh, prediction_errors
+        self._listed_at: dict[int, float] = {}  # project -> when this process last listed every task
 
     def sync(self, project: int) -> dict:
         """Mirror the project (known, with a usable pool and a configured Label Studio); the /sync answer."""
@@ -113,6 +117,27 @@ class Syncer:
             out[project] = outcome
         return out
 
+    def _listing_changes(self, api, project: int, read: set[int]) -> tuple[list[int], list[int]]:
+        """Tasks Label Studio has that the store never held (their ``TASKS_CREATED`` never came), and tasks
+        the store holds that Label Studio no longer lists (deleted, the webhook lost): ``(unknown,
+        vanished)``, both to be read by id.
+
+        Listing every task costs Label Studio about 110 s at 100,000 tasks whatever the page size, and slows
+        the annotators meanwhile (``benchmarks/task_listing_scale.py``).  So the list is read only when
+        Label Studio's task count differs from the store's, or when this process last read it more than
+        :data:`FULL_LISTING_SECONDS` ago (one task created and another deleted unannounced leave the counts
+        equal).
+        """
+        now = self.env.clock()
+        counted = api.get_project(project).get("task_number")
+        listed_lately = now - self._listed_at.get(project, -math.inf) < FULL_LISTING_SECONDS
+        if listed_lately and isinstance(counted, int) and counted == self.env.store.task_count(project):
+            return [], []
+        listed = set(api.task_ids(project))
+        self._listed_at[project] = now
+        stored = set(self.env.store.task_ids(project))
+        return sorted(listed - read - stored), sorted(stored - listed - read)
+
     def _read(self, project: int) -> tuple[dict | None, float, list, dict, list[int]]:
         """``(drained, read_at, exported, read, unlisted)``: the pending hints confirmed, then the export read
         (and the unlisted tasks that held annotations, by id); 502 when Label Studio cannot be read."""
@@ -136,9 +161,10 @@ class Syncer:
             # tasks holding stored annotations that the export (annotated tasks only) does not list:
             # their annotations were deleted, or the task itself; read them one by one to know which
             unlisted = sorted(had_annotations - set(read))
-            # tasks the backend never heard of (a TASKS_CREATED webhook that never came): read them too
-            listed = list(api.task_ids(project))
-            unknown = sorted(set(listed) - set(read) - env.store.stored_task_ids(project, listed))
+            # tasks the backend never heard of (a TASKS_CREATED webhook that never came), and stored tasks
+            # Label Studio no longer lists (deleted unannounced): read them too
+            unknown, vanished = self._listing_changes(api, project, set(read))
+            unlisted = sorted(set(unlisted) | set(vanished))
             if unlisted or unknown:
                 read.update(api.tasks_by_id(project, unlisted + unknown))
         except LabelStudioAPIError as exc:

@@ -72,6 +72,14 @@ class Store(abc.ABC):
         """``task -> data`` of the stored tasks among ``task_ids``."""
 
     @abc.abstractmethod
+    def task_count(self, project: int) -> int:
+        """How many tasks of ``project`` the store holds."""
+
+    @abc.abstractmethod
+    def task_ids(self, project: int) -> list[int]:
+        """Every task of ``project`` the store holds, in id order."""
+
+    @abc.abstractmethod
     def stored_task_ids(self, project: int, task_ids: Iterable[int]) -> set[int]:
         """Those of ``task_ids`` the store holds."""
 

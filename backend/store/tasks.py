@@ -53,6 +53,12 @@ class TaskTables(StoreConnection):
                 out[int(task)] = json.loads(data)
         return out
 
+    def task_count(self, project: int) -> int:
+        return int(self._query("SELECT COUNT(*) FROM tasks WHERE project = ?", (project,))[0][0])
+
+    def task_ids(self, project: int) -> list[int]:
+        return [int(t) for t, in self._query("SELECT task FROM tasks WHERE project = ? ORDER BY task", (project,))]
+
     def stored_task_ids(self, project: int, task_ids: Iterable[int]) -> set[int]:
         """Those of ``task_ids`` the store holds."""
         return self._select_ids("SELECT task FROM tasks WHERE project = ? AND task IN ({marks})", project, task_ids)

@@ -84,3 +84,37 @@ def test_of_the_processes_sharing_a_store_one_syncs_a_project_per_period(backend
     clock.now += 1
     assert b.service.sync_all() == {1: {"caught_up": 0, "error": None}}   # the next period: b's turn
     assert a.service.sync_all() == {}
+
+
+def test_the_sync_lists_every_task_only_when_the_counts_differ_or_an_hour_has_passed(backend_factory, events):
+    """Listing every task costs Label Studio about 110 s at 100,000 tasks (benchmarks/task_listing_scale.py)."""
+    from backend.sync import FULL_LISTING_SECONDS
+
+    b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret")
+    clock = b.service.clock = FakeClock()
+    ls = b.service._api = FakeLabelStudio()
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    created = events.tasks_created(*range(1, 11))
+    ls.record_event(created)
+    ok(b.webhook(created))
+
+    def listings() -> int:
+        return sum(1 for c in ls.calls if c[0] == "task_ids")
+
+    b.service.sync_all()
+    assert listings() == 1                                             # a process's first sync lists
+    clock.now += 300
+    b.service.sync_all()
+    assert listings() == 1                                             # 10 tasks on both sides: no listing
+    ls.tasks.pop(10)                                                   # deleted, and its webhook lost ...
+    ls.record_event(events.tasks_created(11))                          # ... as was this one's: counts equal
+    clock.now += 300
+    assert b.service.sync_all() == {1: {"caught_up": 0, "error": None}}
+    assert listings() == 1 and b.service.store.stored_task_ids(1, [11]) == set()
+    clock.now += FULL_LISTING_SECONDS
+    assert b.service.sync_all()[1]["caught_up"] == 2                    # the hourly listing finds both
+    assert listings() == 2 and b.service.store.stored_task_ids(1, [10, 11]) == {11}
+    ls.record_event(events.tasks_created(12))                          # counts differ: listed at once
+    clock.now += 300
+    assert b.service.sync_all()[1]["caught_up"] == 1
+    assert listings() == 3 and b.service.store.stored_task_ids(1, [12]) == {12}
