@@ -157,13 +157,20 @@ def measure(server, args: argparse.Namespace) -> dict:
             "per_task_flags": per_task_rate(api, project, ids, args.per_task_sample)}
 
 
+@contextlib.contextmanager
+def throw_away_label_studio(database: str):
+    """A Label Studio of its own on ``database`` (``"sqlite"`` or ``"postgres"``: a throw-away cluster)."""
+    if database == "postgres":
+        with labelstudio.label_studio_on_postgres() as server:
+            yield server
+    else:
+        with labelstudio.start_label_studio() as server:
+            yield server
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    with contextlib.ExitStack() as stack:
-        if args.database == "postgres":
-            server = stack.enter_context(labelstudio.label_studio_on_postgres())
-        else:
-            server = stack.enter_context(labelstudio.start_label_studio())
+    with throw_away_label_studio(args.database) as server:
         result = measure(server, args)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     stop, reopen, flags = result["stop"], result["reopen"], result["per_task_flags"]

@@ -16,7 +16,6 @@ answer), and prints the listing's seconds and the annotators' latency p50 / p99 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import platform
 import sys
@@ -28,7 +27,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from backend.labelstudio_api import LabelStudioAPI  # noqa: E402
 from benchmarks.backend_push import NextTaskProbe  # noqa: E402
-from benchmarks.stop_queue_scale import CONFIG, IMPORT_CHUNK  # noqa: E402
+from benchmarks.stop_queue_scale import CONFIG, IMPORT_CHUNK, throw_away_label_studio  # noqa: E402
 from tests.support import labelstudio  # noqa: E402
 
 
@@ -79,11 +78,7 @@ def measure(server, args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    with contextlib.ExitStack() as stack:
-        if args.database == "postgres":
-            server = stack.enter_context(labelstudio.label_studio_on_postgres())
-        else:
-            server = stack.enter_context(labelstudio.start_label_studio())
+    with throw_away_label_studio(args.database) as server:
         result = measure(server, args)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
