@@ -249,20 +249,21 @@ class Service:
                     "how": "webhooks are hints; labels and tasks are read from Label Studio's API"}
         return {"confirmed": False, "pending_hints": 0, "warning": UNCONFIRMED}
 
-    def sync(self, project: int) -> dict:
-        """POST /sync: make the store mirror Label Studio for every labelled task (see :mod:`backend.sync`)."""
+    def sync(self, project: int, full_listing: bool = True) -> dict:
+        """POST /sync: the store mirrors Label Studio for every labelled task and lists every task (sync.py)."""
         self.require_known(project)
         self.require_pool()
         self.project_choices(project)
         if self._api is None and not self.settings.label_studio_configured:
             raise RequestError(409, "sync reads Label Studio's export: set LABEL_STUDIO_URL and "
                                     "LABEL_STUDIO_API_KEY")
-        return self.syncer.sync(project)
+        return self.syncer.sync(project, full_listing)
 
     def sync_all(self) -> dict[int, dict]:
         """The periodic sync (web process, every ``MODELPICKER_SYNC_EVERY_SECONDS``): :meth:`sync` each project
         no process sharing the store has synced within :data:`~backend.sync.SYNC_CLAIM_SHARE` of the period."""
-        return self.syncer.sync_all(self.sync, SYNC_CLAIM_SHARE * self.settings.sync_every_seconds)
+        return self.syncer.sync_all(lambda p: self.sync(p, full_listing=False),
+                                    SYNC_CLAIM_SHARE * self.settings.sync_every_seconds)
 
     # ------------------------------------------------------------------ rounds
     def require_known(self, project: int) -> int:

@@ -62,11 +62,14 @@ class Syncer:
         self.request_refresh, self.prediction_errors = request_refresh, prediction_errors
         self._listed_at: dict[int, float] = {}  # project -> when this process last listed every task
 
-    def sync(self, project: int) -> dict:
-        """Mirror the project (known, with a usable pool and a configured Label Studio); the /sync answer."""
+    def sync(self, project: int, full_listing: bool = True) -> dict:
+        """Mirror the project (known, with a usable pool and a configured Label Studio); the /sync answer.
+
+        ``full_listing`` False (the periodic sync): every task is listed only when needed (:meth:`_listing_changes`).
+        """
         env = self.env
         choices = self.configs.project_choices(project)
-        drained, read_at, exported, read, unlisted = self._read(project)
+        drained, read_at, exported, read, unlisted = self._read(project, full_listing)
         present, gone, problems = confirmed_rows(read, set(read) | set(unlisted), choices)
         known = env.store.stored_task_ids(project, present)
         with env.store.transaction():
@@ -117,7 +120,7 @@ class Syncer:
             out[project] = outcome
         return out
 
-    def _listing_changes(self, api, project: int, read: set[int]) -> tuple[list[int], list[int]]:
+    def _listing_changes(self, api, project: int, read: set[int], full: bool) -> tuple[list[int], list[int]]:
         """Tasks Label Studio has that the store never held (their ``TASKS_CREATED`` never came), and tasks
         the store holds that Label Studio no longer lists (deleted, the webhook lost): ``(unknown,
         vanished)``, both to be read by id.
@@ -126,19 +129,19 @@ class Syncer:
         the annotators meanwhile (``benchmarks/task_listing_scale.py``).  So the list is read only when
         Label Studio's task count differs from the store's, or when this process last read it more than
         :data:`FULL_LISTING_SECONDS` ago (one task created and another deleted unannounced leave the counts
-        equal).
+        equal).  ``full``: list in any case (``POST /sync``, the CLI).
         """
         now = self.env.clock()
-        counted = api.get_project(project).get("task_number")
-        listed_lately = now - self._listed_at.get(project, -math.inf) < FULL_LISTING_SECONDS
-        if listed_lately and isinstance(counted, int) and counted == self.env.store.task_count(project):
-            return [], []
+        if not full and now - self._listed_at.get(project, -math.inf) < FULL_LISTING_SECONDS:
+            counted = api.get_project(project).get("task_number")
+            if isinstance(counted, int) and counted == self.env.store.task_count(project):
+                return [], []
         listed = set(api.task_ids(project))
         self._listed_at[project] = now
         stored = set(self.env.store.task_ids(project))
         return sorted(listed - read - stored), sorted(stored - listed - read)
 
-    def _read(self, project: int) -> tuple[dict | None, float, list, dict, list[int]]:
+    def _read(self, project: int, full_listing: bool) -> tuple[dict | None, float, list, dict, list[int]]:
         """``(drained, read_at, exported, read, unlisted)``: the pending hints confirmed, then the export read
         (and the unlisted tasks that held annotations, by id); 502 when Label Studio cannot be read."""
         from .labelstudio_api import LabelStudioAPIError
@@ -163,7 +166,7 @@ class Syncer:
             unlisted = sorted(had_annotations - set(read))
             # tasks the backend never heard of (a TASKS_CREATED webhook that never came), and stored tasks
             # Label Studio no longer lists (deleted unannounced): read them too
-            unknown, vanished = self._listing_changes(api, project, set(read))
+            unknown, vanished = self._listing_changes(api, project, set(read), full_listing)
             unlisted = sorted(set(unlisted) | set(vanished))
             if unlisted or unknown:
                 read.update(api.tasks_by_id(project, unlisted + unknown))

@@ -118,3 +118,5 @@ def test_the_sync_lists_every_task_only_when_the_counts_differ_or_an_hour_has_pa
     clock.now += 300
     assert b.service.sync_all()[1]["caught_up"] == 1
     assert listings() == 3 and b.service.store.stored_task_ids(1, [12]) == {12}
+    ok(b.post("/sync?project=1", {}))                                  # asked for by hand: lists in any case
+    assert listings() == 4
