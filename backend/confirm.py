@@ -87,7 +87,7 @@ def confirmed_rows(read: dict[int, dict], wanted: Iterable[int], choices: Choice
 
 def confirm_project(store: Any, api: Any, project: int, choices: ChoicesControl, clock: Callable[[], float],
                     on_new_tasks: Callable[[list[int], list[dict]], Any] | None = None,
-                    max_tasks: int = MAX_TASKS_PER_JOB) -> dict:
+                    max_tasks: int | None = None) -> dict:
     """Read the tasks the project's pending hints name and mirror them; remove the hints confirmed.
 
     Raises :class:`~backend.labelstudio_api.LabelStudioAPIError` when Label
@@ -95,12 +95,14 @@ def confirm_project(store: Any, api: Any, project: int, choices: ChoicesControl,
     ``on_new_tasks(new task ids, hints)`` runs inside the storing
     transaction before the tasks are stored (the service starts a new round
     there when a fresh batch follows a decision); its answer is returned as
-    ``"new_round"``.  Returns ``{"hints", "tasks_read", "changed", "removed",
+    ``"new_round"``.  ``max_tasks`` (default :data:`MAX_TASKS_PER_JOB`, read at
+    the call) bounds the tasks one call reads.  Returns ``{"hints", "tasks_read", "changed", "removed",
     "tasks_removed", "stored", "new_tasks", "new_round", "problems",
     "waiting", "pending"}``; ``"hints"`` counts the hints confirmed and
     ``"waiting"`` those kept because their new tasks are not visible yet
     (:func:`not_yet_visible`).
     """
+    max_tasks = MAX_TASKS_PER_JOB if max_tasks is None else max_tasks
     hints = store.pending_hints(project)
     if not hints:
         return {"hints": 0, "tasks_read": 0, "changed": 0, "removed": 0, "tasks_removed": 0, "stored": [],

@@ -14,7 +14,6 @@ round.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -60,7 +59,6 @@ class Syncer:
                  prediction_errors: Callable):
         self.env, self.configs, self.ingest, self.beliefs, self.api = env, configs, ingest, beliefs, api
         self.request_refresh, self.prediction_errors = request_refresh, prediction_errors
-        self._listed_at: dict[int, float] = {}  # project -> when this process last listed every task
 
     def sync(self, project: int, full_listing: bool = True) -> dict:
         """Mirror the project (known, with a usable pool and a configured Label Studio); the /sync answer.
@@ -127,19 +125,39 @@ class Syncer:
 
         Listing every task costs Label Studio about 110 s at 100,000 tasks whatever the page size, and slows
         the annotators meanwhile (``benchmarks/task_listing_scale.py``).  So the list is read only when
-        Label Studio's task count differs from the store's, or when this process last read it more than
-        :data:`FULL_LISTING_SECONDS` ago (one task created and another deleted unannounced leave the counts
-        equal).  ``full``: list in any case (``POST /sync``, the CLI).
+        Label Studio's task count differs from what the backend knows of (:meth:`_known_task_count`), or
+        when no process sharing the store has read it for :data:`FULL_LISTING_SECONDS` (one task created
+        and another deleted unannounced leave the counts equal).  ``full``: list in any case (``POST
+        /sync``, the CLI).
         """
-        now = self.env.clock()
-        if not full and now - self._listed_at.get(project, -math.inf) < FULL_LISTING_SECONDS:
+        store, now = self.env.store, self.env.clock()
+        listed_at = store.task_listed_at(project)
+        if not full and listed_at is not None and now - listed_at < FULL_LISTING_SECONDS:
             counted = api.get_project(project).get("task_number")
-            if isinstance(counted, int) and counted == self.env.store.task_count(project):
+            if isinstance(counted, int) and counted == self._known_task_count(project):
                 return [], []
         listed = set(api.task_ids(project))
-        self._listed_at[project] = now
-        stored = set(self.env.store.task_ids(project))
+        store.record_task_listing(project, now)
+        stored = set(store.task_ids(project))
         return sorted(listed - read - stored), sorted(stored - listed - read)
+
+    def _known_task_count(self, project: int) -> int:
+        """The tasks the store holds, plus those pending hints announce as created and minus those they
+        announce as deleted: while a large import is being confirmed (a few thousand tasks a job) Label
+        Studio's count runs ahead of the store's, and the hints already name the difference."""
+        store = self.env.store
+        count = store.task_count(project)
+        created: set[int] = set()
+        deleted: set[int] = set()
+        for hint in store.pending_hints(project):
+            if hint["action"] == "TASKS_CREATED":
+                created.update(hint["tasks"])
+            elif hint["action"] == "TASKS_DELETED":
+                deleted.update(hint["tasks"])
+        if created or deleted:
+            stored = store.stored_task_ids(project, created | deleted)
+            count += len(created - deleted - stored) - len(deleted & stored)
+        return count
 
     def _read(self, project: int, full_listing: bool) -> tuple[dict | None, float, list, dict, list[int]]:
         """``(drained, read_at, exported, read, unlisted)``: the pending hints confirmed, then the export read

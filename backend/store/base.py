@@ -280,6 +280,14 @@ class Store(abc.ABC):
         """True when no process claimed ``project``'s periodic sync within ``period`` s; the claim is this one's."""
 
     @abc.abstractmethod
+    def task_listed_at(self, project: int) -> float | None:
+        """When any process last listed every task of ``project`` from Label Studio (None: never)."""
+
+    @abc.abstractmethod
+    def record_task_listing(self, project: int, now: float) -> None:
+        """Keep that every task of ``project`` was listed at ``now``."""
+
+    @abc.abstractmethod
     def record_sync(self, project: int, now: float, caught_up: int, error: str | None) -> None:
         """Keep one periodic sync's outcome: annotations it ``caught_up`` (webhooks missed them) or its ``error``."""
 

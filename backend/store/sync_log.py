@@ -5,7 +5,7 @@ from .connection import StoreConnection
 
 
 class SyncLogTables(StoreConnection):
-    """The ``periodic_syncs`` and ``sync_claims`` tables of the store."""
+    """The ``periodic_syncs``, ``sync_claims`` and ``task_listings`` tables of the store."""
 
     def claim_sync(self, project: int, now: float, period: float) -> bool:
         """True when this process is to run ``project``'s periodic sync now: no process has claimed it within
@@ -18,6 +18,17 @@ class SyncLogTables(StoreConnection):
             self._execute("INSERT INTO sync_claims (project, claimed_at) VALUES (?, ?) ON CONFLICT (project) "
                           "DO UPDATE SET claimed_at = excluded.claimed_at", (project, now))
             return True
+
+    def task_listed_at(self, project: int) -> float | None:
+        """When a process sharing the store last listed every task of ``project`` (None: never)."""
+        row = self._query("SELECT listed_at FROM task_listings WHERE project = ?", (project,))
+        return float(row[0][0]) if row else None
+
+    def record_task_listing(self, project: int, now: float) -> None:
+        """Keep that every task of ``project`` was listed at ``now``."""
+        with self.transaction():
+            self._execute("INSERT INTO task_listings (project, listed_at) VALUES (?, ?) ON CONFLICT (project) "
+                          "DO UPDATE SET listed_at = excluded.listed_at", (project, now))
 
     def record_sync(self, project: int, now: float, caught_up: int, error: str | None) -> None:
         """Keep the outcome of one periodic sync: ``caught_up`` annotations changed or removed (0 when the

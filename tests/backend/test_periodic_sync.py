@@ -120,3 +120,49 @@ def test_the_sync_lists_every_task_only_when_the_counts_differ_or_an_hour_has_pa
     assert listings() == 3 and b.service.store.stored_task_ids(1, [12]) == {12}
     ok(b.post("/sync?project=1", {}))                                  # asked for by hand: lists in any case
     assert listings() == 4
+
+
+def test_one_listing_serves_every_process_sharing_the_store(backend_factory, events):
+    """The time of the last listing is kept in the store: a second web process (another gunicorn worker, a
+    replica) does not list again in its first sync."""
+    env = {"LABEL_STUDIO_URL": "http://127.0.0.1:9", "LABEL_STUDIO_API_KEY": "secret"}
+    a, b = backend_factory(**env), backend_factory(**env)
+    clock = a.service.clock = b.service.clock = FakeClock()
+    ls = a.service._api = b.service._api = FakeLabelStudio()
+    ok(a.post("/setup", {"project": 1, "schema": events.config}))
+    created = events.tasks_created(*range(1, 11))
+    ls.record_event(created)
+    ok(a.webhook(created))
+    a.service.sync_all()
+    clock.now += 300
+    b.service.sync_all()
+    assert sum(1 for c in ls.calls if c[0] == "task_ids") == 1
+    assert b.service.store.task_listed_at(1) == clock.now - 300
+
+
+def test_tasks_announced_but_not_yet_confirmed_do_not_make_the_sync_list(backend_factory, events, monkeypatch):
+    """A large import is confirmed a few thousand tasks a job: meanwhile Label Studio counts more tasks
+    than the store holds, and the pending TASKS_CREATED hints name exactly the difference."""
+    import backend.confirm
+
+    monkeypatch.setattr(backend.confirm, "MAX_TASKS_PER_JOB", 3)
+    b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret")
+    clock = b.service.clock = FakeClock()
+    ls = b.service._api = FakeLabelStudio()
+    store = b.service.store
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    created = events.tasks_created(*range(1, 11))
+    ls.record_event(created)
+    ok(b.webhook(created))
+    b.service.sync_all()                                               # the first sync lists
+    ls.record_event(events.tasks_created(*range(11, 21)))              # imported; 10 webhooks queued ...
+    for task in range(11, 21):                                         # ... as a busy rq worker leaves them
+        store.add_hint(1, "TASKS_CREATED", [task], [], False, clock.now)
+    clock.now += 300
+    assert b.service.sync_all() == {1: {"caught_up": 0, "error": None}}  # its confirmations took 3 a job
+    assert 10 < store.task_count(1) < 20 and store.task_count(1) + store.pending_count(1) == 20
+    assert sum(1 for c in ls.calls if c[0] == "task_ids") == 1          # 20 = stored + announced
+    store.add_hint(1, "TASKS_DELETED", [1], [], False, clock.now)       # announced deleted: 19 expected
+    clock.now += 300
+    b.service.sync_all()
+    assert sum(1 for c in ls.calls if c[0] == "task_ids") == 2          # Label Studio still has 20: listed

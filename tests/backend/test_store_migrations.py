@@ -20,7 +20,7 @@ def test_the_revisions_ship_inside_the_package():
     as packages, so setuptools' package discovery takes them."""
     assert (MIGRATIONS_DIR / "env.py").is_file() and (MIGRATIONS_DIR / "__init__.py").is_file()
     assert (MIGRATIONS_DIR / "versions" / "__init__.py").is_file()
-    assert head() == "0003"
+    assert head() == "0004"
 
 
 def test_an_oldest_format_file_is_migrated_and_keeps_its_rows(tmp_path):
@@ -53,7 +53,7 @@ def test_an_oldest_format_file_is_migrated_and_keeps_its_rows(tmp_path):
 
 
 def test_both_stores_reach_the_head_at_open(store, store_kind):
-    assert store.schema_revision() == head() == "0003"
+    assert store.schema_revision() == head() == "0004"
     assert isinstance(store, PostgresStore if store_kind == "postgres" else SQLiteStore)
 
 
@@ -129,9 +129,9 @@ def test_python_m_backend_store_prints_the_revisions(tmp_path, monkeypatch, caps
 
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("MODEL_DIR", str(tmp_path / "m"))
-    assert main(["heads"]) == 0 and capsys.readouterr().out == "0003\n"
+    assert main(["heads"]) == 0 and capsys.readouterr().out == "0004\n"
     assert main(["current"]) == 0
-    assert capsys.readouterr().out == f"{tmp_path / 'm' / 'modelpicker.sqlite3'}: 0003\n"  # made and migrated
+    assert capsys.readouterr().out == f"{tmp_path / 'm' / 'modelpicker.sqlite3'}: 0004\n"  # made and migrated
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:Pw-Not-Shown@127.0.0.1:9/db")
     assert main(["current"]) == 1
     err = capsys.readouterr().err
