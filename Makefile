@@ -123,7 +123,7 @@ lint: setup
 	$(VENV)/bin/lint-imports
 
 test: setup ls-venv redis postgres chromium mlflow-client mlflow-venv lint
-	MODELPICKER_LS_VENV=$(LS_VENV) MODELPICKER_MLFLOW_VENV=$(MLFLOW_VENV) $(PY) -m pytest -q tests
+	MODELPICKER_LS_VENV=$(LS_VENV) MODELPICKER_MLFLOW_VENV=$(MLFLOW_VENV) $(PY) -m pytest -q --durations=25 tests
 
 constraints: setup
 	$(PY) -m demo.lock requirements.txt > constraints.txt.new && mv constraints.txt.new constraints.txt
