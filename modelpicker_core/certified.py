@@ -45,6 +45,10 @@ posterior ``t = P(H1 | labels)`` (prior ``trust_prior``) scales the tempered
 prior: ``w ∝ p_guide ** (t * prior_power) * gamma ** correct`` (the
 ``prior_labels`` cap scales with it).  ``"fixed"`` keeps ``t = 1``.
 
+**Importance-weighted evidence** (``evidence="ipw"``): ``correct_h`` counts each labelled item with the weight
+``1 / q_i`` of its recorded draw probability (normalised to mean 1, :mod:`.evidence`), so the labels' term
+measures accuracy on the batch rather than on the (guided, contested) drawn items.
+
 Labels that the strategy did not draw (``observe`` of an item other than the
 one :meth:`Certified.draw` returned last) still count as exact knowledge.
 """
@@ -58,6 +62,7 @@ from . import registry
 from .base import Strategy, as_prediction_matrix, candidate_indices
 from .certificate import Draw, GapCertificate
 from .certified_params import CHECKS, STORED_AS
+from .evidence import label_weights, labels_only_predictive, weighted_correct
 from .focus import focus_item, head_to_head_prior, leader_and_rivals
 from .model_selector import expected_information_gain
 from .sampling import sampling_distribution
@@ -121,6 +126,9 @@ class Certified(Strategy):
     pick_evidence : ``"none"``, ``"h2h"`` or ``"h2h-multi"``: the guide's prior margin of its favourite over
         each rival shrinks by ``h2h_ratio`` per net labelled head-to-head loss (beyond ``log(n_models - 1) /
         log(h2h_ratio)`` of them with ``"h2h-multi"``; :func:`~modelpicker_core.focus.head_to_head_prior`).
+    evidence : ``"counts"`` (``correct_h``: raw labelled correct answers) or ``"ipw"`` (each labelled item weighs
+        ``q_i ** -ipw_power`` normalised to mean 1, capped at ``ipw_clip``, ``q_i`` its recorded draw probability:
+        the belief targets batch accuracy, not accuracy on the drawn items; :mod:`.evidence`).
     """
 
     name = "certified"
@@ -136,7 +144,8 @@ class Certified(Strategy):
                  residual: str = "spread", power: float = 2.0,
                  leader: str = "gap", max_rivals: int = 16, prior_trust: str = "fixed", trust_prior: float = 0.5,
                  focus: str = "open", focus_leader: str = "pick", burn_in: int = 0, pick_evidence: str = "none",
-                 h2h_ratio: float = 3.0):
+                 h2h_ratio: float = 3.0, evidence: str = "counts", ipw_power: float = 1.0,
+                 ipw_clip: float | None = None):
         passed = dict(locals())  # the parameters as given: the error messages quote them
         self.guide = str(guide)
         self.guide_params = dict(GUIDE_PARAMS.get(self.guide, {}) if guide_params is None else guide_params)
@@ -150,14 +159,7 @@ class Certified(Strategy):
 
     def get_params(self) -> dict[str, Any]:
         return {**super().get_params(), "guide": self.guide, "guide_params": self.guide_params,
-                "delta": self.delta, "epsilon": self.epsilon,
-                "exploration": self.exploration, "guided": self.guided, "prior_power": self.prior_power,
-                "label_noise": self.label_noise, "prior_labels": self.prior_labels, "floor": self.floor,
-                "residual": self.residual,
-                "power": self.power, "leader": self.leader, "max_rivals": self.max_rivals,
-                "prior_trust": self.prior_trust, "trust_prior": self.trust_prior,
-                "focus": self.focus, "focus_leader": self.focus_leader, "burn_in": self.burn_in,
-                "pick_evidence": self.pick_evidence, "h2h_ratio": self.h2h_ratio}
+                **{name: getattr(self, name) for name in STORED_AS}}
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -171,6 +173,7 @@ class Certified(Strategy):
         self.certificate_ = None
         self.pending_: tuple[int, Draw] | None = None
         self.labelled_: list[list[int]] = []
+        self.label_q_: list[float] = []   # each label's draw probability, NaN if not drawn (rebuilt by replay)
         self._guess_cache: tuple[int, np.ndarray] | None = None
         self._belief_cache: tuple[int, np.ndarray] | None = None
         #: log P(labels | H1) - log P(labels | H0), prequential (learned trust; rebuilt by replay)
@@ -217,25 +220,10 @@ class Certified(Strategy):
             prior = np.maximum(prior, prior.max() - self.prior_labels * np.log(self.gamma))
         return prior
 
-    def _labels_only_predictive(self, row: np.ndarray, correct: np.ndarray, n_labels: int) -> np.ndarray:
-        """``(n_classes,)`` H0's predictive of the next label on an item the candidates predict as ``row``.
-
-        The candidates weighted by the labels-only belief ``gamma ** correct``, each right with its smoothed
-        labelled accuracy ``(correct + 1) / (n_labels + 2)`` and otherwise uniform over the other classes.
-        """
-        logits = np.log(self.gamma) * correct
-        w = np.exp(logits - logits.max())
-        w /= w.sum()
-        acc = (correct + 1.0) / (n_labels + 2.0)
-        wrong = w * (1.0 - acc) / (self.n_classes - 1)
-        pred = np.full(self.n_classes, wrong.sum())
-        np.add.at(pred, row, w * acc - wrong)
-        return pred
-
     def p_best(self) -> np.ndarray:
         """``(n_models,)`` the belief ``w ∝ p_guide ** (trust * prior_power) * gamma ** correct``.
 
-        Computed once per label.
+        ``correct``: raw labelled counts, or importance-weighted ones (``evidence="ipw"``).  Computed once per label.
         """
         if self._belief_cache is None or self._belief_cache[0] != self.n_labels_:
             prior = self.trust * self._guide_prior()          # learned trust scales the prior and its cap alike
@@ -243,7 +231,12 @@ class Certified(Strategy):
                 items, labels = np.asarray(self.labelled_)[:, :2].T
                 prior = head_to_head_prior(prior, self.pool_[items], labels, self.h2h_ratio,
                                            self.pick_evidence == "h2h-multi")
-            logits = prior + np.log(self.gamma) * self.correct_
+            correct = self.correct_
+            if self.evidence == "ipw" and self.labelled_:   # importance-weighted: accuracy on the batch
+                items, labels = np.asarray(self.labelled_)[:, :2].T
+                weights = label_weights(np.asarray(self.label_q_), self.ipw_power, self.ipw_clip)
+                correct = weighted_correct(self.pool_[items], labels, weights)
+            logits = prior + np.log(self.gamma) * correct
             w = np.exp(logits - logits.max())
             self._belief_cache = (int(self.n_labels_), w / w.sum())
         return self._belief_cache[1]
@@ -373,10 +366,11 @@ class Certified(Strategy):
             hit = (row == label).astype(float)   # Strategy.observe already counted this label in correct_
             before, n_before = self.correct_ - hit, int(self.n_labels_) - 1
             p_h1 = self.guide_.label_probability(item, label)
-            p_h0 = self._labels_only_predictive(row, before, n_before)[label]
+            p_h0 = labels_only_predictive(row, before, n_before, self.gamma, self.n_classes)[label]
             self.trust_log_lr_ += float(np.log(max(p_h1, PRIOR_FLOOR)) - np.log(max(p_h0, PRIOR_FLOOR)))
         self.guide_.observe(row, label, q, item=item)
         self.labelled_.append([item, int(label), int(draw is not None)])
+        self.label_q_.append(np.nan if draw is None else draw.q)
         self.pending_ = None
 
     # ------------------------------------------------------------------- JSON
