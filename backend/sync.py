@@ -125,39 +125,40 @@ class Syncer:
 
         Listing every task costs Label Studio about 110 s at 100,000 tasks whatever the page size, and slows
         the annotators meanwhile (``benchmarks/task_listing_scale.py``).  So the list is read only when
-        Label Studio's task count differs from what the backend knows of (:meth:`_known_task_count`), or
-        when no process sharing the store has read it for :data:`FULL_LISTING_SECONDS` (one task created
-        and another deleted unannounced leave the counts equal).  ``full``: list in any case (``POST
-        /sync``, the CLI).
+        Label Studio's task count differs from what the backend knows of (stored, or announced by pending
+        hints: :meth:`_announced`), or when no process sharing the store has read it for
+        :data:`FULL_LISTING_SECONDS` (one task created and another deleted unannounced leave the counts
+        equal).  ``full``: list in any case (``POST /sync``, the CLI).
         """
         store, now = self.env.store, self.env.clock()
+        created, deleted = self._announced(project)
         listed_at = store.task_listed_at(project)
         if not full and listed_at is not None and now - listed_at < FULL_LISTING_SECONDS:
             counted = api.get_project(project).get("task_number")
-            if isinstance(counted, int) and counted == self._known_task_count(project):
+            known = store.task_count(project)
+            if created or deleted:
+                stored = store.stored_task_ids(project, created | deleted)
+                known += len(created - deleted - stored) - len(deleted & stored)
+            if isinstance(counted, int) and counted == known:
                 return [], []
         listed = set(api.task_ids(project))
         store.record_task_listing(project, now)
         stored = set(store.task_ids(project))
-        return sorted(listed - read - stored), sorted(stored - listed - read)
+        # a task a pending hint announces is confirmed by that hint's job; reading it here too doubles the work
+        return sorted(listed - read - stored - created), sorted(stored - listed - read)
 
-    def _known_task_count(self, project: int) -> int:
-        """The tasks the store holds, plus those pending hints announce as created and minus those they
-        announce as deleted: while a large import is being confirmed (a few thousand tasks a job) Label
-        Studio's count runs ahead of the store's, and the hints already name the difference."""
-        store = self.env.store
-        count = store.task_count(project)
+    def _announced(self, project: int) -> tuple[set[int], set[int]]:
+        """Tasks pending ``TASKS_CREATED`` and ``TASKS_DELETED`` hints name: while a large import is being
+        confirmed (a few thousand tasks a job) Label Studio's count runs ahead of the store's, and the hints
+        already name the difference."""
         created: set[int] = set()
         deleted: set[int] = set()
-        for hint in store.pending_hints(project):
+        for hint in self.env.store.pending_hints(project):
             if hint["action"] == "TASKS_CREATED":
                 created.update(hint["tasks"])
             elif hint["action"] == "TASKS_DELETED":
                 deleted.update(hint["tasks"])
-        if created or deleted:
-            stored = store.stored_task_ids(project, created | deleted)
-            count += len(created - deleted - stored) - len(deleted & stored)
-        return count
+        return created, deleted
 
     def _read(self, project: int, full_listing: bool) -> tuple[dict | None, float, list, dict, list[int]]:
         """``(drained, read_at, exported, read, unlisted)``: the pending hints confirmed, then the export read

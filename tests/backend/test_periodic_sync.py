@@ -166,3 +166,28 @@ def test_tasks_announced_but_not_yet_confirmed_do_not_make_the_sync_list(backend
     clock.now += 300
     b.service.sync_all()
     assert sum(1 for c in ls.calls if c[0] == "task_ids") == 2          # Label Studio still has 20: listed
+
+
+def test_a_listing_leaves_announced_tasks_to_their_confirmation(backend_factory, events, monkeypatch):
+    """The first listing of a project met during a large import's confirmation read every task the hints
+    had not confirmed yet by id as well (60,000 at once in the 100,000-task benchmark)."""
+    import backend.confirm
+
+    monkeypatch.setattr(backend.confirm, "MAX_TASKS_PER_JOB", 3)
+    b = backend_factory(LABEL_STUDIO_URL="http://127.0.0.1:9", LABEL_STUDIO_API_KEY="secret")
+    b.service.clock = FakeClock()
+    ls = b.service._api = FakeLabelStudio()
+    store = b.service.store
+    ok(b.post("/setup", {"project": 1, "schema": events.config}))
+    ls.record_event(events.tasks_created(*range(1, 21)))
+    for task in range(1, 21):                                          # 20 webhooks, not confirmed yet
+        store.add_hint(1, "TASKS_CREATED", [task], [], False, b.service.clock.now)
+    reads: list[list[int]] = []
+    read_by_id = ls.tasks_by_id
+    monkeypatch.setattr(ls, "tasks_by_id", lambda project, ids: reads.append(list(ids)) or read_by_id(project, ids))
+    b.service.sync_all()
+    assert sum(1 for c in ls.calls if c[0] == "task_ids") == 1         # the first sync lists ...
+    assert reads and max(len(r) for r in reads) <= 3                   # ... but reads only what the jobs read
+    while store.pending_count(1):
+        b.service.confirm_pending(1)
+    assert store.task_count(1) == 20
