@@ -81,13 +81,14 @@ def _diff(p: tuple[float, int], base: tuple[float, int] | None) -> str:
 
 
 def table(paths: list[str], budget: str = "5") -> str:
-    """Markdown: identification at ``budget`` per collection and seed, each tag's mean ± SE, then (in brackets)
-    its difference to random and to the default in SEs of the difference."""
+    """Markdown: identification at ``budget`` per collection and seed (the cell of most realisations), each tag's
+    mean ± SE, then (in brackets) its difference to random and to the default in SEs of the difference."""
     rows: dict[tuple[str, int], dict[str, tuple[float, int]]] = {}
     tags: list[str] = []
     for r in read(paths):
-        if budget in r["ident"]:
-            rows.setdefault((r["coll"], r["seed"]), {})[r["tag"]] = (r["ident"][budget], r["n"])
+        cells = rows.setdefault((r["coll"], r["seed"]), {})
+        if budget in r["ident"] and r["n"] >= cells.get(r["tag"], (0.0, 0))[1]:   # the most realisations
+            cells[r["tag"]] = (r["ident"][budget], r["n"])
             tags += [] if r["tag"] in tags else [r["tag"]]
     tags.sort(key=lambda t: (t != "random", t != "default", t))
     out = ["| collection | seed | " + " | ".join(tags) + " |", "| --- | --- |" + " --- |" * len(tags)]
