@@ -51,6 +51,7 @@ import requests
 from demo import config as demo_config
 from demo import lsapi, processes
 
+from . import ls_template
 from .ports import free_port
 
 #: the Label Studio release the project is tested against
@@ -385,8 +386,9 @@ def start_label_studio(
     ----------
     port_range : ``(start, stop)``, the first free port in it is used.
     venv : Label Studio's venv (default :func:`ls_venv_path`).
-    timeout : seconds to wait for ``/health`` (the first start migrates the
-        database, about 45 s).
+    timeout : seconds to wait for ``/health`` (a database on PostgreSQL is
+        migrated at its first start, about 45 s; a SQLite data directory gets a
+        copy of a migrated template, :mod:`tests.support.ls_template`).
     work_dir : where the data directory and ``label-studio.log`` go; if None a
         new temporary directory, in RAM when possible (:func:`fast_temp_root`),
         removed on :meth:`LabelStudioServer.stop` (kept when the start fails).
@@ -413,6 +415,8 @@ def start_label_studio(
         keep = True
     paths = demo_config.DemoPaths(root)
     paths.ls_data.mkdir(exist_ok=True)
+    if database_url is None:  # the migrations applied once per venv, not at every start
+        ls_template.seed_data_dir(executable.parent.parent, paths.ls_data)
     log_path = root / "label-studio.log"
     port = free_port(*port_range)
     token = secrets.token_hex(20)
