@@ -6,6 +6,7 @@ import pytest
 
 from modelpicker_core import from_state, make
 from modelpicker_core.evidence import label_weights, weighted_correct
+from tests.support.noisy_pool import noisy_pool
 
 N_MODELS, N_CLASSES = 6, 3
 
@@ -35,11 +36,7 @@ def test_hand_computed_weights_power_clip_and_undrawn_labels():
 
 
 def _pool(n=120, seed=0):
-    rng = np.random.default_rng(seed)
-    truth = rng.integers(0, N_CLASSES, n)
-    right = rng.random((n, N_MODELS)) < np.linspace(0.55, 0.85, N_MODELS)
-    preds = np.where(right, truth[:, None], (truth[:, None] + rng.integers(1, N_CLASSES, (n, N_MODELS))) % N_CLASSES)
-    return preds, truth
+    return noisy_pool(N_MODELS, N_CLASSES, n, seed)
 
 
 def _run(preds, truth, n_labels=15, **params):

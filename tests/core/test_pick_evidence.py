@@ -6,6 +6,7 @@ import pytest
 
 from modelpicker_core import from_state, make
 from modelpicker_core.focus import head_to_head_prior
+from tests.support.noisy_pool import noisy_pool
 
 N_MODELS, N_CLASSES = 6, 3
 
@@ -27,11 +28,7 @@ def test_net_losses_shrink_the_favourites_margin_and_wins_never_grow_it():
 
 
 def _pool(n=120, seed=0):
-    rng = np.random.default_rng(seed)
-    truth = rng.integers(0, N_CLASSES, n)
-    right = rng.random((n, N_MODELS)) < np.linspace(0.55, 0.85, N_MODELS)
-    preds = np.where(right, truth[:, None], (truth[:, None] + rng.integers(1, N_CLASSES, (n, N_MODELS))) % N_CLASSES)
-    return preds, truth
+    return noisy_pool(N_MODELS, N_CLASSES, n, seed)
 
 
 @pytest.mark.parametrize("evidence", ["h2h", "h2h-multi"])
