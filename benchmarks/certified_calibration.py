@@ -91,7 +91,8 @@ def evaluate(path: str, name: str, args, params: dict) -> dict:
         "labels_to_0.9": harness.labels_to_target(budgets, ident),
         "calibration": {"decisions": int(sure.sum()), "right": int((hits * sure).sum()),
                         "share": None if not sure.any() else round(float(hits[sure].mean()), 4),
-                        "runs_with_wrong_sure": int(np.any(sure & (hits == 0), axis=1).sum())},
+                        "runs_with_wrong_sure": int(np.any(sure & (hits == 0), axis=1).sum()),
+                        "reliability": calibration.reliability(p_pick.ravel(), hits.ravel())},
         "stops": {}, "seconds": round(time.perf_counter() - t0, 1),
         "cpu_s_per_run": round(float(np.mean([r[3] for r in rows])), 2),
     }
@@ -116,9 +117,28 @@ def line(res: dict, show: tuple[int, ...]) -> str:
             f"cal={cal['share']}({cal['decisions']}) {stops} {res['cpu_s_per_run']}s/run")
 
 
+def reliability_tables(paths: list[str]) -> str:
+    """Markdown: per collection and strategy (the JSON lines of ``--json`` runs), the summary at
+    ``p_top >= 0.95`` and the reliability table of every decision."""
+    out = ["| collection | strategy | realisations | decisions at >= 0.95 | a true best | runs with a wrong one |",
+           "| --- " * 6 + "|"]
+    tables = []
+    for path in paths:
+        for text in Path(path).read_text().splitlines():
+            res = json.loads(text)
+            cal, name = res["calibration"], f"{Path(res['data']).name} ({res['strategy']})"
+            share = "-" if cal["share"] is None else f"{100 * cal['share']:.1f}%"
+            out.append(f"| {Path(res['data']).name} | {res['strategy']} | {res['realizations']} | {cal['decisions']} "
+                       f"| {share} | {cal['runs_with_wrong_sure']} |")
+            if "reliability" in cal:
+                tables.append(f"{name}, {res['realizations']} realisations, labels 1..{len(res['identification'])}:"
+                              f"\n\n{calibration.table_text(cal['reliability'])}")
+    return "\n".join(out) + "\n\n" + "\n\n".join(tables)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True, help="comma-separated collection directories")
+    ap.add_argument("--data", default=None, help="comma-separated collection directories")
     ap.add_argument("--strategies", default="certified")
     ap.add_argument("--realizations", type=int, default=40)
     ap.add_argument("--pool-size", type=int, default=1000)
@@ -129,7 +149,11 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--params", default="{}", help="JSON {strategy: {param: value}}")
     ap.add_argument("--json", default=None, help="append the results (JSON lines) here")
+    ap.add_argument("--table", nargs="+", default=None, help="print the reliability tables of these JSON-lines files")
     args = ap.parse_args(argv)
+    if args.table:
+        print(reliability_tables(args.table))
+        return 0
     params = json.loads(args.params)
     show = (1, 5, 10, 20, 30, 50, 80, 100)
     for path in args.data.split(","):

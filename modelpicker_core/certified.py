@@ -145,7 +145,7 @@ class Certified(Strategy):
                  leader: str = "gap", max_rivals: int = 16, prior_trust: str = "fixed", trust_prior: float = 0.5,
                  focus: str = "open", focus_leader: str = "pick", burn_in: int = 0, pick_evidence: str = "none",
                  h2h_ratio: float = 3.0, evidence: str = "counts", ipw_power: float = 1.0,
-                 ipw_clip: float | None = None):
+                 ipw_clip: float | None = None, gain_temper: float = 0.0):
         passed = dict(locals())  # the parameters as given: the error messages quote them
         self.guide = str(guide)
         self.guide_params = dict(GUIDE_PARAMS.get(self.guide, {}) if guide_params is None else guide_params)
@@ -289,8 +289,19 @@ class Certified(Strategy):
         return self._guess_cache[1]
 
     def _information_gain(self, rows: np.ndarray) -> np.ndarray:
-        """``(n_rows,)`` expected information gain (bits) of a label on each row about the belief ``w``."""
-        return expected_information_gain(rows, self.p_best(), self.n_classes, self.label_noise, "posterior")
+        """``(n_rows,)`` expected information gain (bits) of a label on each row about the belief ``w``.
+
+        With ``gain_temper = c > 0`` the belief asked about is ``w ** min(1, c / sqrt(n_labels))``, renormalised:
+        flatter as labels grow (ModelPicker's decaying learning rate), so the guided labels keep going to items
+        that split the leaders, not to the items where the leader alone is in the minority.
+        """
+        belief = self.p_best()
+        if self.gain_temper > 0 and self.n_labels_ > 0:
+            power = min(1.0, self.gain_temper / np.sqrt(float(self.n_labels_)))
+            logits = power * np.log(np.maximum(belief, 1e-300))
+            belief = np.exp(logits - logits.max())
+            belief /= belief.sum()
+        return expected_information_gain(rows, belief, self.n_classes, self.label_noise, "posterior")
 
     def _guided_item(self, allowed: np.ndarray, gap: np.ndarray, p_top: np.ndarray) -> int:
         """The item the guided share goes to (``focus``: which open items compete for it, :mod:`.focus`)."""

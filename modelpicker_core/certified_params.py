@@ -18,7 +18,7 @@ STORED_AS = {"delta": float, "epsilon": float, "exploration": float, "guided": f
              "label_noise": float, "prior_labels": float_or_none, "floor": float, "residual": str, "power": float,
              "leader": str, "max_rivals": int, "prior_trust": str, "trust_prior": float,
              "focus": str, "focus_leader": str, "burn_in": int, "pick_evidence": str, "h2h_ratio": float,
-             "evidence": str, "ipw_power": float, "ipw_clip": float_or_none}
+             "evidence": str, "ipw_power": float, "ipw_clip": float_or_none, "gain_temper": float}
 #: checked in this order once converted: (parameter, whether the converted values are usable, the error,
 #: formatted with the parameter as passed)
 CHECKS = (
@@ -30,6 +30,7 @@ CHECKS = (
     ("evidence", lambda s: s.evidence in EVIDENCE, "evidence must be one of " + ", ".join(EVIDENCE) + ", got {!r}"),
     ("ipw_power", lambda s: 0.0 <= s.ipw_power <= 1.0, "ipw_power must be in [0, 1], got {}"),
     ("ipw_clip", lambda s: s.ipw_clip is None or s.ipw_clip > 0.0, "ipw_clip must be > 0, got {}"),
+    ("gain_temper", lambda s: s.gain_temper >= 0.0, "gain_temper must be >= 0, got {}"),
     ("focus_leader", lambda s: s.focus_leader in ("gap", "pick"), "focus_leader must be 'gap' or 'pick', got {!r}"),
     ("prior_trust", lambda s: s.prior_trust in ("fixed", "learned"),
      "prior_trust must be 'fixed' or 'learned', got {!r}"),
