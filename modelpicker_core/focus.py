@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .votes import compact_classes
+
 #: which open items compete for the guided share: every contested one ("none"), or those where the leader
 #: disagrees with an uncertified rival, by information gain ("open"), by the exact bounds' expected rise
 #: ("gain"), or by information gain scaled up to twice by that rise ("open-gain")
@@ -38,21 +40,31 @@ def focus_item(focus: str, allowed: np.ndarray, pool: np.ndarray, leader: int, r
     """The guided item among ``allowed`` ``(n_items,)`` where ``leader`` disagrees with one of ``rivals``.
 
     ``pool``: ``(n_items, n_models)`` predictions; ``information_gain(rows)``: ``(n_rows,)`` bits about the
-    belief; ``guess``: ``(n_items, n_models)`` the guide's probability that each model is right.  None when
-    no such item is open (the caller falls back to every contested item).
+    belief (``rows`` hold the same classes, possibly in a compact integer dtype); ``guess``: ``(n_items,
+    n_models)`` the guide's probability that each model is right.  None when no such item is open (the
+    caller falls back to every contested item).
+
+    Runs every step on the whole pool, so the comparisons use the pool's classes in ``int8``
+    (:func:`~modelpicker_core.votes.compact_classes`) and the ``(n_open, n_rivals)`` comparisons and guesses
+    are taken on the open rows only; the values, and so the item, are those of the full computation.
     """
     if rivals.size == 0:
         return None
-    differ = pool[:, rivals] != pool[:, leader][:, None]                     # (n_items, n_rivals)
-    idx = np.flatnonzero(allowed & differ.any(axis=1))
+    rows = compact_classes(pool)
+    differs = rows != rows[:, leader:leader + 1]                              # (n_items, n_models)
+    rival = np.zeros(rows.shape[1], dtype=bool)
+    rival[rivals] = True
+    every_other = not rival[leader] and int(rival.sum()) == rows.shape[1] - 1   # the leader never differs from itself
+    idx = np.flatnonzero(allowed & np.any(differs if every_other else differs & rival, axis=1))
     if idx.size == 0:
         return None
     if focus == "open":
-        return int(idx[int(np.argmax(information_gain(pool[idx])))])
-    g = guess[idx]
-    rise = np.sum(np.clip(1.0 + g[:, leader][:, None] - g[:, rivals], 0.0, 2.0) ** power * differ[idx], axis=1)
+        return int(idx[int(np.argmax(information_gain(rows[idx])))])
+    differ = differs[idx][:, rivals]                                          # (n_idx, n_rivals)
+    g_leader, g_rivals = guess[:, leader][idx][:, None], guess[:, rivals][idx]
+    rise = np.sum(np.clip(1.0 + g_leader - g_rivals, 0.0, 2.0) ** power * differ, axis=1)
     if focus == "open-gain":   # information first, the exact bound's rise breaks near-ties
-        rise = information_gain(pool[idx]) * (1.0 + rise / max(rise.max(), 1e-12))
+        rise = information_gain(rows[idx]) * (1.0 + rise / max(rise.max(), 1e-12))
     return int(idx[int(np.argmax(rise))])
 
 

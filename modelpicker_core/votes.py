@@ -124,13 +124,35 @@ def compact_predictions(predictions: Any, n_models: int, n_classes: int) -> np.n
     return preds.astype(dtype, copy=False)
 
 
+def compact_classes(predictions: np.ndarray) -> np.ndarray:
+    """``(n_items, n_models)`` the same classes in the smallest of ``int8``, ``int16`` that holds them.
+
+    For the per-step comparisons of whole pools (which models agree on which
+    items): ``int8`` reads an eighth of the bytes of ``int64``, and every value,
+    so every comparison and every key built from it, is the same.  Unchanged
+    (no copy) when the values need more bits or already are ``int8``; costs a
+    min/max pass and one cast otherwise.
+    """
+    preds = np.asarray(predictions)
+    if preds.dtype == np.int8 or preds.size == 0 or not np.issubdtype(preds.dtype, np.integer):
+        return preds
+    if preds.view(np.dtype(f"u{preds.dtype.itemsize}")).max() <= np.iinfo(np.int8).max:   # 0..127 in one pass
+        return preds.astype(np.int8)
+    low, high = preds.min(), preds.max()
+    for dtype in (np.int8, np.int16):
+        if preds.dtype.itemsize > np.dtype(dtype).itemsize and np.iinfo(dtype).min <= low \
+                and high <= np.iinfo(dtype).max:
+            return preds.astype(dtype)
+    return preds
+
+
 def block_items(n_models: int, n_classes: int) -> int:
     """Items per block: bounded by :data:`BLOCK_ELEMENTS` and :data:`BLOCK_CLASS_ELEMENTS`."""
     return max(1, min(BLOCK_ELEMENTS // max(n_models, 1), BLOCK_CLASS_ELEMENTS // n_classes))
 
 
 def class_mass_blocks(predictions: np.ndarray, weights: np.ndarray, n_classes: int,
-                      at_predictions: bool = False) -> Iterator[tuple[slice, np.ndarray]]:
+                      at_predictions: bool = False, block: int | None = None) -> Iterator[tuple[slice, np.ndarray]]:
     """Weighted votes of the models for each class, block by block.
 
     Parameters
@@ -143,6 +165,8 @@ def class_mass_blocks(predictions: np.ndarray, weights: np.ndarray, n_classes: i
         each model predicts: ``(n_block, n_models)`` entries
         ``m[j, f_i(x_j)]``.  Cheaper when ``n_classes > n_models``; a class
         predicted by several models then appears once per such model.
+    block : items per block (default :func:`block_items`); each item's masses
+        are the same whatever the blocks.
 
     Yields
     ------
@@ -153,13 +177,15 @@ def class_mass_blocks(predictions: np.ndarray, weights: np.ndarray, n_classes: i
     """
     n_items, n_models = predictions.shape
     weight_sets = np.atleast_2d(np.asarray(weights, dtype=float))
-    size = min(block_items(n_models, n_classes), max(n_items, 1))
+    size = min(block or block_items(n_models, n_classes), max(n_items, 1))
     tiled = [np.tile(w, size) for w in weight_sets]
     offsets = (np.arange(size, dtype=np.int64) * n_classes)[:, None]
     for start in range(0, n_items, size):
         block = predictions[start:start + size]
         n_block = block.shape[0]
-        keys = (block + offsets[:n_block]).ravel()  # item * n_classes + class, int64
+        keys = block.astype(np.intp)   # item * n_classes + class (cast, then added in place: faster from int8)
+        keys += offsets[:n_block]
+        keys = keys.ravel()
         masses = []
         for t in tiled:
             mass = np.bincount(keys, weights=t[:keys.size], minlength=n_block * n_classes)

@@ -91,19 +91,32 @@ def draw_pool_counts(pat: PoolPatterns, unlabelled: np.ndarray, correct: np.ndar
 def category_probabilities(live_slots: np.ndarray, slot_qs: np.ndarray, sample_weight: np.ndarray):
     """The contenders' categories on the live patterns and their probabilities.
 
-    ``live_slots`` ``(n_live, n_cont)`` slot of each contender's prediction.
-    Returns ``category`` ``(n_live, n_cont)``, ``category_ps`` ``(T, n_live, n_cont +
-    1)`` per component and ``category_p`` ``(n_live, n_cont + 1)`` their mixture.
+    ``live_slots`` ``(n_live, n_cont)`` slot of each contender's prediction (rows are distinct patterns, so
+    no slot appears in two rows).  Returns ``category`` ``(n_live, n_cont)``, ``category_ps`` ``(T, n_live,
+    n_cont + 1)`` per component and ``category_p`` ``(n_live, n_cont + 1)`` their mixture.
     """
     n_live, n_cont = live_slots.shape
-    category = np.argmax(live_slots[:, :, None] == live_slots[:, None, :], axis=2)      # (Gr, U)
+    category = first_contender(live_slots)                                              # (Gr, U)
     first = category == np.arange(n_cont)[None, :]
     category_ps = np.zeros((len(sample_weight), n_live, n_cont + 1))
-    category_ps[:, :, :n_cont] = np.where(first[None], slot_qs[:, live_slots], 0.0)
+    category_ps[:, :, :n_cont] = np.where(first[None], np.take(slot_qs, live_slots, axis=1), 0.0)
     category_ps[:, :, n_cont] = np.maximum(1.0 - category_ps[:, :, :n_cont].sum(axis=2), 0.0)
     category_ps /= category_ps.sum(axis=2, keepdims=True)
     category_p = sample_weight @ category_ps.reshape(category_ps.shape[0], -1)
     return category, category_ps, category_p.reshape(n_live, n_cont + 1)
+
+
+def first_contender(live_slots: np.ndarray) -> np.ndarray:
+    """``(n_live, n_cont)`` the first contender predicting the same slot as each contender.
+
+    ``argmax(slots[:, :, None] == slots[:, None, :], axis=2)`` without its ``(n_live, n_cont, n_cont)``
+    comparisons: the contenders are written to a table by slot from the last to the first, so each slot
+    keeps its first one (a slot belongs to one pattern, so rows do not overwrite each other).
+    """
+    first_of = np.empty(int(live_slots.max()) + 1 if live_slots.size else 0, dtype=np.intp)
+    for u in range(live_slots.shape[1] - 1, -1, -1):
+        first_of[live_slots[:, u]] = u
+    return first_of[live_slots]
 
 
 def exact_counts(concentration: np.ndarray, category: np.ndarray, category_ps: np.ndarray, n_left: np.ndarray,
@@ -149,9 +162,11 @@ def _draw_single_items(category_ps: np.ndarray, category: np.ndarray, component_
         rows = np.flatnonzero(component_of == t)
         if rows.size:
             ut = u[rows]
+            bounds = np.ascontiguousarray(cum[t, :, :n_cont].T)                         # (U, G1)
             drawn_t = np.zeros(ut.shape, dtype=np.int8)
-            for r in range(n_cont):
-                drawn_t += ut > cum[t, :, r]
+            above = np.empty(ut.shape, dtype=bool)
+            for r in range(n_cont):   # contiguous bounds, one reused comparison buffer
+                drawn_t += np.greater(ut, bounds[r], out=above)
             drawn[rows] = drawn_t
     for r in range(n_cont):
         member = (category == r).astype(np.float32)                                     # (G1, U)
@@ -170,19 +185,40 @@ def normal_counts(concentration: np.ndarray, category: np.ndarray, category_ps: 
     covariance of "contender ``u`` is right".  Draws are rounded to whole
     counts so ties keep their meaning.
     """
-    n_comp, n_cont = category_ps.shape[0], category.shape[1]
-    category_t = np.broadcast_to(category[None], (n_comp,) + category.shape)
-    right_t = np.take_along_axis(category_ps, category_t, axis=2)
+    n_cont = category.shape[1]
+    right_t = at_categories(category_ps, category)                                      # (T, G, U)
     mean_t = counts[0][None, :] + np.einsum("g,tgu->tu", n_left.astype(float), right_t)  # (T, U)
-    right = np.take_along_axis(category_p, category, axis=1)                            # (G, U)
+    right = at_categories(category_p, category)                                         # (G, U)
     overdisp = n_left * (concentration + n_left) / (concentration + 1.0)
-    same = category[:, :, None] == category[:, None, :]                                 # (G, U, U)
+    same = same_category(category)                                                      # (G, U, U)
     cov = np.einsum("g,guv,gu->uv", overdisp, same, right) - (right * overdisp[:, None]).T @ right
     cov = (cov + cov.T) / 2.0 + 1e-6 * np.eye(n_cont)
     vals, vecs = np.linalg.eigh(cov)
     root = vecs * np.sqrt(np.maximum(vals, 0.0))[None, :]
     z = rng.standard_normal((component_of.size, n_cont))
     return np.round(mean_t[component_of] + z @ root.T)
+
+
+def at_categories(p: np.ndarray, category: np.ndarray) -> np.ndarray:
+    """``(..., G, U)`` ``p[..., g, category[g, u]]`` of ``p`` ``(..., G, R)``.
+
+    ``take_along_axis`` as one flat ``take`` (the same numbers in the same C-ordered array, without the
+    broadcast index arrays: a third of the time on 7,500 live patterns x 16 contenders).
+    """
+    n_groups, width = p.shape[-2:]
+    flat = np.arange(n_groups)[:, None] * width + category
+    return np.take(p.reshape(p.shape[:-2] + (n_groups * width,)), flat, axis=-1)
+
+
+def same_category(category: np.ndarray) -> np.ndarray:
+    """``(G, U, U)`` bool, ``category[g, u] == category[g, v]``, C-ordered like the broadcast comparison.
+
+    Compared as ``(G, U * U)`` rows of ``int8`` (the categories are below ``U``) instead of a broadcast with
+    an inner loop of ``U``: the same array in under half the time.
+    """
+    n_groups, n_cont = category.shape
+    cat = category.astype(np.int8) if n_cont <= np.iinfo(np.int8).max else category
+    return (np.repeat(cat, n_cont, axis=1) == np.tile(cat, (1, n_cont))).reshape(n_groups, n_cont, n_cont)
 
 
 def summarise(cont, counts, groups, category, category_p, one_item, rng: np.random.Generator,

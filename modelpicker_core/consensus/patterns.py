@@ -67,6 +67,7 @@ class PoolPatterns:
         self.slot_votes = sparse.csr_matrix(
             (ones, (cells, (self.annot * n_classes + self.rows).ravel())),
             shape=(self.slot_group.size, n_models * self.n_bins * n_classes))
+        self._item_slot = None
 
     def subset(self, groups: np.ndarray) -> PatternSubset:
         """The slot structure of ``groups`` alone (for computations on a few patterns)."""
@@ -75,6 +76,17 @@ class PoolPatterns:
         slots = np.repeat(self.slot_start[groups] - start[:-1], lens) + np.arange(start[-1])
         return PatternSubset(groups, slots, np.repeat(np.arange(groups.size), lens), self.slot_class[slots],
                              start, lens)
+
+    @property
+    def item_slot(self) -> np.ndarray:
+        """``(n_items, n_models)`` the slot of each item's prediction by each model, ``slot_of[group_of]``.
+
+        Built on first use and kept (8 bytes a cell, like the pool): a per-slot quantity read at every item
+        and model is then one gather instead of two (the guide's ``correct_probability``, once per label).
+        """
+        if self._item_slot is None:
+            self._item_slot = self.slot_of[self.group_of]
+        return self._item_slot
 
     @property
     def n_cells(self) -> int:

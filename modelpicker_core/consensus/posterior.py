@@ -87,12 +87,15 @@ class PatternLayer:
         """``(slot_q (n_slots,), mean (n_models,), var (n_models,))`` of the pool correct counts.
 
         ``slot_p`` ``(n_slots,)`` is layer 1's posterior; ``slot_q`` the
-        predictive of an unlabelled item given the pattern's labels.
+        predictive of an unlabelled item given the pattern's labels.  Two sparse
+        matrix-vector products: each output sums its row's entries in the same
+        order as one product with the two columns stacked (the same numbers), in
+        about half the time.
         """
         slot_q = (self.strength * slot_p + self.slot_labels) / self.concentration[self.slot_group]
-        moments = self.model_slots @ np.column_stack([self.slot_unlabelled * slot_q,
-                                                      self.slot_overdispersion * slot_q * (1 - slot_q)])
-        return slot_q, correct + moments[:, 0], moments[:, 1]
+        mean = self.model_slots @ (self.slot_unlabelled * slot_q)
+        var = self.model_slots @ (self.slot_overdispersion * slot_q * (1 - slot_q))
+        return slot_q, correct + mean, var
 
 
 def compute_posterior(pat: PoolPatterns, prior: ConsensusPrior, tally: LabelTally, correct: np.ndarray,

@@ -244,8 +244,7 @@ class Consensus(Strategy):
         posterior), read at each model's predicted class; the control variate
         of the certified stop (:mod:`modelpicker_core.certificate`).
         """
-        pat = self._patterns
-        return self._posterior().slot_q[pat.slot_of][pat.group_of]
+        return self._posterior().slot_q[self._patterns.item_slot]
 
     def label_probability(self, item: int, label: int) -> float:
         """Predictive probability that pool item ``item`` has class ``label``, before its label is seen."""
