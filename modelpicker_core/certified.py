@@ -21,7 +21,8 @@ Two parts, each replaceable:
   guide that is right gives the labels a head start.  The guided share of the
   draws goes to the item of highest expected information gain about ``w``
   (Model Selector's criterion), so the labels are asked where the belief's
-  leaders, the guide's favourite and the labels' favourite, disagree.  With
+  leaders, the guide's favourite and the labels' favourite, disagree; as
+  labels grow it asks about a flatter belief (``gain_temper``).  With
   ``focus="open"`` (the default) only the items where the belief's pick
   disagrees with a rival it is not yet certified within ``epsilon`` of compete
   for that share: the labels that close the exact part of the bound.
@@ -34,20 +35,10 @@ that holds whatever the beliefs got wrong; the beliefs only decide how fast it
 shrinks.  The guide's class probabilities are the certificate's control
 variate.
 
-**Learned trust in the guide** (``prior_trust="learned"``): Bayesian model
-averaging between two hypotheses about the batch, H1 "the consensus is
-informative" and H0 "only the labels are".  Each is scored prequentially on the
-labelled items: before a label is observed, H1 predicts it with the guide's
-class probability for that item (:meth:`Consensus.label_probability`), H0 with
-the labels-only belief's predictive (the candidates weighted by
-``gamma ** correct``, each right with its smoothed labelled accuracy).  The
-posterior ``t = P(H1 | labels)`` (prior ``trust_prior``) scales the tempered
-prior: ``w ∝ p_guide ** (t * prior_power) * gamma ** correct`` (the
-``prior_labels`` cap scales with it).  ``"fixed"`` keeps ``t = 1``.
-
-**Importance-weighted evidence** (``evidence="ipw"``): ``correct_h`` counts each labelled item with the weight
-``1 / q_i`` of its recorded draw probability (normalised to mean 1, :mod:`.evidence`), so the labels' term
-measures accuracy on the batch rather than on the (guided, contested) drawn items.
+Options measured and left off (docs/certified-stop.md): learned trust in the guide (``prior_trust="learned"``,
+Bayesian model averaging of "the consensus is informative" against "only the labels are", scored
+prequentially on the labels; ``t = P(H1 | labels)`` scales the prior and its cap) and importance-weighted
+evidence (``evidence="ipw"``, :mod:`.evidence`).
 
 Labels that the strategy did not draw (``observe`` of an item other than the
 one :meth:`Certified.draw` returned last) still count as exact knowledge.
@@ -129,23 +120,27 @@ class Certified(Strategy):
     evidence : ``"counts"`` (``correct_h``: raw labelled correct answers) or ``"ipw"`` (each labelled item weighs
         ``q_i ** -ipw_power`` normalised to mean 1, capped at ``ipw_clip``, ``q_i`` its recorded draw probability:
         the belief targets batch accuracy, not accuracy on the drawn items; :mod:`.evidence`).
+    gain_temper : ``c``; the guided share's information gain is about the belief raised to
+        ``min(1, c / sqrt(n_labels))`` (0: the belief itself).  The first ``c ** 2`` labels are drawn as without
+        it; later ones keep splitting the leaders instead of probing the items where the leader alone is in the
+        minority, whose counts would turn against whichever model leads.
     """
 
     name = "certified"
     stochastic = False
     #: the version of the code that makes the draws; a new one whenever the same seed, labels and parameters
     #: could draw otherwise (a replay of labels drawn by another rule would weigh them wrongly)
-    draw_rule = 2
+    draw_rule = 3
 
     def __init__(self, n_models: int, n_classes: int, random_state: int | None = None,
                  guide: str = "consensus", guide_params: dict | None = None, delta: float = 0.05,
                  epsilon: float = 0.01, exploration: float = 0.1, guided: float = 0.7, prior_power: float = 0.3,
-                 label_noise: float = 0.4, prior_labels: float | None = 2.0, floor: float = 0.1,
+                 label_noise: float = 0.4, prior_labels: float | None = 1.0, floor: float = 0.1,
                  residual: str = "spread", power: float = 2.0,
                  leader: str = "gap", max_rivals: int = 16, prior_trust: str = "fixed", trust_prior: float = 0.5,
                  focus: str = "open", focus_leader: str = "pick", burn_in: int = 0, pick_evidence: str = "none",
                  h2h_ratio: float = 3.0, evidence: str = "counts", ipw_power: float = 1.0,
-                 ipw_clip: float | None = None, gain_temper: float = 0.0):
+                 ipw_clip: float | None = None, gain_temper: float = 2.0):
         passed = dict(locals())  # the parameters as given: the error messages quote them
         self.guide = str(guide)
         self.guide_params = dict(GUIDE_PARAMS.get(self.guide, {}) if guide_params is None else guide_params)

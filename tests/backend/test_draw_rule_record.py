@@ -22,7 +22,7 @@ def test_the_first_fit_keeps_the_rule_and_a_round_drawn_by_another_rule_has_no_b
     ok(b.post("/setup", {"project": 1, "schema": events.config}))
     ok(b.webhook(events.tasks_created(*range(1, 31))))
     store, rule = b.service.store, b.service.belief(1).draw_rule
-    assert rule.startswith("certified draws v2; ") and store.draw_rule(1, 1) == rule
+    assert rule.startswith("certified draws v3; ") and store.draw_rule(1, 1) == rule
     label_served_first(b, events, truth, 6)
     bounds = [r["gap"] for r in b.ranking()["candidates"]]
     assert min(bounds) < 1.0 and "no certified bound" not in b.ranking()["decision"]["reason_text"]
