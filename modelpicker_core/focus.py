@@ -36,13 +36,14 @@ def leader_and_rivals(kind: str, gap: np.ndarray, p_top: np.ndarray, lower: np.n
 
 def focus_item(focus: str, allowed: np.ndarray, pool: np.ndarray, leader: int, rivals: np.ndarray,
                information_gain: Callable[[np.ndarray], np.ndarray], guess: np.ndarray,
-               power: float) -> int | None:
+               power: float, gain_at: Callable[[np.ndarray], np.ndarray] | None = None) -> int | None:
     """The guided item among ``allowed`` ``(n_items,)`` where ``leader`` disagrees with one of ``rivals``.
 
     ``pool``: ``(n_items, n_models)`` predictions; ``information_gain(rows)``: ``(n_rows,)`` bits about the
     belief (``rows`` hold the same classes, possibly in a compact integer dtype); ``guess``: ``(n_items,
-    n_models)`` the guide's probability that each model is right.  None when no such item is open (the
-    caller falls back to every contested item).
+    n_models)`` the guide's probability that each model is right; ``gain_at(items)``, if given, the same
+    gains of pool rows by index (e.g. :class:`~modelpicker_core.model_selector.PoolGain`, faster).  None when
+    no such item is open (the caller falls back to every contested item).
 
     Runs every step on the whole pool, so the comparisons use the pool's classes in ``int8``
     (:func:`~modelpicker_core.votes.compact_classes`) and the ``(n_open, n_rivals)`` comparisons and guesses
@@ -58,13 +59,14 @@ def focus_item(focus: str, allowed: np.ndarray, pool: np.ndarray, leader: int, r
     idx = np.flatnonzero(allowed & np.any(differs if every_other else differs & rival, axis=1))
     if idx.size == 0:
         return None
+    gain = (lambda items: information_gain(rows[items])) if gain_at is None else gain_at
     if focus == "open":
-        return int(idx[int(np.argmax(information_gain(rows[idx])))])
+        return int(idx[int(np.argmax(gain(idx)))])
     differ = differs[idx][:, rivals]                                          # (n_idx, n_rivals)
     g_leader, g_rivals = guess[:, leader][idx][:, None], guess[:, rivals][idx]
     rise = np.sum(np.clip(1.0 + g_leader - g_rivals, 0.0, 2.0) ** power * differ, axis=1)
     if focus == "open-gain":   # information first, the exact bound's rise breaks near-ties
-        rise = information_gain(rows[idx]) * (1.0 + rise / max(rise.max(), 1e-12))
+        rise = gain(idx) * (1.0 + rise / max(rise.max(), 1e-12))
     return int(idx[int(np.argmax(rise))])
 
 

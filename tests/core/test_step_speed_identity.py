@@ -13,7 +13,7 @@ from modelpicker_core.consensus.patterns import PoolPatterns
 from modelpicker_core.consensus.posterior import PatternLayer
 from modelpicker_core.consensus.tally import LabelTally
 from modelpicker_core.focus import focus_item
-from modelpicker_core.model_selector import expected_information_gain
+from modelpicker_core.model_selector import PoolGain, expected_information_gain
 from modelpicker_core.sampling import open_items, residual_spread, sampling_distribution
 from modelpicker_core.votes import class_mass_blocks, compact_classes
 
@@ -128,3 +128,29 @@ def test_correct_moments_and_item_slots_are_the_stacked_product_and_the_double_g
         [layer.slot_unlabelled * slot_q, layer.slot_overdispersion * slot_q * (1 - slot_q)])
     assert np.array_equal(mean, correct + stacked[:, 0]) and np.array_equal(var, stacked[:, 1])
     assert np.array_equal(slot_q[pat.item_slot], slot_q[pat.slot_of][pat.group_of])
+
+
+@pytest.mark.parametrize("class_prior", ["posterior", "uniform"])
+def test_pool_gain_is_expected_information_gain_of_the_rows(class_prior):
+    preds, _, rng = _pool(n_items=700, seed=7)
+    gain = PoolGain.of(preds, 5)
+    items = np.flatnonzero(rng.random(preds.shape[0]) < 0.7)
+    for _ in range(3):
+        w = rng.dirichlet(np.full(preds.shape[1], 0.5))
+        assert np.array_equal(gain.at(items, w, 0.4, class_prior),
+                              expected_information_gain(preds[items], w, 5, 0.4, class_prior))
+    assert PoolGain.of(preds, preds.shape[1] + 1) is None   # more classes than models: the default form
+
+
+@pytest.mark.parametrize("focus", ["open", "open-gain"])
+def test_focus_item_with_gains_by_index_is_the_same_item(focus):
+    preds, guess, rng = _pool(seed=8)
+    w = rng.dirichlet(np.ones(preds.shape[1]))
+    by_rows = lambda rows: expected_information_gain(rows, w, 5, 0.4, "posterior")   # noqa: E731
+    by_index = lambda items: PoolGain.of(preds, 5).at(items, w, 0.4)                 # noqa: E731
+    for _ in range(5):
+        allowed = rng.random(preds.shape[0]) < 0.8
+        rivals = np.flatnonzero(rng.random(preds.shape[1]) < 0.5)
+        rivals = rivals[rivals != 3]
+        assert focus_item(focus, allowed, preds, 3, rivals, by_rows, guess, 2.0) == \
+            focus_item(focus, allowed, preds, 3, rivals, by_rows, guess, 2.0, gain_at=by_index)
