@@ -35,10 +35,8 @@ that holds whatever the beliefs got wrong; the beliefs only decide how fast it
 shrinks.  The guide's class probabilities are the certificate's control
 variate.
 
-Options measured and left off (docs/certified-stop.md): learned trust in the guide (``prior_trust="learned"``,
-Bayesian model averaging of "the consensus is informative" against "only the labels are", scored
-prequentially on the labels; ``t = P(H1 | labels)`` scales the prior and its cap) and importance-weighted
-evidence (``evidence="ipw"``, :mod:`.evidence`).
+Options measured and left off (docs/certified-stop.md): learned trust in the guide (``prior_trust="learned"``:
+H1 "the consensus is informative" against H0 "only the labels are", scored prequentially) and ``evidence="ipw"``.
 
 Labels that the strategy did not draw (``observe`` of an item other than the
 one :meth:`Certified.draw` returned last) still count as exact knowledge.
@@ -55,9 +53,9 @@ from .certificate import Draw, GapCertificate
 from .certified_params import CHECKS, STORED_AS
 from .evidence import label_weights, labels_only_predictive, weighted_correct
 from .focus import focus_item, head_to_head_prior, leader_and_rivals
-from .model_selector import expected_information_gain
+from .model_selector import PoolGain, expected_information_gain
 from .sampling import sampling_distribution
-from .votes import all_agree
+from .votes import all_agree, compact_classes
 
 #: the guide's settings by default: its P(best) enters only as a prior worth at most ``prior_labels``
 #: labels, so fewer Monte Carlo draws than the consensus strategy's own 512 do (they are most of a step's time)
@@ -101,29 +99,22 @@ class Certified(Strategy):
         highest P(best), the one the stop should name).
     max_rivals : the residual part follows the leader against at most this many
         rivals (the most probable best ones), which bounds its cost.
-    prior_trust : ``"fixed"`` (the guide's prior always counts fully) or ``"learned"``
-        (it counts with weight ``t = P(H1 | labels)``, see the module docstring).
+    prior_trust : ``"fixed"`` (the guide's prior counts fully) or ``"learned"`` (weight ``t = P(H1 | labels)``).
     trust_prior : prior probability of H1 "the consensus is informative" (``"learned"`` only).
-    focus : which open items compete for the guided share: ``"none"`` (every open contested item, by
-        expected information gain), ``"open"`` (the default: only the items where the focus leader
-        disagrees with a rival it is not yet certified within ``epsilon`` of, by expected information
-        gain; the labels that close the exact part of the bound), ``"gain"`` (those items, by the
-        expected rise of the exact bounds, :func:`~modelpicker_core.sampling.exact_gain`) or
-        ``"open-gain"`` (those items, by information gain scaled up to twice by that rise).  Falls back
-        to ``"none"`` when no such item is open.
+    focus : which open items compete for the guided share (:data:`~modelpicker_core.focus.FOCUS`): ``"none"``
+        (every open contested item), or only those where the focus leader disagrees with a rival it is not yet
+        certified within ``epsilon`` of (the labels that close the exact part of the bound), chosen by
+        information gain (``"open"``, the default), exact-bound rise (``"gain"``) or both (``"open-gain"``).
     focus_leader : the focus leader: ``"pick"`` (highest P(best)) or ``"gap"`` (smallest certified gap).
     burn_in : the first ``burn_in`` labels are drawn uniformly over the open items (no guided or
         residual share).
-    pick_evidence : ``"none"``, ``"h2h"`` or ``"h2h-multi"``: the guide's prior margin of its favourite over
-        each rival shrinks by ``h2h_ratio`` per net labelled head-to-head loss (beyond ``log(n_models - 1) /
-        log(h2h_ratio)`` of them with ``"h2h-multi"``; :func:`~modelpicker_core.focus.head_to_head_prior`).
-    evidence : ``"counts"`` (``correct_h``: raw labelled correct answers) or ``"ipw"`` (each labelled item weighs
-        ``q_i ** -ipw_power`` normalised to mean 1, capped at ``ipw_clip``, ``q_i`` its recorded draw probability:
-        the belief targets batch accuracy, not accuracy on the drawn items; :mod:`.evidence`).
-    gain_temper : ``c``; the guided share's information gain is about the belief raised to
-        ``min(1, c / sqrt(n_labels))`` (0: the belief itself).  The first ``c ** 2`` labels are drawn as without
-        it; later ones keep splitting the leaders instead of probing the items where the leader alone is in the
-        minority, whose counts would turn against whichever model leads.
+    pick_evidence : ``"none"``, ``"h2h"`` or ``"h2h-multi"``: the prior margin of the guide's favourite shrinks by
+        ``h2h_ratio`` per net labelled head-to-head loss (:func:`~modelpicker_core.focus.head_to_head_prior`).
+    evidence : ``"counts"`` (``correct_h``: raw labelled correct answers) or ``"ipw"`` (each label weighs
+        ``q_i ** -ipw_power``, normalised, capped at ``ipw_clip``; ``q_i`` its draw probability; :mod:`.evidence`).
+    gain_temper : ``c``: the guided share's information gain is about the belief raised to ``min(1, c /
+        sqrt(n_labels))`` (0: the belief itself), so later labels keep splitting the leaders instead of probing
+        the items where the leader alone is in the minority (whose counts turn against whichever model leads).
     """
 
     name = "certified"
@@ -185,6 +176,8 @@ class Certified(Strategy):
         if preds.shape[0] == 0:
             raise ValueError("the pool has no items")
         self.pool_ = preds.astype(np.int64)
+        self._rows = compact_classes(self.pool_)              # int8 when the classes fit: the per-step comparisons
+        self._pool_gain = PoolGain.of(self._rows, self.n_classes)   # gains by index, the same bits, built once
         self.guide_.set_pool(self.pool_, probabilities)
         self.certificate_ = GapCertificate(self.pool_, self.delta)
         self._guess_cache = self._belief_cache = None
@@ -274,7 +267,7 @@ class Certified(Strategy):
         if self.prior_trust == "learned":   # the untrusted share of the guided draws goes to the uniform part
             t = self.trust
             guided, exploration = t * self.guided, exploration + (1.0 - t) * self.guided
-        return sampling_distribution(self.pool_, unlabelled, guess, leader, rivals, guided_item,
+        return sampling_distribution(self._rows, unlabelled, guess, leader, rivals, guided_item,
                                      exploration, guided, self.floor, self.residual, self.power)
 
     def _guess(self) -> np.ndarray:
@@ -284,27 +277,33 @@ class Certified(Strategy):
         return self._guess_cache[1]
 
     def _information_gain(self, rows: np.ndarray) -> np.ndarray:
-        """``(n_rows,)`` expected information gain (bits) of a label on each row about the belief ``w``.
+        """``(n_rows,)`` expected information gain (bits) of a label on each row about :meth:`_gain_belief`."""
+        return expected_information_gain(rows, self._gain_belief(), self.n_classes, self.label_noise, "posterior")
 
-        With ``gain_temper = c > 0`` the belief asked about is ``w ** min(1, c / sqrt(n_labels))``, renormalised:
-        flatter as labels grow (ModelPicker's decaying learning rate), so the guided labels keep going to items
-        that split the leaders, not to the items where the leader alone is in the minority.
-        """
+    def _information_gain_at(self, items: np.ndarray) -> np.ndarray:
+        """``(n,)`` :meth:`_information_gain` of the pool rows ``items`` (PoolGain when the pool has one)."""
+        if self._pool_gain is None:
+            return self._information_gain(self._rows[items])
+        return self._pool_gain.at(items, self._gain_belief(), self.label_noise)
+
+    def _gain_belief(self) -> np.ndarray:
+        """``(n_models,)`` the belief the gains ask about: ``w ** min(1, c / sqrt(n_labels))``, renormalised
+        (``c = gain_temper``), flatter as labels grow like ModelPicker's decaying learning rate."""
         belief = self.p_best()
         if self.gain_temper > 0 and self.n_labels_ > 0:
             power = min(1.0, self.gain_temper / np.sqrt(float(self.n_labels_)))
             logits = power * np.log(np.maximum(belief, 1e-300))
             belief = np.exp(logits - logits.max())
             belief /= belief.sum()
-        return expected_information_gain(rows, belief, self.n_classes, self.label_noise, "posterior")
+        return belief
 
     def _guided_item(self, allowed: np.ndarray, gap: np.ndarray, p_top: np.ndarray) -> int:
         """The item the guided share goes to (``focus``: which open items compete for it, :mod:`.focus`)."""
         if self.focus != "none":
             leader, rivals = leader_and_rivals(self.focus_leader, gap, p_top, self.certificate_.lower, self.epsilon,
                                                self.pool_.shape[0])
-            item = focus_item(self.focus, allowed, self.pool_, leader, rivals, self._information_gain,
-                              self._guess(), self.power)
+            item = focus_item(self.focus, allowed, self._rows, leader, rivals, self._information_gain,
+                              self._guess(), self.power, gain_at=self._information_gain_at)
             if item is not None:
                 return item
         return self._most_informative(allowed)
@@ -312,7 +311,7 @@ class Certified(Strategy):
     def _most_informative(self, allowed: np.ndarray) -> int:
         """The open contested item whose label is expected to tell most about which model is best."""
         idx = np.flatnonzero(allowed)
-        return int(idx[int(np.argmax(self._information_gain(self.pool_[idx])))])
+        return int(idx[int(np.argmax(self._information_gain_at(idx)))])
 
     def draw(self, candidates: Any = None) -> int | None:
         """Draw the next item to label and remember how; None when no open item is left."""
