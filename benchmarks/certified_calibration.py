@@ -63,7 +63,8 @@ def _one(task):
     preds, labels, probs, strategy = calibration.pool_realisation(name, seed, r, size, params)
     accuracy, best = harness.true_best(preds, labels)
     rec = Recording(strategy)
-    rules = [make_rule("certified", epsilon=e, delta=0.05) for e in epsilons]
+    # the certified stop at each epsilon, then the P(best) rule (P(best) >= 0.95 held for 3 labels), a belief
+    rules = [make_rule("certified", epsilon=e, delta=0.05) for e in epsilons] + [make_rule("belief")]
     t0 = time.process_time()
     picks, stops = harness.run_pool(rec, preds, labels, probs, max(budgets), rules, horizon)
     cpu = time.process_time() - t0
@@ -96,11 +97,11 @@ def evaluate(path: str, name: str, args, params: dict) -> dict:
         "stops": {}, "seconds": round(time.perf_counter() - t0, 1),
         "cpu_s_per_run": round(float(np.mean([r[3] for r in rows])), 2),
     }
-    for k, e in enumerate(args.epsilon):
+    for k, (key, e) in enumerate([(f"{e:g}", e) for e in args.epsilon] + [("belief", 0.0)]):
         recs = [r[2][k] for r in rows]
         done = [x for x in recs if x is not None]
         used = np.array([x[0] for x in done], dtype=float)
-        out["stops"][f"{e:g}"] = {
+        out["stops"][key] = {
             "stopped": len(done), "runs": len(recs), "wrong": sum(x[1] > e + 1e-12 for x in done),
             "median": None if not done else float(np.median(used)),
             "p90": None if not done else float(np.percentile(used, 90))}
@@ -136,6 +137,21 @@ def reliability_tables(paths: list[str]) -> str:
     return "\n".join(out) + "\n\n" + "\n\n".join(tables)
 
 
+def as_cells(paths: list[str], tag: str, budgets: tuple[int, ...] = (5, 20, 50, 80, 100, 150, 200)) -> list[dict]:
+    """The runs of ``paths`` as the identification cells of ``benchmarks/ipw_evidence.py`` (``--curves`` merges them
+    with other strategies' cells): identification at ``budgets`` and the labels from which it stays >= 0.9 on
+    that grid."""
+    cells = []
+    for path in paths:
+        for text in Path(path).read_text().splitlines():
+            res = json.loads(text)
+            ident = {str(b): res["identification"][b - 1] for b in budgets if b <= len(res["identification"])}
+            cells.append({"tag": tag, "coll": Path(res["data"]).name, "strategy": res["strategy"],
+                          "params": res["params"], "seed": res["seed"], "n": res["realizations"], "ident": ident,
+                          "l09": harness.labels_to_target([int(b) for b in ident], list(ident.values()))})
+    return cells
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=None, help="comma-separated collection directories")
@@ -150,7 +166,12 @@ def main(argv=None) -> int:
     ap.add_argument("--params", default="{}", help="JSON {strategy: {param: value}}")
     ap.add_argument("--json", default=None, help="append the results (JSON lines) here")
     ap.add_argument("--table", nargs="+", default=None, help="print the reliability tables of these JSON-lines files")
+    ap.add_argument("--cells", nargs=2, metavar=("TAG", "OUT"), default=None,
+                    help="with --table: write its runs as identification cells tagged TAG to OUT (JSON lines)")
     args = ap.parse_args(argv)
+    if args.table and args.cells:
+        Path(args.cells[1]).write_text("".join(json.dumps(c) + "\n" for c in as_cells(args.table, args.cells[0])))
+        return 0
     if args.table:
         print(reliability_tables(args.table))
         return 0
