@@ -121,20 +121,36 @@ def line(res: dict, show: tuple[int, ...]) -> str:
 def reliability_tables(paths: list[str]) -> str:
     """Markdown: per collection and strategy (the JSON lines of ``--json`` runs), the summary at
     ``p_top >= 0.95`` and the reliability table of every decision."""
-    out = ["| collection | strategy | realisations | decisions at >= 0.95 | a true best | runs with a wrong one |",
-           "| --- " * 6 + "|"]
+    out = ["| collection | seed | strategy | realisations | decisions at >= 0.95 | a true best "
+           "| runs with a wrong one |",
+           "| --- " * 7 + "|"]
     tables = []
     for path in paths:
         for text in Path(path).read_text().splitlines():
             res = json.loads(text)
-            cal, name = res["calibration"], f"{Path(res['data']).name} ({res['strategy']})"
+            cal, name = res["calibration"], f"{Path(res['data']).name} ({res['strategy']}, seed {res['seed']})"
             share = "-" if cal["share"] is None else f"{100 * cal['share']:.1f}%"
-            out.append(f"| {Path(res['data']).name} | {res['strategy']} | {res['realizations']} | {cal['decisions']} "
+            out.append(f"| {Path(res['data']).name} | {res['seed']} | {res['strategy']} | {res['realizations']} "
+                       f"| {cal['decisions']} "
                        f"| {share} | {cal['runs_with_wrong_sure']} |")
             if "reliability" in cal:
                 tables.append(f"{name}, {res['realizations']} realisations, labels 1..{len(res['identification'])}:"
                               f"\n\n{calibration.table_text(cal['reliability'])}")
-    return "\n".join(out) + "\n\n" + "\n\n".join(tables)
+    return "\n".join(out) + "\n\n" + stops_table(paths) + "\n\n" + "\n\n".join(tables)
+
+
+def stops_table(paths: list[str]) -> str:
+    """Markdown: per collection, seed and stopping rule, the runs that stopped, the wrong stops and the labels."""
+    out = ["| collection | seed | rule | stopped / runs | wrong | labels median / p90 |", "| --- " * 6 + "|"]
+    for path in paths:
+        for text in Path(path).read_text().splitlines():
+            res = json.loads(text)
+            for key, st in res["stops"].items():
+                rule = "P(best) >= 0.95 for 3 labels" if key == "belief" else f"certified, epsilon {key}"
+                labels = "-" if st["median"] is None else f"{st['median']:g} / {st['p90']:g}"
+                out.append(f"| {Path(res['data']).name} | {res['seed']} | {rule} | {st['stopped']} / {st['runs']} | "
+                           f"{st['wrong']} | {labels} |")
+    return "\n".join(out)
 
 
 def as_cells(paths: list[str], tag: str, budgets: tuple[int, ...] = (5, 20, 50, 80, 100, 150, 200)) -> list[dict]:
