@@ -7,15 +7,13 @@ import pytest
 
 from modelpicker_core import from_state, make
 from modelpicker_core.sampling import exact_gain, open_items, sampling_distribution
+from tests.support.noisy_pool import noisy_pool
 
 N_MODELS, N_CLASSES = 6, 3
 
 
 def _pool(n=120, seed=0):
-    rng = np.random.default_rng(seed)
-    truth = rng.integers(0, N_CLASSES, n)
-    right = rng.random((n, N_MODELS)) < np.linspace(0.55, 0.85, N_MODELS)
-    preds = np.where(right, truth[:, None], (truth[:, None] + rng.integers(1, N_CLASSES, (n, N_MODELS))) % N_CLASSES)
+    preds, truth = noisy_pool(N_MODELS, N_CLASSES, n, seed)
     preds[:10] = truth[:10, None]          # unanimous items: nothing to learn there
     return preds, truth
 
