@@ -176,6 +176,7 @@ def main(argv=None) -> int:
     if unknown:
         ap.error(f"unknown collection(s) {', '.join(unknown)}; choose from {', '.join(run_all.MAX_LABELS)}")
     dirs = run_all.collection_dirs(args, wanted)
+    Path(args.out).mkdir(parents=True, exist_ok=True)   # each collection's runs are saved there as they finish
     results = {}
     for name in wanted:
         results[name] = run_collection(name, dirs[name], args)
@@ -185,7 +186,6 @@ def main(argv=None) -> int:
                                           for e, v in cert.items()) + f" ({results[name]['wall_seconds']} s)",
                   flush=True)
     text = table(results, args)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "certified_stops.md").write_text(text)
     print(text)
     return 0
