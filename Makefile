@@ -122,16 +122,10 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-# pytest-xdist for make test's workers, at exact versions (as constraints.txt pins the rest of .venv)
-XDIST := pytest-xdist==3.8.0 execnet==2.1.2
-$(VENV)/.xdist: | setup
-	$(PY) -m pip install --quiet $(XDIST)
-	touch $@
-
 # TEST_WORKERS pytest-xdist workers, each running whole files (--dist loadfile: a file's module fixtures stay in
 # one worker), the slowest files first (tests/conftest.py); each worker has its own session servers and port slice
 TEST_WORKERS ?= 2
-test: setup ls-venv redis postgres chromium mlflow-client mlflow-venv $(VENV)/.xdist lint
+test: setup ls-venv redis postgres chromium mlflow-client mlflow-venv lint
 	MODELPICKER_LS_VENV=$(LS_VENV) MODELPICKER_MLFLOW_VENV=$(MLFLOW_VENV) $(PY) -m pytest -q --durations=25 \
 	  -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests
 
