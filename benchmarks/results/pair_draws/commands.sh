@@ -3,7 +3,7 @@
 # realisations per certified cell (100 for random / disagreement on three collections), identification at
 # 5, 10, 20 and 50 labels; one JSON line per cell in seed0.jsonl. The variants' code is not kept in the
 # strategy: apply pair_focus.patch to commit 8abe86f first (it adds focus="pair", "pair-ts", "pair-mix",
-# "pair-late5", "pair-late10"), in a worktree:
+# "pair-late5", "pair-late10", "prop1", "prop4", "top10", "mix-prop1"), in a worktree:
 #   git worktree add /tmp/pair 8abe86f && cd /tmp/pair && git apply benchmarks/results/pair_draws/pair_focus.patch
 # (the patch file is read from this checkout), then from that worktree's root, with .venv and .cache linked:
 P="nice -n 10 env PYTHONPATH=. .venv/bin/python benchmarks/results/pair_draws/identification_cells.py --n 40 --budgets 5,10,20,50"
@@ -21,3 +21,12 @@ done
 P2="env PYTHONPATH=. .venv/bin/python benchmarks/results/pair_draws/counts_pick.py"
 # the default's draws, picked by the strategy and by raw labelled counts (counts_pick.txt; run at 8abe86f without the patch)
 $P2 --collections shift-digits-occlude,shift-tabular-subpop,shared-failure --n 40
+# the spread variants (same patch: focus="prop1", "prop4", "top10", "mix-prop1") and the anchors at pool 1,000
+for F in prop1 top10 prop4 mix-prop1; do
+  $P --collections shift-digits-rotate,shift-digits-occlude,shared-failure,shift-tabular-subpop,emocontext --strategies certified --tag $F --params "{\"focus\":\"$F\"}"
+done
+for F in top10 prop1; do
+  $P --collections shift-tabular-prior,shift-cancer-recalibrated --strategies certified --tag $F --params "{\"focus\":\"$F\"}"
+done
+$P --collections shift-tabular-prior,shift-cancer-recalibrated --strategies certified --tag default
+$P --collections shared-failure,shift-digits-occlude,shift-tabular-subpop,shift-tabular-prior,shift-cancer-recalibrated --strategies model_selector,modelpicker,random,disagreement --n 100
