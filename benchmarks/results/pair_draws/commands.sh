@@ -3,7 +3,7 @@
 # realisations per certified cell (100 for random / disagreement on three collections), identification at
 # 5, 10, 20 and 50 labels; one JSON line per cell in seed0.jsonl. The variants' code is not kept in the
 # strategy: apply pair_focus.patch to commit 8abe86f first (it adds focus="pair", "pair-ts", "pair-mix",
-# "pair-late5", "pair-late10", "prop1", "prop4", "top10", "mix-prop1"), in a worktree:
+# "pair-late5", "pair-late10", "prop1", "prop4", "top10", "mix-prop1", "top30", "top50"), in a worktree:
 #   git worktree add /tmp/pair 8abe86f && cd /tmp/pair && git apply benchmarks/results/pair_draws/pair_focus.patch
 # (the patch file is read from this checkout), then from that worktree's root, with .venv and .cache linked:
 P="nice -n 10 env PYTHONPATH=. .venv/bin/python benchmarks/results/pair_draws/identification_cells.py --n 40 --budgets 5,10,20,50"
@@ -30,3 +30,6 @@ for F in top10 prop1; do
 done
 $P --collections shift-tabular-prior,shift-cancer-recalibrated --strategies certified --tag default
 $P --collections shared-failure,shift-digits-occlude,shift-tabular-subpop,shift-tabular-prior,shift-cancer-recalibrated --strategies model_selector,modelpicker,random,disagreement --n 100
+for F in top30 top50; do
+  $P --collections shared-failure,shift-digits-rotate,shift-tabular-prior,shift-digits-occlude,shift-tabular-subpop,emocontext,shift-cancer-recalibrated --strategies certified --tag $F --params "{\"focus\":\"$F\"}"
+done
