@@ -35,8 +35,9 @@ that holds whatever the beliefs got wrong; the beliefs only decide how fast it
 shrinks.  The guide's class probabilities are the certificate's control
 variate.
 
-Options measured and left off (docs/certified-stop.md): learned trust in the guide (``prior_trust="learned"``:
-H1 "the consensus is informative" against H0 "only the labels are", scored prequentially) and ``evidence="ipw"``.
+Options measured and not kept (learned trust in the guide, importance-weighted counts, head-to-head
+evidence, uniform first draws, other guided draws) are listed in docs/certified-stop.md with where their code
+and figures are.
 
 Labels that the strategy did not draw (``observe`` of an item other than the
 one :meth:`Certified.draw` returned last) still count as exact knowledge.
@@ -51,8 +52,7 @@ from . import registry
 from .base import Strategy, as_prediction_matrix, candidate_indices
 from .certificate import Draw, GapCertificate
 from .certified_params import CHECKS, STORED_AS
-from .evidence import label_weights, labels_only_predictive, weighted_correct
-from .focus import focus_item, head_to_head_prior, leader_and_rivals
+from .focus import focus_item, leader_and_rivals
 from .model_selector import PoolGain, expected_information_gain
 from .sampling import sampling_distribution
 from .votes import all_agree, compact_classes
@@ -91,27 +91,16 @@ class Certified(Strategy):
     floor : added to each residual variance of the residual part (large: every
         disagreement of the leader with a rival counts alike, what the exact
         part of the bound needs; small: follow the guide's uncertainty).
-    residual : ``"spread"`` or ``"gain"``, what the residual part of the draw
-        follows (see :func:`~modelpicker_core.sampling.sampling_distribution`).
-    power : exponent of the ``"gain"`` residual.
     leader : whose bounds the residual part raises: ``"gap"`` (the model of smallest
         certified gap, the one the stop would name now) or ``"pick"`` (the model of
         highest P(best), the one the stop should name).
     max_rivals : the residual part follows the leader against at most this many
         rivals (the most probable best ones), which bounds its cost.
-    prior_trust : ``"fixed"`` (the guide's prior counts fully) or ``"learned"`` (weight ``t = P(H1 | labels)``).
-    trust_prior : prior probability of H1 "the consensus is informative" (``"learned"`` only).
     focus : which open items compete for the guided share (:data:`~modelpicker_core.focus.FOCUS`): ``"none"``
-        (every open contested item), or only those where the focus leader disagrees with a rival it is not yet
-        certified within ``epsilon`` of (the labels that close the exact part of the bound), chosen by
-        information gain (``"open"``, the default), exact-bound rise (``"gain"``) or both (``"open-gain"``).
+        (every open contested item), or (``"open"``, the default) only those where the focus leader disagrees
+        with a rival it is not yet certified within ``epsilon`` of (the labels that close the exact part of the
+        bound); the information gain chooses among them.
     focus_leader : the focus leader: ``"pick"`` (highest P(best)) or ``"gap"`` (smallest certified gap).
-    burn_in : the first ``burn_in`` labels are drawn uniformly over the open items (no guided or
-        residual share).
-    pick_evidence : ``"none"``, ``"h2h"`` or ``"h2h-multi"``: the prior margin of the guide's favourite shrinks by
-        ``h2h_ratio`` per net labelled head-to-head loss (:func:`~modelpicker_core.focus.head_to_head_prior`).
-    evidence : ``"counts"`` (``correct_h``: raw labelled correct answers) or ``"ipw"`` (each label weighs
-        ``q_i ** -ipw_power``, normalised, capped at ``ipw_clip``; ``q_i`` its draw probability; :mod:`.evidence`).
     gain_temper : ``c``: the guided share's information gain is about the belief raised to ``min(1, c /
         sqrt(n_labels))`` (0: the belief itself), so later labels keep splitting the leaders instead of probing
         the items where the leader alone is in the minority (whose counts turn against whichever model leads).
@@ -127,11 +116,8 @@ class Certified(Strategy):
                  guide: str = "consensus", guide_params: dict | None = None, delta: float = 0.05,
                  epsilon: float = 0.01, exploration: float = 0.1, guided: float = 0.7, prior_power: float = 0.3,
                  label_noise: float = 0.4, prior_labels: float | None = 1.0, floor: float = 0.1,
-                 residual: str = "spread", power: float = 2.0,
-                 leader: str = "gap", max_rivals: int = 16, prior_trust: str = "fixed", trust_prior: float = 0.5,
-                 focus: str = "open", focus_leader: str = "pick", burn_in: int = 0, pick_evidence: str = "none",
-                 h2h_ratio: float = 3.0, evidence: str = "counts", ipw_power: float = 1.0,
-                 ipw_clip: float | None = None, gain_temper: float = 2.0):
+                 leader: str = "gap", max_rivals: int = 16, focus: str = "open", focus_leader: str = "pick",
+                 gain_temper: float = 2.0):
         passed = dict(locals())  # the parameters as given: the error messages quote them
         self.guide = str(guide)
         self.guide_params = dict(GUIDE_PARAMS.get(self.guide, {}) if guide_params is None else guide_params)
@@ -159,13 +145,8 @@ class Certified(Strategy):
         self.certificate_ = None
         self.pending_: tuple[int, Draw] | None = None
         self.labelled_: list[list[int]] = []
-        self.label_q_: list[float] = []   # each label's draw probability, NaN if not drawn (rebuilt by replay)
         self._guess_cache: tuple[int, np.ndarray] | None = None
         self._belief_cache: tuple[int, np.ndarray] | None = None
-        #: log P(labels | H1) - log P(labels | H0), prequential (learned trust; rebuilt by replay)
-        self.trust_log_lr_ = 0.0
-        if self.prior_trust == "learned" and not hasattr(self.guide_, "label_probability"):
-            raise ValueError(f"prior_trust='learned' needs a guide with label_probability(); {self.guide!r} has none")
 
     def set_pool(self, predictions: Any, probabilities: Any = None) -> None:
         preds = as_prediction_matrix(predictions, self.n_models)
@@ -193,38 +174,18 @@ class Certified(Strategy):
         """Weight multiplier ``(1 - label_noise) / label_noise`` of a correct labelled answer."""
         return (1.0 - self.label_noise) / self.label_noise
 
-    @property
-    def trust(self) -> float:
-        """``t = P(H1 | labels)``: the weight of the guide's prior in the belief (1 with ``prior_trust="fixed"``)."""
-        if self.prior_trust == "fixed":
-            return 1.0
-        log_odds = np.log(self.trust_prior) - np.log1p(-self.trust_prior) + self.trust_log_lr_
-        return float(0.5 * (1.0 + np.tanh(0.5 * log_odds)))   # the logistic function, without overflow
-
     def _guide_prior(self) -> np.ndarray:
-        """``(n_models,)`` the tempered, capped log prior the guide gives the belief (before trust)."""
+        """``(n_models,)`` the tempered, capped log prior the guide gives the belief."""
         prior = self.prior_power * np.log(np.maximum(self.guide_.p_best(), PRIOR_FLOOR))
         if self.prior_labels is not None:   # the guide is worth at most this many labels against any model
             prior = np.maximum(prior, prior.max() - self.prior_labels * np.log(self.gamma))
         return prior
 
     def p_best(self) -> np.ndarray:
-        """``(n_models,)`` the belief ``w ∝ p_guide ** (trust * prior_power) * gamma ** correct``.
-
-        ``correct``: raw labelled counts, or importance-weighted ones (``evidence="ipw"``).  Computed once per label.
-        """
+        """``(n_models,)`` the belief ``w ∝ p_guide ** prior_power * gamma ** correct`` (``correct``: the raw
+        labelled counts), computed once per label."""
         if self._belief_cache is None or self._belief_cache[0] != self.n_labels_:
-            prior = self.trust * self._guide_prior()          # learned trust scales the prior and its cap alike
-            if self.pick_evidence != "none" and self.labelled_:   # the favourite's labelled head-to-head losses
-                items, labels = np.asarray(self.labelled_)[:, :2].T
-                prior = head_to_head_prior(prior, self.pool_[items], labels, self.h2h_ratio,
-                                           self.pick_evidence == "h2h-multi")
-            correct = self.correct_
-            if self.evidence == "ipw" and self.labelled_:   # importance-weighted: accuracy on the batch
-                items, labels = np.asarray(self.labelled_)[:, :2].T
-                weights = label_weights(np.asarray(self.label_q_), self.ipw_power, self.ipw_clip)
-                correct = weighted_correct(self.pool_[items], labels, weights)
-            logits = prior + np.log(self.gamma) * correct
+            logits = self._guide_prior() + np.log(self.gamma) * self.correct_
             w = np.exp(logits - logits.max())
             self._belief_cache = (int(self.n_labels_), w / w.sum())
         return self._belief_cache[1]
@@ -261,14 +222,8 @@ class Certified(Strategy):
         allowed = unlabelled & self._contested
         if self.guided > 0 and allowed.any():
             guided_item = self._guided_item(allowed, gap, p_top)
-        guided, exploration = self.guided, self.exploration
-        if self.n_labels_ < self.burn_in:   # the first labels: uniform over the open items, whatever the guide says
-            guided, exploration, guided_item = 0.0, 1.0, None
-        if self.prior_trust == "learned":   # the untrusted share of the guided draws goes to the uniform part
-            t = self.trust
-            guided, exploration = t * self.guided, exploration + (1.0 - t) * self.guided
         return sampling_distribution(self._rows, unlabelled, guess, leader, rivals, guided_item,
-                                     exploration, guided, self.floor, self.residual, self.power)
+                                     self.exploration, self.guided, self.floor)
 
     def _guess(self) -> np.ndarray:
         """The guide's ``correct_probability()``, computed once per label count."""
@@ -302,8 +257,8 @@ class Certified(Strategy):
         if self.focus != "none":
             leader, rivals = leader_and_rivals(self.focus_leader, gap, p_top, self.certificate_.lower, self.epsilon,
                                                self.pool_.shape[0])
-            item = focus_item(self.focus, allowed, self._rows, leader, rivals, self._information_gain,
-                              self._guess(), self.power, gain_at=self._information_gain_at)
+            item = focus_item(allowed, self._rows, leader, rivals, self._information_gain,
+                              gain_at=self._information_gain_at)
             if item is not None:
                 return item
         return self._most_informative(allowed)
@@ -367,15 +322,8 @@ class Certified(Strategy):
             raise ValueError(f"prediction row does not match pool item {item}")
         draw = self.pending_[1] if self.pending_ is not None and self.pending_[0] == item else None
         self.certificate_.observe(item, label, draw)
-        if self.prior_trust == "learned":   # score both hypotheses on this label before either has seen it
-            hit = (row == label).astype(float)   # Strategy.observe already counted this label in correct_
-            before, n_before = self.correct_ - hit, int(self.n_labels_) - 1
-            p_h1 = self.guide_.label_probability(item, label)
-            p_h0 = labels_only_predictive(row, before, n_before, self.gamma, self.n_classes)[label]
-            self.trust_log_lr_ += float(np.log(max(p_h1, PRIOR_FLOOR)) - np.log(max(p_h0, PRIOR_FLOOR)))
         self.guide_.observe(row, label, q, item=item)
         self.labelled_.append([item, int(label), int(draw is not None)])
-        self.label_q_.append(np.nan if draw is None else draw.q)
         self.pending_ = None
 
     # ------------------------------------------------------------------- JSON

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .evidence import EVIDENCE
 from .focus import FOCUS
 
 
@@ -15,28 +14,15 @@ def float_or_none(value: Any) -> float | None:
 #: the constructor's scalar parameters, converted in this order to the type :class:`Certified` keeps (and in
 #: this order in its ``get_params``)
 STORED_AS = {"delta": float, "epsilon": float, "exploration": float, "guided": float, "prior_power": float,
-             "label_noise": float, "prior_labels": float_or_none, "floor": float, "residual": str, "power": float,
-             "leader": str, "max_rivals": int, "prior_trust": str, "trust_prior": float,
-             "focus": str, "focus_leader": str, "burn_in": int, "pick_evidence": str, "h2h_ratio": float,
-             "evidence": str, "ipw_power": float, "ipw_clip": float_or_none, "gain_temper": float}
+             "label_noise": float, "prior_labels": float_or_none, "floor": float, "leader": str, "max_rivals": int,
+             "focus": str, "focus_leader": str, "gain_temper": float}
 #: checked in this order once converted: (parameter, whether the converted values are usable, the error,
 #: formatted with the parameter as passed)
 CHECKS = (
     ("focus", lambda s: s.focus in FOCUS, "focus must be one of " + ", ".join(FOCUS) + ", got {!r}"),
-    ("burn_in", lambda s: s.burn_in >= 0, "burn_in must be >= 0, got {}"),
-    ("pick_evidence", lambda s: s.pick_evidence in ("none", "h2h", "h2h-multi"),
-     "pick_evidence must be 'none', 'h2h' or 'h2h-multi', got {!r}"),
-    ("h2h_ratio", lambda s: s.h2h_ratio > 1.0, "h2h_ratio must be > 1, got {}"),
-    ("evidence", lambda s: s.evidence in EVIDENCE, "evidence must be one of " + ", ".join(EVIDENCE) + ", got {!r}"),
-    ("ipw_power", lambda s: 0.0 <= s.ipw_power <= 1.0, "ipw_power must be in [0, 1], got {}"),
-    ("ipw_clip", lambda s: s.ipw_clip is None or s.ipw_clip > 0.0, "ipw_clip must be > 0, got {}"),
     ("gain_temper", lambda s: s.gain_temper >= 0.0, "gain_temper must be >= 0, got {}"),
     ("focus_leader", lambda s: s.focus_leader in ("gap", "pick"), "focus_leader must be 'gap' or 'pick', got {!r}"),
-    ("prior_trust", lambda s: s.prior_trust in ("fixed", "learned"),
-     "prior_trust must be 'fixed' or 'learned', got {!r}"),
-    ("trust_prior", lambda s: 0.0 < s.trust_prior < 1.0, "trust_prior must be in (0, 1), got {}"),
     ("leader", lambda s: s.leader in ("gap", "pick"), "leader must be 'gap' or 'pick', got {!r}"),
-    ("residual", lambda s: s.residual in ("spread", "gain"), "residual must be 'spread' or 'gain', got {!r}"),
     ("floor", lambda s: s.floor > 0, "floor must be > 0, got {}"),
     ("max_rivals", lambda s: s.max_rivals >= 1, "max_rivals must be >= 1, got {}"),
     ("delta", lambda s: 0.0 < s.delta < 1.0, "delta must be in (0, 1), got {}"),

@@ -30,8 +30,13 @@ def get(name: str) -> type[Strategy]:
 
 
 def make(name: str, n_models: int, n_classes: int, **params: Any) -> Strategy:
-    """Construct the strategy registered as ``name``."""
-    return get(name)(n_models, n_classes, **params)
+    """Construct the strategy registered as ``name``; a parameter it does not take is a ValueError naming it
+    (e.g. an option of an older version in a saved state)."""
+    cls = get(name)
+    unknown = sorted(set(params) - set(inspect.signature(cls.__init__).parameters))
+    if unknown:
+        raise ValueError(f"strategy {name!r} has no parameter {', '.join(map(repr, unknown))}")
+    return cls(n_models, n_classes, **params)
 
 
 def from_state(state: dict[str, Any]) -> Strategy:

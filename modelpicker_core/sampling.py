@@ -57,23 +57,6 @@ def residual_spread(predictions: np.ndarray, guess: np.ndarray, leader: int, riv
     return np.sum(var, axis=1)
 
 
-def exact_gain(predictions: np.ndarray, guess: np.ndarray, leader: int, rivals: np.ndarray,
-               power: float = 2.0) -> np.ndarray:
-    """``(n_items,)`` expected rise of the exact bounds ``S - m`` of the leader against ``rivals``.
-
-    Labelling an item where the leader and a rival disagree raises that pair's
-    exact bound by ``1 + x`` (2 when the leader is right and the rival wrong, 1
-    when both are wrong, 0 when only the rival is right); its expectation under
-    the guess is ``1 + v_leader - v_rival``, raised to ``power`` to favour the
-    likeliest gains, and summed over the rivals.
-    """
-    if rivals.size == 0:
-        return np.zeros(predictions.shape[0])
-    differ = predictions[:, rivals] != predictions[:, leader][:, None]
-    gain = np.clip(1.0 + guess[:, leader][:, None] - guess[:, rivals], 0.0, 2.0) ** power
-    return np.sum(gain * differ, axis=1)
-
-
 def live_columns(predictions: np.ndarray, guess: np.ndarray, live: np.ndarray, leader: int,
                  rivals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The live rows' predictions and guesses of the leader (column 0) and the rivals (columns 1..).
@@ -89,8 +72,7 @@ def live_columns(predictions: np.ndarray, guess: np.ndarray, live: np.ndarray, l
 
 def sampling_distribution(predictions: np.ndarray, unlabelled: np.ndarray, guess: np.ndarray, leader: int,
                           rivals: np.ndarray, guided_item, exploration: float = 0.2,
-                          guided: float = 0.4, floor: float = 0.1, residual: str = "spread",
-                          power: float = 2.0) -> np.ndarray:
+                          guided: float = 0.4, floor: float = 0.1) -> np.ndarray:
     """``(n_items,)`` the distribution the next label is drawn from; 0 on labelled and unanimous items.
 
     Parameters
@@ -104,10 +86,7 @@ def sampling_distribution(predictions: np.ndarray, unlabelled: np.ndarray, guess
         ``(item, share)`` pairs (then ``guided`` is ignored and the shares,
         summing to at most ``1 - exploration``, are used).
     exploration, guided : shares of the uniform and guided parts (the rest is the residual part).
-    floor : added to each residual variance.
-    residual : what the residual part follows: ``"spread"`` (:func:`residual_spread`,
-        the variance of the estimate) or ``"gain"`` (:func:`exact_gain`, the rise of the exact bound).
-    power : the exponent of :func:`exact_gain`.
+    floor : added to each residual variance (:func:`residual_spread`).
 
     Returns all zeros when no item is open (nothing left can change a gap).
     """
@@ -134,13 +113,8 @@ def sampling_distribution(predictions: np.ndarray, unlabelled: np.ndarray, guess
             q[item] += share
             rest -= share
     spread = np.zeros_like(q)
-    if residual not in ("spread", "gain"):
-        raise ValueError(f"residual must be 'spread' or 'gain', got {residual!r}")
     (live_rows, live_guess), others = live_columns(rows, guess, live, leader, rivals), np.arange(1, np.size(rivals) + 1)
-    if residual == "gain":
-        spread[live] = exact_gain(live_rows, live_guess, 0, others, power)
-    else:
-        spread[live] = residual_spread(live_rows, live_guess, 0, others, floor)
+    spread[live] = residual_spread(live_rows, live_guess, 0, others, floor)
     rest = max(rest, 0.0)
     if spread.sum() > 0:
         q += rest * spread / spread.sum()

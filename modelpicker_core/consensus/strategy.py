@@ -246,18 +246,6 @@ class Consensus(Strategy):
         """
         return self._posterior().slot_q[self._patterns.item_slot]
 
-    def label_probability(self, item: int, label: int) -> float:
-        """Predictive probability that pool item ``item`` has class ``label``, before its label is seen."""
-        pat = self._patterns
-        g = int(pat.group_of[int(item)])
-        slot_q = self._posterior().slot_q
-        start, stop = pat.slot_start[g], pat.slot_start[g + 1]
-        slot = pat.slot_of_label(g, int(label))
-        if slot >= 0:
-            return float(slot_q[slot])
-        free = self.n_classes - (stop - start)
-        return float(max(1.0 - slot_q[start:stop].sum(), 0.0) / max(free, 1))
-
     # ---------------------------------------------------------------- scoring
     def pattern_scores(self) -> np.ndarray:
         """``(n_groups,)`` informativeness of one more label from each pattern."""

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from modelpicker_core import from_state, make
-from modelpicker_core.sampling import exact_gain, open_items, sampling_distribution
+from modelpicker_core.sampling import open_items, sampling_distribution
 from tests.support.noisy_pool import noisy_pool
 
 N_MODELS, N_CLASSES = 6, 3
@@ -29,7 +29,7 @@ def _run(s, preds, truth, steps):
     return items, unlabelled
 
 
-@pytest.mark.parametrize("params", [{}, {"residual": "gain", "leader": "pick", "prior_power": 1.0}])
+@pytest.mark.parametrize("params", [{}, {"leader": "pick", "prior_power": 1.0}])
 def test_draws_are_a_function_of_the_seed_and_the_labels(params):
     preds, truth = _pool()
     runs = []
@@ -70,8 +70,7 @@ def test_a_label_the_strategy_did_not_draw_is_exact_knowledge_only():
     np.testing.assert_array_equal(restored.certificate_.lower, s.certificate_.lower)
 
 
-@pytest.mark.parametrize("params", [{}, {"exploration": 0.02, "guided": 0.9}, {"residual": "gain", "power": 4.0},
-                                    {"prior_power": 0.0}])
+@pytest.mark.parametrize("params", [{}, {"exploration": 0.02, "guided": 0.9}, {"floor": 4.0}, {"prior_power": 0.0}])
 def test_every_open_item_keeps_a_positive_probability(params):
     preds, truth = _pool()
     s = make("certified", N_MODELS, N_CLASSES, random_state=2, **params)
@@ -89,7 +88,7 @@ def test_every_open_item_keeps_a_positive_probability(params):
         unlabelled[i] = False
 
 
-def test_sampling_distribution_shares_and_gain():
+def test_sampling_distribution_shares():
     preds = np.array([[0, 0, 0], [0, 1, 1], [1, 0, 2], [2, 2, 1]])
     unlabelled = np.array([True, True, True, False])
     guess = np.full(preds.shape, 0.5)
@@ -98,10 +97,6 @@ def test_sampling_distribution_shares_and_gain():
     assert q[2] > q[1] > 0
     with pytest.raises(ValueError):
         sampling_distribution(preds, unlabelled, guess, 0, np.array([1]), [(1, 0.9)], exploration=0.2)
-    sure = guess.copy()
-    sure[:, 0] = [1, 1, 0, 0]              # the leader is believed right on item 1, wrong on item 2
-    gain = exact_gain(preds, sure, 0, np.array([1, 2]), power=1.0)
-    np.testing.assert_allclose(gain, [0.0, 2 * 1.5, 2 * 0.5, 0.5])  # item 3: only rival 2 differs
 
 
 def test_belief_is_the_tempered_guide_times_the_labels_likelihood():

@@ -1,5 +1,5 @@
-"""The certified strategy's certificate-directed guided draws (``focus``) and uniform first draws (``burn_in``):
-still seeded, replayable and with a positive probability on every open item."""
+"""The certified strategy's certificate-directed guided draws (``focus``): on a disagreement of the leader with
+an uncertified rival, still seeded and replayable."""
 import json
 
 import numpy as np
@@ -7,7 +7,6 @@ import pytest
 
 from modelpicker_core import from_state, make
 from modelpicker_core.focus import leader_and_rivals
-from modelpicker_core.sampling import open_items
 from tests.support.noisy_pool import noisy_pool
 
 N_MODELS, N_CLASSES = 6, 3
@@ -26,11 +25,10 @@ def _label(s, preds, truth, unlabelled):
     return i
 
 
-@pytest.mark.parametrize("focus", ["open", "gain", "open-gain"])
 @pytest.mark.parametrize("focus_leader", ["pick", "gap"])
-def test_the_guided_item_is_a_disagreement_of_the_leader_with_an_uncertified_rival(focus, focus_leader):
+def test_the_guided_item_is_a_disagreement_of_the_leader_with_an_uncertified_rival(focus_leader):
     preds, truth = _pool()
-    s = make("certified", N_MODELS, N_CLASSES, random_state=5, focus=focus, focus_leader=focus_leader, burn_in=0)
+    s = make("certified", N_MODELS, N_CLASSES, random_state=5, focus="open", focus_leader=focus_leader)
     s.set_pool(preds)
     unlabelled = np.ones(len(truth), dtype=bool)
     for _ in range(30):
@@ -44,23 +42,7 @@ def test_the_guided_item_is_a_disagreement_of_the_leader_with_an_uncertified_riv
         _label(s, preds, truth, unlabelled)
 
 
-def test_the_first_draws_are_uniform_over_the_open_items_then_guided():
-    preds, truth = _pool()
-    s = make("certified", N_MODELS, N_CLASSES, random_state=1, burn_in=4)
-    s.set_pool(preds)
-    unlabelled = np.ones(len(truth), dtype=bool)
-    for _ in range(4):
-        q = s.sampling_distribution(unlabelled)
-        live = open_items(preds, unlabelled)
-        np.testing.assert_allclose(q[live], 1.0 / live.sum())
-        assert np.all(q[~live] == 0.0)
-        _label(s, preds, truth, unlabelled)
-    q = s.sampling_distribution(unlabelled)
-    assert q.max() >= s.guided                              # the guided share is back on one item
-    assert np.all(q[open_items(preds, unlabelled)] >= s.exploration / open_items(preds, unlabelled).sum() - 1e-12)
-
-
-@pytest.mark.parametrize("params", [{"focus": "open", "burn_in": 5}, {"focus": "gain", "focus_leader": "gap"}])
+@pytest.mark.parametrize("params", [{"focus": "open"}, {"focus": "open", "focus_leader": "gap"}, {"focus": "none"}])
 def test_focused_draws_replay_from_json(params):
     preds, truth = _pool()
     s = make("certified", N_MODELS, N_CLASSES, random_state=7, **params)
@@ -78,6 +60,6 @@ def test_focused_draws_replay_from_json(params):
 
 
 def test_bad_focus_parameters_are_rejected():
-    for params in ({"focus": "other"}, {"focus_leader": "x"}, {"burn_in": -1}):
+    for params in ({"focus": "other"}, {"focus": "gain"}, {"focus_leader": "x"}):
         with pytest.raises(ValueError):
             make("certified", N_MODELS, N_CLASSES, **params)

@@ -36,50 +36,38 @@ def test_compact_classes_keeps_every_value(values, dtype):
     assert compact.dtype == dtype and np.array_equal(compact, preds)
 
 
-def _focus_reference(focus, allowed, pool, leader, rivals, information_gain, guess, power):
+def _focus_reference(allowed, pool, leader, rivals, information_gain):
     """``focus_item`` as it was: ``differ`` over every item, int64 rows."""
     differ = pool[:, rivals] != pool[:, leader][:, None]
     idx = np.flatnonzero(allowed & differ.any(axis=1))
     if idx.size == 0:
         return None
-    if focus == "open":
-        return int(idx[int(np.argmax(information_gain(pool[idx])))])
-    g = guess[idx]
-    rise = np.sum(np.clip(1.0 + g[:, leader][:, None] - g[:, rivals], 0.0, 2.0) ** power * differ[idx], axis=1)
-    if focus == "open-gain":
-        rise = information_gain(pool[idx]) * (1.0 + rise / max(rise.max(), 1e-12))
-    return int(idx[int(np.argmax(rise))])
+    return int(idx[int(np.argmax(information_gain(pool[idx])))])
 
 
-@pytest.mark.parametrize("focus", ["open", "gain", "open-gain"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_focus_item_is_the_item_of_the_full_computation(focus, seed):
-    preds, guess, rng = _pool(seed=seed)
+def test_focus_item_is_the_item_of_the_full_computation(seed):
+    preds, _, rng = _pool(seed=seed)
     w = rng.dirichlet(np.ones(preds.shape[1]))
     gain = lambda rows: expected_information_gain(rows, w, 5, 0.4, "posterior")   # noqa: E731
     for _ in range(5):
         allowed = rng.random(preds.shape[0]) < 0.8
         leader = int(rng.integers(preds.shape[1]))
         rivals = np.flatnonzero((rng.random(preds.shape[1]) < 0.5) & (np.arange(preds.shape[1]) != leader))
-        got = focus_item(focus, allowed, preds, leader, rivals, gain, guess, 1.5)
-        assert got == _focus_reference(focus, allowed, preds, leader, rivals, gain, guess, 1.5)
+        got = focus_item(allowed, preds, leader, rivals, gain)
+        assert got == _focus_reference(allowed, preds, leader, rivals, gain)
 
 
-@pytest.mark.parametrize("residual", ["spread", "gain"])
-def test_sampling_distribution_is_the_full_computation(residual):
+def test_sampling_distribution_is_the_full_computation():
     preds, guess, rng = _pool(seed=3)
     unlabelled = rng.random(preds.shape[0]) < 0.9
     live = unlabelled & np.any(preds != preds[:, :1], axis=1)
     assert np.array_equal(open_items(preds, unlabelled), live)
     leader, rivals = 2, np.array([0, 5, 7, 11])
-    q = sampling_distribution(preds, unlabelled, guess, leader, rivals, int(np.flatnonzero(live)[3]),
-                              residual=residual)
+    q = sampling_distribution(preds, unlabelled, guess, leader, rivals, int(np.flatnonzero(live)[3]))
     v_a, v_b = guess[live][:, leader][:, None], guess[live][:, rivals]
     differ = preds[live][:, rivals] != preds[live][:, leader][:, None]
-    if residual == "spread":
-        part = np.sum(np.sqrt(np.clip(v_a + v_b - (v_a - v_b) ** 2, 0.0, None) + 0.1) * differ, axis=1)
-    else:
-        part = np.sum(np.clip(1.0 + v_a - v_b, 0.0, 2.0) ** 2.0 * differ, axis=1)
+    part = np.sum(np.sqrt(np.clip(v_a + v_b - (v_a - v_b) ** 2, 0.0, None) + 0.1) * differ, axis=1)
     spread = np.zeros(preds.shape[0])
     spread[live] = part
     expected = np.zeros(preds.shape[0])
@@ -87,8 +75,7 @@ def test_sampling_distribution_is_the_full_computation(residual):
     expected[np.flatnonzero(live)[3]] += 0.4
     expected += 0.4 * spread / spread.sum()
     assert np.array_equal(q, expected / expected.sum())
-    if residual == "spread":
-        assert np.array_equal(residual_spread(preds[live], guess[live], leader, rivals, 0.1), part)
+    assert np.array_equal(residual_spread(preds[live], guess[live], leader, rivals, 0.1), part)
 
 
 def test_class_masses_do_not_depend_on_the_blocks_or_the_dtype():
@@ -142,9 +129,8 @@ def test_pool_gain_is_expected_information_gain_of_the_rows(class_prior):
     assert PoolGain.of(preds, preds.shape[1] + 1) is None   # more classes than models: the default form
 
 
-@pytest.mark.parametrize("focus", ["open", "open-gain"])
-def test_focus_item_with_gains_by_index_is_the_same_item(focus):
-    preds, guess, rng = _pool(seed=8)
+def test_focus_item_with_gains_by_index_is_the_same_item():
+    preds, _, rng = _pool(seed=8)
     w = rng.dirichlet(np.ones(preds.shape[1]))
     by_rows = lambda rows: expected_information_gain(rows, w, 5, 0.4, "posterior")   # noqa: E731
     by_index = lambda items: PoolGain.of(preds, 5).at(items, w, 0.4)                 # noqa: E731
@@ -152,5 +138,5 @@ def test_focus_item_with_gains_by_index_is_the_same_item(focus):
         allowed = rng.random(preds.shape[0]) < 0.8
         rivals = np.flatnonzero(rng.random(preds.shape[1]) < 0.5)
         rivals = rivals[rivals != 3]
-        assert focus_item(focus, allowed, preds, 3, rivals, by_rows, guess, 2.0) == \
-            focus_item(focus, allowed, preds, 3, rivals, by_rows, guess, 2.0, gain_at=by_index)
+        assert focus_item(allowed, preds, 3, rivals, by_rows) == focus_item(allowed, preds, 3, rivals, by_rows,
+                                                                            gain_at=by_index)
