@@ -154,7 +154,7 @@ def stops_table(paths: list[str]) -> str:
 
 
 def as_cells(paths: list[str], tag: str, budgets: tuple[int, ...] = (5, 20, 50, 80, 100, 150, 200)) -> list[dict]:
-    """The runs of ``paths`` as the identification cells of ``benchmarks/ipw_evidence.py`` (``--curves`` merges them
+    """The runs of ``paths`` as the identification cells of ``benchmarks/identification.py`` (``--curves`` merges them
     with other strategies' cells): identification at ``budgets`` and the labels from which it stays >= 0.9 on
     that grid."""
     cells = []
